@@ -1,0 +1,33 @@
+"""One exception hierarchy so the CLI (and later the web app) can map every failure to a
+one-line message and an exit code instead of a traceback."""
+
+from __future__ import annotations
+
+
+class SealsearchError(Exception):
+    """Base of every error a user can cause and fix; the message is one line that names the
+    file or field and says what to do."""
+
+    exit_code = 1
+
+
+class InvalidDataError(SealsearchError):
+    """An input file exists but its content is unusable (NaN row, wrong shape, bad column)."""
+
+
+class MissingFileError(SealsearchError):
+    """A required file or directory is absent."""
+
+
+class InvalidParameterError(SealsearchError):
+    """A parameter value is out of range or inconsistent with the data (k <= 0, budget < seed)."""
+
+    exit_code = 2
+
+
+class UnknownNameError(InvalidParameterError):
+    """A name (concept, strategy, pool, index factory) is not known; message suggests close matches."""
+
+
+class LabelConflictError(SealsearchError):
+    """A row was told a second time with a different label."""

@@ -1,0 +1,338 @@
+"""The dataset directory: embeddings on disk, optional item metadata and ground-truth concepts.
+
+Everything downstream (index, pool, loop) reads vectors through `EmbeddingStore`, which keeps
+the N×d matrix memory-mapped so a 10M-row pool never has to fit in RAM; only the rows a round
+touches are copied out. Writing goes through `write_dataset`, which validates and L2-normalises
+in chunks into a temporary directory and renames it at the end, so a bad input leaves nothing
+half-written behind.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sealsearch.errors import (
+    InvalidDataError,
+    InvalidParameterError,
+    MissingFileError,
+    UnknownNameError,
+)
+
+FORMAT_VERSION = 1
+CHUNK_ROWS = 65_536
+SPLITS = ("pool", "test")
+
+Progress = Callable[[int, int], None]
+"""Called as progress(done, total) by long operations; the CLI turns it into a bar."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """The content of `dataset.json`."""
+
+    name: str
+    n: int
+    dim: int
+    dtype: str
+    normalized: bool
+    embedder: str
+    format_version: int = FORMAT_VERSION
+
+
+def _first_bad_row(chunk: np.ndarray) -> int | None:
+    bad = ~np.isfinite(chunk).all(axis=1)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def check_embedding_matrix(matrix: np.ndarray, source: str, progress: Progress | None = None) -> None:
+    """Refuse anything that is not a finite 2-D float matrix, naming the first bad row.
+
+    Runs in chunks so a memory-mapped matrix is scanned without being copied whole.
+    """
+    if matrix.ndim != 2:
+        raise InvalidDataError(
+            f"{source}: embeddings must be a 2-D N×d matrix, got shape {matrix.shape}; "
+            "reshape to (n_items, dim)"
+        )
+    if not np.issubdtype(matrix.dtype, np.floating):
+        raise InvalidDataError(
+            f"{source}: embeddings must be float16/float32/float64, got {matrix.dtype}; cast before import"
+        )
+    n, dim = matrix.shape
+    if n == 0 or dim == 0:
+        raise InvalidDataError(f"{source}: embeddings are empty (shape {matrix.shape})")
+    for start in range(0, n, CHUNK_ROWS):
+        bad = _first_bad_row(np.asarray(matrix[start : start + CHUNK_ROWS]))
+        if bad is not None:
+            raise InvalidDataError(
+                f"{source}: row {start + bad} contains NaN or inf; fix or drop that row and import again"
+            )
+        if progress:
+            progress(min(start + CHUNK_ROWS, n), n)
+
+
+class EmbeddingStore:
+    """Unit-norm N×d vectors (float32 or float16), usually memory-mapped from `embeddings.npy`.
+
+    Cosine similarity equals the inner product because every row is L2-normalised on import.
+    """
+
+    def __init__(self, vectors: np.ndarray):
+        if vectors.ndim != 2:
+            raise InvalidDataError(f"embeddings must be 2-D, got shape {vectors.shape}")
+        self.vectors = vectors
+
+    @classmethod
+    def open(cls, path: str | Path, verify: bool = True) -> EmbeddingStore:
+        path = Path(path)
+        if not path.is_file():
+            raise MissingFileError(f"{path}: embeddings file not found; run `seals import` to create a dataset")
+        try:
+            vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+        except ValueError as exc:
+            raise InvalidDataError(f"{path}: not a readable .npy matrix ({exc})") from None
+        if verify:
+            check_embedding_matrix(vectors, str(path))
+        return cls(vectors)
+
+    @property
+    def n(self) -> int:
+        return int(self.vectors.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Rows as a contiguous float32 array (the form Faiss and sklearn want)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return np.ascontiguousarray(self.vectors[rows], dtype=np.float32)
+
+    def chunks(self, rows: np.ndarray | None = None, chunk_rows: int = CHUNK_ROWS) -> Iterator[np.ndarray]:
+        """float32 blocks of the given rows (all rows by default), in order, for linear passes."""
+        total = self.n if rows is None else len(rows)
+        for start in range(0, total, chunk_rows):
+            if rows is None:
+                yield np.ascontiguousarray(self.vectors[start : start + chunk_rows], dtype=np.float32)
+            else:
+                yield self.take(rows[start : start + chunk_rows])
+
+
+def _normalised_copy(
+    source: np.ndarray, out: np.ndarray, label: str, progress: Progress | None
+) -> None:
+    n = source.shape[0]
+    for start in range(0, n, CHUNK_ROWS):
+        block = np.asarray(source[start : start + CHUNK_ROWS], dtype=np.float32)
+        bad = _first_bad_row(block)
+        if bad is not None:
+            raise InvalidDataError(
+                f"{label}: row {start + bad} contains NaN or inf; fix or drop that row and import again"
+            )
+        norms = np.linalg.norm(block, axis=1)
+        zero = np.flatnonzero(norms == 0)
+        if zero.size:
+            raise InvalidDataError(
+                f"{label}: row {start + int(zero[0])} is an all-zero vector and cannot be L2-normalised; drop it"
+            )
+        out[start : start + len(block)] = block / norms[:, None]
+        if progress:
+            progress(min(start + CHUNK_ROWS, n), n)
+
+
+def _validate_items(items: pd.DataFrame, n: int, label: str) -> pd.DataFrame:
+    items = items.copy()
+    if "row" in items.columns:
+        rows = items["row"].to_numpy()
+        if len(items) != n or not np.array_equal(np.sort(rows), np.arange(n)):
+            raise InvalidDataError(f"{label}: column 'row' must hold each of 0..{n - 1} exactly once")
+        items = items.sort_values("row").reset_index(drop=True)
+    elif len(items) != n:
+        raise InvalidDataError(
+            f"{label}: has {len(items)} rows but the embeddings have {n}; they must match one to one"
+        )
+    items["row"] = np.arange(n, dtype=np.int64)
+    if "split" in items.columns:
+        unknown = sorted(set(items["split"].astype(str)) - set(SPLITS))
+        if unknown:
+            raise InvalidDataError(
+                f"{label}: column 'split' may hold only 'pool' or 'test', found {unknown[:3]}"
+            )
+        items["split"] = items["split"].astype(str)
+    else:
+        items["split"] = "pool"
+    if "id" not in items.columns:
+        items["id"] = items["row"].astype(str)
+    columns = ["row", "id"] + [c for c in ("text", "uri") if c in items.columns] + ["split"]
+    return items[columns]
+
+
+def _validate_concepts(concepts: pd.DataFrame, n: int, label: str) -> pd.DataFrame:
+    missing = {"row", "concept"} - set(concepts.columns)
+    if missing:
+        raise InvalidDataError(
+            f"{label}: needs columns 'row' and 'concept' (long format), missing {sorted(missing)}"
+        )
+    rows = pd.to_numeric(concepts["row"], errors="coerce")
+    if rows.isna().any() or (rows % 1 != 0).any():
+        raise InvalidDataError(f"{label}: column 'row' must hold integers")
+    rows = rows.astype(np.int64)
+    out_of_range = (rows < 0) | (rows >= n)
+    if out_of_range.any():
+        raise InvalidDataError(
+            f"{label}: row {int(rows[out_of_range].iloc[0])} is outside 0..{n - 1} (the embeddings have {n} rows)"
+        )
+    return pd.DataFrame({"row": rows.to_numpy(), "concept": concepts["concept"].astype(str).to_numpy()}).drop_duplicates()
+
+
+def write_dataset(
+    out: str | Path,
+    embeddings: np.ndarray,
+    *,
+    name: str | None = None,
+    embedder: str = "unknown",
+    items: pd.DataFrame | None = None,
+    concepts: pd.DataFrame | None = None,
+    dtype: str | None = None,
+    source_label: str = "embeddings",
+    progress: Progress | None = None,
+) -> Dataset:
+    """Validate, L2-normalise and write a dataset directory; all or nothing.
+
+    `embeddings` may be a memory-mapped array: it is read in chunks. The result is written to a
+    temporary sibling directory and renamed into place only when everything has succeeded.
+    """
+    out = Path(out)
+    if out.exists():
+        raise InvalidParameterError(f"{out}: already exists; choose a new output directory or remove it first")
+    if getattr(embeddings, "ndim", None) != 2:
+        shape = getattr(embeddings, "shape", None)
+        raise InvalidDataError(
+            f"{source_label}: embeddings must be a 2-D N×d matrix, got shape {shape}; reshape to (n_items, dim)"
+        )
+    if not np.issubdtype(embeddings.dtype, np.floating):
+        raise InvalidDataError(
+            f"{source_label}: embeddings must be float16/float32/float64, got {embeddings.dtype}; cast before import"
+        )
+    n, dim = (int(s) for s in embeddings.shape)
+    if n == 0 or dim == 0:
+        raise InvalidDataError(f"{source_label}: embeddings are empty (shape {embeddings.shape})")
+    target_dtype = np.dtype(dtype or ("float16" if embeddings.dtype == np.float16 else "float32"))
+    if target_dtype not in (np.dtype("float16"), np.dtype("float32")):
+        raise InvalidParameterError(f"dtype must be float16 or float32, got {target_dtype}")
+    items = _validate_items(items, n, "items") if items is not None else None
+    concepts = _validate_concepts(concepts, n, "concepts") if concepts is not None else None
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        target = np.lib.format.open_memmap(tmp / "embeddings.npy", mode="w+", dtype=target_dtype, shape=(n, dim))
+        _normalised_copy(embeddings, target, source_label, progress)
+        target.flush()
+        del target
+        if items is not None:
+            items.to_parquet(tmp / "items.parquet", index=False)
+        if concepts is not None:
+            concepts.to_parquet(tmp / "concepts.parquet", index=False)
+        info = DatasetInfo(
+            name=name or out.name, n=n, dim=dim, dtype=str(target_dtype), normalized=True, embedder=embedder
+        )
+        (tmp / "dataset.json").write_text(json.dumps(asdict(info), indent=2) + "\n")
+        (tmp / "index").mkdir()
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Dataset.open(out, verify=False)
+
+
+class Dataset:
+    """An opened dataset directory (see the README for the layout)."""
+
+    def __init__(self, path: Path, info: DatasetInfo, embeddings: EmbeddingStore):
+        self.path = path
+        self.info = info
+        self.embeddings = embeddings
+        self._items: pd.DataFrame | None = None
+        self._concept_rows: dict[str, np.ndarray] | None = None
+
+    @classmethod
+    def open(cls, path: str | Path, verify: bool = True) -> Dataset:
+        path = Path(path)
+        meta = path / "dataset.json"
+        if not meta.is_file():
+            raise MissingFileError(
+                f"{meta}: not found; {path} is not a dataset directory (create one with `seals import` "
+                "or `seals dataset wordnet`)"
+            )
+        try:
+            raw = json.loads(meta.read_text())
+            info = DatasetInfo(**raw)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise InvalidDataError(f"{meta}: unreadable dataset description ({exc})") from None
+        store = EmbeddingStore.open(path / "embeddings.npy", verify=verify)
+        if (store.n, store.dim) != (info.n, info.dim):
+            raise InvalidDataError(
+                f"{path / 'embeddings.npy'}: shape {(store.n, store.dim)} does not match dataset.json "
+                f"(n={info.n}, dim={info.dim}); re-import the dataset"
+            )
+        return cls(path, info, store)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.path / "index"
+
+    @property
+    def items(self) -> pd.DataFrame:
+        """Item metadata; a minimal table (row, id, split='pool') when items.parquet is absent."""
+        if self._items is None:
+            file = self.path / "items.parquet"
+            if file.is_file():
+                self._items = pd.read_parquet(file)
+            else:
+                rows = np.arange(self.info.n, dtype=np.int64)
+                self._items = pd.DataFrame({"row": rows, "id": rows.astype(str), "split": "pool"})
+        return self._items
+
+    def split_rows(self, split: str) -> np.ndarray:
+        """Sorted rows of one split ("pool" is what active learning draws from, "test" scores AP)."""
+        if split not in SPLITS:
+            raise UnknownNameError(f"split must be one of {SPLITS}, got {split!r}")
+        return np.flatnonzero(self.items["split"].to_numpy() == split).astype(np.int64)
+
+    def _concepts(self) -> dict[str, np.ndarray]:
+        if self._concept_rows is None:
+            file = self.path / "concepts.parquet"
+            if not file.is_file():
+                raise MissingFileError(
+                    f"{file}: not found; this dataset has no ground-truth concepts (import with --labels)"
+                )
+            table = pd.read_parquet(file)
+            self._concept_rows = {
+                str(name): np.sort(group.to_numpy(dtype=np.int64))
+                for name, group in table.groupby("concept", sort=True)["row"]
+            }
+        return self._concept_rows
+
+    def concept_names(self) -> list[str]:
+        return list(self._concepts())
+
+    def concept_rows(self, concept: str) -> np.ndarray:
+        """All rows (every split) that belong to the concept."""
+        concepts = self._concepts()
+        if concept not in concepts:
+            close = difflib.get_close_matches(concept, concepts, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else "; list them with `seals concepts DATASET`"
+            raise UnknownNameError(f"unknown concept {concept!r} in {self.path / 'concepts.parquet'}{hint}")
+        return concepts[concept]
