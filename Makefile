@@ -1,0 +1,43 @@
+# The two fresh-machine commands: `make demo` and `make test`.
+# Each creates .venv when missing, installs the project, and makes sure the WordNet database
+# (Debian package wordnet-base) is present, installing it when running as root.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+WORDNET := /usr/share/wordnet/data.noun
+
+.PHONY: demo test test-fast test-slow wordnet lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+wordnet:
+	@if [ ! -f $(WORDNET) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing WordNet 3.0 (Debian package wordnet-base)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wordnet-base >/dev/null; \
+	  else \
+	    echo "error: $(WORDNET) is missing; run: sudo apt-get install -y wordnet-base" >&2; exit 1; \
+	  fi; \
+	fi
+
+demo: $(STAMP) wordnet
+	$(BIN)/seals demo
+
+# Everything, slow tests included (the full WordNet build and whole runs).
+test: $(STAMP) wordnet
+	$(BIN)/python -m pytest -m "slow or not slow"
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) seals-data demo-out .pytest_cache

@@ -1,0 +1,232 @@
+"""`seals`: a thin command line over the library.
+
+Each command opens library objects and calls one function; `SealsearchError`s become a one-line
+`error: ...` on stderr and a non-zero exit code; progress callbacks become rich progress bars.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from sealsearch.errors import InvalidParameterError, SealsearchError
+
+app = typer.Typer(help="SEALS: find and learn rare concepts in huge unlabeled pools.", no_args_is_help=True, add_completion=False)
+dataset_app = typer.Typer(help="Build the embedded demo datasets.", no_args_is_help=True)
+index_app = typer.Typer(help="Build kNN indexes (reused by every concept).", no_args_is_help=True)
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(index_app, name="index")
+
+console = Console(stderr=True)
+out = Console(width=None if sys.stdout.isatty() else 140)  # pipes and logs get whole tables
+F = TypeVar("F", bound=Callable)
+
+
+def user_errors(command: F) -> F:
+    """Turn library errors into one line and an exit code instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except SealsearchError as exc:
+            console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[[int, int], None]]:
+    """A `progress(done, total)` callback drawn as a bar (quiet when stderr is not a terminal)."""
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=console, transient=True, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task(description, total=total)
+
+        def update(done: int, new_total: int) -> None:
+            bar.update(task, completed=done, total=new_total)
+
+        yield update
+
+
+def print_frame(frame: pd.DataFrame, title: str, formats: dict[str, str]) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in frame.columns:
+        table.add_column(column, justify="left" if frame[column].dtype == object else "right")
+    for _, row in frame.iterrows():
+        table.add_row(*[
+            ("—" if isinstance(v, float) and math.isnan(v) else formats.get(c, "{}").format(v))
+            for c, v in row.items()
+        ])  # fmt: skip
+    out.print(table)
+
+
+SUMMARY_FORMATS = {
+    "n_labeled": "{:.0f}", "ap": "{:.3f}", "recall": "{:.1%}", "pool_frac": "{:.1%}",
+    "t_select": "{:.2f}", "t_knn": "{:.2f}", "t_train": "{:.2f}", "t_total": "{:.2f}",
+}  # fmt: skip
+
+
+DatasetArg = Annotated[Path, typer.Argument(help="Dataset directory (see README: dataset layout).")]
+
+
+@dataset_app.command("wordnet")
+@user_errors
+def dataset_wordnet(
+    out_dir: Annotated[Path, typer.Argument(help="Directory to create.")],
+    wordnet_dir: Annotated[Path, typer.Option(help="WordNet 3.0 dict directory (Debian: wordnet-base).")] = Path("/usr/share/wordnet"),
+) -> None:
+    """WordNet 3.0 nouns embedded with mean GloVe-50d; concepts = synsets with 40–1,000 hyponyms."""
+    from sealsearch.datasets.wordnet import build_wordnet_dataset
+
+    with progress_bar("writing embeddings") as progress:
+        dataset = build_wordnet_dataset(out_dir, wordnet_dir=wordnet_dir, progress=progress)
+    out.print(f"wrote {dataset.path}: {dataset.info.n} items, {len(dataset.concept_names())} concepts")
+
+
+@app.command("import")
+@user_errors
+def import_command(
+    out_dir: Annotated[Path, typer.Argument(help="Dataset directory to create (must not exist).")],
+    embeddings: Annotated[Path, typer.Option(help="N×d matrix: .npy, or .parquet with one vector column.")],
+    items: Annotated[Path | None, typer.Option(help="items.parquet: id, text, uri, split ('pool'|'test').")] = None,
+    labels: Annotated[Path | None, typer.Option(help="concepts.parquet: row, concept (long format).")] = None,
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: the directory name).")] = None,
+    embedder: Annotated[str, typer.Option(help="What produced the vectors, for the record.")] = "imported",
+    dtype: Annotated[str | None, typer.Option(help="float32 or float16 on disk (default: keep float16, else float32).")] = None,
+) -> None:
+    """Validate your embeddings, L2-normalise them in chunks and write a dataset directory."""
+    from sealsearch.store import import_dataset
+
+    with progress_bar("normalising") as progress:
+        dataset = import_dataset(
+            out_dir, embeddings, items=items, labels=labels, name=name, embedder=embedder, dtype=dtype, progress=progress
+        )
+    out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim} {dataset.info.dtype}")
+
+
+@index_app.command("build")
+@user_errors
+def index_build(
+    dataset_dir: DatasetArg,
+    factory: Annotated[str, typer.Option(help='Faiss index_factory string ("Flat", "HNSW32", "IVF4096,SQ8", "LSH") or "auto".')] = "auto",
+) -> None:
+    """Build (or reuse) the kNN index over the dataset's pool split."""
+    from sealsearch.index import open_or_build_index
+    from sealsearch.store import Dataset
+
+    dataset = Dataset.open(dataset_dir)
+    with progress_bar(f"indexing ({factory})") as progress:
+        index = open_or_build_index(dataset, factory, progress=progress)
+    out.print(f"index {index.factory}: {index.ntotal} vectors of dim {index.dim} under {dataset.index_dir}")
+
+
+@app.command("concepts")
+@user_errors
+def concepts_command(dataset_dir: DatasetArg) -> None:
+    """List the ground-truth concepts with their positives per split."""
+    from sealsearch.store import Dataset
+
+    dataset = Dataset.open(dataset_dir, verify=False)
+    counts = {name: dataset.concept_rows(name) for name in dataset.concept_names()}
+    split = dataset.items["split"].to_numpy()
+    frame = pd.DataFrame(
+        {
+            "concept": list(counts),
+            "pool": [int((split[rows] == "pool").sum()) for rows in counts.values()],
+            "test": [int((split[rows] == "test").sum()) for rows in counts.values()],
+        }
+    )
+    out.print(frame.to_string(index=False))
+
+
+@app.command("run")
+@user_errors
+def run_command(
+    dataset_dir: DatasetArg,
+    concept: Annotated[str, typer.Option(help="Concept to find (see `seals concepts`).")],
+    strategy: Annotated[str, typer.Option(help="random | maxent | mlp | id | kcenter")] = "maxent",
+    pool: Annotated[str, typer.Option(help="seals | all | randpool")] = "seals",
+    k: Annotated[int, typer.Option(help="Neighbours added per labeled item (SEALS).")] = 100,
+    budget: Annotated[int, typer.Option(help="Total labels, seed set included.")] = 2000,
+    batch: Annotated[int, typer.Option(help="Labels per round.")] = 100,
+    seed_pos: Annotated[int, typer.Option(help="Positives in the seed set.")] = 5,
+    neg_ratio: Annotated[int, typer.Option(help="Seed negatives per seed positive.")] = 19,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same run).")] = 0,
+    factory: Annotated[str, typer.Option(help="Index for the seals pool (built on first use).")] = "auto",
+    randpool_fraction: Annotated[float, typer.Option(help="Pool share kept by randpool.")] = 0.1,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Write rounds here (.parquet) and <stem>.labels.parquet beside it.")] = None,
+) -> None:
+    """Simulate active learning / search for one concept with the dataset's ground truth."""
+    from sealsearch.experiment import RunConfig, rounds_per_run, run
+    from sealsearch.index import open_or_build_index
+    from sealsearch.store import Dataset
+
+    config = RunConfig(
+        concept=concept, strategy=strategy, pool=pool, k=k, budget=budget, batch_size=batch, seed_pos=seed_pos,
+        neg_ratio=neg_ratio, seed=seed, factory=factory, randpool_fraction=randpool_fraction,
+    )  # fmt: skip
+    config.validate()
+    if out_path is not None and out_path.suffix != ".parquet":
+        raise InvalidParameterError(f"--out {out_path}: must end in .parquet")
+    dataset = Dataset.open(dataset_dir)
+    dataset.concept_rows(concept)  # unknown concept fails before any index is built
+    index = None
+    if pool == "seals":
+        with progress_bar(f"index ({factory})") as progress:
+            index = open_or_build_index(dataset, factory, progress=progress)
+    with progress_bar(f"{strategy}-{pool} {concept}", total=rounds_per_run(config)) as progress:
+        result = run(dataset, config, index=index, on_round=lambda row: progress(row["round"] + 1, rounds_per_run(config)))
+    print_frame(result.rounds, f"{strategy}-{pool} on {concept!r}", {**SUMMARY_FORMATS, "t_select": "{:.3f}", "t_knn": "{:.3f}", "t_train": "{:.3f}"})
+    if out_path is not None:
+        rounds_path, labels_path = result.save(out_path)
+        out.print(f"wrote {rounds_path} and {labels_path}")
+
+
+@app.command("demo")
+@user_errors
+def demo_command(
+    data_dir: Annotated[Path, typer.Option(help="Where datasets live (the WordNet one is built here if missing).")] = Path("seals-data"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Where demo.parquet and demo.png go.")] = Path("demo-out"),
+    concepts: Annotated[int, typer.Option(help="How many concepts to sample.")] = 6,
+    concept: Annotated[list[str] | None, typer.Option(help="Run these concepts instead of a sample (repeatable).")] = None,
+    k: Annotated[int, typer.Option(help="Neighbours per labeled item.")] = 20,
+    budget: Annotated[int, typer.Option(help="Labels per run.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """MaxEnt/MLP × All/SEALS on WordNet nouns (real data, built locally in seconds)."""
+    from sealsearch.demo import DEMO_CONFIG, open_or_build_demo_dataset, pick_concepts, run_demo
+    from sealsearch.experiment import RunConfig, rounds_per_run
+
+    config = RunConfig(**{**DEMO_CONFIG.__dict__, "k": k, "budget": budget, "seed": seed})
+    config.validate()
+    with progress_bar("building WordNet dataset") as progress:
+        dataset = open_or_build_demo_dataset(data_dir, progress=progress)
+    names = concept or pick_concepts(dataset, concepts, seed_pos=config.seed_pos, seed=seed)
+    for name in names:
+        dataset.concept_rows(name)
+    total = len(names) * 4 * rounds_per_run(config)
+    done = 0
+
+    with progress_bar("active learning runs", total=total) as progress:
+
+        def advance(_row: dict) -> None:
+            nonlocal done
+            done += 1
+            progress(done, max(total, done))
+
+        result = run_demo(dataset, out_dir, concepts=names, config=config, on_round=advance)
+    out.print(f"concepts: {', '.join(result.concepts)}")
+    print_frame(result.summary, f"{dataset.info.name}: mean over {len(names)} concepts at {budget} labels (seconds per run)", SUMMARY_FORMATS)
+    out.print(f"wrote {result.table_path} and {result.plot_path}")

@@ -1,0 +1,255 @@
+"""Simulated active learning / search on labeled data: the paper's protocol.
+
+`run` drives an `ActiveLoop` with an oracle until the labeling budget is spent and records one
+row per round (labels, positives, recall, test AP, pool size, time split). It is only a loop
+around ask/tell; progress reporting goes through a callback so the library never draws bars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.metrics import average_precision_score
+
+from sealsearch.errors import InvalidParameterError
+from sealsearch.index import KnnIndex, open_or_build_index
+from sealsearch.learner import positive_proba
+from sealsearch.loop import ActiveLoop
+from sealsearch.pool import make_pool
+from sealsearch.store import Dataset
+from sealsearch.strategies import check_strategy
+
+ROUND_COLUMNS = [
+    "round", "n_labeled", "n_positive", "recall", "ap",
+    "pool_size", "pool_frac", "t_select", "t_knn", "t_train",
+]  # fmt: skip
+"""Columns of a run table; other tools and scripts read these names."""
+
+
+class Oracle(Protocol):
+    """Whoever answers: ground truth in simulations, a person in real use."""
+
+    def label(self, rows: np.ndarray) -> np.ndarray: ...
+
+
+class GroundTruthOracle:
+    """Labels rows 1 when they belong to a known set of positive rows."""
+
+    def __init__(self, positive_rows: np.ndarray):
+        self.positive_rows = np.unique(np.asarray(positive_rows, dtype=np.int64))
+
+    def label(self, rows: np.ndarray) -> np.ndarray:
+        return np.isin(rows, self.positive_rows, assume_unique=False).astype(np.int8)
+
+
+def seed_set(
+    positive_rows: np.ndarray, pool_rows: np.ndarray, n_pos: int, neg_ratio: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The paper's seed: n_pos random positives and neg_ratio × n_pos random negatives."""
+    positives = np.intersect1d(positive_rows, pool_rows)
+    negatives_needed = n_pos * neg_ratio
+    picked_pos = rng.choice(positives, size=n_pos, replace=False)
+    # Rejection sampling keeps this O(seed size) for huge pools where negatives are almost everything.
+    picked_neg = np.empty(0, dtype=np.int64)
+    while picked_neg.size < negatives_needed:
+        draw = rng.choice(pool_rows, size=2 * (negatives_needed - picked_neg.size) + 16)
+        draw = draw[~np.isin(draw, positives)]
+        picked_neg = np.concatenate([picked_neg, draw])
+        picked_neg = picked_neg[np.sort(np.unique(picked_neg, return_index=True)[1])]
+    return np.concatenate([picked_pos, picked_neg[:negatives_needed]]).astype(np.int64)
+
+
+@dataclass
+class RunConfig:
+    """Everything that determines a simulated run (the CLI flags of `seals run`)."""
+
+    concept: str
+    strategy: str = "maxent"
+    pool: str = "seals"
+    k: int = 100
+    budget: int = 2000
+    batch_size: int = 100
+    seed_pos: int = 5
+    neg_ratio: int = 19
+    seed: int = 0
+    factory: str = "auto"
+    randpool_fraction: float = 0.1
+
+    def validate(self) -> None:
+        check_strategy(self.strategy)
+        for name in ("k", "budget", "batch_size", "seed_pos"):
+            if getattr(self, name) <= 0:
+                raise InvalidParameterError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.neg_ratio < 0:
+            raise InvalidParameterError(f"neg-ratio must be >= 0, got {self.neg_ratio}")
+        seed_size = self.seed_pos * (1 + self.neg_ratio)
+        if self.budget < seed_size:
+            raise InvalidParameterError(
+                f"budget {self.budget} is smaller than the seed set ({self.seed_pos} positives × "
+                f"(1 + neg-ratio {self.neg_ratio}) = {seed_size}); raise --budget or lower --seed-pos"
+            )
+
+
+@dataclass
+class RunResult:
+    """One row per round plus the full label log, in labeling order (round 0 = seed)."""
+
+    config: RunConfig
+    rounds: pd.DataFrame
+    labels: pd.DataFrame = field(repr=False)
+
+    def save(self, path: str | Path) -> tuple[Path, Path]:
+        """Write `path` (rounds) and `<stem>.labels.parquet` beside it."""
+        path = Path(path)
+        labels_path = path.with_name(f"{path.stem}.labels.parquet")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.rounds.to_parquet(path, index=False)
+        self.labels.to_parquet(labels_path, index=False)
+        return path, labels_path
+
+
+class TestSetScorer:
+    """AP of a model on the test split; the test vectors are read once and reused every round."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, dataset: Dataset, positive_rows: np.ndarray):
+        self.rows = dataset.split_rows("test")
+        self.truth = np.isin(self.rows, positive_rows).astype(np.int8)
+        self.vectors = dataset.embeddings.take(self.rows) if self.truth.any() else None
+
+    def average_precision(self, loop: ActiveLoop) -> float:
+        if self.vectors is None:
+            return float("nan")
+        return float(average_precision_score(self.truth, positive_proba(loop.model, self.vectors)))
+
+
+RoundCallback = Callable[[dict], None]
+
+
+def run(
+    dataset: Dataset,
+    config: RunConfig,
+    *,
+    index: KnnIndex | None = None,
+    learner: BaseEstimator | None = None,
+    oracle: Oracle | None = None,
+    on_round: RoundCallback | None = None,
+) -> RunResult:
+    """Simulate one concept: seed set, then rounds of {train, score, pick b, label, grow pool}
+    until `config.budget` labels. The oracle defaults to the dataset's ground truth."""
+    config.validate()
+    positives = dataset.concept_rows(config.concept)
+    pool_rows = dataset.split_rows("pool")
+    pool_positives = np.intersect1d(positives, pool_rows)
+    if pool_positives.size < config.seed_pos:
+        raise InvalidParameterError(
+            f"concept {config.concept!r} has {pool_positives.size} positives in the pool split, fewer than "
+            f"--seed-pos {config.seed_pos}; choose another concept or lower --seed-pos"
+        )
+    if pool_rows.size < config.seed_pos * (1 + config.neg_ratio):
+        raise InvalidParameterError(f"the pool split has only {pool_rows.size} rows, fewer than the seed set")
+    rng = np.random.default_rng(config.seed)
+    if config.pool == "seals" and index is None:
+        index = open_or_build_index(dataset, config.factory)
+    pool = make_pool(
+        config.pool, dataset.embeddings, pool_rows, index=index, k=config.k,
+        fraction=config.randpool_fraction, rng=rng,
+    )  # fmt: skip
+    loop = ActiveLoop(
+        dataset.embeddings, pool, strategy=config.strategy, learner=learner,
+        batch_size=config.batch_size, seed=config.seed,
+    )  # fmt: skip
+    oracle = oracle if oracle is not None else GroundTruthOracle(positives)
+    scorer = TestSetScorer(dataset, positives)
+    rows: list[dict] = []
+
+    def record() -> None:
+        labeled, labels = loop.labeled_rows, loop.labels
+        found = int(labels.sum())
+        ap = scorer.average_precision(loop)  # trains the model the next ask() would use anyway
+        row = {
+            "round": loop.round - 1,
+            "n_labeled": int(labeled.size),
+            "n_positive": found,
+            "recall": found / pool_positives.size,
+            "ap": ap,
+            "pool_size": pool.size,
+            "pool_frac": pool.size / pool_rows.size,
+            "t_select": loop.timings.select,
+            "t_knn": loop.timings.knn,
+            "t_train": loop.timings.train,
+        }
+        rows.append(row)
+        if on_round:
+            on_round(row)
+
+    seed = seed_set(positives, pool_rows, config.seed_pos, config.neg_ratio, rng)
+    loop.tell(seed, oracle.label(seed))
+    record()
+    while loop.n_labeled < config.budget and pool.size > 0:
+        batch = loop.ask(min(config.batch_size, config.budget - loop.n_labeled))
+        loop.tell(batch, oracle.label(batch.rows))
+        record()
+
+    table = pd.DataFrame(rows, columns=ROUND_COLUMNS)
+    # Timings are cumulative inside the loop; a round's row holds that round's own seconds.
+    for column in ("t_select", "t_knn", "t_train"):
+        table[column] = table[column].diff().fillna(table[column])
+    label_log = pd.DataFrame({"round": loop.label_rounds, "row": loop.labeled_rows, "label": loop.labels})
+    return RunResult(config, table, label_log)
+
+
+def rounds_per_run(config: RunConfig) -> int:
+    """Rows a run produces when its pool never runs dry (seed round included)."""
+    return 1 + -(-(config.budget - config.seed_pos * (1 + config.neg_ratio)) // config.batch_size)
+
+
+def compare(
+    dataset: Dataset,
+    concepts: list[str],
+    base: RunConfig,
+    *,
+    strategies: tuple[str, ...] = ("maxent", "mlp"),
+    pools: tuple[str, ...] = ("all", "seals"),
+    on_round: RoundCallback | None = None,
+) -> pd.DataFrame:
+    """Every (concept, strategy, pool) with the same seed: the paper's All-vs-SEALS protocol.
+
+    Returns the round rows of all runs stacked, with `concept`, `strategy` and `pool` columns.
+    The index is opened or built once and shared by every concept.
+    """
+    index = open_or_build_index(dataset, base.factory) if "seals" in pools else None
+    tables = []
+    for concept in concepts:
+        for strategy in strategies:
+            for pool in pools:
+                config = RunConfig(**{**base.__dict__, "concept": concept, "strategy": strategy, "pool": pool})
+                table = run(dataset, config, index=index, on_round=on_round).rounds
+                tables.append(table.assign(concept=concept, strategy=strategy, pool=pool))
+    return pd.concat(tables, ignore_index=True)
+
+
+def summarize(rounds: pd.DataFrame) -> pd.DataFrame:
+    """One line per (strategy, pool): final AP / recall / pool share averaged over concepts, and
+    the total seconds of each part of a run averaged over concepts (as in the paper's Table 2)."""
+    keys = ["strategy", "pool"]
+    final = rounds.sort_values("round").groupby(keys + ["concept"]).tail(1)
+    totals = rounds.groupby(keys + ["concept"])[["t_select", "t_knn", "t_train"]].sum().reset_index()
+    summary = final.groupby(keys).agg(
+        concepts=("concept", "nunique"),
+        n_labeled=("n_labeled", "mean"),
+        ap=("ap", "mean"),
+        recall=("recall", "mean"),
+        pool_frac=("pool_frac", "mean"),
+    )
+    times = totals.groupby(keys)[["t_select", "t_knn", "t_train"]].mean()
+    summary = summary.join(times)
+    summary["t_total"] = summary[["t_select", "t_knn", "t_train"]].sum(axis=1)
+    return summary.reset_index()

@@ -1,0 +1,129 @@
+"""Selection strategies as plain functions over the candidate rows only.
+
+A scorer is `score(proba, ctx) -> scores` (higher = pick first): it sees the model's positive-class
+probabilities and a `ScoringContext`, never the whole unlabeled set, so a SEALS pool makes every
+strategy cheap. Scorers are elementwise, so the loop may call them chunk by chunk on huge pools.
+Greedy k-centers is a batch rule (each pick changes the next one's score) and so is a selector.
+Choosing the top n is its own helper, `select_top`, with deterministic tie-breaking.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from sealsearch.errors import UnknownNameError
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """What a strategy may look at besides probabilities.
+
+    `candidate_vectors` are unit-norm rows aligned with `proba`; `pool_mean` is the mean vector of
+    the whole candidate pool (not only this chunk), which turns information density's mean cosine
+    similarity into one dot product.
+    """
+
+    candidate_vectors: np.ndarray
+    pool_mean: np.ndarray
+    rng: np.random.Generator
+    labeled_vectors: np.ndarray | None = None
+
+
+def _binary_entropy(proba: np.ndarray) -> np.ndarray:
+    p = np.clip(proba, 1e-12, 1 - 1e-12)
+    return -(p * np.log(p) + (1 - p) * np.log(1 - p))
+
+
+def random_scores(proba: np.ndarray, ctx: ScoringContext) -> np.ndarray:
+    """Uniform random order: the baseline every other strategy must beat."""
+    return ctx.rng.random(len(proba))
+
+
+def maxent(proba: np.ndarray, ctx: ScoringContext) -> np.ndarray:
+    """Max-entropy uncertainty; for binary labels it ranks like least-confidence and margin."""
+    return _binary_entropy(proba)
+
+
+def most_likely_positive(proba: np.ndarray, ctx: ScoringContext) -> np.ndarray:
+    """Active search: label what is most likely positive (maximises positives found)."""
+    return np.asarray(proba, dtype=np.float64)
+
+
+def information_density(proba: np.ndarray, ctx: ScoringContext, beta: float = 1.0) -> np.ndarray:
+    """MaxEnt × (mean cosine similarity to the pool)^β, exact and linear.
+
+    For unit vectors, mean_p cos(z, p) = z · mean_p(p), so the O(|P|²) pairwise matrix of the
+    textbook formula is never built; the pool keeps its running vector sum.
+    """
+    density = ctx.candidate_vectors @ ctx.pool_mean.astype(np.float32)
+    return _binary_entropy(proba) * np.power(density, beta)
+
+
+def select_top(scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the n highest scores, best first; ties go to the lower position.
+
+    argpartition keeps this linear in the number of candidates; NaN scores rank last.
+    """
+    scores = np.where(np.isnan(scores), -np.inf, np.asarray(scores, dtype=np.float64))
+    n = min(int(n), scores.size)
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    if n < scores.size:
+        kth = scores[np.argpartition(-scores, n - 1)[:n]].min()
+        above = np.flatnonzero(scores > kth)
+        ties = np.flatnonzero(scores == kth)[: n - above.size]
+        chosen = np.concatenate([above, ties])
+    else:
+        chosen = np.arange(scores.size)
+    return chosen[np.lexsort((chosen, -scores[chosen]))].astype(np.int64)
+
+
+def kcenter_greedy(ctx: ScoringContext, n: int) -> np.ndarray:
+    """Greedy k-centers (Sener & Savarese): repeatedly pick the candidate farthest from everything
+    labeled or already picked, with cosine distance. Ignores the model by design (paper §3.1)."""
+    vectors = ctx.candidate_vectors
+    n = min(int(n), len(vectors))
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    if ctx.labeled_vectors is not None and len(ctx.labeled_vectors):
+        nearest = np.full(len(vectors), -np.inf, dtype=np.float32)
+        for start in range(0, len(ctx.labeled_vectors), 4096):
+            sims = vectors @ ctx.labeled_vectors[start : start + 4096].T
+            np.maximum(nearest, sims.max(axis=1), out=nearest)
+        distance = 1.0 - nearest
+    else:
+        distance = np.full(len(vectors), np.inf, dtype=np.float32)
+    picks = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        pick = int(np.argmax(distance))
+        picks[i] = pick
+        np.minimum(distance, 1.0 - vectors @ vectors[pick], out=distance)
+        distance[pick] = -np.inf
+    return picks
+
+
+Scorer = Callable[[np.ndarray, ScoringContext], np.ndarray]
+Selector = Callable[[ScoringContext, int], np.ndarray]
+
+SCORERS: dict[str, Scorer] = {
+    "random": random_scores,
+    "maxent": maxent,
+    "mlp": most_likely_positive,
+    "id": information_density,
+}
+SELECTORS: dict[str, Selector] = {"kcenter": kcenter_greedy}
+STRATEGY_NAMES = tuple(SCORERS) + tuple(SELECTORS)
+USES_MODEL = frozenset({"maxent", "mlp", "id"})
+"""Strategies that read the model's probabilities (the others skip predict_proba)."""
+
+
+def check_strategy(name: str) -> str:
+    if name in STRATEGY_NAMES:
+        return name
+    close = difflib.get_close_matches(name, STRATEGY_NAMES, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UnknownNameError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGY_NAMES)}{hint}")

@@ -1,0 +1,46 @@
+"""Small real datasets on disk (real .npy, real parquet, real Faiss) shared by the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sealsearch.store import Dataset, write_dataset
+
+
+def clustered_vectors(n: int, dim: int, n_clusters: int, rng: np.random.Generator, spread: float = 0.35):
+    """Unit vectors around random centres, so kNN neighbourhoods mean something."""
+    centres = rng.normal(size=(n_clusters, dim))
+    assignment = rng.integers(0, n_clusters, size=n)
+    vectors = centres[assignment] + spread * rng.normal(size=(n, dim))
+    return vectors.astype(np.float32), assignment
+
+
+def make_dataset(path: Path, n: int = 1500, dim: int = 16, seed: int = 0) -> Dataset:
+    """Clusters plus two rare concepts: 'rare' (a tight group of 30 items) and 'tiny' (3 items)."""
+    rng = np.random.default_rng(seed)
+    vectors, assignment = clustered_vectors(n, dim, 12, rng)
+    rare_centre = rng.normal(size=dim)
+    rare_rows = rng.choice(n, size=30, replace=False)
+    vectors[rare_rows] = rare_centre + 0.3 * rng.normal(size=(30, dim))
+    split = np.where(rng.random(n) < 0.2, "test", "pool")
+    split[rare_rows[:24]] = "pool"
+    split[rare_rows[24:]] = "test"
+    tiny_rows = np.setdiff1d(np.arange(n), rare_rows)[:3]
+    items = pd.DataFrame({"id": [f"item{i}" for i in range(n)], "text": [f"text {i}" for i in range(n)], "split": split})
+    concepts = pd.concat(
+        [
+            pd.DataFrame({"row": rare_rows, "concept": "rare"}),
+            pd.DataFrame({"row": tiny_rows, "concept": "tiny"}),
+            pd.DataFrame({"row": np.flatnonzero(assignment == 0), "concept": "cluster0"}),
+        ]
+    )
+    return write_dataset(path, vectors, name="synthetic", embedder="test", items=items, concepts=concepts)
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory) -> Dataset:
+    return make_dataset(tmp_path_factory.mktemp("data") / "small")

@@ -1,0 +1,130 @@
+"""The CLI in-process against real files under tmp_path; results checked through the library."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import clustered_vectors
+from typer.testing import CliRunner
+
+from sealsearch.cli import app
+from sealsearch.store import Dataset
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    rng = np.random.default_rng(0)
+    vectors, assignment = clustered_vectors(600, 12, 6, rng)
+    np.save(tmp_path / "X.npy", vectors * 3.0)  # not normalised: import must fix that
+    split = np.where(np.arange(600) % 5 == 0, "test", "pool")
+    pd.DataFrame({"id": [f"i{i}" for i in range(600)], "text": "t", "split": split}).to_parquet(tmp_path / "items.parquet")
+    concepts = pd.DataFrame({"row": np.flatnonzero(assignment == 2), "concept": "two"})
+    concepts = pd.concat([concepts, pd.DataFrame({"row": [1, 2], "concept": "pair"})])
+    concepts.to_parquet(tmp_path / "concepts.parquet")
+    return tmp_path
+
+
+def seals(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def import_args(inputs, out="ds", embeddings="X.npy"):
+    return ["import", inputs / out, "--embeddings", inputs / embeddings, "--items", inputs / "items.parquet", "--labels", inputs / "concepts.parquet"]
+
+
+def test_import_index_run_end_to_end(inputs):
+    result = seals(*import_args(inputs))
+    assert result.exit_code == 0, result.output
+    dataset = Dataset.open(inputs / "ds")
+    np.testing.assert_allclose(np.linalg.norm(dataset.embeddings.take(np.arange(600)), axis=1), 1, atol=1e-6)
+    assert dataset.split_rows("test").size == 120
+
+    result = seals("index", "build", inputs / "ds", "--factory", "Flat")
+    assert result.exit_code == 0, result.output
+    assert (inputs / "ds" / "index" / "Flat").is_dir()
+
+    result = seals("run", inputs / "ds", "--concept", "two", "--k", "5", "--budget", "100", "--batch", "20",
+                   "--seed-pos", "2", "--neg-ratio", "9", "--out", inputs / "run.parquet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rounds = pd.read_parquet(inputs / "run.parquet")
+    labels = pd.read_parquet(inputs / "run.labels.parquet")
+    assert rounds["n_labeled"].tolist() == [20, 40, 60, 80, 100]
+    assert len(labels) == 100 and labels["round"].min() == 0
+
+    listing = seals("concepts", inputs / "ds")
+    assert listing.exit_code == 0 and "two" in listing.output and "pair" in listing.output
+
+
+def test_import_from_parquet_vector_column(inputs):
+    vectors = np.load(inputs / "X.npy")
+    pd.DataFrame({"embedding": list(vectors)}).to_parquet(inputs / "X.parquet")
+    result = seals("import", inputs / "pq", "--embeddings", inputs / "X.parquet")
+    assert result.exit_code == 0, result.output
+    expected = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.testing.assert_allclose(Dataset.open(inputs / "pq").embeddings.take(np.arange(600)), expected, atol=1e-6)
+
+
+def assert_one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code != 0
+    message = result.stderr.strip()
+    assert message.startswith("error: ") and "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert "Traceback" not in result.output
+
+
+def test_import_refuses_nan_row_and_writes_nothing(inputs):
+    vectors = np.load(inputs / "X.npy")
+    vectors[417, 3] = np.nan
+    np.save(inputs / "bad.npy", vectors)
+    assert_one_line_error(seals(*import_args(inputs, "out", "bad.npy")), "row 417", "NaN")
+    assert not (inputs / "out").exists()
+    assert [p.name for p in inputs.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("shape", [(600,), (2, 300, 12)])
+def test_import_refuses_wrong_dims(inputs, shape):
+    np.save(inputs / "bad.npy", np.ones(shape, dtype=np.float32))
+    assert_one_line_error(seals(*import_args(inputs, "out", "bad.npy")), "2-D")
+    assert not (inputs / "out").exists()
+
+
+def test_import_refuses_items_of_another_length(inputs):
+    np.save(inputs / "short.npy", np.load(inputs / "X.npy")[:500])
+    assert_one_line_error(seals(*import_args(inputs, "out", "short.npy")), "items", "500")
+    assert not (inputs / "out").exists()
+
+
+def test_missing_files_are_named(inputs):
+    assert_one_line_error(seals("import", inputs / "out", "--embeddings", inputs / "nope.npy"), "nope.npy", "not found")
+    assert_one_line_error(seals("run", inputs / "nowhere", "--concept", "two"), "dataset.json", "not found")
+    assert not (inputs / "out").exists()
+
+
+def test_import_never_overwrites_an_existing_dataset(inputs):
+    assert seals(*import_args(inputs)).exit_code == 0
+    before = (inputs / "ds" / "embeddings.npy").read_bytes()
+    assert_one_line_error(seals(*import_args(inputs)), "already exists")
+    assert (inputs / "ds" / "embeddings.npy").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragments"),
+    [
+        (["--concept", "two", "--k", "0"], ["k must be positive"]),
+        (["--concept", "two", "--budget", "50"], ["budget 50 is smaller than the seed set"]),
+        (["--concept", "too"], ["unknown concept 'too'", "did you mean two"]),
+        (["--concept", "pair"], ["'pair' has", "fewer than --seed-pos 5"]),
+        (["--concept", "two", "--strategy", "maxentt"], ["unknown strategy", "did you mean 'maxent'"]),
+        (["--concept", "two", "--factory", "Flatt"], ["Flatt"]),
+    ],
+)
+def test_bad_run_parameters_fail_with_one_line_and_write_nothing(inputs, flags, fragments):
+    assert seals(*import_args(inputs)).exit_code == 0
+    result = seals("run", inputs / "ds", *flags, "--out", inputs / "run.parquet")
+    assert_one_line_error(result, *fragments)
+    assert not (inputs / "run.parquet").exists()
+    assert not (inputs / "run.labels.parquet").exists()

@@ -1,0 +1,358 @@
+"""Conformance suite for the kNN index: every check runs on every factory, against real Faiss.
+
+Approximate factories are judged against Flat with tie-tolerant comparisons (a neighbour counts
+when its exact similarity reaches the exact k-th best), as Faiss's own tests do.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sealsearch.errors import (
+    InvalidDataError,
+    InvalidParameterError,
+    MissingFileError,
+    SealsearchError,
+    UnknownNameError,
+)
+from sealsearch.index import (
+    KnnIndex,
+    auto_factory,
+    build_index,
+    index_dir_name,
+    load_index,
+    open_or_build_index,
+)
+from sealsearch.store import Dataset, write_dataset
+
+N, DIM, K = 3000, 32, 20
+FACTORIES = ["Flat", "HNSW32", "IVF64,SQ8", "IVF64,PQ8", "LSH"]
+# Tie-tolerant recall@K against Flat that each factory must reach on the clustered test data.
+MIN_RECALL = {"Flat": 1.0, "HNSW32": 0.95, "IVF64,SQ8": 0.9, "IVF64,PQ8": 0.5, "LSH": 0.2}
+# How far a returned similarity may be from the exact cosine (LSH sims are rank-only).
+SIM_TOLERANCE = {"Flat": 1e-5, "HNSW32": 1e-5, "IVF64,SQ8": 0.02, "IVF64,PQ8": 0.2}
+
+
+def clustered_unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((30, dim))
+    x = centres[rng.integers(30, size=n)] + 0.6 * rng.standard_normal((n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    return write_dataset(tmp_path_factory.mktemp("index") / "ds", clustered_unit_vectors(N, DIM))
+
+
+@pytest.fixture(scope="module")
+def vectors(dataset: Dataset) -> np.ndarray:
+    return np.asarray(dataset.embeddings.vectors, dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def query_rows() -> np.ndarray:
+    return np.random.default_rng(1).choice(N, size=60, replace=False)
+
+
+_built: dict[str, KnnIndex] = {}
+
+
+@pytest.fixture(params=FACTORIES)
+def factory(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def index(dataset: Dataset, factory: str) -> KnnIndex:
+    """One index per factory over all rows, shared by the tests (building is the slow part)."""
+    if factory not in _built:
+        _built[factory] = build_index(dataset.embeddings, np.arange(N), factory, seed=0)
+    return _built[factory]
+
+
+def exact_sims(vectors: np.ndarray, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    return np.einsum("qd,qkd->qk", queries, vectors[np.where(ids >= 0, ids, 0)])
+
+
+def brute_force(vectors: np.ndarray, query_rows: np.ndarray, k: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """Exact top-k similarities of each query row among `rows`, the query's own row excluded."""
+    rows = np.arange(len(vectors)) if rows is None else rows
+    sims = vectors[query_rows] @ vectors[rows].T
+    sims[query_rows[:, None] == rows[None, :]] = -np.inf
+    return -np.sort(-sims, axis=1)[:, :k]
+
+
+def assert_one_line(exc: pytest.ExceptionInfo[SealsearchError], *fragments: str) -> None:
+    message = str(exc.value)
+    assert "\n" not in message and message.strip() == message
+    for fragment in fragments:
+        assert fragment in message
+
+
+# --- result shape and order -------------------------------------------------------------------
+
+
+def test_shapes_dtypes_and_factory(index: KnnIndex, factory: str, vectors: np.ndarray, query_rows: np.ndarray) -> None:
+    ids, sims = index.search(vectors[query_rows], K, exclude=query_rows)
+    assert ids.shape == sims.shape == (len(query_rows), K)
+    assert ids.dtype == np.int64 and sims.dtype == np.float32
+    assert (index.factory, index.ntotal, index.dim) == (factory, N, DIM)
+
+
+def test_padding_when_k_exceeds_what_is_found(index: KnnIndex, vectors: np.ndarray, query_rows: np.ndarray) -> None:
+    k = N + 5
+    ids, sims = index.search(vectors[query_rows[:3]], k, exclude=query_rows[:3])
+    assert ids.shape == (3, k)
+    missing = ids == -1
+    assert missing[:, N - 1 :].all()  # at most N - 1 rows exist besides the query's own
+    assert np.isneginf(sims[missing]).all() and np.isfinite(sims[~missing]).all()
+    # padding only at the end: once a row is missing, every later column is missing too
+    assert (np.maximum.accumulate(missing, axis=1) == missing).all()
+    found = ids[~missing]
+    assert ((found >= 0) & (found < N)).all()
+    for row in ids:
+        assert len(np.unique(row[row >= 0])) == (row >= 0).sum()
+
+
+def test_a_query_never_returns_its_own_row(index: KnnIndex, vectors: np.ndarray) -> None:
+    rows = np.arange(0, N, 7)
+    ids, _ = index.search(vectors[rows], K, exclude=rows)
+    assert not (ids == rows[:, None]).any()
+    assert (ids >= 0).sum(axis=1).min() > 0
+
+
+def test_exclude_minus_one_excludes_nothing(index: KnnIndex, vectors: np.ndarray, query_rows: np.ndarray) -> None:
+    plain = index.search(vectors[query_rows], K)
+    none_excluded = index.search(vectors[query_rows], K, exclude=np.full(len(query_rows), -1))
+    np.testing.assert_array_equal(plain[0], none_excluded[0])
+    np.testing.assert_array_equal(plain[1], none_excluded[1])
+
+
+def test_results_are_sorted_by_descending_similarity(
+    index: KnnIndex, vectors: np.ndarray, query_rows: np.ndarray
+) -> None:
+    _, sims = index.search(vectors[query_rows], K, exclude=query_rows)
+    assert (sims[:, :-1] >= sims[:, 1:]).all()
+
+
+# --- accuracy ---------------------------------------------------------------------------------
+
+
+def test_flat_equals_brute_force(dataset: Dataset, vectors: np.ndarray, query_rows: np.ndarray) -> None:
+    index = build_index(dataset.embeddings, np.arange(N), "Flat")
+    ids, sims = index.search(vectors[query_rows], K, exclude=query_rows)
+    np.testing.assert_allclose(sims, brute_force(vectors, query_rows, K), atol=1e-5)
+    np.testing.assert_allclose(exact_sims(vectors, vectors[query_rows], ids), sims, atol=1e-5)
+    plain_ids, _ = index.search(vectors[query_rows], K)
+    np.testing.assert_array_equal(plain_ids[:, 0], query_rows)  # without exclude, self comes first
+
+
+def test_recall_against_flat(
+    index: KnnIndex, factory: str, vectors: np.ndarray, query_rows: np.ndarray
+) -> None:
+    ids, _ = index.search(vectors[query_rows], K, exclude=query_rows)
+    kth_best = brute_force(vectors, query_rows, K)[:, -1]
+    hits = (ids >= 0) & (exact_sims(vectors, vectors[query_rows], ids) >= kth_best[:, None] - 1e-5)
+    assert hits.mean() >= MIN_RECALL[factory]
+
+
+def test_similarities_match_the_returned_rows(
+    index: KnnIndex, factory: str, vectors: np.ndarray, query_rows: np.ndarray
+) -> None:
+    ids, sims = index.search(vectors[query_rows], K, exclude=query_rows)
+    if factory == "LSH":  # rank-only: negated Hamming distances
+        assert (sims <= 0).all() and (sims == np.round(sims)).all()
+    else:
+        assert np.abs(exact_sims(vectors, vectors[query_rows], ids) - sims).max() <= SIM_TOLERANCE[factory]
+
+
+def test_indexing_a_subset_maps_positions_to_dataset_rows(
+    dataset: Dataset, factory: str, vectors: np.ndarray, query_rows: np.ndarray
+) -> None:
+    even = np.arange(0, N, 2)
+    index = build_index(dataset.embeddings, even, factory)
+    assert index.ntotal == len(even)
+    ids, sims = index.search(vectors[query_rows], K, exclude=query_rows)
+    assert (ids >= 0).any(axis=1).all()
+    assert (ids[ids >= 0] % 2 == 0).all()
+    if factory != "LSH":
+        assert np.abs(exact_sims(vectors, vectors[query_rows], ids) - sims).max() <= SIM_TOLERANCE[factory]
+    if factory == "Flat":
+        np.testing.assert_allclose(sims, brute_force(vectors, query_rows, K, rows=even), atol=1e-5)
+
+
+def test_build_reports_progress(dataset: Dataset) -> None:
+    calls: list[tuple[int, int]] = []
+    build_index(dataset.embeddings, np.arange(N), "Flat", progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1] == (N, N)
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+
+
+def test_search_params_override_the_defaults(dataset: Dataset, vectors: np.ndarray, query_rows: np.ndarray) -> None:
+    few_probes = build_index(dataset.embeddings, np.arange(N), "IVF64,SQ8", search_params="nprobe=1")
+    all_probes = build_index(dataset.embeddings, np.arange(N), "IVF64,SQ8", search_params="nprobe=64")
+    kth_best = brute_force(vectors, query_rows, K)[:, -1]
+
+    def recall(index: KnnIndex) -> float:
+        ids, _ = index.search(vectors[query_rows], K, exclude=query_rows)
+        return float(((ids >= 0) & (exact_sims(vectors, vectors[query_rows], ids) >= kth_best[:, None] - 1e-5)).mean())
+
+    assert recall(all_probes) > recall(few_probes)
+
+
+# --- persistence ------------------------------------------------------------------------------
+
+
+def test_save_load_round_trip(index: KnnIndex, tmp_path: Path, vectors: np.ndarray, query_rows: np.ndarray) -> None:
+    index.save(tmp_path / "saved")
+    loaded = load_index(tmp_path / "saved")
+    assert (loaded.factory, loaded.ntotal, loaded.dim) == (index.factory, index.ntotal, index.dim)
+    before = index.search(vectors[query_rows], K, exclude=query_rows)
+    after = loaded.search(vectors[query_rows], K, exclude=query_rows)
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[1], after[1])
+
+
+@pytest.fixture(scope="module")
+def split_dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
+    split = np.where(np.arange(N) % 5 == 0, "test", "pool")
+    return write_dataset(
+        tmp_path_factory.mktemp("split") / "ds",
+        clustered_unit_vectors(N, DIM, seed=2),
+        items=pd.DataFrame({"split": split}),
+    )
+
+
+def test_open_or_build_indexes_the_pool_and_reuses_it(split_dataset: Dataset, factory: str) -> None:
+    pool, test = split_dataset.split_rows("pool"), split_dataset.split_rows("test")
+    first = open_or_build_index(split_dataset, factory)
+    saved = split_dataset.index_dir / index_dir_name(factory) / "index.faiss"
+    assert saved.is_file()
+    stamp = saved.stat().st_mtime_ns
+    assert first.ntotal == len(pool)
+    queries = split_dataset.embeddings.take(test[:40])
+    ids, _ = first.search(queries, K)
+    assert not np.isin(ids, test).any()
+
+    second = open_or_build_index(split_dataset, factory)
+    assert saved.stat().st_mtime_ns == stamp  # loaded, not rebuilt
+    np.testing.assert_array_equal(second.search(queries, K)[0], ids)
+
+
+def test_auto_resolves_before_choosing_the_directory(split_dataset: Dataset) -> None:
+    index = open_or_build_index(split_dataset, "auto")
+    assert index.factory == "Flat"
+    assert (split_dataset.index_dir / "Flat" / "meta.json").is_file()
+
+
+def test_a_corrupt_saved_index_is_rebuilt(split_dataset: Dataset) -> None:
+    open_or_build_index(split_dataset, "Flat")
+    meta = split_dataset.index_dir / "Flat" / "meta.json"
+    meta.write_text("{not json")
+    index = open_or_build_index(split_dataset, "Flat")
+    assert index.ntotal == len(split_dataset.split_rows("pool"))
+    assert json.loads(meta.read_text())["ntotal"] == index.ntotal
+
+
+# --- auto_factory and names -------------------------------------------------------------------
+
+
+def test_auto_factory_thresholds() -> None:
+    assert auto_factory(1_000, 32) == "Flat"
+    assert auto_factory(200_000, 256) == "Flat"
+    assert auto_factory(200_001, 256) == "HNSW32"
+    assert auto_factory(20_000_000, 256) == "HNSW32"
+    assert auto_factory(100_000_000, 256) == "IVF32768,SQ8"  # 4 * sqrt(1e8) = 40000 -> 2**15
+    with pytest.raises(InvalidParameterError):
+        auto_factory(0, 32)
+
+
+def test_index_dir_name_is_a_safe_directory_name() -> None:
+    assert index_dir_name("IVF1024,SQ8") == "IVF1024_SQ8"
+    assert index_dir_name("HNSW32") == "HNSW32"
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("factory_string", ["bogus", "IVF64", "IVF64,PQ7", ""])
+def test_unknown_factory(dataset: Dataset, factory_string: str) -> None:
+    with pytest.raises(UnknownNameError) as exc:
+        build_index(dataset.embeddings, np.arange(N), factory_string)
+    assert_one_line(exc, repr(factory_string), '"HNSW32"', '"IVF1024,SQ8"', '"LSH"')
+
+
+def test_too_many_lists_for_the_rows(dataset: Dataset) -> None:
+    with pytest.raises(InvalidParameterError) as exc:
+        build_index(dataset.embeddings, np.arange(100), "IVF256,Flat")
+    assert_one_line(exc, "IVF256,Flat")
+
+
+@pytest.mark.parametrize("rows", [np.array([], dtype=np.int64), np.array([0, N]), np.array([0.5])])
+def test_bad_rows(dataset: Dataset, rows: np.ndarray) -> None:
+    with pytest.raises(InvalidParameterError) as exc:
+        build_index(dataset.embeddings, rows, "Flat")
+    assert_one_line(exc)
+
+
+@pytest.mark.parametrize("k", [0, -1, 2.5])
+def test_bad_k(index: KnnIndex, vectors: np.ndarray, k: int) -> None:
+    with pytest.raises(InvalidParameterError) as exc:
+        index.search(vectors[:2], k)
+    assert_one_line(exc, "k")
+
+
+@pytest.mark.parametrize("shape", [(2, DIM + 1), (DIM,), (2, 3, DIM)])
+def test_query_dimension_mismatch(index: KnnIndex, shape: tuple[int, ...]) -> None:
+    with pytest.raises(InvalidDataError) as exc:
+        index.search(np.ones(shape, dtype=np.float32), K)
+    assert_one_line(exc, str(DIM))
+
+
+def test_zero_or_nan_query(index: KnnIndex) -> None:
+    for bad in (np.zeros((1, DIM)), np.full((1, DIM), np.nan)):
+        with pytest.raises(InvalidDataError) as exc:
+            index.search(bad, K)
+        assert_one_line(exc)
+
+
+def test_exclude_of_the_wrong_length(index: KnnIndex, vectors: np.ndarray) -> None:
+    with pytest.raises(InvalidParameterError) as exc:
+        index.search(vectors[:3], K, exclude=np.array([0, 1]))
+    assert_one_line(exc, "exclude")
+
+
+@pytest.mark.parametrize("params", ["nprobe=abc", "bogus=3"])
+def test_bad_search_params(dataset: Dataset, params: str) -> None:
+    with pytest.raises(InvalidParameterError) as exc:
+        build_index(dataset.embeddings, np.arange(N), "Flat", search_params=params)
+    assert_one_line(exc, params)
+
+
+def test_load_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(MissingFileError) as exc:
+        load_index(tmp_path / "nowhere")
+    assert_one_line(exc, "nowhere")
+
+
+@pytest.mark.parametrize("damaged", ["index.faiss", "rows.npy", "meta.json"])
+def test_load_corrupt_directory(dataset: Dataset, tmp_path: Path, damaged: str) -> None:
+    build_index(dataset.embeddings, np.arange(N), "Flat").save(tmp_path / "saved")
+    (tmp_path / "saved" / damaged).write_bytes(b"garbage")
+    with pytest.raises(InvalidDataError) as exc:
+        load_index(tmp_path / "saved")
+    assert_one_line(exc, damaged)
+
+
+def test_load_mismatched_rows(dataset: Dataset, tmp_path: Path) -> None:
+    build_index(dataset.embeddings, np.arange(N), "Flat").save(tmp_path / "saved")
+    np.save(tmp_path / "saved" / "rows.npy", np.arange(N - 1))
+    with pytest.raises(InvalidDataError) as exc:
+        load_index(tmp_path / "saved")
+    assert_one_line(exc, "rebuild")

@@ -1,0 +1,94 @@
+"""Candidate pools against brute-force recomputation, with a real Faiss Flat index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sealsearch.errors import InvalidParameterError, UnknownNameError
+from sealsearch.index import build_index
+from sealsearch.pool import AllPool, SealsPool, make_pool
+
+
+@pytest.fixture(scope="module")
+def flat_index(small_dataset):
+    return build_index(small_dataset.embeddings, small_dataset.split_rows("pool"), "Flat")
+
+
+def brute_force_seals_pool(dataset, labeled: np.ndarray, k: int) -> np.ndarray:
+    """∪ exact kNN (over the pool split, never the query itself) of every labeled row, minus labeled."""
+    pool_rows = dataset.split_rows("pool")
+    vectors = dataset.embeddings.take(pool_rows).astype(np.float64)
+    sims = dataset.embeddings.take(labeled).astype(np.float64) @ vectors.T
+    sims[pool_rows[None, :] == labeled[:, None]] = -np.inf
+    neighbours = pool_rows[np.argsort(-sims, axis=1, kind="stable")[:, :k]]
+    return np.setdiff1d(np.unique(neighbours), labeled)
+
+
+def test_seals_pool_equals_brute_force_every_round(small_dataset, flat_index):
+    rng = np.random.default_rng(1)
+    pool = SealsPool(small_dataset.embeddings, flat_index, k=7)
+    labeled = np.empty(0, dtype=np.int64)
+    batch = rng.choice(small_dataset.split_rows("pool"), size=10, replace=False)
+    for _ in range(6):
+        pool.update(batch)
+        labeled = np.union1d(labeled, batch)
+        np.testing.assert_array_equal(pool.candidates(), brute_force_seals_pool(small_dataset, labeled, 7))
+        np.testing.assert_allclose(
+            pool.mean_vector(), small_dataset.embeddings.take(pool.candidates()).mean(axis=0), atol=1e-5
+        )
+        batch = rng.choice(pool.candidates(), size=min(10, pool.size), replace=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_no_labeled_row_is_ever_a_candidate(small_dataset, flat_index, data):
+    pool_rows = small_dataset.split_rows("pool")
+    k = data.draw(st.integers(1, 12), label="k")
+    seals = SealsPool(small_dataset.embeddings, flat_index, k=k)
+    everything = AllPool(small_dataset.embeddings, pool_rows)
+    labeled = np.empty(0, dtype=np.int64)
+    for _ in range(data.draw(st.integers(1, 5), label="rounds")):
+        source = seals.candidates() if seals.size and data.draw(st.booleans()) else pool_rows
+        batch = np.asarray(
+            data.draw(st.lists(st.sampled_from(source.tolist()), min_size=1, max_size=15), label="batch")
+        )
+        seals.update(batch)
+        everything.update(batch)
+        labeled = np.union1d(labeled, batch)
+        assert not np.isin(seals.candidates(), labeled).any()
+        assert not np.isin(everything.candidates(), labeled).any()
+        np.testing.assert_array_equal(seals.candidates(), brute_force_seals_pool(small_dataset, labeled, k))
+        assert everything.size == pool_rows.size - labeled.size
+
+
+def test_all_pool_is_every_unlabeled_pool_row(small_dataset):
+    pool_rows = small_dataset.split_rows("pool")
+    pool = AllPool(small_dataset.embeddings, pool_rows)
+    labeled = pool_rows[::5]
+    pool.update(labeled)
+    pool.update(labeled[:3])  # repeated rows change nothing
+    np.testing.assert_array_equal(pool.candidates(), np.setdiff1d(pool_rows, labeled))
+    assert pool.size == pool_rows.size - labeled.size
+    np.testing.assert_allclose(pool.mean_vector(), small_dataset.embeddings.take(pool.candidates()).mean(axis=0), atol=1e-5)
+
+
+def test_randpool_is_a_fixed_random_fraction(small_dataset):
+    pool_rows = small_dataset.split_rows("pool")
+    pool = make_pool("randpool", small_dataset.embeddings, pool_rows, fraction=0.1, rng=np.random.default_rng(0))
+    assert pool.size == round(0.1 * pool_rows.size)
+    assert np.isin(pool.candidates(), pool_rows).all()
+    first = pool.candidates()[:4]
+    pool.update(first)
+    assert not np.isin(first, pool.candidates()).any()
+
+
+def test_pool_errors_are_named(small_dataset, flat_index):
+    with pytest.raises(InvalidParameterError, match="k must be a positive integer"):
+        SealsPool(small_dataset.embeddings, flat_index, k=0)
+    with pytest.raises(UnknownNameError, match="did you mean 'seals'"):
+        make_pool("seal", small_dataset.embeddings, small_dataset.split_rows("pool"), index=flat_index)
+    with pytest.raises(InvalidParameterError, match="needs a kNN index"):
+        make_pool("seals", small_dataset.embeddings, small_dataset.split_rows("pool"))

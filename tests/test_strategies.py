@@ -1,0 +1,127 @@
+"""Strategies against their textbook formulas, and the loop's batch against brute-force argmax."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sealsearch.errors import UnknownNameError
+from sealsearch.index import build_index
+from sealsearch.learner import positive_proba
+from sealsearch.loop import ActiveLoop
+from sealsearch.pool import make_pool
+from sealsearch.strategies import (
+    SCORERS,
+    STRATEGY_NAMES,
+    ScoringContext,
+    check_strategy,
+    information_density,
+    kcenter_greedy,
+    select_top,
+)
+
+
+def unit_rows(rng, n, dim):
+    x = rng.normal(size=(n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def naive_entropy(p):
+    return -(p * np.log(p) + (1 - p) * np.log(1 - p))
+
+
+def naive_information_density(proba, candidates, pool):
+    """φ_ID(z) = φ_MaxEnt(z) × (1/|P|) Σ_p cos(z, p), with the full pairwise matrix."""
+    cos = (candidates @ pool.T) / (
+        np.linalg.norm(candidates, axis=1)[:, None] * np.linalg.norm(pool, axis=1)[None, :]
+    )
+    return naive_entropy(proba) * cos.mean(axis=1)
+
+
+def test_information_density_mean_vector_equals_pairwise_formula():
+    rng = np.random.default_rng(0)
+    pool = unit_rows(rng, 400, 24)
+    candidates = pool[:150]
+    proba = rng.uniform(0.01, 0.99, size=150)
+    ctx = ScoringContext(candidates, pool.astype(np.float64).mean(axis=0), rng)
+    fast = information_density(proba, ctx)
+    np.testing.assert_allclose(fast, naive_information_density(proba, candidates.astype(np.float64), pool), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", [n for n in SCORERS if n != "random"])
+def test_scorers_are_elementwise_so_chunking_changes_nothing(name):
+    rng = np.random.default_rng(3)
+    vectors = unit_rows(rng, 300, 8)
+    proba = rng.uniform(0, 1, size=300)
+    mean = vectors.mean(axis=0).astype(np.float64)
+    whole = SCORERS[name](proba, ScoringContext(vectors, mean, rng))
+    parts = np.concatenate([SCORERS[name](proba[s : s + 70], ScoringContext(vectors[s : s + 70], mean, rng)) for s in range(0, 300, 70)])
+    assert whole.shape == (300,) and np.isfinite(whole).all()
+    np.testing.assert_allclose(whole, parts, rtol=1e-6)
+
+
+@pytest.mark.parametrize("n", [1, 5, 50, 200, 250])
+def test_select_top_matches_stable_argsort_with_ties(n):
+    rng = np.random.default_rng(n)
+    scores = rng.integers(0, 20, size=200).astype(float)  # many ties
+    scores[7] = np.nan
+    expected = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")[: min(n, 200)]
+    np.testing.assert_array_equal(select_top(scores, n), expected)
+
+
+def naive_kcenter(candidates, labeled, n):
+    chosen: list[int] = []
+    for _ in range(n):
+        centres = np.vstack([labeled] + [candidates[chosen]]) if chosen else labeled
+        distance = (1 - candidates @ centres.T).min(axis=1)
+        distance[chosen] = -np.inf
+        chosen.append(int(np.argmax(distance)))
+    return np.array(chosen)
+
+
+def test_kcenter_greedy_matches_naive_recomputation():
+    rng = np.random.default_rng(5)
+    candidates, labeled = unit_rows(rng, 200, 6), unit_rows(rng, 30, 6)
+    fast = kcenter_greedy(ScoringContext(candidates, np.zeros(6), rng, labeled), 12)
+    np.testing.assert_array_equal(fast, naive_kcenter(candidates.astype(np.float64), labeled.astype(np.float64), 12))
+
+
+@pytest.mark.parametrize("strategy", STRATEGY_NAMES)
+@pytest.mark.parametrize("pool_name", ["seals", "all"])
+def test_batch_is_brute_force_argmax_over_candidates(small_dataset, strategy, pool_name):
+    store = small_dataset.embeddings
+    pool_rows = small_dataset.split_rows("pool")
+    index = build_index(store, pool_rows, "Flat")
+    pool = make_pool(pool_name, store, pool_rows, index=index, k=10)
+    loop = ActiveLoop(store, pool, strategy=strategy, batch_size=25, seed=11)
+    rare = np.intersect1d(small_dataset.concept_rows("rare"), pool_rows)
+    seed = np.concatenate([rare[:3], np.setdiff1d(pool_rows, rare)[:40]])
+    loop.tell(seed, np.isin(seed, rare).astype(int))
+
+    candidates = pool.candidates()
+    vectors = store.take(candidates).astype(np.float64)
+    proba = positive_proba(loop.model, store.take(candidates))
+    if strategy == "maxent":
+        scores = naive_entropy(proba)
+    elif strategy == "mlp":
+        scores = proba
+    elif strategy == "id":
+        scores = naive_information_density(proba, vectors, vectors)
+    elif strategy == "random":
+        scores = np.random.default_rng(11).random(candidates.size)
+    if strategy == "kcenter":
+        expected = candidates[naive_kcenter(vectors, store.take(seed).astype(np.float64), 25)]
+    else:
+        expected = candidates[np.argsort(-scores, kind="stable")[:25]]
+    batch = loop.ask()
+    if strategy == "id":  # float32 fast path vs float64 formula: compare scores, tie-tolerant
+        chosen = np.searchsorted(candidates, batch.rows)
+        np.testing.assert_allclose(scores[chosen], np.sort(scores)[::-1][:25], atol=1e-6)
+    else:
+        np.testing.assert_array_equal(batch.rows, expected)
+    assert not np.isin(batch.rows, seed).any()
+
+
+def test_unknown_strategy_suggests_a_name():
+    with pytest.raises(UnknownNameError, match="did you mean 'maxent'"):
+        check_strategy("maxnet")
