@@ -65,16 +65,19 @@ class KnnIndex(Protocol):
 def auto_factory(n: int, dim: int) -> str:
     """The factory string to use for n rows of dimension dim when the user does not choose.
 
-    - n*dim*4 <= 205 MB (200k rows at d=256): "Flat". Exact, no training, and a batch of 100
-      queries over 200k x 256 takes ~15 ms, as fast as HNSW at that size.
-    - n*dim*4 <= 20 GB (20M rows at d=256): "HNSW32". At 1M x 256, 100 queries take ~15-20 ms at
-      recall@100 ~0.96 against ~0.3 s for Flat; it keeps the full float32 vectors plus the graph
+    Measured with bench/index_recall.py (2 CPU cores, 100 queries, k=100; docs/index.md):
+
+    - n*dim*4 <= 205 MB (200k rows at d=256): "Flat". Exact and nothing to build; a round of
+      100 queries over 200k x 256 takes ~0.12 s, while HNSW32 would save ~60 ms per round for a
+      one-off build of ~1 min and recall 0.93.
+    - n*dim*4 <= 20.5 GB (20M rows at d=256): "HNSW32". Search time barely grows with n while
+      Flat's grows linearly (MEASURED_1M); it keeps the full float32 vectors plus the graph
       (~1.3 KB per row at d=256), which is why it stops here.
     - above: "IVF{nlist},SQ8" with nlist = 4*sqrt(n) rounded to a power of two. SQ8 stores one
-      byte per dimension (4x less than HNSW) at a similar recall with the default nprobe=16.
+      byte per dimension (4x less than HNSW) at recall ~0.91 with the default nprobe=16.
 
-    LSH, the index the paper used, is available as "LSH" but never chosen: at 1M x 256 its
-    recall@100 is ~0.5.
+    LSH, the index the paper used, is available as "LSH" but never chosen: its recall@100 is
+    ~0.54 at 200k x 256.
     """
     if n <= 0 or dim <= 0:
         raise InvalidParameterError(f"auto_factory needs n > 0 and dim > 0, got n={n}, dim={dim}")

@@ -240,7 +240,7 @@ class FaissIndex:
         for path in (directory, meta_path, directory / INDEX_FILE, directory / ROWS_FILE):
             if not path.exists():
                 raise MissingFileError(
-                    f"{path}: not found; build the index first (open_or_build_index builds and saves it)"
+                    f"{path}: not found; build the index first (`seals index build DATASET` or open_or_build_index)"
                 )
         try:
             meta = json.loads(meta_path.read_text())
