@@ -138,7 +138,7 @@ def concepts_command(dataset_dir: DatasetArg) -> None:
     """List the ground-truth concepts with their positives per split."""
     from sealsearch.store import Dataset
 
-    dataset = Dataset.open(dataset_dir, verify=False)
+    dataset = Dataset.open(dataset_dir)
     counts = {name: dataset.concept_rows(name) for name in dataset.concept_names()}
     split = dataset.items["split"].to_numpy()
     frame = pd.DataFrame(

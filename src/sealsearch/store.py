@@ -254,7 +254,7 @@ def write_dataset(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return Dataset.open(out, verify=False)
+    return Dataset.open(out)
 
 
 class Dataset:
@@ -268,7 +268,13 @@ class Dataset:
         self._concept_rows: dict[str, np.ndarray] | None = None
 
     @classmethod
-    def open(cls, path: str | Path, verify: bool = True) -> Dataset:
+    def open(cls, path: str | Path, verify: bool = False) -> Dataset:
+        """Open a dataset directory; shape and dtype are always checked against dataset.json.
+
+        Values (NaN/inf) were checked when `write_dataset` wrote the file, so they are re-scanned
+        only with verify=True: a full pass over a 10M×256 matrix on every open would cost more
+        than the active-learning run itself.
+        """
         path = Path(path)
         meta = path / "dataset.json"
         if not meta.is_file():

@@ -1,0 +1,86 @@
+"""The dataset directory: validation on write, checks on open, all-or-nothing writes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
+from sealsearch.store import Dataset, write_dataset
+
+
+def vectors(n=50, dim=8, dtype=np.float32):
+    return (np.random.default_rng(0).normal(size=(n, dim)) * 5).astype(dtype)
+
+
+def test_write_normalises_and_keeps_float16(tmp_path):
+    dataset = write_dataset(tmp_path / "d", vectors(dtype=np.float16))
+    assert dataset.info.dtype == "float16" and dataset.embeddings.vectors.dtype == np.float16
+    norms = np.linalg.norm(dataset.embeddings.take(np.arange(50)), axis=1)
+    np.testing.assert_allclose(norms, 1, atol=2e-3)
+    assert json.loads((tmp_path / "d" / "dataset.json").read_text())["normalized"] is True
+    assert isinstance(dataset.embeddings.vectors, np.memmap)
+
+
+def test_items_get_rows_ids_and_default_split(tmp_path):
+    items = pd.DataFrame({"row": np.arange(50)[::-1], "text": [f"t{i}" for i in range(50)][::-1]})
+    dataset = write_dataset(tmp_path / "d", vectors(), items=items)
+    assert dataset.items["text"].iloc[3] == "t3"
+    assert (dataset.items["split"] == "pool").all()
+    assert dataset.split_rows("test").size == 0
+
+
+@pytest.mark.parametrize(
+    ("items", "concepts", "message"),
+    [
+        (pd.DataFrame({"split": ["pool"] * 49 + ["train"]}), None, "'split' may hold only 'pool' or 'test'"),
+        (pd.DataFrame({"row": np.arange(1, 51)}), None, "'row' must hold each of 0..49"),
+        (None, pd.DataFrame({"row": [0, 50], "concept": "x"}), "row 50 is outside 0..49"),
+        (None, pd.DataFrame({"item": [0], "concept": "x"}), "missing ['row']"),
+        (None, pd.DataFrame({"row": [0.5], "concept": "x"}), "'row' must hold integers"),
+    ],
+)
+def test_bad_tables_are_refused_before_anything_is_written(tmp_path, items, concepts, message):
+    with pytest.raises(InvalidDataError) as error:
+        write_dataset(tmp_path / "d", vectors(), items=items, concepts=concepts)
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_zero_vector_is_named(tmp_path):
+    x = vectors()
+    x[7] = 0
+    with pytest.raises(InvalidDataError, match="row 7 is an all-zero vector"):
+        write_dataset(tmp_path / "d", x)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_integer_matrix_is_refused(tmp_path):
+    with pytest.raises(InvalidDataError, match="must be float16/float32/float64, got int64"):
+        write_dataset(tmp_path / "d", np.ones((5, 3), dtype=np.int64))
+
+
+def test_open_checks_shape_and_optionally_values(tmp_path):
+    write_dataset(tmp_path / "d", vectors())
+    raw = np.load(tmp_path / "d" / "embeddings.npy")
+    raw[31, 2] = np.inf
+    np.save(tmp_path / "d" / "embeddings.npy", raw)
+    Dataset.open(tmp_path / "d")  # values trusted by default (checked when written)
+    with pytest.raises(InvalidDataError, match="row 31 contains NaN or inf"):
+        Dataset.open(tmp_path / "d", verify=True)
+    np.save(tmp_path / "d" / "embeddings.npy", raw[:40])
+    with pytest.raises(InvalidDataError, match="does not match dataset.json"):
+        Dataset.open(tmp_path / "d")
+
+
+def test_missing_pieces_are_named(tmp_path):
+    with pytest.raises(MissingFileError, match="dataset.json: not found"):
+        Dataset.open(tmp_path)
+    dataset = write_dataset(tmp_path / "d", vectors())
+    with pytest.raises(MissingFileError, match="concepts.parquet: not found"):
+        dataset.concept_names()
+    with pytest.raises(InvalidParameterError, match="already exists"):
+        write_dataset(tmp_path / "d", vectors())
