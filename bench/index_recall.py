@@ -82,7 +82,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="search repeats; the best is reported")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--blas-threshold", action="store_true",
+        "--blas-threshold",
+        action="store_true",
         help="also time Flat with Faiss's default distance_compute_blas_threshold against the lowered one",
     )
     args = parser.parse_args()

@@ -39,7 +39,16 @@ def main() -> None:
                 for concept in concepts:
                     config = RunConfig(concept=concept, strategy=strategy, pool=pool, k=args.k, budget=args.budget)
                     last = run(dataset, config, index=index, learner=learner).rounds.iloc[-1]
-                    rows.append({"C": c, "strategy": strategy, "pool": pool, "ap": last.ap, "recall": last.recall, "pool_frac": last.pool_frac})
+                    rows.append(
+                        {
+                            "C": c,
+                            "strategy": strategy,
+                            "pool": pool,
+                            "ap": last.ap,
+                            "recall": last.recall,
+                            "pool_frac": last.pool_frac,
+                        }
+                    )
     table = pd.DataFrame(rows).groupby(["C", "strategy", "pool"])[["ap", "recall", "pool_frac"]].mean()
     print(f"{len(concepts)} concepts, k={args.k}, T={args.budget}: {', '.join(concepts)}")
     print(table.round(3).to_string())

@@ -30,7 +30,9 @@ def make_dataset(path: Path, n: int = 1500, dim: int = 16, seed: int = 0) -> Dat
     split[rare_rows[:24]] = "pool"
     split[rare_rows[24:]] = "test"
     tiny_rows = np.setdiff1d(np.arange(n), rare_rows)[:3]
-    items = pd.DataFrame({"id": [f"item{i}" for i in range(n)], "text": [f"text {i}" for i in range(n)], "split": split})
+    items = pd.DataFrame(
+        {"id": [f"item{i}" for i in range(n)], "text": [f"text {i}" for i in range(n)], "split": split}
+    )
     concepts = pd.concat(
         [
             pd.DataFrame({"row": rare_rows, "concept": "rare"}),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import clustered_vectors
 from typer.testing import CliRunner
 
+from conftest import clustered_vectors
 from sealsearch.cli import app
 from sealsearch.store import Dataset
 
@@ -20,7 +20,9 @@ def inputs(tmp_path):
     vectors, assignment = clustered_vectors(600, 12, 6, rng)
     np.save(tmp_path / "X.npy", vectors * 3.0)  # not normalised: import must fix that
     split = np.where(np.arange(600) % 5 == 0, "test", "pool")
-    pd.DataFrame({"id": [f"i{i}" for i in range(600)], "text": "t", "split": split}).to_parquet(tmp_path / "items.parquet")
+    pd.DataFrame({"id": [f"i{i}" for i in range(600)], "text": "t", "split": split}).to_parquet(
+        tmp_path / "items.parquet"
+    )
     concepts = pd.DataFrame({"row": np.flatnonzero(assignment == 2), "concept": "two"})
     concepts = pd.concat([concepts, pd.DataFrame({"row": [1, 2], "concept": "pair"})])
     concepts.to_parquet(tmp_path / "concepts.parquet")
@@ -32,7 +34,16 @@ def seals(*args: str):
 
 
 def import_args(inputs, out="ds", embeddings="X.npy"):
-    return ["import", inputs / out, "--embeddings", inputs / embeddings, "--items", inputs / "items.parquet", "--labels", inputs / "concepts.parquet"]
+    return [
+        "import",
+        inputs / out,
+        "--embeddings",
+        inputs / embeddings,
+        "--items",
+        inputs / "items.parquet",
+        "--labels",
+        inputs / "concepts.parquet",
+    ]
 
 
 def test_import_index_run_end_to_end(inputs):

@@ -14,7 +14,18 @@ pytestmark = pytest.mark.slow
 
 def test_demo_builds_the_dataset_runs_and_writes_table_and_plot(tmp_path):
     result = CliRunner().invoke(
-        app, ["demo", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--concepts", "4", "--budget", "400"]
+        app,
+        [
+            "demo",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--out",
+            str(tmp_path / "out"),
+            "--concepts",
+            "4",
+            "--budget",
+            "400",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "maxent" in result.output and "seals" in result.output
@@ -29,7 +40,18 @@ def test_demo_builds_the_dataset_runs_and_writes_table_and_plot(tmp_path):
     # a second run reuses the dataset and its index
     built = (tmp_path / "data" / "wordnet-glove50" / "embeddings.npy").stat().st_mtime_ns
     again = CliRunner().invoke(
-        app, ["demo", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out2"), "--concepts", "1", "--budget", "200"]
+        app,
+        [
+            "demo",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--out",
+            str(tmp_path / "out2"),
+            "--concepts",
+            "1",
+            "--budget",
+            "200",
+        ],
     )
     assert again.exit_code == 0, again.output
     assert (tmp_path / "data" / "wordnet-glove50" / "embeddings.npy").stat().st_mtime_ns == built

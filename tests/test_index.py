@@ -153,9 +153,7 @@ def test_flat_equals_brute_force(dataset: Dataset, vectors: np.ndarray, query_ro
     np.testing.assert_array_equal(plain_ids[:, 0], query_rows)  # without exclude, self comes first
 
 
-def test_recall_against_flat(
-    index: KnnIndex, factory: str, vectors: np.ndarray, query_rows: np.ndarray
-) -> None:
+def test_recall_against_flat(index: KnnIndex, factory: str, vectors: np.ndarray, query_rows: np.ndarray) -> None:
     ids, _ = index.search(vectors[query_rows], K, exclude=query_rows)
     kth_best = brute_force(vectors, query_rows, K)[:, -1]
     hits = (ids >= 0) & (exact_sims(vectors, vectors[query_rows], ids) >= kth_best[:, None] - 1e-5)

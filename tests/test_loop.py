@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import clustered_vectors
 from sklearn.ensemble import RandomForestClassifier
 
+from conftest import clustered_vectors
 from sealsearch.errors import InvalidParameterError, LabelConflictError, UnknownNameError
 from sealsearch.experiment import ROUND_COLUMNS, GroundTruthOracle, RunConfig, run, seed_set
 from sealsearch.learner import SimilarityModel
@@ -20,7 +20,9 @@ from sealsearch.store import write_dataset
 @pytest.fixture
 def loop(small_dataset):
     pool_rows = small_dataset.split_rows("pool")
-    return ActiveLoop(small_dataset.embeddings, AllPool(small_dataset.embeddings, pool_rows), strategy="mlp", batch_size=10)
+    return ActiveLoop(
+        small_dataset.embeddings, AllPool(small_dataset.embeddings, pool_rows), strategy="mlp", batch_size=10
+    )
 
 
 def test_tell_is_idempotent_and_atomic(loop):
@@ -94,7 +96,9 @@ def test_seed_set_has_the_papers_shape():
 
 
 def small_config(**overrides) -> RunConfig:
-    return RunConfig(**{"concept": "rare", "k": 10, "budget": 120, "batch_size": 20, "seed_pos": 2, "neg_ratio": 9, **overrides})
+    return RunConfig(
+        **{"concept": "rare", "k": 10, "budget": 120, "batch_size": 20, "seed_pos": 2, "neg_ratio": 9, **overrides}
+    )
 
 
 @pytest.mark.parametrize("pool", ["seals", "all", "randpool"])

@@ -72,7 +72,9 @@ def test_all_pool_is_every_unlabeled_pool_row(small_dataset):
     pool.update(labeled[:3])  # repeated rows change nothing
     np.testing.assert_array_equal(pool.candidates(), np.setdiff1d(pool_rows, labeled))
     assert pool.size == pool_rows.size - labeled.size
-    np.testing.assert_allclose(pool.mean_vector(), small_dataset.embeddings.take(pool.candidates()).mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(
+        pool.mean_vector(), small_dataset.embeddings.take(pool.candidates()).mean(axis=0), atol=1e-5
+    )
 
 
 def test_randpool_is_a_fixed_random_fraction(small_dataset):

@@ -32,9 +32,7 @@ def naive_entropy(p):
 
 def naive_information_density(proba, candidates, pool):
     """φ_ID(z) = φ_MaxEnt(z) × (1/|P|) Σ_p cos(z, p), with the full pairwise matrix."""
-    cos = (candidates @ pool.T) / (
-        np.linalg.norm(candidates, axis=1)[:, None] * np.linalg.norm(pool, axis=1)[None, :]
-    )
+    cos = (candidates @ pool.T) / (np.linalg.norm(candidates, axis=1)[:, None] * np.linalg.norm(pool, axis=1)[None, :])
     return naive_entropy(proba) * cos.mean(axis=1)
 
 
@@ -55,7 +53,9 @@ def test_scorers_are_elementwise_so_chunking_changes_nothing(name):
     proba = rng.uniform(0, 1, size=300)
     mean = vectors.mean(axis=0).astype(np.float64)
     whole = SCORERS[name](proba, ScoringContext(vectors, mean, rng))
-    parts = np.concatenate([SCORERS[name](proba[s : s + 70], ScoringContext(vectors[s : s + 70], mean, rng)) for s in range(0, 300, 70)])
+    parts = np.concatenate(
+        [SCORERS[name](proba[s : s + 70], ScoringContext(vectors[s : s + 70], mean, rng)) for s in range(0, 300, 70)]
+    )
     assert whole.shape == (300,) and np.isfinite(whole).all()
     np.testing.assert_allclose(whole, parts, rtol=1e-6)
 

@@ -22,7 +22,9 @@ from rich.table import Table
 
 from sealsearch.errors import InvalidParameterError, SealsearchError
 
-app = typer.Typer(help="SEALS: find and learn rare concepts in huge unlabeled pools.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="SEALS: find and learn rare concepts in huge unlabeled pools.", no_args_is_help=True, add_completion=False
+)
 dataset_app = typer.Typer(help="Build the embedded demo datasets.", no_args_is_help=True)
 index_app = typer.Typer(help="Build kNN indexes (reused by every concept).", no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
@@ -50,7 +52,13 @@ def user_errors(command: F) -> F:
 @contextmanager
 def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[[int, int], None]]:
     """A `progress(done, total)` callback drawn as a bar (quiet when stderr is not a terminal)."""
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=console, transient=True, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task(description, total=total)
 
@@ -85,7 +93,9 @@ DatasetArg = Annotated[Path, typer.Argument(help="Dataset directory (see README:
 @user_errors
 def dataset_wordnet(
     out_dir: Annotated[Path, typer.Argument(help="Directory to create.")],
-    wordnet_dir: Annotated[Path, typer.Option(help="WordNet 3.0 dict directory (Debian: wordnet-base).")] = Path("/usr/share/wordnet"),
+    wordnet_dir: Annotated[Path, typer.Option(help="WordNet 3.0 dict directory (Debian: wordnet-base).")] = Path(
+        "/usr/share/wordnet"
+    ),
 ) -> None:
     """WordNet 3.0 nouns embedded with mean GloVe-50d; concepts = synsets with 40–1,000 hyponyms."""
     from sealsearch.datasets.wordnet import build_wordnet_dataset
@@ -104,14 +114,23 @@ def import_command(
     labels: Annotated[Path | None, typer.Option(help="concepts.parquet: row, concept (long format).")] = None,
     name: Annotated[str | None, typer.Option(help="Dataset name (default: the directory name).")] = None,
     embedder: Annotated[str, typer.Option(help="What produced the vectors, for the record.")] = "imported",
-    dtype: Annotated[str | None, typer.Option(help="float32 or float16 on disk (default: keep float16, else float32).")] = None,
+    dtype: Annotated[
+        str | None, typer.Option(help="float32 or float16 on disk (default: keep float16, else float32).")
+    ] = None,
 ) -> None:
     """Validate your embeddings, L2-normalise them in chunks and write a dataset directory."""
     from sealsearch.store import import_dataset
 
     with progress_bar("normalising") as progress:
         dataset = import_dataset(
-            out_dir, embeddings, items=items, labels=labels, name=name, embedder=embedder, dtype=dtype, progress=progress
+            out_dir,
+            embeddings,
+            items=items,
+            labels=labels,
+            name=name,
+            embedder=embedder,
+            dtype=dtype,
+            progress=progress,
         )
     out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim} {dataset.info.dtype}")
 
@@ -120,7 +139,9 @@ def import_command(
 @user_errors
 def index_build(
     dataset_dir: DatasetArg,
-    factory: Annotated[str, typer.Option(help='Faiss index_factory string ("Flat", "HNSW32", "IVF4096,SQ8", "LSH") or "auto".')] = "auto",
+    factory: Annotated[
+        str, typer.Option(help='Faiss index_factory string ("Flat", "HNSW32", "IVF4096,SQ8", "LSH") or "auto".')
+    ] = "auto",
 ) -> None:
     """Build (or reuse) the kNN index over the dataset's pool split."""
     from sealsearch.index import open_or_build_index
@@ -166,7 +187,9 @@ def run_command(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same run).")] = 0,
     factory: Annotated[str, typer.Option(help="Index for the seals pool (built on first use).")] = "auto",
     randpool_fraction: Annotated[float, typer.Option(help="Pool share kept by randpool.")] = 0.1,
-    out_path: Annotated[Path | None, typer.Option("--out", help="Write rounds here (.parquet) and <stem>.labels.parquet beside it.")] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write rounds here (.parquet) and <stem>.labels.parquet beside it.")
+    ] = None,
 ) -> None:
     """Simulate active learning / search for one concept with the dataset's ground truth."""
     from sealsearch.experiment import RunConfig, rounds_per_run, run
@@ -187,8 +210,14 @@ def run_command(
         with progress_bar(f"index ({factory})") as progress:
             index = open_or_build_index(dataset, factory, progress=progress)
     with progress_bar(f"{strategy}-{pool} {concept}", total=rounds_per_run(config)) as progress:
-        result = run(dataset, config, index=index, on_round=lambda row: progress(row["round"] + 1, rounds_per_run(config)))
-    print_frame(result.rounds, f"{strategy}-{pool} on {concept!r}", {**SUMMARY_FORMATS, "t_select": "{:.3f}", "t_knn": "{:.3f}", "t_train": "{:.3f}"})
+        result = run(
+            dataset, config, index=index, on_round=lambda row: progress(row["round"] + 1, rounds_per_run(config))
+        )
+    print_frame(
+        result.rounds,
+        f"{strategy}-{pool} on {concept!r}",
+        {**SUMMARY_FORMATS, "t_select": "{:.3f}", "t_knn": "{:.3f}", "t_train": "{:.3f}"},
+    )
     if out_path is not None:
         rounds_path, labels_path = result.save(out_path)
         out.print(f"wrote {rounds_path} and {labels_path}")
@@ -197,10 +226,14 @@ def run_command(
 @app.command("demo")
 @user_errors
 def demo_command(
-    data_dir: Annotated[Path, typer.Option(help="Where datasets live (the WordNet one is built here if missing).")] = Path("seals-data"),
+    data_dir: Annotated[
+        Path, typer.Option(help="Where datasets live (the WordNet one is built here if missing).")
+    ] = Path("seals-data"),
     out_dir: Annotated[Path, typer.Option("--out", help="Where demo.parquet and demo.png go.")] = Path("demo-out"),
     concepts: Annotated[int, typer.Option(help="How many concepts to sample.")] = 6,
-    concept: Annotated[list[str] | None, typer.Option(help="Run these concepts instead of a sample (repeatable).")] = None,
+    concept: Annotated[
+        list[str] | None, typer.Option(help="Run these concepts instead of a sample (repeatable).")
+    ] = None,
     k: Annotated[int, typer.Option(help="Neighbours per labeled item.")] = 20,
     budget: Annotated[int, typer.Option(help="Labels per run.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -228,5 +261,9 @@ def demo_command(
 
         result = run_demo(dataset, out_dir, concepts=names, config=config, on_round=advance)
     out.print(f"concepts: {', '.join(result.concepts)}")
-    print_frame(result.summary, f"{dataset.info.name}: mean over {len(names)} concepts at {budget} labels (seconds per run)", SUMMARY_FORMATS)
+    print_frame(
+        result.summary,
+        f"{dataset.info.name}: mean over {len(names)} concepts at {budget} labels (seconds per run)",
+        SUMMARY_FORMATS,
+    )
     out.print(f"wrote {result.table_path} and {result.plot_path}")

@@ -39,9 +39,7 @@ def pick_concepts(dataset: Dataset, n: int, *, seed_pos: int, seed: int = 0) -> 
     concepts = pd.read_parquet(dataset.path / "concepts.parquet")
     split = dataset.items["split"].to_numpy()[concepts["row"].to_numpy()]
     counts = pd.crosstab(concepts["concept"], split)
-    usable = counts.index[
-        (counts.get("pool", 0) >= seed_pos) & (counts.get("test", 0) >= MIN_TEST_POSITIVES)
-    ].tolist()
+    usable = counts.index[(counts.get("pool", 0) >= seed_pos) & (counts.get("test", 0) >= MIN_TEST_POSITIVES)].tolist()
     if len(usable) < n:
         raise InvalidParameterError(f"only {len(usable)} concepts are usable for the demo, asked for {n}")
     rng = np.random.default_rng(seed)

@@ -24,6 +24,7 @@ from sealsearch.loop import ActiveLoop
 from sealsearch.pool import make_pool
 from sealsearch.store import Dataset
 from sealsearch.strategies import check_strategy
+from sealsearch.threads import single_threaded_blas
 
 ROUND_COLUMNS = [
     "round", "n_labeled", "n_positive", "recall", "ap",
@@ -127,7 +128,9 @@ class TestSetScorer:
     def average_precision(self, loop: ActiveLoop) -> float:
         if self.vectors is None:
             return float("nan")
-        return float(average_precision_score(self.truth, positive_proba(loop.model, self.vectors)))
+        model = loop.model
+        with single_threaded_blas():
+            return float(average_precision_score(self.truth, positive_proba(model, self.vectors)))
 
 
 RoundCallback = Callable[[dict], None]

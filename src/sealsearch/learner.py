@@ -12,7 +12,6 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 
-
 DEFAULT_C = 100.0
 """Inverse regularisation of the default learner. Unit-norm embeddings separate a rare concept
 only with large weights; sklearn's C = 1 shrinks them so far that no item ever reaches

@@ -28,6 +28,7 @@ from sealsearch.strategies import (
     check_strategy,
     select_top,
 )
+from sealsearch.threads import single_threaded_blas
 
 SCORE_CHUNK_ROWS = 262_144
 
@@ -150,7 +151,7 @@ class ActiveLoop:
         self._log.rounds.append(np.full(rows.size, self.round, dtype=np.int64))
         self._log.vectors.append(vectors)
         known.update(zip(rows.tolist(), labels.tolist(), strict=True))
-        with self._timed("knn"):
+        with self._timed("knn"), single_threaded_blas():
             self.pool.update(rows)
         self.round += 1
         self._pending = None
@@ -164,7 +165,7 @@ class ActiveLoop:
             raise InvalidParameterError("no labels yet: tell() a seed set before asking or training")
         if self._model_size != self.n_labeled:
             X = _concat(self._log.vectors, np.float32, self.embeddings.dim)
-            with self._timed("train"):
+            with self._timed("train"), single_threaded_blas():
                 self._model = fit_learner(self.learner, X, self.labels)
             self._model_size = self.n_labeled
         return self._model
@@ -191,7 +192,7 @@ class ActiveLoop:
         if self._pending is not None and self._pending[0] == n:
             return self._pending[1]
         model = self.model if self.strategy in USES_MODEL else None
-        with self._timed("select"):
+        with self._timed("select"), single_threaded_blas():
             candidates = self.pool.candidates()
             if self.strategy in SELECTORS:
                 ctx = self._context(self.embeddings.take(candidates))

@@ -7,7 +7,11 @@ from pathlib import Path
 import pandas as pd
 
 LINE_STYLES = {"seals": "-", "all": "--", "randpool": ":"}
-PANELS = (("ap", "test AP (active learning)"), ("recall", "recall of positives (active search)"), ("pool_frac", "candidate pool (% of N)"))
+PANELS = (
+    ("ap", "test AP (active learning)"),
+    ("recall", "recall of positives (active search)"),
+    ("pool_frac", "candidate pool (% of N)"),
+)
 
 
 def plot_curves(rounds: pd.DataFrame, path: str | Path, title: str = "") -> Path:

@@ -76,7 +76,9 @@ class SealsPool:
         ids, _ = self.index.search(vectors, self.k, exclude=new)
         self._labeled = np.union1d(self._labeled, new)
         neighbours = np.unique(ids[ids >= 0])
-        added = np.setdiff1d(np.setdiff1d(neighbours, self._members, assume_unique=True), self._labeled, assume_unique=True)
+        added = np.setdiff1d(
+            np.setdiff1d(neighbours, self._members, assume_unique=True), self._labeled, assume_unique=True
+        )
         leaving = np.isin(new, self._members, assume_unique=True)
         self._members = np.union1d(np.setdiff1d(self._members, new[leaving], assume_unique=True), added)
         self._sum -= vectors[leaving].sum(axis=0, dtype=np.float64)

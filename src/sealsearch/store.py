@@ -60,8 +60,7 @@ def check_embedding_matrix(matrix: np.ndarray, source: str, progress: Progress |
     """
     if matrix.ndim != 2:
         raise InvalidDataError(
-            f"{source}: embeddings must be a 2-D N×d matrix, got shape {matrix.shape}; "
-            "reshape to (n_items, dim)"
+            f"{source}: embeddings must be a 2-D N×d matrix, got shape {matrix.shape}; reshape to (n_items, dim)"
         )
     if not np.issubdtype(matrix.dtype, np.floating):
         raise InvalidDataError(
@@ -127,9 +126,7 @@ class EmbeddingStore:
                 yield self.take(rows[start : start + chunk_rows])
 
 
-def _normalised_copy(
-    source: np.ndarray, out: np.ndarray, label: str, progress: Progress | None
-) -> None:
+def _normalised_copy(source: np.ndarray, out: np.ndarray, label: str, progress: Progress | None) -> None:
     n = source.shape[0]
     for start in range(0, n, CHUNK_ROWS):
         block = np.asarray(source[start : start + CHUNK_ROWS], dtype=np.float32)
@@ -164,9 +161,7 @@ def _validate_items(items: pd.DataFrame, n: int, label: str) -> pd.DataFrame:
     if "split" in items.columns:
         unknown = sorted(set(items["split"].astype(str)) - set(SPLITS))
         if unknown:
-            raise InvalidDataError(
-                f"{label}: column 'split' may hold only 'pool' or 'test', found {unknown[:3]}"
-            )
+            raise InvalidDataError(f"{label}: column 'split' may hold only 'pool' or 'test', found {unknown[:3]}")
         items["split"] = items["split"].astype(str)
     else:
         items["split"] = "pool"
@@ -179,9 +174,7 @@ def _validate_items(items: pd.DataFrame, n: int, label: str) -> pd.DataFrame:
 def _validate_concepts(concepts: pd.DataFrame, n: int, label: str) -> pd.DataFrame:
     missing = {"row", "concept"} - set(concepts.columns)
     if missing:
-        raise InvalidDataError(
-            f"{label}: needs columns 'row' and 'concept' (long format), missing {sorted(missing)}"
-        )
+        raise InvalidDataError(f"{label}: needs columns 'row' and 'concept' (long format), missing {sorted(missing)}")
     rows = pd.to_numeric(concepts["row"], errors="coerce")
     if rows.isna().any() or (rows % 1 != 0).any():
         raise InvalidDataError(f"{label}: column 'row' must hold integers")
@@ -191,7 +184,9 @@ def _validate_concepts(concepts: pd.DataFrame, n: int, label: str) -> pd.DataFra
         raise InvalidDataError(
             f"{label}: row {int(rows[out_of_range].iloc[0])} is outside 0..{n - 1} (the embeddings have {n} rows)"
         )
-    return pd.DataFrame({"row": rows.to_numpy(), "concept": concepts["concept"].astype(str).to_numpy()}).drop_duplicates()
+    return pd.DataFrame(
+        {"row": rows.to_numpy(), "concept": concepts["concept"].astype(str).to_numpy()}
+    ).drop_duplicates()
 
 
 def write_dataset(
@@ -365,7 +360,9 @@ def read_embedding_source(path: str | Path) -> np.ndarray:
 
     table = pq.read_table(path)
     kind = table.schema.field(0).type if table.num_columns == 1 else None
-    if kind is not None and (pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)):
+    if kind is not None and (
+        pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+    ):
         column = table.column(0).combine_chunks()
         if column.null_count:
             first = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])

@@ -90,9 +90,7 @@ def _token_rows(texts: Sequence[str], vocab: dict[str, int]) -> tuple[np.ndarray
     return rows, counts.astype(np.int64)
 
 
-def _character_rows(
-    texts: Sequence[str], which: np.ndarray, vocab: dict[str, int]
-) -> tuple[np.ndarray, np.ndarray]:
+def _character_rows(texts: Sequence[str], which: np.ndarray, vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
     """The fallback for texts with no known word: every non-space character GloVe knows.
 
     GloVe has a vector for every ASCII letter, digit and common symbol, so a code-like label

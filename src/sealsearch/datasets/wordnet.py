@@ -50,7 +50,7 @@ class NounSynsets:
         return len(self.offsets)
 
     def texts(self) -> list[str]:
-        """"lemma, other lemma: gloss", the text the embedder sees for each synset."""
+        """ "lemma, other lemma: gloss", the text the embedder sees for each synset."""
         return [
             f"{', '.join(lemma.replace('_', ' ') for lemma in lemmas)}: {gloss}"
             for lemmas, gloss in zip(self.lemmas, self.glosses, strict=True)
@@ -199,14 +199,10 @@ def hyponym_closure(synsets: NounSynsets, *, instances: bool = True) -> tuple[np
     return np.divmod(keys, n)
 
 
-def concept_table(
-    synsets: NounSynsets, *, min_members: int, max_members: int, instances: bool = True
-) -> pd.DataFrame:
+def concept_table(synsets: NounSynsets, *, min_members: int, max_members: int, instances: bool = True) -> pd.DataFrame:
     """Long (row, concept) table of the subtrees whose size lies in [min_members, max_members]."""
     if not 1 <= min_members <= max_members:
-        raise InvalidParameterError(
-            f"need 1 <= min_members <= max_members, got {min_members} and {max_members}"
-        )
+        raise InvalidParameterError(f"need 1 <= min_members <= max_members, got {min_members} and {max_members}")
     ancestor, member = hyponym_closure(synsets, instances=instances)
     sizes = np.bincount(ancestor, minlength=len(synsets))
     selected = (sizes[ancestor] >= min_members) & (sizes[ancestor] <= max_members)
@@ -215,7 +211,7 @@ def concept_table(
 
 
 def assign_splits(n: int, *, test_fraction: float, seed: int) -> np.ndarray:
-    """"pool"/"test" per row: a seeded random `test_fraction` of rows is held out for scoring."""
+    """ "pool"/"test" per row: a seeded random `test_fraction` of rows is held out for scoring."""
     if not 0 < test_fraction < 1:
         raise InvalidParameterError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
     split = np.full(n, "pool", dtype=object)

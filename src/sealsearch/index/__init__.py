@@ -51,9 +51,7 @@ class KnnIndex(Protocol):
     @property
     def dim(self) -> int: ...
 
-    def search(
-        self, vectors: np.ndarray, k: int, exclude: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, vectors: np.ndarray, k: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """ids: (q, k) int64 dataset row numbers, padded with -1; sims: (q, k) float32, higher =
         more similar, padded with -inf. exclude[i] is a row number dropped from query i's results
         (the query's own row, so a query in the index never returns itself)."""

@@ -175,9 +175,7 @@ class FaissIndex:
             return 1.0 - 0.5 * distances
         return distances
 
-    def search(
-        self, vectors: np.ndarray, k: int, exclude: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, vectors: np.ndarray, k: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k most similar indexed rows of each query, most similar first.
 
         ids are dataset row numbers (int64, -1 where fewer than k were found); sims are float32,
