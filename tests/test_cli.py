@@ -78,6 +78,13 @@ def test_import_from_parquet_vector_column(inputs):
     np.testing.assert_allclose(Dataset.open(inputs / "pq").embeddings.take(np.arange(600)), expected, atol=1e-6)
 
 
+def test_import_refuses_ragged_parquet_vectors(inputs):
+    pd.DataFrame({"embedding": [[1.0, 2.0], [1.0, 2.0], [3.0]]}).to_parquet(inputs / "ragged.parquet")
+    result = seals("import", inputs / "out", "--embeddings", inputs / "ragged.parquet")
+    assert_one_line_error(result, "row 2 has 1 values but row 0 has 2")
+    assert not (inputs / "out").exists()
+
+
 def assert_one_line_error(result, *fragments: str) -> None:
     assert result.exit_code != 0
     message = result.stderr.strip()

@@ -371,7 +371,8 @@ def read_embedding_source(path: str | Path) -> np.ndarray:
         if lengths.size and (lengths != lengths[0]).any():
             first = int(np.flatnonzero(lengths != lengths[0])[0])
             raise InvalidDataError(
-                f"{path}: row {first} has {lengths[first]} values but row 0 has {lengths[0]}; every vector needs the same dimension"
+                f"{path}: row {first} has {lengths[first]} values but row 0 has {lengths[0]}; "
+                "every vector needs the same dimension"
             )
         return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), -1)
     frame = table.to_pandas()
