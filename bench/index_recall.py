@@ -32,18 +32,25 @@ def clustered_unit_vectors(n: int, dim: int, seed: int, chunk: int = 100_000) ->
     structure. It is harder for IVF than clean clusters would be (neighbours cross cells), so
     treat the recall figures as a comparison between factories, not a promise for real data.
     """
+    return clustered_dataset(n, dim, seed, chunk)[0]
+
+
+def clustered_dataset(n: int, dim: int, seed: int, chunk: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+    """`clustered_unit_vectors` plus each row's cluster: a cluster of ~0.1% of the rows is a
+    ready-made rare concept for bench/seals_vs_all.py."""
     rng = np.random.default_rng(seed)
     n_clusters = max(16, n // 1000)
     centres = rng.standard_normal((n_clusters, dim)).astype(np.float32)
     basis = rng.standard_normal((32, dim)).astype(np.float32) / np.sqrt(np.float32(32))
     out = np.empty((n, dim), dtype=np.float32)
+    assignment = rng.integers(n_clusters, size=n)
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
-        block = centres[rng.integers(n_clusters, size=m)]
+        block = centres[assignment[start : start + m]]
         block += 1.5 * rng.standard_normal((m, 32), dtype=np.float32) @ basis
         block += 0.3 * rng.standard_normal((m, dim), dtype=np.float32)
         out[start : start + m] = block / np.linalg.norm(block, axis=1, keepdims=True)
-    return out
+    return out, assignment
 
 
 def best_time(fn, repeats: int) -> float:

@@ -34,7 +34,8 @@ class ScoringContext:
 
 
 def _binary_entropy(proba: np.ndarray) -> np.ndarray:
-    p = np.clip(proba, 1e-12, 1 - 1e-12)
+    # float64 first: in float32, 1 - 1e-12 rounds to 1 and (1 - p) * log(1 - p) becomes 0 * -inf.
+    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1 - 1e-12)
     return -(p * np.log(p) + (1 - p) * np.log(1 - p))
 
 
