@@ -62,7 +62,9 @@ def test_scorers_are_elementwise_so_chunking_changes_nothing(name):
 
 def test_maxent_is_finite_for_certain_float32_probabilities():
     proba = np.array([0.0, 1.0, 0.5, 1 - 1e-9], dtype=np.float32)
-    scores = SCORERS["maxent"](proba, ScoringContext(np.zeros((4, 2), np.float32), np.zeros(2), np.random.default_rng()))
+    scores = SCORERS["maxent"](
+        proba, ScoringContext(np.zeros((4, 2), np.float32), np.zeros(2), np.random.default_rng())
+    )
     assert np.isfinite(scores).all()
     assert scores.argmax() == 2
 
