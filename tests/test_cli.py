@@ -69,6 +69,36 @@ def test_import_index_run_end_to_end(inputs):
     assert listing.exit_code == 0 and "two" in listing.output and "pair" in listing.output
 
 
+def test_compare_runs_every_strategy_and_pool_and_draws_curves(inputs):
+    assert seals(*import_args(inputs)).exit_code == 0
+    result = seals("compare", inputs / "ds", "--concept", "two", "--strategy", "mlp", "--strategy", "id",
+                   "--pool", "all", "--pool", "seals", "--k", "5", "--budget", "100", "--batch", "20",
+                   "--seed-pos", "2", "--neg-ratio", "9", "--out", inputs / "cmp")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rounds = pd.read_parquet(inputs / "cmp" / "compare.parquet")
+    assert sorted(rounds.groupby(["strategy", "pool"]).groups) == [
+        ("id", "all"),
+        ("id", "seals"),
+        ("mlp", "all"),
+        ("mlp", "seals"),
+    ]
+    assert (rounds.groupby(["strategy", "pool"])["n_labeled"].max() == 100).all()
+    assert (inputs / "cmp" / "compare.png").read_bytes().startswith(b"\x89PNG")
+    bad = seals("compare", inputs / "ds", "--concept", "two", "--strategy", "entropy", "--out", inputs / "cmp2")
+    assert_one_line_error(bad, "unknown strategy 'entropy'")
+    assert not (inputs / "cmp2").exists()
+
+
+def test_run_can_draw_its_curves(inputs):
+    assert seals(*import_args(inputs)).exit_code == 0
+    args = ["run", inputs / "ds", "--concept", "two", "--k", "5", "--budget", "60", "--batch", "20", "--seed-pos", "2",
+            "--neg-ratio", "9"]  # fmt: skip
+    assert_one_line_error(seals(*args, "--plot", inputs / "curves.pdf"), "must end in .png")
+    result = seals(*args, "--plot", inputs / "plots" / "curves.png")
+    assert result.exit_code == 0, result.output
+    assert (inputs / "plots" / "curves.png").read_bytes().startswith(b"\x89PNG")
+
+
 def test_import_from_parquet_vector_column(inputs):
     vectors = np.load(inputs / "X.npy")
     pd.DataFrame({"embedding": list(vectors)}).to_parquet(inputs / "X.parquet")

@@ -159,17 +159,7 @@ def concepts_command(dataset_dir: DatasetArg) -> None:
     """List the ground-truth concepts with their positives per split."""
     from sealsearch.store import Dataset
 
-    dataset = Dataset.open(dataset_dir)
-    counts = {name: dataset.concept_rows(name) for name in dataset.concept_names()}
-    split = dataset.items["split"].to_numpy()
-    frame = pd.DataFrame(
-        {
-            "concept": list(counts),
-            "pool": [int((split[rows] == "pool").sum()) for rows in counts.values()],
-            "test": [int((split[rows] == "test").sum()) for rows in counts.values()],
-        }
-    )
-    out.print(frame.to_string(index=False))
+    out.print(Dataset.open(dataset_dir).concept_counts().to_string(index=False))
 
 
 @app.command("run")
@@ -190,6 +180,9 @@ def run_command(
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Write rounds here (.parquet) and <stem>.labels.parquet beside it.")
     ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw the run's curves (AP, recall, pool %) to this PNG.")
+    ] = None,
 ) -> None:
     """Simulate active learning / search for one concept with the dataset's ground truth."""
     from sealsearch.experiment import RunConfig, rounds_per_run, run
@@ -203,6 +196,8 @@ def run_command(
     config.validate()
     if out_path is not None and out_path.suffix != ".parquet":
         raise InvalidParameterError(f"--out {out_path}: must end in .parquet")
+    if plot is not None and plot.suffix != ".png":
+        raise InvalidParameterError(f"--plot {plot}: must end in .png")
     dataset = Dataset.open(dataset_dir)
     dataset.concept_rows(concept)  # unknown concept fails before any index is built
     index = None
@@ -221,6 +216,77 @@ def run_command(
     if out_path is not None:
         rounds_path, labels_path = result.save(out_path)
         out.print(f"wrote {rounds_path} and {labels_path}")
+    if plot is not None:
+        from sealsearch.plots import plot_curves
+
+        curves = result.rounds.assign(strategy=strategy, pool=pool, concept=concept)
+        out.print(f"wrote {plot_curves(curves, plot, title=f'{concept}: {strategy}-{pool}, k={k}')}")
+
+
+def _compare_with_progress(dataset, out_dir: Path, names: list[str], config, strategies, pools, name: str) -> None:
+    """Shared by `demo` and `compare`: one bar over every round of every run, then the summary."""
+    from sealsearch.experiment import rounds_per_run
+    from sealsearch.report import compare_and_report
+
+    for concept_name in names:
+        dataset.concept_rows(concept_name)  # an unknown concept fails before any work
+    total = len(names) * len(strategies) * len(pools) * rounds_per_run(config)
+    done = 0
+    with progress_bar("active learning runs", total=total) as progress:
+
+        def advance(_row: dict) -> None:
+            nonlocal done
+            done += 1
+            progress(done, max(total, done))
+
+        report = compare_and_report(
+            dataset, out_dir, names, config, strategies=tuple(strategies), pools=tuple(pools), name=name,
+            on_round=advance,
+        )  # fmt: skip
+    out.print(f"concepts: {', '.join(report.concepts)}")
+    title = f"{dataset.info.name}: mean over {len(names)} concepts at {config.budget} labels (seconds per run)"
+    print_frame(report.summary, title, SUMMARY_FORMATS)
+    out.print(f"wrote {report.table_path} and {report.plot_path}")
+
+
+@app.command("compare")
+@user_errors
+def compare_command(
+    dataset_dir: DatasetArg,
+    concept: Annotated[list[str] | None, typer.Option(help="Concepts to run (repeatable); default: a sample.")] = None,
+    concepts: Annotated[int, typer.Option(help="How many concepts to sample when --concept is not given.")] = 10,
+    strategy: Annotated[list[str] | None, typer.Option(help="Strategies (repeatable), default maxent and mlp.")] = None,
+    pool: Annotated[list[str] | None, typer.Option(help="Pools (repeatable), default all and seals.")] = None,
+    k: Annotated[int, typer.Option(help="Neighbours added per labeled item (SEALS).")] = 100,
+    budget: Annotated[int, typer.Option(help="Total labels per run, seed set included.")] = 2000,
+    batch: Annotated[int, typer.Option(help="Labels per round.")] = 100,
+    seed_pos: Annotated[int, typer.Option(help="Positives in the seed set.")] = 5,
+    neg_ratio: Annotated[int, typer.Option(help="Seed negatives per seed positive.")] = 19,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same runs).")] = 0,
+    factory: Annotated[str, typer.Option(help="Index for the seals pool (built on first use).")] = "auto",
+    out_dir: Annotated[Path, typer.Option("--out", help="Where compare.parquet and compare.png go.")] = Path(
+        "compare-out"
+    ),
+) -> None:
+    """The paper's protocol on your labeled data: every strategy × pool on the same concepts and seeds."""
+    from sealsearch.experiment import RunConfig, pick_concepts
+    from sealsearch.index import open_or_build_index
+    from sealsearch.store import Dataset
+    from sealsearch.strategies import check_strategy
+
+    config = RunConfig(
+        concept="", k=k, budget=budget, batch_size=batch, seed_pos=seed_pos, neg_ratio=neg_ratio, seed=seed,
+        factory=factory,
+    )  # fmt: skip
+    config.validate()
+    strategies = [check_strategy(name) for name in strategy or ["maxent", "mlp"]]
+    pools = pool or ["all", "seals"]
+    dataset = Dataset.open(dataset_dir)
+    names = concept or pick_concepts(dataset, concepts, seed_pos=seed_pos, seed=seed)
+    if "seals" in pools:
+        with progress_bar(f"index ({factory})") as progress:
+            open_or_build_index(dataset, factory, progress=progress)
+    _compare_with_progress(dataset, out_dir, names, config, strategies, pools, "compare")
 
 
 @app.command("demo")
@@ -239,31 +305,12 @@ def demo_command(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """MaxEnt/MLP × All/SEALS on WordNet nouns (real data, built locally in seconds)."""
-    from sealsearch.demo import DEMO_CONFIG, open_or_build_demo_dataset, pick_concepts, run_demo
-    from sealsearch.experiment import RunConfig, rounds_per_run
+    from sealsearch.demo import DEMO_CONFIG, open_or_build_demo_dataset
+    from sealsearch.experiment import RunConfig, pick_concepts
 
     config = RunConfig(**{**DEMO_CONFIG.__dict__, "k": k, "budget": budget, "seed": seed})
     config.validate()
     with progress_bar("building WordNet dataset") as progress:
         dataset = open_or_build_demo_dataset(data_dir, progress=progress)
     names = concept or pick_concepts(dataset, concepts, seed_pos=config.seed_pos, seed=seed)
-    for name in names:
-        dataset.concept_rows(name)
-    total = len(names) * 4 * rounds_per_run(config)
-    done = 0
-
-    with progress_bar("active learning runs", total=total) as progress:
-
-        def advance(_row: dict) -> None:
-            nonlocal done
-            done += 1
-            progress(done, max(total, done))
-
-        result = run_demo(dataset, out_dir, concepts=names, config=config, on_round=advance)
-    out.print(f"concepts: {', '.join(result.concepts)}")
-    print_frame(
-        result.summary,
-        f"{dataset.info.name}: mean over {len(names)} concepts at {budget} labels (seconds per run)",
-        SUMMARY_FORMATS,
-    )
-    out.print(f"wrote {result.table_path} and {result.plot_path}")
+    _compare_with_progress(dataset, out_dir, names, config, ["maxent", "mlp"], ["all", "seals"], "demo")

@@ -209,6 +209,20 @@ def run(
     return RunResult(config, table, label_log)
 
 
+def pick_concepts(dataset: Dataset, n: int, *, seed_pos: int, min_test: int = 5, seed: int = 0) -> list[str]:
+    """A reproducible sample of n concepts with enough pool positives to seed a run and, when the
+    dataset has a test split, enough test positives for a meaningful AP."""
+    counts = dataset.concept_counts()
+    if dataset.split_rows("test").size == 0:
+        min_test = 0
+    usable = counts.loc[(counts["pool"] >= seed_pos) & (counts["test"] >= min_test), "concept"].tolist()
+    if len(usable) < n:
+        raise InvalidParameterError(
+            f"only {len(usable)} concepts have >= {seed_pos} pool and >= {min_test} test positives; asked for {n}"
+        )
+    return sorted(np.random.default_rng(seed).choice(usable, size=n, replace=False).tolist())
+
+
 def rounds_per_run(config: RunConfig) -> int:
     """Rows a run produces when its pool never runs dry (seed round included)."""
     return 1 + -(-(config.budget - config.seed_pos * (1 + config.neg_ratio)) // config.batch_size)

@@ -329,6 +329,16 @@ class Dataset:
     def concept_names(self) -> list[str]:
         return list(self._concepts())
 
+    def concept_counts(self) -> pd.DataFrame:
+        """Positives of every concept per split: columns concept, pool, test."""
+        split = self.items["split"].to_numpy()
+        names = self.concept_names()
+        rows = [self._concepts()[name] for name in names]
+        sizes = np.fromiter((r.size for r in rows), dtype=np.int64, count=len(rows))
+        in_test = split[np.concatenate(rows)] == "test" if rows else np.empty(0, dtype=bool)
+        test = np.add.reduceat(in_test, np.cumsum(sizes) - sizes) if rows else np.empty(0, dtype=np.int64)
+        return pd.DataFrame({"concept": names, "pool": sizes - test, "test": test})
+
     def concept_rows(self, concept: str) -> np.ndarray:
         """All rows (every split) that belong to the concept."""
         concepts = self._concepts()
