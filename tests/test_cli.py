@@ -146,6 +146,17 @@ def test_import_refuses_items_of_another_length(inputs):
     assert not (inputs / "out").exists()
 
 
+def test_error_messages_keep_their_brackets(inputs):
+    pd.DataFrame({"item": [0], "concept": ["x"]}).to_parquet(inputs / "bad-labels.parquet")
+    result = seals(
+        "import", inputs / "out", "--embeddings", inputs / "X.npy", "--labels", inputs / "bad-labels.parquet"
+    )
+    assert_one_line_error(result, "missing ['row']")
+    assert not (inputs / "out").exists()
+    assert seals(*import_args(inputs)).exit_code == 0
+    assert_one_line_error(seals("run", inputs / "ds", "--concept", "[b]tw[/b]o"), "unknown concept '[b]tw[/b]o'")
+
+
 def test_missing_files_are_named(inputs):
     assert_one_line_error(seals("import", inputs / "out", "--embeddings", inputs / "nope.npy"), "nope.npy", "not found")
     assert_one_line_error(seals("run", inputs / "nowhere", "--concept", "two"), "dataset.json", "not found")

@@ -17,6 +17,7 @@ from typing import Annotated, TypeVar
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -43,7 +44,7 @@ def user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except SealsearchError as exc:
-            console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+            console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
