@@ -173,7 +173,8 @@ def test_import_never_overwrites_an_existing_dataset(inputs):
 @pytest.mark.parametrize(
     ("flags", "fragments"),
     [
-        (["--concept", "two", "--k", "0"], ["k must be positive"]),
+        (["--concept", "two", "--k", "0"], ["k (--k) must be positive"]),
+        (["--concept", "two", "--batch", "-1"], ["batch (--batch) must be positive"]),
         (["--concept", "two", "--budget", "50"], ["budget 50 is smaller than the seed set"]),
         (["--concept", "too"], ["unknown concept 'too'", "did you mean two"]),
         (["--concept", "pair"], ["'pair' has", "fewer than --seed-pos 5"]),

@@ -84,9 +84,9 @@ class RunConfig:
 
     def validate(self) -> None:
         check_strategy(self.strategy)
-        for name in ("k", "budget", "batch_size", "seed_pos"):
+        for name, flag in (("k", "k"), ("budget", "budget"), ("batch_size", "batch"), ("seed_pos", "seed-pos")):
             if getattr(self, name) <= 0:
-                raise InvalidParameterError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+                raise InvalidParameterError(f"{flag} (--{flag}) must be positive, got {getattr(self, name)}")
         if self.neg_ratio < 0:
             raise InvalidParameterError(f"neg-ratio must be >= 0, got {self.neg_ratio}")
         seed_size = self.seed_pos * (1 + self.neg_ratio)
