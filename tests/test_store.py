@@ -84,3 +84,12 @@ def test_missing_pieces_are_named(tmp_path):
         dataset.concept_names()
     with pytest.raises(InvalidParameterError, match="already exists"):
         write_dataset(tmp_path / "d", vectors())
+
+
+def test_rows_in_split_agrees_with_set_intersection(small_dataset):
+    rows = np.random.default_rng(0).choice(small_dataset.info.n, size=200, replace=False)
+    for split in ("pool", "test"):
+        expected = np.intersect1d(rows, small_dataset.split_rows(split))
+        np.testing.assert_array_equal(np.sort(small_dataset.rows_in_split(rows, split)), expected)
+    assert small_dataset.split_rows("pool") is small_dataset.split_rows("pool")  # computed once
+    assert not small_dataset.split_rows("pool").flags.writeable

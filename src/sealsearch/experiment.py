@@ -50,10 +50,11 @@ class GroundTruthOracle:
 
 
 def seed_set(
-    positive_rows: np.ndarray, pool_rows: np.ndarray, n_pos: int, neg_ratio: int, rng: np.random.Generator
+    pool_positives: np.ndarray, pool_rows: np.ndarray, n_pos: int, neg_ratio: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """The paper's seed: n_pos random positives and neg_ratio × n_pos random negatives."""
-    positives = np.intersect1d(positive_rows, pool_rows)
+    """The paper's seed: n_pos random positives and neg_ratio × n_pos random negatives, all drawn
+    from `pool_rows`; `pool_positives` are the concept's rows within them."""
+    positives = np.asarray(pool_positives, dtype=np.int64)
     negatives_needed = n_pos * neg_ratio
     picked_pos = rng.choice(positives, size=n_pos, replace=False)
     # Rejection sampling keeps this O(seed size) for huge pools where negatives are almost everything.
@@ -122,7 +123,8 @@ class TestSetScorer:
 
     def __init__(self, dataset: Dataset, positive_rows: np.ndarray):
         self.rows = dataset.split_rows("test")
-        self.truth = np.isin(self.rows, positive_rows).astype(np.int8)
+        self.truth = np.zeros(self.rows.size, dtype=np.int8)
+        self.truth[np.searchsorted(self.rows, dataset.rows_in_split(positive_rows, "test"))] = 1
         self.vectors = dataset.embeddings.take(self.rows) if self.truth.any() else None
 
     def average_precision(self, loop: ActiveLoop) -> float:
@@ -150,7 +152,7 @@ def run(
     config.validate()
     positives = dataset.concept_rows(config.concept)
     pool_rows = dataset.split_rows("pool")
-    pool_positives = np.intersect1d(positives, pool_rows)
+    pool_positives = dataset.rows_in_split(positives, "pool")
     if pool_positives.size < config.seed_pos:
         raise InvalidParameterError(
             f"concept {config.concept!r} has {pool_positives.size} positives in the pool split, fewer than "
@@ -193,7 +195,7 @@ def run(
         if on_round:
             on_round(row)
 
-    seed = seed_set(positives, pool_rows, config.seed_pos, config.neg_ratio, rng)
+    seed = seed_set(pool_positives, pool_rows, config.seed_pos, config.neg_ratio, rng)
     loop.tell(seed, oracle.label(seed))
     record()
     while loop.n_labeled < config.budget and pool.size > 0:

@@ -261,6 +261,8 @@ class Dataset:
         self.embeddings = embeddings
         self._items: pd.DataFrame | None = None
         self._concept_rows: dict[str, np.ndarray] | None = None
+        self._split_codes: np.ndarray | None = None
+        self._split_rows: dict[str, np.ndarray] = {}
 
     @classmethod
     def open(cls, path: str | Path, verify: bool = False) -> Dataset:
@@ -306,11 +308,28 @@ class Dataset:
                 self._items = pd.DataFrame({"row": rows, "id": rows.astype(str), "split": "pool"})
         return self._items
 
+    def _split_of_row(self) -> np.ndarray:
+        # One byte per row, computed once: comparing 10M strings costs about a second per call.
+        if self._split_codes is None:
+            self._split_codes = (self.items["split"].to_numpy() == "test").astype(np.int8)
+        return self._split_codes
+
     def split_rows(self, split: str) -> np.ndarray:
         """Sorted rows of one split ("pool" is what active learning draws from, "test" scores AP)."""
         if split not in SPLITS:
             raise UnknownNameError(f"split must be one of {SPLITS}, got {split!r}")
-        return np.flatnonzero(self.items["split"].to_numpy() == split).astype(np.int64)
+        if split not in self._split_rows:
+            rows = np.flatnonzero(self._split_of_row() == SPLITS.index(split)).astype(np.int64)
+            rows.flags.writeable = False  # shared by every caller
+            self._split_rows[split] = rows
+        return self._split_rows[split]
+
+    def rows_in_split(self, rows: np.ndarray, split: str) -> np.ndarray:
+        """The given rows that belong to the split, in O(len(rows)) whatever the dataset size."""
+        if split not in SPLITS:
+            raise UnknownNameError(f"split must be one of {SPLITS}, got {split!r}")
+        rows = np.asarray(rows, dtype=np.int64)
+        return rows[self._split_of_row()[rows] == SPLITS.index(split)]
 
     def _concepts(self) -> dict[str, np.ndarray]:
         if self._concept_rows is None:
