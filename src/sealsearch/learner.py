@@ -9,6 +9,7 @@ both classes are labeled.
 from __future__ import annotations
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
 
@@ -56,6 +57,11 @@ def fit_learner(template: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEs
 
 
 def positive_proba(model: BaseEstimator, X: np.ndarray) -> np.ndarray:
-    """P(label = 1) whatever order the model's `classes_` are in."""
+    """P(label = 1) whatever order the model's `classes_` are in.
+
+    Embeddings were checked for NaN/inf when the dataset was written, so sklearn's own finiteness
+    scan (a second full pass over every scored chunk) is skipped.
+    """
     column = int(np.flatnonzero(np.asarray(model.classes_) == 1)[0])
-    return model.predict_proba(X)[:, column]
+    with config_context(assume_finite=True):
+        return model.predict_proba(X)[:, column]
