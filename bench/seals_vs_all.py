@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--concepts", type=int, default=3)
     parser.add_argument("--strategies", nargs="+", default=["maxent", "mlp", "id"])
     parser.add_argument("--factory", default="auto")
+    parser.add_argument("--search-params", default=None, help='index search knobs, e.g. "nprobe=64"')
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--budget", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
@@ -48,10 +49,15 @@ def main() -> None:
     args = parser.parse_args()
 
     dataset = synthetic_dataset(args.work / f"clusters-{args.n}x{args.dim}", args.n, args.dim, args.concepts, args.seed)
-    index = open_or_build_index(dataset, args.factory)
-    print(f"n={args.n} dim={args.dim} index={index.factory} k={args.k} T={args.budget} concepts={args.concepts}")
+    index = open_or_build_index(dataset, args.factory, search_params=args.search_params)
+    print(
+        f"n={args.n} dim={args.dim} index={index.factory} ({args.search_params or 'default search params'}) "
+        f"k={args.k} T={args.budget} concepts={args.concepts}"
+    )
     base = RunConfig(concept="", k=args.k, budget=args.budget, seed=args.seed, factory=index.factory)
-    rounds = compare(dataset, dataset.concept_names(), base, strategies=tuple(args.strategies), pools=("all", "seals"))
+    rounds = compare(
+        dataset, dataset.concept_names(), base, strategies=tuple(args.strategies), pools=("all", "seals"), index=index
+    )
     summary = summarize(rounds).set_index(["strategy", "pool"])
     pd.set_option("display.width", 200)
     print(summary.round(3).to_string())

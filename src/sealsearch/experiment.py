@@ -237,14 +237,16 @@ def compare(
     *,
     strategies: tuple[str, ...] = ("maxent", "mlp"),
     pools: tuple[str, ...] = ("all", "seals"),
+    index: KnnIndex | None = None,
     on_round: RoundCallback | None = None,
 ) -> pd.DataFrame:
     """Every (concept, strategy, pool) with the same seed: the paper's All-vs-SEALS protocol.
 
     Returns the round rows of all runs stacked, with `concept`, `strategy` and `pool` columns.
-    The index is opened or built once and shared by every concept.
+    The index (opened or built from `base.factory` unless given) is shared by every concept.
     """
-    index = open_or_build_index(dataset, base.factory) if "seals" in pools else None
+    if index is None and "seals" in pools:
+        index = open_or_build_index(dataset, base.factory)
     tables = []
     for concept in concepts:
         for strategy in strategies:
