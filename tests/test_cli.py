@@ -188,3 +188,19 @@ def test_bad_run_parameters_fail_with_one_line_and_write_nothing(inputs, flags, 
     assert_one_line_error(result, *fragments)
     assert not (inputs / "run.parquet").exists()
     assert not (inputs / "run.labels.parquet").exists()
+
+
+def test_result_tables_fit_an_80_column_terminal(small_dataset):
+    from rich.console import Console
+
+    from sealsearch.cli import frame_table
+    from sealsearch.experiment import RunConfig, compare, run, summarize
+
+    config = RunConfig(concept="rare", k=5, budget=60, batch_size=20, seed_pos=2, neg_ratio=9)
+    rounds = compare(small_dataset, ["rare"], config, strategies=("maxent", "mlp"), pools=("randpool", "seals"))
+    console = Console(width=80, record=True)
+    console.print(frame_table(summarize(rounds).drop(columns="n_labeled"), "summary, as `seals compare` prints it"))
+    console.print(frame_table(run(small_dataset, config).rounds, "one run, as `seals run` prints it"))
+    text = console.export_text()
+    assert "…" not in text, text
+    assert "maxent" in text and "seals" in text and "pool %" in text

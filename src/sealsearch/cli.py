@@ -16,6 +16,7 @@ from typing import Annotated, TypeVar
 
 import pandas as pd
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -69,22 +70,37 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[Callabl
         yield update
 
 
-def print_frame(frame: pd.DataFrame, title: str, formats: dict[str, str]) -> None:
-    table = Table(title=title, title_justify="left")
-    for column in frame.columns:
-        table.add_column(column, justify="left" if frame[column].dtype == object else "right")
-    for _, row in frame.iterrows():
+# How result columns are shown: (header, format); times are seconds. Short headers keep the
+# tables within an 80-column terminal.
+COLUMN_DISPLAY = {
+    "strategy": ("strategy", "{}"),
+    "pool": ("pool", "{}"),
+    "round": ("round", "{}"),
+    "n_labeled": ("labels", "{:.0f}"),
+    "n_positive": ("pos", "{:.0f}"),
+    "ap": ("AP", "{:.3f}"),
+    "recall": ("recall", "{:.1%}"),
+    "pool_size": ("pool", "{:,}"),
+    "pool_frac": ("pool %", "{:.1%}"),
+    "t_select": ("select", "{:.3f}"),
+    "t_knn": ("kNN", "{:.3f}"),
+    "t_train": ("train", "{:.3f}"),
+    "t_total": ("total", "{:.3f}"),
+}
+
+
+def frame_table(frame: pd.DataFrame, title: str) -> Table:
+    """A rich table of the known result columns; NaN (no test split) shows as a dash."""
+    columns = [c for c in frame.columns if c in COLUMN_DISPLAY]
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in columns:
+        table.add_column(COLUMN_DISPLAY[column][0], justify="left" if frame[column].dtype == object else "right")
+    for values in frame[columns].itertuples(index=False):
         table.add_row(*[
-            ("—" if isinstance(v, float) and math.isnan(v) else formats.get(c, "{}").format(v))
-            for c, v in row.items()
+            "—" if isinstance(v, float) and math.isnan(v) else COLUMN_DISPLAY[c][1].format(v)
+            for c, v in zip(columns, values, strict=True)
         ])  # fmt: skip
-    out.print(table)
-
-
-SUMMARY_FORMATS = {
-    "n_labeled": "{:.0f}", "ap": "{:.3f}", "recall": "{:.1%}", "pool_frac": "{:.1%}",
-    "t_select": "{:.2f}", "t_knn": "{:.2f}", "t_train": "{:.2f}", "t_total": "{:.2f}",
-}  # fmt: skip
+    return table
 
 
 DatasetArg = Annotated[Path, typer.Argument(help="Dataset directory (see README: dataset layout).")]
@@ -209,11 +225,7 @@ def run_command(
         result = run(
             dataset, config, index=index, on_round=lambda row: progress(row["round"] + 1, rounds_per_run(config))
         )
-    print_frame(
-        result.rounds,
-        f"{strategy}-{pool} on {concept!r}",
-        {**SUMMARY_FORMATS, "t_select": "{:.3f}", "t_knn": "{:.3f}", "t_train": "{:.3f}"},
-    )
+    out.print(frame_table(result.rounds, f"{strategy}-{pool} on {concept!r} (times in seconds)"))
     if out_path is not None:
         rounds_path, labels_path = result.save(out_path)
         out.print(f"wrote {rounds_path} and {labels_path}")
@@ -245,8 +257,8 @@ def _compare_with_progress(dataset, out_dir: Path, names: list[str], config, str
             on_round=advance,
         )  # fmt: skip
     out.print(f"concepts: {', '.join(report.concepts)}")
-    title = f"{dataset.info.name}: mean over {len(names)} concepts at {config.budget} labels (seconds per run)"
-    print_frame(report.summary, title, SUMMARY_FORMATS)
+    title = f"{dataset.info.name}: mean over {len(names)} concepts, {config.budget} labels, seconds per run"
+    out.print(frame_table(report.summary.drop(columns="n_labeled"), title))  # the title says it
     out.print(f"wrote {report.table_path} and {report.plot_path}")
 
 
