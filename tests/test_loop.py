@@ -11,7 +11,7 @@ from sklearn.ensemble import RandomForestClassifier
 from conftest import clustered_vectors
 from sealsearch.errors import InvalidParameterError, LabelConflictError, UnknownNameError
 from sealsearch.experiment import ROUND_COLUMNS, GroundTruthOracle, RunConfig, run, seed_set
-from sealsearch.learner import SimilarityModel
+from sealsearch.learner import SimilarityModel, positive_proba
 from sealsearch.loop import ActiveLoop, Batch
 from sealsearch.pool import AllPool
 from sealsearch.store import write_dataset
@@ -85,6 +85,18 @@ def test_any_sklearn_classifier_can_be_the_learner(small_dataset):
     assert isinstance(loop.model, RandomForestClassifier)
     assert loop.model is not forest  # the template is cloned, never fitted in place
     assert loop.ask().rows.size == 100
+
+
+def test_predict_proba_scores_any_rows_in_chunks(loop, small_dataset, monkeypatch):
+    import sealsearch.loop
+
+    rows = small_dataset.split_rows("pool")
+    loop.tell(rows[:30], (np.arange(30) % 3 == 0).astype(int))
+    whole = loop.predict_proba(rows)
+    monkeypatch.setattr(sealsearch.loop, "SCORE_CHUNK_ROWS", 7)
+    np.testing.assert_allclose(loop.predict_proba(rows), whole, rtol=1e-5)  # float32 sums by chunk
+    np.testing.assert_allclose(whole, positive_proba(loop.model, small_dataset.embeddings.take(rows)), rtol=1e-5)
+    assert whole.shape == rows.shape and ((whole >= 0) & (whole <= 1)).all()
 
 
 def test_seed_set_has_the_papers_shape():
