@@ -116,10 +116,8 @@ class RunResult:
         return path, labels_path
 
 
-class TestSetScorer:
+class HeldOutScorer:
     """AP of a model on the test split; the test vectors are read once and reused every round."""
-
-    __test__ = False  # not a pytest class
 
     def __init__(self, dataset: Dataset, positive_rows: np.ndarray):
         self.rows = dataset.split_rows("test")
@@ -172,7 +170,7 @@ def run(
         batch_size=config.batch_size, seed=config.seed,
     )  # fmt: skip
     oracle = oracle if oracle is not None else GroundTruthOracle(positives)
-    scorer = TestSetScorer(dataset, positives)
+    scorer = HeldOutScorer(dataset, positives)
     rows: list[dict] = []
 
     def record() -> None:

@@ -69,12 +69,12 @@ def auto_factory(n: int, dim: int) -> str:
       100 queries over 200k x 256 takes ~0.12 s, while HNSW32 would save ~60 ms per round for a
       one-off build of ~1 min and recall 0.93.
     - n*dim*4 <= 20.5 GB (20M rows at d=256): "HNSW32". Search time barely grows with n while
-      Flat's grows linearly (1M x 256: HNSW32 108 ms at recall 0.83
-      vs Flat 2.4 s, on a loaded machine); it keeps the full float32 vectors plus the graph
+      Flat's grows linearly (1M x 256: HNSW32 40 ms at recall 0.83 vs Flat 0.45 s, after a
+      224 s build); it keeps the full float32 vectors plus the graph
       (~1.3 KB per row at d=256), which is why it stops here.
     - above: "IVF{nlist},SQ8" with nlist = 4*sqrt(n) rounded to a power of two. SQ8 stores one
       byte per dimension (4x less than HNSW); recall depends on nprobe and the data (0.91 for
-      IVF1024 at 200k, 0.73 for IVF4096 at 1M with nprobe=16), so tune nprobe at that scale.
+      IVF1024 at 200k, 0.71 for IVF4096 at 1M with nprobe=16), so tune nprobe at that scale.
 
     LSH, the index the paper used, is available as "LSH" but never chosen: its recall@100 is
     ~0.54 at 200k x 256.
