@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -63,15 +64,34 @@ def test_integer_matrix_is_refused(tmp_path):
         write_dataset(tmp_path / "d", np.ones((5, 3), dtype=np.int64))
 
 
-def test_open_checks_shape_and_optionally_values(tmp_path):
+def test_open_checks_values_once_per_version_of_the_file(tmp_path):
     write_dataset(tmp_path / "d", vectors())
-    raw = np.load(tmp_path / "d" / "embeddings.npy")
+    file = tmp_path / "d" / "embeddings.npy"
+    assert (tmp_path / "d" / "embeddings.npy.checked.json").is_file()  # checked while written
+    raw = np.load(file)
     raw[31, 2] = np.inf
-    np.save(tmp_path / "d" / "embeddings.npy", raw)
-    Dataset.open(tmp_path / "d")  # values trusted by default (checked when written)
+    np.save(file, raw)  # a new version of the file: scanned again on open
     with pytest.raises(InvalidDataError, match="row 31 contains NaN or inf"):
-        Dataset.open(tmp_path / "d", verify=True)
-    np.save(tmp_path / "d" / "embeddings.npy", raw[:40])
+        Dataset.open(tmp_path / "d")
+    Dataset.open(tmp_path / "d", verify=False)  # an explicit opt-out skips the scan
+
+    raw[31, 2] = 0.5
+    np.save(file, raw)
+    Dataset.open(tmp_path / "d")  # clean again: scanned, and the result remembered
+    stat = file.stat()
+    with open(file, "r+b") as handle:  # same size, same mtime: the remembered check stands
+        handle.seek(-4, 2)
+        handle.write(np.float32(np.nan).tobytes())
+    os.utime(file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    Dataset.open(tmp_path / "d")
+    os.utime(file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    with pytest.raises(InvalidDataError, match="row 49 contains NaN or inf"):
+        Dataset.open(tmp_path / "d")
+
+
+def test_open_refuses_a_matrix_that_disagrees_with_dataset_json(tmp_path):
+    write_dataset(tmp_path / "d", vectors())
+    np.save(tmp_path / "d" / "embeddings.npy", vectors()[:40])
     with pytest.raises(InvalidDataError, match="does not match dataset.json"):
         Dataset.open(tmp_path / "d")
 

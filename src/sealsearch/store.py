@@ -9,6 +9,7 @@ half-written behind.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -79,6 +80,27 @@ def check_embedding_matrix(matrix: np.ndarray, source: str, progress: Progress |
             progress(min(start + CHUNK_ROWS, n), n)
 
 
+def _check_marker(path: Path) -> Path:
+    return path.with_name(f"{path.name}.checked.json")
+
+
+def _file_identity(path: Path) -> dict[str, int]:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _check_recorded(path: Path) -> bool:
+    try:
+        return json.loads(_check_marker(path).read_text()) == _file_identity(path)
+    except (OSError, ValueError):
+        return False
+
+
+def _record_check(path: Path) -> None:
+    with contextlib.suppress(OSError):  # a read-only dataset is simply scanned again next time
+        _check_marker(path).write_text(json.dumps(_file_identity(path)) + "\n")
+
+
 class EmbeddingStore:
     """Unit-norm N×d vectors (float32 or float16), usually memory-mapped from `embeddings.npy`.
 
@@ -92,6 +114,12 @@ class EmbeddingStore:
 
     @classmethod
     def open(cls, path: str | Path, verify: bool = True) -> EmbeddingStore:
+        """Memory-map `path`; with verify, refuse NaN/inf rows (naming the first).
+
+        The value scan is a full pass over the file, so its success is remembered in a small
+        `<file>.checked.json` keyed by the file's size and modification time: a 10M-row store is
+        scanned once, not on every open, and any later change to the file triggers a new scan.
+        """
         path = Path(path)
         if not path.is_file():
             raise MissingFileError(f"{path}: embeddings file not found; run `seals import` to create a dataset")
@@ -99,8 +127,9 @@ class EmbeddingStore:
             vectors = np.load(path, mmap_mode="r", allow_pickle=False)
         except ValueError as exc:
             raise InvalidDataError(f"{path}: not a readable .npy matrix ({exc})") from None
-        if verify:
+        if verify and not _check_recorded(path):
             check_embedding_matrix(vectors, str(path))
+            _record_check(path)
         return cls(vectors)
 
     @property
@@ -236,6 +265,7 @@ def write_dataset(
         _normalised_copy(embeddings, target, source_label, progress)
         target.flush()
         del target
+        _record_check(tmp / "embeddings.npy")  # every value was checked while normalising
         if items is not None:
             items.to_parquet(tmp / "items.parquet", index=False)
         if concepts is not None:
@@ -265,13 +295,9 @@ class Dataset:
         self._split_rows: dict[str, np.ndarray] = {}
 
     @classmethod
-    def open(cls, path: str | Path, verify: bool = False) -> Dataset:
-        """Open a dataset directory; shape and dtype are always checked against dataset.json.
-
-        Values (NaN/inf) were checked when `write_dataset` wrote the file, so they are re-scanned
-        only with verify=True: a full pass over a 10M×256 matrix on every open would cost more
-        than the active-learning run itself.
-        """
+    def open(cls, path: str | Path, verify: bool = True) -> Dataset:
+        """Open a dataset directory: shape and dtype are checked against dataset.json, and values
+        (NaN/inf) once per version of embeddings.npy (see `EmbeddingStore.open`)."""
         path = Path(path)
         meta = path / "dataset.json"
         if not meta.is_file():
