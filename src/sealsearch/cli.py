@@ -94,7 +94,8 @@ def frame_table(frame: pd.DataFrame, title: str) -> Table:
     columns = [c for c in frame.columns if c in COLUMN_DISPLAY]
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in columns:
-        table.add_column(COLUMN_DISPLAY[column][0], justify="left" if frame[column].dtype == object else "right")
+        numeric = pd.api.types.is_numeric_dtype(frame[column])
+        table.add_column(COLUMN_DISPLAY[column][0], justify="right" if numeric else "left")
     for values in frame[columns].itertuples(index=False):
         table.add_row(*[
             "—" if isinstance(v, float) and math.isnan(v) else COLUMN_DISPLAY[c][1].format(v)
