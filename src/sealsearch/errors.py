@@ -31,3 +31,7 @@ class UnknownNameError(InvalidParameterError):
 
 class LabelConflictError(SealsearchError):
     """A row was told a second time with a different label."""
+
+
+class MissingExtraError(SealsearchError):
+    """An optional dependency group (e.g. `sealsearch[text]`) is needed but not installed."""

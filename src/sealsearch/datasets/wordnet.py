@@ -13,13 +13,14 @@ rare concepts of the size the SEALS paper targets.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sealsearch.datasets.glove import EMBEDDER_NAME, embed_texts_with_fallback
+from sealsearch.datasets import glove, minilm
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 from sealsearch.store import Dataset, Progress, write_dataset
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_WORDNET_DIR = Path("/usr/share/wordnet")
 DATASET_NAME = "wordnet-glove50"
+EMBEDDERS = {"glove": ("wordnet-glove50", glove.EMBEDDER_NAME), "minilm": ("wordnet-minilm", minilm.EMBEDDER_NAME)}
+"""`--embedder` choices: (dataset name, embedder recorded in dataset.json)."""
 HYPONYM = "~"
 INSTANCE_HYPONYM = "~i"
 
@@ -223,21 +226,37 @@ def build_wordnet_dataset(
     out: Path,
     *,
     wordnet_dir: Path = DEFAULT_WORDNET_DIR,
+    embedder: str = "glove",
     min_members: int = 40,
     max_members: int = 1000,
     test_fraction: float = 0.2,
     seed: int = 0,
     instances: bool = True,
     progress: Progress | None = None,
+    embed_progress: Progress | None = None,
 ) -> Dataset:
-    """Parse WordNet, embed every synset with mean GloVe, and write the dataset directory."""
+    """Parse WordNet, embed every synset (mean GloVe in seconds, or MiniLM in minutes) and write
+    the dataset directory.
+
+    MiniLM checkpoints its chunks in `<out>.embedding/` so an interrupted build resumes where it
+    stopped; the checkpoint is removed once the dataset is written.
+    """
+    if embedder not in EMBEDDERS:
+        raise InvalidParameterError(f"unknown embedder {embedder!r}: choose one of {', '.join(EMBEDDERS)}")
+    out = Path(out)
+    if out.exists():
+        raise InvalidParameterError(f"{out} already exists; choose a new directory or remove it")
     synsets = parse_noun_synsets(wordnet_dir)
     concepts = concept_table(synsets, min_members=min_members, max_members=max_members, instances=instances)
     split = assign_splits(len(synsets), test_fraction=test_fraction, seed=seed)
     texts = synsets.texts()
-    vectors, fallback = embed_texts_with_fallback(texts)
-    if fallback.size:
-        log.info("%d WordNet synsets had no GloVe word and were embedded from their characters", fallback.size)
+    checkpoint = out.with_name(f"{out.name}.embedding")
+    if embedder == "minilm":
+        vectors = minilm.MiniLMEmbedder().embed(texts, checkpoint_dir=checkpoint, progress=embed_progress)
+    else:
+        vectors, fallback = glove.embed_texts_with_fallback(texts)
+        if fallback.size:
+            log.info("%d WordNet synsets had no GloVe word and were embedded from their characters", fallback.size)
     items = pd.DataFrame(
         {
             "id": synsets.names,
@@ -246,12 +265,15 @@ def build_wordnet_dataset(
             "split": split,
         }
     )
-    return write_dataset(
+    dataset_name, embedder_name = EMBEDDERS[embedder]
+    dataset = write_dataset(
         out,
         vectors,
-        name=DATASET_NAME,
-        embedder=EMBEDDER_NAME,
+        name=dataset_name,
+        embedder=embedder_name,
         items=items,
         concepts=concepts,
         progress=progress,
     )
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    return dataset
