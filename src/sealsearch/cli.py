@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sealsearch.errors import InvalidParameterError, SealsearchError
+from sealsearch.pool import POOLS_USING_K
 
 app = typer.Typer(
     help="SEALS: find and learn rare concepts in huge unlabeled pools.", no_args_is_help=True, add_completion=False
@@ -198,7 +199,7 @@ def run_command(
     dataset_dir: DatasetArg,
     concept: Annotated[str, typer.Option(help="Concept to find (see `seals concepts`).")],
     strategy: Annotated[str, typer.Option(help="random | maxent | mlp | id | kcenter")] = "maxent",
-    pool: Annotated[str, typer.Option(help="seals | all | randpool")] = "seals",
+    pool: Annotated[str, typer.Option(help="seals | adaptive | all | randpool")] = "seals",
     k: Annotated[int, typer.Option(help="Neighbours added per labeled item (SEALS).")] = 100,
     budget: Annotated[int, typer.Option(help="Total labels, seed set included.")] = 2000,
     batch: Annotated[int, typer.Option(help="Labels per round.")] = 100,
@@ -207,6 +208,9 @@ def run_command(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same run).")] = 0,
     factory: Annotated[str, typer.Option(help="Index for the seals pool (built on first use).")] = "auto",
     randpool_fraction: Annotated[float, typer.Option(help="Pool share kept by randpool.")] = 0.1,
+    dedup: Annotated[
+        float | None, typer.Option(help="Skip a candidate whose cosine to one already in the batch exceeds this.")
+    ] = None,
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Write rounds here (.parquet) and <stem>.labels.parquet beside it.")
     ] = None,
@@ -221,7 +225,7 @@ def run_command(
 
     config = RunConfig(
         concept=concept, strategy=strategy, pool=pool, k=k, budget=budget, batch_size=batch, seed_pos=seed_pos,
-        neg_ratio=neg_ratio, seed=seed, factory=factory, randpool_fraction=randpool_fraction,
+        neg_ratio=neg_ratio, seed=seed, factory=factory, randpool_fraction=randpool_fraction, dedup=dedup,
     )  # fmt: skip
     config.validate()
     if out_path is not None and out_path.suffix != ".parquet":
@@ -231,7 +235,7 @@ def run_command(
     dataset = Dataset.open(dataset_dir)
     dataset.concept_rows(concept)  # unknown concept fails before any index is built
     index = None
-    if pool == "seals":
+    if pool in POOLS_USING_K:
         with progress_bar(f"index ({factory})") as progress:
             index = open_or_build_index(dataset, factory, progress=progress)
     with progress_bar(f"{strategy}-{pool} {concept}", total=rounds_per_run(config)) as progress:
@@ -309,7 +313,7 @@ def compare_command(
     pools = pool or ["all", "seals"]
     dataset = Dataset.open(dataset_dir)
     names = concept or pick_concepts(dataset, concepts, seed_pos=seed_pos, seed=seed)
-    if "seals" in pools:
+    if POOLS_USING_K.intersection(pools):
         with progress_bar(f"index ({factory})") as progress:
             open_or_build_index(dataset, factory, progress=progress)
     _compare_with_progress(dataset, out_dir, names, config, strategies, pools, "compare")

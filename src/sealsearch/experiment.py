@@ -21,7 +21,7 @@ from sealsearch.errors import InvalidParameterError
 from sealsearch.index import KnnIndex, open_or_build_index
 from sealsearch.learner import positive_proba
 from sealsearch.loop import ActiveLoop
-from sealsearch.pool import make_pool
+from sealsearch.pool import POOLS_USING_K, make_pool
 from sealsearch.store import Dataset
 from sealsearch.strategies import check_strategy
 from sealsearch.threads import single_threaded_blas
@@ -82,12 +82,16 @@ class RunConfig:
     seed: int = 0
     factory: str = "auto"
     randpool_fraction: float = 0.1
+    dedup: float | None = None
+    repeat: int = 0
 
     def validate(self) -> None:
         check_strategy(self.strategy)
         for name, flag in (("k", "k"), ("budget", "budget"), ("batch_size", "batch"), ("seed_pos", "seed-pos")):
             if getattr(self, name) <= 0:
                 raise InvalidParameterError(f"{flag} (--{flag}) must be positive, got {getattr(self, name)}")
+        if self.dedup is not None and not 0 < self.dedup < 1:
+            raise InvalidParameterError(f"dedup (--dedup) is a cosine threshold in (0, 1), got {self.dedup}")
         if self.neg_ratio < 0:
             raise InvalidParameterError(f"neg-ratio must be >= 0, got {self.neg_ratio}")
         seed_size = self.seed_pos * (1 + self.neg_ratio)
@@ -159,7 +163,9 @@ def run(
     if pool_rows.size < config.seed_pos * (1 + config.neg_ratio):
         raise InvalidParameterError(f"the pool split has only {pool_rows.size} rows, fewer than the seed set")
     rng = np.random.default_rng(config.seed)
-    if config.pool == "seals" and index is None:
+    # The seed set is drawn first, so every pool and strategy with the same seed starts from it.
+    seed = seed_set(pool_positives, pool_rows, config.seed_pos, config.neg_ratio, rng)
+    if config.pool in POOLS_USING_K and index is None:
         index = open_or_build_index(dataset, config.factory)
     pool = make_pool(
         config.pool, dataset.embeddings, pool_rows, index=index, k=config.k,
@@ -167,7 +173,7 @@ def run(
     )  # fmt: skip
     loop = ActiveLoop(
         dataset.embeddings, pool, strategy=config.strategy, learner=learner,
-        batch_size=config.batch_size, seed=config.seed,
+        batch_size=config.batch_size, seed=config.seed, dedup=config.dedup,
     )  # fmt: skip
     oracle = oracle if oracle is not None else GroundTruthOracle(positives)
     scorer = HeldOutScorer(dataset, positives)
@@ -193,7 +199,6 @@ def run(
         if on_round:
             on_round(row)
 
-    seed = seed_set(pool_positives, pool_rows, config.seed_pos, config.neg_ratio, rng)
     loop.tell(seed, oracle.label(seed))
     record()
     while loop.n_labeled < config.budget and pool.size > 0:
@@ -243,7 +248,7 @@ def compare(
     Returns the round rows of all runs stacked, with `concept`, `strategy` and `pool` columns.
     The index (opened or built from `base.factory` unless given) is shared by every concept.
     """
-    if index is None and "seals" in pools:
+    if index is None and POOLS_USING_K.intersection(pools):
         index = open_or_build_index(dataset, base.factory)
     tables = []
     for concept in concepts:

@@ -27,6 +27,7 @@ from sealsearch.strategies import (
     ScoringContext,
     check_strategy,
     select_top,
+    select_top_distinct,
 )
 from sealsearch.threads import single_threaded_blas
 
@@ -78,14 +79,18 @@ class ActiveLoop:
         learner: BaseEstimator | None = None,
         batch_size: int = 100,
         seed: int = 0,
+        dedup: float | None = None,
     ):
         if batch_size <= 0:
             raise InvalidParameterError(f"batch size must be positive, got {batch_size}")
+        if dedup is not None and not 0 < dedup < 1:
+            raise InvalidParameterError(f"dedup is a cosine threshold in (0, 1), got {dedup}")
         self.embeddings = embeddings
         self.pool = pool
         self.strategy = check_strategy(strategy)
         self.learner = learner if learner is not None else default_learner()
         self.batch_size = int(batch_size)
+        self.dedup = dedup
         self.rng = np.random.default_rng(seed)
         self.timings = Timings()
         self.round = 0
@@ -152,7 +157,7 @@ class ActiveLoop:
         self._log.vectors.append(vectors)
         known.update(zip(rows.tolist(), labels.tolist(), strict=True))
         with self._timed("knn"), single_threaded_blas():
-            self.pool.update(rows)
+            self.pool.update(rows, labels)
         self.round += 1
         self._pending = None
         return int(rows.size)
@@ -200,7 +205,12 @@ class ActiveLoop:
                 batch = Batch(self.round, candidates[picks], np.full(picks.size, np.nan))
             else:
                 scores = self._scores(candidates, model)
-                picks = select_top(scores, n)
+                if self.dedup is None:
+                    picks = select_top(scores, n)
+                else:
+                    picks = select_top_distinct(
+                        scores, lambda positions: self.embeddings.take(candidates[positions]), n, self.dedup
+                    )
                 batch = Batch(self.round, candidates[picks], scores[picks])
         self._pending = (n, batch)
         return batch

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-LINE_STYLES = {"seals": "-", "all": "--", "randpool": ":"}
+LINE_STYLES = {"seals": "-", "adaptive": "-.", "all": "--", "randpool": ":"}
 PANELS = (
     ("ap", "test AP (active learning)"),
     ("recall", "recall of positives (active search)"),

@@ -23,7 +23,9 @@ from sealsearch.errors import InvalidParameterError, UnknownNameError
 from sealsearch.index import KnnIndex
 from sealsearch.store import EmbeddingStore
 
-POOL_NAMES = ("seals", "all", "randpool")
+POOL_NAMES = ("seals", "all", "randpool", "adaptive")
+POOLS_USING_K = frozenset({"seals", "adaptive"})
+"""Pools built from kNN neighbourhoods (they need an index and a k)."""
 
 
 class CandidatePool(Protocol):
@@ -31,7 +33,7 @@ class CandidatePool(Protocol):
 
     name: str
 
-    def update(self, labeled_rows: np.ndarray) -> None: ...
+    def update(self, labeled_rows: np.ndarray, labels: np.ndarray | None = None) -> None: ...
 
     def candidates(self) -> np.ndarray:
         """Sorted row numbers that may be selected next."""
@@ -68,21 +70,30 @@ class SealsPool:
         self._labeled = np.empty(0, dtype=np.int64)
         self._sum = np.zeros(embeddings.dim, dtype=np.float64)
 
-    def update(self, labeled_rows: np.ndarray) -> None:
+    def update(self, labeled_rows: np.ndarray, labels: np.ndarray | None = None) -> None:
         new = np.setdiff1d(np.asarray(labeled_rows, dtype=np.int64), self._labeled)
         if new.size == 0:
             return
         vectors = self.embeddings.take(new)
         ids, _ = self.index.search(vectors, self.k, exclude=new)
+        self._mark_labeled(new, vectors)
+        self._add(ids)
+
+    def _mark_labeled(self, new: np.ndarray, vectors: np.ndarray) -> None:
+        """Newly labeled rows stop being candidates (their vectors leave the running sum)."""
         self._labeled = np.union1d(self._labeled, new)
+        leaving = np.isin(new, self._members, assume_unique=True)
+        self._members = np.setdiff1d(self._members, new[leaving], assume_unique=True)
+        self._sum -= vectors[leaving].sum(axis=0, dtype=np.float64)
+
+    def _add(self, ids: np.ndarray) -> None:
+        """Neighbour ids (-1 padded) that are neither members nor labeled join the pool."""
         neighbours = np.unique(ids[ids >= 0])
         added = np.setdiff1d(
             np.setdiff1d(neighbours, self._members, assume_unique=True), self._labeled, assume_unique=True
         )
-        leaving = np.isin(new, self._members, assume_unique=True)
-        self._members = np.union1d(np.setdiff1d(self._members, new[leaving], assume_unique=True), added)
-        self._sum -= vectors[leaving].sum(axis=0, dtype=np.float64)
         if added.size:
+            self._members = np.union1d(self._members, added)
             self._sum += self.embeddings.take(added).sum(axis=0, dtype=np.float64)
 
     def candidates(self) -> np.ndarray:
@@ -94,6 +105,72 @@ class SealsPool:
 
     def mean_vector(self) -> np.ndarray:
         return _mean(self._sum, self.size)
+
+
+class AdaptivePool(SealsPool):
+    """SEALS whose neighbourhoods grow where they pay off: an improvement over the paper.
+
+    The paper closes its hardest gaps only by raising k by hand (Fig. 7), which multiplies the
+    pool for every labeled row, although almost all labeled rows are negatives whose
+    neighbourhoods hold nothing new. Here only labeled *positives* grow: each keeps its own k,
+    starting at the pool's k and doubling (up to `max_growth` × k) when its current neighbours
+    are used up (at least `used_up` of them labeled), or for every positive when a labeled
+    batch brought no new positive (the pool has stalled). Positives are rare, so the pool stays
+    close to the small k's while following the concept as far as a large k would.
+    """
+
+    name = "adaptive"
+
+    def __init__(self, embeddings: EmbeddingStore, index: KnnIndex, k: int, max_growth: int = 8, used_up: float = 0.5):
+        super().__init__(embeddings, index, k)
+        if max_growth < 1 or not 0 < used_up <= 1:
+            raise InvalidParameterError(
+                f"adaptive pool needs max_growth >= 1 and used_up in (0, 1], got {max_growth}, {used_up}"
+            )
+        self.k_max = self.k * int(max_growth)
+        self.used_up = used_up
+        self._positives = np.empty(0, dtype=np.int64)
+        self._positive_k = np.empty(0, dtype=np.int64)
+        self._positive_neighbours = np.empty((0, self.k_max), dtype=np.int64)
+
+    def update(self, labeled_rows: np.ndarray, labels: np.ndarray | None = None) -> None:
+        rows = np.asarray(labeled_rows, dtype=np.int64)
+        new = np.setdiff1d(rows, self._labeled)
+        if new.size == 0:
+            return
+        vectors = self.embeddings.take(new)
+        ids, _ = self.index.search(vectors, self.k, exclude=new)
+        self._mark_labeled(new, vectors)
+        self._add(ids)
+        if labels is None:
+            return
+        label_of = dict(zip(rows.tolist(), np.asarray(labels).tolist(), strict=True))
+        is_positive = np.fromiter((label_of[row] == 1 for row in new.tolist()), dtype=bool, count=new.size)
+        neighbours = np.full((int(is_positive.sum()), self.k_max), -1, dtype=np.int64)
+        neighbours[:, : self.k] = ids[is_positive]
+        self._positives = np.concatenate([self._positives, new[is_positive]])
+        self._positive_k = np.concatenate([self._positive_k, np.full(neighbours.shape[0], self.k)])
+        self._positive_neighbours = np.vstack([self._positive_neighbours, neighbours])
+        self._grow(stalled=not is_positive.any())
+
+    def _grow(self, stalled: bool) -> None:
+        known = self._positive_neighbours
+        in_use = np.arange(self.k_max) < self._positive_k[:, None]
+        labeled = np.isin(known, self._labeled) & in_use
+        used = labeled.sum(axis=1) / self._positive_k
+        grow = ((used >= self.used_up) | stalled) & (self._positive_k < self.k_max)
+        for new_k in np.unique(np.minimum(2 * self._positive_k[grow], self.k_max)):
+            which = np.flatnonzero(grow & (np.minimum(2 * self._positive_k, self.k_max) == new_k))
+            rows = self._positives[which]
+            ids, _ = self.index.search(self.embeddings.take(rows), int(new_k), exclude=rows)
+            self._positive_neighbours[which, : ids.shape[1]] = ids
+            self._positive_k[which] = new_k
+            self._add(ids)
+
+    @property
+    def positive_k(self) -> np.ndarray:
+        """Current neighbourhood size of each labeled positive, in labeling order."""
+        return self._positive_k.copy()
 
 
 class AllPool:
@@ -110,7 +187,7 @@ class AllPool:
         for block in embeddings.chunks(self._eligible):
             self._sum += block.sum(axis=0, dtype=np.float64)
 
-    def update(self, labeled_rows: np.ndarray) -> None:
+    def update(self, labeled_rows: np.ndarray, labels: np.ndarray | None = None) -> None:
         rows = np.unique(np.asarray(labeled_rows, dtype=np.int64))
         positions = np.searchsorted(self._eligible, rows)
         inside = positions < self._eligible.size
@@ -148,6 +225,10 @@ def make_pool(
         if index is None:
             raise InvalidParameterError("the seals pool needs a kNN index; build one with `seals index build`")
         return SealsPool(embeddings, index, k)
+    if name == "adaptive":
+        if index is None:
+            raise InvalidParameterError("the adaptive pool needs a kNN index; build one with `seals index build`")
+        return AdaptivePool(embeddings, index, k)
     if name == "all":
         return AllPool(embeddings, eligible_rows)
     if name == "randpool":

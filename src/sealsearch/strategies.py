@@ -83,6 +83,44 @@ def select_top(scores: np.ndarray, n: int) -> np.ndarray:
     return chosen[np.lexsort((chosen, -scores[chosen]))].astype(np.int64)
 
 
+def select_top_distinct(
+    scores: np.ndarray, vectors_of: Callable[[np.ndarray], np.ndarray], n: int, threshold: float
+) -> np.ndarray:
+    """Like `select_top`, but a candidate whose cosine to an already chosen one exceeds
+    `threshold` is skipped: near-duplicates spend labels without teaching anything new (the
+    paper's MLP stalled on them at billion scale).
+
+    Candidates are walked best-first in blocks of 2n (a block's vectors come from `vectors_of`
+    positions), so only the top of the ranking is ever gathered; each block is compared to the
+    chosen rows with one matrix product, then thinned greedily in score order.
+    """
+    n = min(int(n), len(scores))
+    chosen: list[int] = []
+    chosen_vectors = np.empty((0, 0), dtype=np.float32)
+    seen = 0
+    block = max(2 * n, 1)
+    while len(chosen) < n and seen < len(scores):
+        ranked = select_top(scores, min(len(scores), seen + block))[seen:]
+        seen += ranked.size
+        vectors = np.asarray(vectors_of(ranked), dtype=np.float32)
+        allowed = np.ones(ranked.size, dtype=bool)
+        if chosen_vectors.size:
+            allowed &= (vectors @ chosen_vectors.T).max(axis=1) <= threshold
+        within = vectors @ vectors.T
+        picked = []
+        for i in np.flatnonzero(allowed):
+            if not allowed[i]:
+                continue
+            picked.append(i)
+            if len(chosen) + len(picked) == n:
+                break
+            allowed &= within[i] <= threshold
+        chosen.extend(ranked[picked].tolist())
+        chosen_vectors = vectors[picked] if not chosen_vectors.size else np.vstack([chosen_vectors, vectors[picked]])
+        block *= 2
+    return np.asarray(chosen, dtype=np.int64)
+
+
 def kcenter_greedy(ctx: ScoringContext, n: int) -> np.ndarray:
     """Greedy k-centers (Sener & Savarese): repeatedly pick the candidate farthest from everything
     labeled or already picked, with cosine distance. Ignores the model by design (paper §3.1)."""

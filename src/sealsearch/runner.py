@@ -1,0 +1,314 @@
+"""`seals experiment`: the paper's protocol over a grid of cells, streamed to disk and resumable.
+
+A cell is one simulated run: (concept, strategy, pool, k, seed_pos, dedup, repeat). Cells finish in
+any order (possibly in parallel processes); each finished cell is appended to `runs.parquet`,
+rewritten atomically, so an interrupted experiment loses at most the cells in flight and rerunning
+the same command skips everything already on disk.
+
+The paper's protocol (§4.1): the seed set is p positives and neg_ratio·p random negatives from the
+pool split, the batch size equals the seed size, and repeats differ only in the random seed. Every
+strategy and pool of a (concept, seed_pos, repeat) starts from the same seed set.
+
+Layout of RESULTS/:
+- `runs.parquet`: one row per round per run, RUN_KEYS then ROUND_COLUMNS.
+- `experiment.json`: the settings shared by every cell; a rerun must match them.
+- `full_supervision.parquet`: (concept, ap) of the learner trained on every pool label, the
+  reference line of the paper's figures.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score
+
+from sealsearch.errors import InvalidDataError, InvalidParameterError
+from sealsearch.experiment import ROUND_COLUMNS, RunConfig, pick_concepts, run
+from sealsearch.index import KnnIndex, open_or_build_index
+from sealsearch.learner import default_learner, fit_learner, positive_proba
+from sealsearch.pool import POOL_NAMES, POOLS_USING_K
+from sealsearch.store import Dataset, Progress
+from sealsearch.strategies import check_strategy
+from sealsearch.threads import single_threaded_blas
+
+RUN_KEYS = ["concept", "strategy", "pool", "k", "seed_pos", "dedup", "repeat"]
+"""Columns that identify a cell; `k` is 0 for pools without neighbours, `dedup` NaN when off."""
+RUNS_FILE = "runs.parquet"
+SETTINGS_FILE = "experiment.json"
+FULL_FILE = "full_supervision.parquet"
+
+
+@dataclass
+class ExperimentGrid:
+    """The axes of an experiment; every combination is one cell."""
+
+    concepts: list[str]
+    strategies: list[str] = field(default_factory=lambda: ["random", "maxent", "mlp", "id"])
+    pools: list[str] = field(default_factory=lambda: ["all", "seals"])
+    ks: list[int] = field(default_factory=lambda: [100])
+    seed_pos: list[int] = field(default_factory=lambda: [5])
+    dedup: list[float | None] = field(default_factory=lambda: [None])
+    repeats: int = 3
+    budget: int = 2000
+    neg_ratio: int = 19
+    seed: int = 0
+    factory: str = "auto"
+
+    def validate(self) -> None:
+        for name in ("concepts", "strategies", "pools", "ks", "seed_pos", "dedup"):
+            if not getattr(self, name):
+                raise InvalidParameterError(f"--{name.replace('_', '-')} is empty; give at least one value")
+        for strategy in self.strategies:
+            check_strategy(strategy)
+        for pool in self.pools:
+            if pool not in POOL_NAMES:
+                raise InvalidParameterError(f"unknown pool {pool!r} in --pools: choose from {', '.join(POOL_NAMES)}")
+        if self.repeats <= 0:
+            raise InvalidParameterError(f"--repeats must be positive, got {self.repeats}")
+        for threshold in self.dedup:
+            if threshold is not None and not 0 < threshold < 1:
+                raise InvalidParameterError(f"--dedup thresholds are cosines in (0, 1) or 'none', got {threshold}")
+        for config in self.configs():
+            config.validate()
+
+    def settings(self, dataset: Dataset) -> dict:
+        """What every cell shares: a rerun into the same RESULTS/ must agree on these."""
+        return {
+            "dataset": str(dataset.path.resolve()),
+            "dataset_name": dataset.info.name,
+            "embedder": dataset.info.embedder,
+            "n_pool": int(dataset.split_rows("pool").size),
+            "budget": self.budget,
+            "neg_ratio": self.neg_ratio,
+            "seed": self.seed,
+            "factory": self.factory,
+        }
+
+    def configs(self) -> Iterator[RunConfig]:
+        """One RunConfig per cell; k collapses to 0 for pools that ignore it."""
+        seen = set()
+        for concept, strategy, pool, k, seed_pos, dedup, repeat in product(
+            self.concepts, self.strategies, self.pools, self.ks, self.seed_pos, self.dedup, range(self.repeats)
+        ):
+            k = k if pool in POOLS_USING_K else 0
+            if (key := (concept, strategy, pool, k, seed_pos, dedup, repeat)) in seen:
+                continue
+            seen.add(key)
+            seed_size = seed_pos * (1 + self.neg_ratio)
+            yield RunConfig(
+                concept=concept, strategy=strategy, pool=pool, k=max(k, 1), budget=self.budget,
+                batch_size=seed_size, seed_pos=seed_pos, neg_ratio=self.neg_ratio, seed=self.seed + repeat,
+                factory=self.factory, dedup=dedup, repeat=repeat,
+            )  # fmt: skip
+
+
+def cell_key(config: RunConfig) -> tuple:
+    k = config.k if config.pool in POOLS_USING_K else 0
+    dedup = float("nan") if config.dedup is None else float(config.dedup)
+    return (config.concept, config.strategy, config.pool, k, config.seed_pos, dedup, config.repeat)
+
+
+def _key_of_row(row: tuple) -> tuple:
+    concept, strategy, pool, k, seed_pos, dedup, repeat = row
+    return (concept, strategy, pool, int(k), int(seed_pos), float(dedup), int(repeat))
+
+
+def _hashable(key: tuple) -> tuple:
+    return tuple("off" if isinstance(v, float) and np.isnan(v) else v for v in key)
+
+
+# -- worker side -----------------------------------------------------------------------------
+_worker: dict = {}
+
+
+def _init_worker(dataset_path: str, factory: str | None, single_thread: bool) -> None:
+    """Open the dataset and index once per process, not once per cell."""
+    if single_thread:
+        import faiss
+
+        faiss.omp_set_num_threads(1)  # `jobs` processes already use the cores
+    dataset = Dataset.open(dataset_path, verify=False)
+    _worker["dataset"] = dataset
+    _worker["index"] = open_or_build_index(dataset, factory) if factory else None
+
+
+def _run_cell(config: RunConfig) -> pd.DataFrame:
+    result = run(_worker["dataset"], config, index=_worker["index"])
+    keys = dict(zip(RUN_KEYS, cell_key(config), strict=True))
+    return result.rounds.assign(**keys)[RUN_KEYS + ROUND_COLUMNS]
+
+
+def full_supervision_ap(dataset: Dataset, concept: str) -> float:
+    """Test AP of the default learner trained on every pool label: the ceiling the paper plots."""
+    pool_rows = dataset.split_rows("pool")
+    test_rows = dataset.split_rows("test")
+    positives = dataset.concept_rows(concept)
+    with single_threaded_blas():
+        model = fit_learner(
+            default_learner(), dataset.embeddings.take(pool_rows), np.isin(pool_rows, positives).astype(np.int8)
+        )
+        truth = np.isin(test_rows, positives)
+        return float(average_precision_score(truth, positive_proba(model, dataset.embeddings.take(test_rows))))
+
+
+def _full_cell(concept: str) -> pd.DataFrame:
+    return pd.DataFrame({"concept": [concept], "ap": [full_supervision_ap(_worker["dataset"], concept)]})
+
+
+# -- parent side -----------------------------------------------------------------------------
+def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    frame.to_parquet(partial, index=False)
+    partial.replace(path)
+
+
+def _read_existing(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not path.exists():
+        return pd.DataFrame(columns=columns)
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise InvalidDataError(f"{path}: cannot be read ({exc}); move it away to start the experiment afresh") from None
+    missing = set(columns) - set(frame.columns)
+    if missing:
+        raise InvalidDataError(f"{path}: missing columns {sorted(missing)}; it was not written by `seals experiment`")
+    return frame
+
+
+def _check_settings(out_dir: Path, settings: dict) -> None:
+    path = out_dir / SETTINGS_FILE
+    if path.exists():
+        recorded = json.loads(path.read_text())
+        differing = {k: (recorded.get(k), v) for k, v in settings.items() if recorded.get(k) != v}
+        if differing:
+            name, (old, new) = next(iter(differing.items()))
+            raise InvalidParameterError(
+                f"{out_dir} holds an experiment with {name}={old!r}, not {new!r}; "
+                "use another --out or the same settings"
+            )
+    else:
+        path.write_text(json.dumps(settings, indent=2) + "\n")
+
+
+@dataclass
+class ExperimentResult:
+    out_dir: Path
+    cells_total: int
+    cells_skipped: int
+    runs: pd.DataFrame
+
+    @property
+    def runs_path(self) -> Path:
+        return self.out_dir / RUNS_FILE
+
+
+def run_experiment(
+    dataset: Dataset,
+    grid: ExperimentGrid,
+    out_dir: str | Path,
+    *,
+    jobs: int = 1,
+    full_supervision: bool = True,
+    index: KnnIndex | None = None,
+    progress: Progress | None = None,
+) -> ExperimentResult:
+    """Run every cell of `grid` not yet in `out_dir/runs.parquet`, `jobs` processes at a time."""
+    grid.validate()
+    if jobs <= 0:
+        raise InvalidParameterError(f"--jobs must be positive, got {jobs}")
+    for concept in grid.concepts:
+        dataset.concept_rows(concept)  # an unknown concept fails before any work
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_settings(out_dir, grid.settings(dataset))
+
+    runs = _read_existing(out_dir / RUNS_FILE, RUN_KEYS + ROUND_COLUMNS)
+    done = {_hashable(_key_of_row(row)) for row in runs[RUN_KEYS].drop_duplicates().itertuples(index=False)}
+    configs = list(grid.configs())
+    todo = [config for config in configs if _hashable(cell_key(config)) not in done]
+    full = _read_existing(out_dir / FULL_FILE, ["concept", "ap"])
+    full_todo = []
+    if full_supervision and dataset.split_rows("test").size:
+        full_todo = [c for c in grid.concepts if c not in set(full["concept"])]
+
+    needs_index = any(config.pool in POOLS_USING_K for config in todo)
+    factory = None
+    if needs_index:
+        factory = grid.factory
+        if index is None:
+            index = open_or_build_index(dataset, factory)  # built once here, loaded by every worker
+    tasks: list[tuple[Callable, object]] = [(_full_cell, c) for c in full_todo] + [(_run_cell, c) for c in todo]
+    total = len(tasks)
+    run_parts = [runs] if len(runs) else []
+    full_parts = [full] if len(full) else []
+
+    def finished(kind: Callable, frame: pd.DataFrame, count: int) -> None:
+        if kind is _full_cell:
+            full_parts.append(frame)
+            _write_atomic(pd.concat(full_parts, ignore_index=True), out_dir / FULL_FILE)
+        else:
+            run_parts.append(frame)
+            _write_atomic(pd.concat(run_parts, ignore_index=True), out_dir / RUNS_FILE)
+        if progress:
+            progress(count, total)
+
+    if progress:
+        progress(0, total)
+    if jobs == 1 or total <= 1:
+        _init_worker_in_process(dataset, index)
+        for count, (function, argument) in enumerate(tasks, start=1):
+            finished(function, function(argument), count)
+    else:
+        _run_parallel(dataset, factory, tasks, jobs, finished)
+    all_runs = pd.concat(run_parts, ignore_index=True) if run_parts else pd.DataFrame(columns=RUN_KEYS + ROUND_COLUMNS)
+    return ExperimentResult(out_dir, len(configs), len(configs) - len(todo), all_runs)
+
+
+def _init_worker_in_process(dataset: Dataset, index: KnnIndex | None) -> None:
+    _worker["dataset"] = dataset
+    _worker["index"] = index
+
+
+def _run_parallel(dataset: Dataset, factory: str | None, tasks: list, jobs: int, finished: Callable) -> None:
+    # spawn, not fork: forking a process that already runs OpenMP / BLAS threads can deadlock.
+    context = multiprocessing.get_context("spawn")
+    init = (str(dataset.path), factory, True)
+    with ProcessPoolExecutor(max_workers=min(jobs, os.cpu_count() or 1, len(tasks)), mp_context=context,
+                             initializer=_init_worker, initargs=init) as executor:  # fmt: skip
+        pending: dict[Future, Callable] = {}
+        queue = iter(tasks)
+        count = 0
+
+        def submit_next() -> None:
+            for function, argument in queue:
+                pending[executor.submit(function, argument)] = function
+                return
+
+        for _ in range(2 * jobs):  # a short queue: an interrupt leaves little submitted-but-unfinished work
+            submit_next()
+        while pending:
+            completed, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in completed:
+                function = pending.pop(future)
+                count += 1
+                finished(function, future.result(), count)
+                submit_next()
+
+
+def parse_concepts(dataset: Dataset, value: str, *, seed_pos: int, seed: int) -> list[str]:
+    """`--concepts 50` samples 50 usable concepts (seeded); `--concepts a,b` names them."""
+    if value.strip().isdigit():
+        return pick_concepts(dataset, int(value), seed_pos=seed_pos, seed=seed)
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    for name in names:
+        dataset.concept_rows(name)
+    return names
