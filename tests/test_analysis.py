@@ -47,6 +47,9 @@ def test_star_and_duplicate_edges():
     stats = largest_component_stats(5, *edges([(1, 0), (2, 0), (3, 0), (4, 0), (0, 1), (0, 2), (1, 0)]))
     assert stats.lc_size == 5
     assert stats.mean_path == pytest.approx((4 * 1 + 6 * 2) / 10)
+    # An edge repeated past any small integer's range is still one link.
+    many = largest_component_stats(3, *edges([(0, 1)] * 256 + [(1, 2)]))
+    assert many.lc_size == 3 and many.mean_path == pytest.approx(4 / 3)
 
 
 def test_no_edges_and_no_nodes():

@@ -59,7 +59,7 @@ def largest_component_stats(
     if n_nodes == 0:
         return ComponentStats(0, math.nan)
     src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
-    graph = coo_matrix((np.ones(src.size, dtype=np.int8), (src, dst)), shape=(n_nodes, n_nodes)).tocsr()
+    graph = coo_matrix((np.ones(src.size, dtype=bool), (src, dst)), shape=(n_nodes, n_nodes)).tocsr()
     _, labels = connected_components(graph, directed=True, connection="weak")
     members = np.flatnonzero(labels == np.argmax(np.bincount(labels)))
     size = int(members.size)
