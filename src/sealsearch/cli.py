@@ -94,6 +94,9 @@ COLUMN_DISPLAY = {
     "t_knn": ("kNN", "{:.3f}"),
     "t_train": ("train", "{:.3f}"),
     "t_total": ("total", "{:.3f}"),
+    "k": ("k", "{}"),
+    "lc_frac": ("LC %", "{:.1%}"),
+    "mean_path": ("path", "{:.2f}"),
 }
 
 
@@ -344,3 +347,45 @@ def demo_command(
         dataset = open_or_build_demo_dataset(data_dir, progress=progress)
     names = concept or pick_concepts(dataset, concepts, seed_pos=config.seed_pos, seed=seed)
     _compare_with_progress(dataset, out_dir, names, config, ["maxent", "mlp"], ["all", "seals"], "demo")
+
+
+@app.command("analyze")
+@user_errors
+def analyze_command(
+    dataset_dir: DatasetArg,
+    k: Annotated[str, typer.Option(help="Neighbour counts to analyse, comma-separated.")] = "10,100,1000",
+    concept: Annotated[
+        list[str] | None, typer.Option(help="Concepts to analyse (repeatable); default: a sample.")
+    ] = None,
+    concepts: Annotated[int, typer.Option(help="How many concepts to sample when --concept is not given.")] = 10,
+    seed: Annotated[int, typer.Option(help="Random seed of the concept sample.")] = 0,
+    factory: Annotated[str, typer.Option(help="Index to take neighbours from (built on first use).")] = "auto",
+    out_dir: Annotated[Path, typer.Option("--out", help="Where latent.parquet and latent_cdf.png go.")] = Path(
+        "analysis-out"
+    ),
+) -> None:
+    """Latent structure of concepts (paper §4.4): largest kNN component and its mean shortest path."""
+    from sealsearch.analysis import check_ks, latent_structure, summarize_latent
+    from sealsearch.experiment import pick_concepts
+    from sealsearch.index import open_or_build_index
+    from sealsearch.plots import plot_latent_cdf
+    from sealsearch.store import Dataset
+
+    try:
+        ks = [int(value) for value in k.split(",")]
+    except ValueError:
+        raise InvalidParameterError(f"--k {k!r}: give comma-separated integers, e.g. 10,100,1000") from None
+    dataset = Dataset.open(dataset_dir)
+    check_ks(ks, dataset.split_rows("pool").size)
+    names = concept or pick_concepts(dataset, concepts, seed_pos=1, seed=seed)
+    for name in names:
+        dataset.concept_rows(name)  # an unknown concept fails before any index is built
+    with progress_bar(f"index ({factory})") as progress:
+        index = open_or_build_index(dataset, factory, progress=progress)
+    with progress_bar("concepts", total=len(names)) as progress:
+        table = latent_structure(dataset, names, ks, index=index, progress=progress)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out_dir / "latent.parquet", index=False)
+    plot = plot_latent_cdf(table, out_dir / "latent_cdf.png", title=f"{dataset.info.name}: {len(names)} concepts")
+    out.print(frame_table(summarize_latent(table), f"medians of {len(names)} concepts"))
+    out.print(f"wrote {out_dir / 'latent.parquet'} and {plot}")
