@@ -86,6 +86,8 @@ COLUMN_DISPLAY = {
     "t_knn": ("kNN", "{:.3f}"),
     "t_train": ("train", "{:.3f}"),
     "t_total": ("total", "{:.3f}"),
+    "method": ("method", "{}"),
+    "speedup": ("speed-up", "{:.1f}×"),
 }
 
 
@@ -328,3 +330,23 @@ def demo_command(
         dataset = open_or_build_demo_dataset(data_dir, progress=progress)
     names = concept or pick_concepts(dataset, concepts, seed_pos=config.seed_pos, seed=seed)
     _compare_with_progress(dataset, out_dir, names, config, ["maxent", "mlp"], ["all", "seals"], "demo")
+
+
+@app.command("report")
+@user_errors
+def report_command(
+    results_dir: Annotated[Path, typer.Argument(help="Results directory written by `seals experiment`.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where report.md and figures/ go (default: RESULTS).")
+    ] = None,
+    k: Annotated[int | None, typer.Option(help="SEALS k of the per-concept AP scatter (default: largest).")] = None,
+) -> None:
+    """The SEALS paper's figures and tables for an experiment: report.md and figures/*.png."""
+    from sealsearch.report import write_report
+
+    report = write_report(results_dir, out_dir, k=k)
+    columns = ["strategy", "method", "ap", "recall", "pool_frac", "t_total", "t_select", "t_knn", "t_train", "speedup"]
+    out.print(frame_table(report.table[columns], "final round, mean over concepts and repeats (seconds per run)"))
+    for note in report.notes:
+        out.print(f"skipped: {note}", soft_wrap=True, highlight=False, markup=False)
+    out.print(f"wrote {report.markdown_path}", *[f"wrote {path}" for path in report.figures], sep="\n")
