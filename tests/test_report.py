@@ -16,7 +16,14 @@ from sealsearch.cli import app
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 from sealsearch.experiment import ROUND_COLUMNS
 from sealsearch.report import FIGURES, write_report
-from sealsearch.results import ap_pairs, load_results, method_label, summary_table
+from sealsearch.results import (
+    adaptive_comparison,
+    ap_pairs,
+    dedup_comparison,
+    load_results,
+    method_label,
+    summary_table,
+)
 
 NAN = float("nan")
 VARIANTS = [  # (pool, k, dedup, label)
@@ -113,6 +120,24 @@ def test_table2_matches_a_hand_computation(tmp_path):
     assert (table.loc[table["method"] != "All", "speedup"] > 5).all()  # All is the slow one by construction
 
 
+def test_adaptive_and_dedup_comparisons_pair_the_right_rows(tmp_path):
+    runs = synthetic_runs(["c1", "c2"])
+    runs.loc[runs["pool"] == "all", "k"] = np.nan  # k means nothing for All; the experiment may leave it out
+    table = summary_table(load_results(write_results(tmp_path / "r", runs)).runs).set_index(["strategy", "method"])
+    adaptive = adaptive_comparison(table.reset_index())
+    assert adaptive["method"].tolist() == ["adaptive k=10", "SEALS k=10", "SEALS k=20"] * 2
+    assert adaptive["role"].tolist()[:3] == ["adaptive", "same starting k", "largest fixed k"]
+    for _, row in adaptive[adaptive["role"] != "adaptive"].iterrows():
+        new, ref = table.loc[(row["strategy"], "adaptive k=10")], table.loc[(row["strategy"], row["method"])]
+        assert row["d_ap"] == pytest.approx(new["ap"] - ref["ap"])
+        assert row["d_recall"] == pytest.approx(new["recall"] - ref["recall"])
+    dedup = dedup_comparison(table.reset_index())
+    assert dedup["method"].tolist() == ["SEALS k=20", "SEALS k=20 +dedup 0.95"] * 2
+    for _, row in dedup[dedup["dedup"].notna()].iterrows():
+        new, ref = table.loc[(row["strategy"], row["method"])], table.loc[(row["strategy"], "SEALS k=20")]
+        assert row["d_pos_per_label"] == pytest.approx(new["pos_per_label"] - ref["pos_per_label"])
+
+
 def test_pearson_and_fit_match_numpy(tmp_path):
     concepts = [f"c{i}" for i in range(7)]
     runs = synthetic_runs(concepts, variants=VARIANTS[:3], repeats=2, seed=3)
@@ -133,7 +158,8 @@ def test_pearson_and_fit_match_numpy(tmp_path):
         assert (fit["slope"], fit["intercept"]) == pytest.approx((slope, intercept))
     assert set(ap_pairs(results.runs, k=10)[1]["k"]) == {10}
     with pytest.raises(InvalidParameterError, match=r"--k 15: .*k in \[10, 20\]"):
-        ap_pairs(results.runs, k=15)
+        write_report(results.path, k=15)
+    assert not (results.path / "report.md").exists() and not (results.path / "figures").exists()
 
 
 def test_report_writes_every_figure_and_section_and_prints_table2(tmp_path):
@@ -199,6 +225,9 @@ def test_bad_results_fail_with_one_line_naming_the_file(tmp_path):
         columns=["concept", "strategy", "pool", "k", "seed_pos", "dedup", "repeat", *ROUND_COLUMNS]
     ).to_parquet(tmp_path / "runs.parquet")
     with pytest.raises(InvalidDataError, match="has no rows"):
+        load_results(tmp_path)
+    synthetic_runs(["c1"]).assign(k=np.nan).to_parquet(tmp_path / "runs.parquet")
+    with pytest.raises(InvalidDataError, match="seals/adaptive runs with no k"):
         load_results(tmp_path)
     synthetic_runs(["c1"]).to_parquet(tmp_path / "runs.parquet")
     pd.DataFrame({"concept": ["c1"]}).to_parquet(tmp_path / "latent.parquet")

@@ -29,7 +29,6 @@ from sealsearch.results import (
     latent_pairs,
     learning_curves,
     load_results,
-    seals_ks,
     summary_table,
 )
 from sealsearch.store import Dataset
@@ -95,6 +94,7 @@ def write_report(
     figure_dir = out / "figures"
     runs = results.runs
     table = summary_table(runs)
+    pairs, fits = ap_pairs(runs, k)  # a bad k fails before anything is written
     figures: dict[str, Path] = {}
     notes: list[str] = []
     sections = [header_section(results), table_section(table)]
@@ -121,7 +121,6 @@ def write_report(
     else:
         notes.append("no effect-of-k figure: runs.parquet has no seals or adaptive runs")
 
-    pairs, fits = ap_pairs(runs, k) if seals_ks(runs) else (pd.DataFrame(), pd.DataFrame())
     if len(fits):
         figures["ap_per_concept"] = plot_ap_scatter(pairs, fits, figure_dir / FIGURES["ap_per_concept"])
         sections.append(scatter_section(fits))
@@ -135,7 +134,7 @@ def write_report(
         figures["latent"] = plot_latent(latent, figure_dir / FIGURES["latent"])
         sections.append(latent_section())
     else:
-        latent_ks = sorted(int(k) for k in results.latent["k"].unique())
+        latent_ks = sorted(int(value) for value in results.latent["k"].unique())
         notes.append(f"no latent-structure figure: latent.parquet has k in {latent_ks}, "
                      f"no seals run with test AP shares a concept and k with it")  # fmt: skip
 

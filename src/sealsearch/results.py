@@ -25,6 +25,7 @@ RUN_KEYS = ["concept", "strategy", "pool", "k", "seed_pos", "dedup", "repeat"]
 """A run is one (concept, strategy, pool variant, repeat); these columns identify it."""
 TIME_COLUMNS = ["t_select", "t_knn", "t_train"]
 CURVE_METRICS = ["ap", "recall", "pool_frac"]
+FIT_COLUMNS = ["strategy", "k", "concepts", "pearson", "slope", "intercept"]
 POOLS_WITH_K = ("seals", "adaptive")
 POOL_ORDER = {"all": 0, "randpool": 1, "seals": 2, "adaptive": 3}
 STRATEGY_ORDER = {"random": 0, "maxent": 1, "mlp": 2, "id": 3, "kcenter": 4}
@@ -64,7 +65,7 @@ def read_table(path: Path, columns: list[str], numeric: list[str]) -> pd.DataFra
     if frame.empty:
         raise InvalidDataError(f"{path}: has no rows; {producer}")
     for column in numeric:
-        if not pd.api.types.is_numeric_dtype(frame[column]):
+        if not pd.api.types.is_numeric_dtype(frame[column]) and not frame[column].isna().all():
             raise InvalidDataError(f"{path}: column {column!r} must be numeric, got {frame[column].dtype}; {producer}")
     return frame[columns].reset_index(drop=True)
 
@@ -118,7 +119,10 @@ def annotate(runs: pd.DataFrame) -> pd.DataFrame:
     way everywhere), `family` (method without k), `baseline` (the All method a variant is
     compared with: same seed size, no dedup) and an integer `run` id."""
     runs = runs.copy()
-    runs["k"] = runs["k"].astype(np.int64)
+    has_k = runs["pool"].isin(POOLS_WITH_K)
+    if runs.loc[has_k, "k"].isna().any():
+        raise InvalidDataError("runs.parquet: seals/adaptive runs with no k; `seals experiment` writes k for them")
+    runs["k"] = runs["k"].fillna(0).astype(np.int64)  # k means nothing for All and randpool
     runs["dedup"] = runs["dedup"].astype(float)
     runs["pool"] = runs["pool"].astype(str)
     runs["strategy"] = runs["strategy"].astype(str)
@@ -196,18 +200,15 @@ def k_effect(runs: pd.DataFrame) -> pd.DataFrame:
     return stats.reset_index()
 
 
-def seals_ks(runs: pd.DataFrame) -> list[int]:
-    return sorted(runs.loc[runs["pool"] == "seals", "k"].unique().tolist())
-
-
 def ap_pairs(runs: pd.DataFrame, k: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-concept final AP (mean over repeats) of SEALS at k (default: the largest k run)
     against All with the same seed size, both without dedup (Figure 10). Returns the pairs
     (strategy, concept, ap_all, ap_seals) and per strategy the Pearson ρ and least-squares
     fit `ap_seals ≈ slope · ap_all + intercept`."""
-    available = seals_ks(runs)
-    if k is None and available:
-        k = available[-1]
+    available = sorted(runs.loc[runs["pool"] == "seals", "k"].unique().tolist())
+    if k is None and not available:
+        return pd.DataFrame(columns=["strategy", "concept", "ap_all", "ap_seals"]), pd.DataFrame(columns=FIT_COLUMNS)
+    k = available[-1] if k is None else k
     if k not in available:
         raise InvalidParameterError(f"--k {k}: runs.parquet has seals runs only for k in {available}")
     final = final_rounds(runs[runs["dedup"].isna()])
@@ -217,7 +218,7 @@ def ap_pairs(runs: pd.DataFrame, k: int | None = None) -> tuple[pd.DataFrame, pd
     pairs = pd.concat({"ap_all": baseline, "ap_seals": seals}, axis=1, join="inner").dropna().reset_index()
     pairs = pairs.drop(columns="seed_pos")
     fits = [{"strategy": s, "k": k, **fit_line(g["ap_all"], g["ap_seals"])} for s, g in pairs.groupby("strategy")]
-    return pairs, pd.DataFrame(fits, columns=["strategy", "k", "concepts", "pearson", "slope", "intercept"])
+    return pairs, pd.DataFrame(fits, columns=FIT_COLUMNS)
 
 
 def fit_line(x: pd.Series, y: pd.Series) -> dict:
@@ -262,8 +263,9 @@ def dedup_comparison(table: pd.DataFrame) -> pd.DataFrame:
     `d_pos_per_label` / `d_ap` = dedup − twin on the dedup row."""
     rows = []
     for _, new in table[table["dedup"].notna()].iterrows():
+        same_k = (table["k"] == new["k"]) | (new["pool"] not in POOLS_WITH_K)
         twin = table[
-            (table["strategy"] == new["strategy"]) & (table["pool"] == new["pool"]) & (table["k"] == new["k"])
+            (table["strategy"] == new["strategy"]) & (table["pool"] == new["pool"]) & same_k
             & (table["seed_pos"] == new["seed_pos"]) & table["dedup"].isna()
         ]  # fmt: skip
         for _, ref in twin.iterrows():
