@@ -97,6 +97,8 @@ COLUMN_DISPLAY = {
     "k": ("k", "{}"),
     "lc_frac": ("LC %", "{:.1%}"),
     "mean_path": ("path", "{:.2f}"),
+    "method": ("method", "{}"),
+    "speedup": ("speed-up", "{:.1f}×"),
 }
 
 
@@ -389,3 +391,23 @@ def analyze_command(
     plot = plot_latent_cdf(table, out_dir / "latent_cdf.png", title=f"{dataset.info.name}: {len(names)} concepts")
     out.print(frame_table(summarize_latent(table), f"medians of {len(names)} concepts"))
     out.print(f"wrote {out_dir / 'latent.parquet'} and {plot}")
+
+
+@app.command("report")
+@user_errors
+def report_command(
+    results_dir: Annotated[Path, typer.Argument(help="Results directory written by `seals experiment`.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where report.md and figures/ go (default: RESULTS).")
+    ] = None,
+    k: Annotated[int | None, typer.Option(help="SEALS k of the per-concept AP scatter (default: largest).")] = None,
+) -> None:
+    """The SEALS paper's figures and tables for an experiment: report.md and figures/*.png."""
+    from sealsearch.report import write_report
+
+    report = write_report(results_dir, out_dir, k=k)
+    columns = ["strategy", "method", "ap", "recall", "pool_frac", "t_total", "t_select", "t_knn", "t_train", "speedup"]
+    out.print(frame_table(report.table[columns], "final round, mean over concepts and repeats (seconds per run)"))
+    for note in report.notes:
+        out.print(f"skipped: {note}", soft_wrap=True, highlight=False, markup=False)
+    out.print(f"wrote {report.markdown_path}", *[f"wrote {path}" for path in report.figures], sep="\n")

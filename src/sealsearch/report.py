@@ -1,5 +1,6 @@
-"""A comparison written where people look at it: every round as parquet, the curves as a PNG,
-and the summary table, for `seals demo` and `seals compare` alike."""
+"""Results written where people look at them. `compare_and_report`: every round as parquet, the
+curves as a PNG and the summary table, for `seals demo` and `seals compare`. `write_report`: an
+experiment's RESULTS/ directory turned into the SEALS paper's figures and a Markdown summary."""
 
 from __future__ import annotations
 
@@ -9,7 +10,27 @@ from pathlib import Path
 import pandas as pd
 
 from sealsearch.experiment import RoundCallback, RunConfig, compare, summarize
-from sealsearch.plots import plot_curves
+from sealsearch.plots import plot_ap_scatter, plot_curves, plot_experiment_curves, plot_k_effect, plot_latent
+from sealsearch.report_sections import (
+    curves_section,
+    header_section,
+    improvements_section,
+    k_section,
+    latent_section,
+    notes_section,
+    scatter_section,
+    table_section,
+)
+from sealsearch.results import (
+    POOLS_WITH_K,
+    PRODUCERS,
+    ap_pairs,
+    k_effect,
+    latent_pairs,
+    learning_curves,
+    load_results,
+    summary_table,
+)
 from sealsearch.store import Dataset
 
 
@@ -42,3 +63,87 @@ def compare_and_report(
     title = f"{dataset.info.name}: {len(concepts)} concepts, k={config.k}, b={config.batch_size}"
     plot_path = plot_curves(rounds, out_dir / f"{name}.png", title=title)
     return ComparisonReport(concepts, rounds, summarize(rounds), table_path, plot_path)
+
+
+FIGURES = {
+    "curves": "curves.png",
+    "k_effect": "k_effect.png",
+    "ap_per_concept": "ap_per_concept.png",
+    "latent": "latent.png",
+}
+"""File names under <out>/figures/; a section that cannot be drawn removes its stale PNG."""
+
+
+@dataclass
+class ExperimentReport:
+    markdown_path: Path
+    figures: list[Path]
+    table: pd.DataFrame
+    notes: list[str]
+    """One line per skipped section: what is missing and how to get it."""
+
+
+def write_report(
+    results_dir: str | Path, out_dir: str | Path | None = None, *, k: int | None = None
+) -> ExperimentReport:
+    """Read RESULTS/ and write `report.md` plus the paper's figures under `figures/` into
+    `out_dir` (default: RESULTS itself). `k` picks the SEALS k of the per-concept scatter
+    (default: the largest k that was run)."""
+    results = load_results(results_dir)
+    out = Path(out_dir) if out_dir is not None else results.path
+    figure_dir = out / "figures"
+    runs = results.runs
+    table = summary_table(runs)
+    pairs, fits = ap_pairs(runs, k)  # a bad k fails before anything is written
+    figures: dict[str, Path] = {}
+    notes: list[str] = []
+    sections = [header_section(results), table_section(table)]
+
+    reference = None
+    if results.full_supervision is not None:
+        concepts = set(runs["concept"].astype(str))
+        full = results.full_supervision[results.full_supervision["concept"].astype(str).isin(concepts)]
+        reference = float(full["ap"].mean()) if len(full) else None
+    figures["curves"] = plot_experiment_curves(
+        learning_curves(runs), figure_dir / FIGURES["curves"], full_supervision=reference,
+        title="mean over concepts; band = ± std across repeats",
+    )  # fmt: skip
+    sections.append(curves_section(reference))
+    if reference is None:
+        notes.append(f"no full-supervision line: {results.path / 'full_supervision.parquet'} is missing; "
+                     f"{PRODUCERS['full_supervision.parquet']}")  # fmt: skip
+
+    if runs["pool"].isin(POOLS_WITH_K).any():
+        effect = k_effect(runs)
+        all_rows = table[(table["pool"] == "all") & table["dedup"].isna()]
+        figures["k_effect"] = plot_k_effect(effect, all_rows, figure_dir / FIGURES["k_effect"])
+        sections.append(k_section(effect))
+    else:
+        notes.append("no effect-of-k figure: runs.parquet has no seals or adaptive runs")
+
+    if len(fits):
+        figures["ap_per_concept"] = plot_ap_scatter(pairs, fits, figure_dir / FIGURES["ap_per_concept"])
+        sections.append(scatter_section(fits))
+    else:
+        notes.append("no per-concept AP scatter: it needs seals and All runs with test AP on the same concepts")
+
+    if results.latent is None:
+        notes.append(f"no latent-structure figure: {results.path / 'latent.parquet'} is missing; "
+                     f"{PRODUCERS['latent.parquet']}")  # fmt: skip
+    elif len(latent := latent_pairs(runs, results.latent)):
+        figures["latent"] = plot_latent(latent, figure_dir / FIGURES["latent"])
+        sections.append(latent_section())
+    else:
+        latent_ks = sorted(int(value) for value in results.latent["k"].unique())
+        notes.append(f"no latent-structure figure: latent.parquet has k in {latent_ks}, "
+                     f"no seals run with test AP shares a concept and k with it")  # fmt: skip
+
+    sections.append(improvements_section(table))
+    if notes:
+        sections.append(notes_section(notes))
+    for name, file_name in FIGURES.items():
+        if name not in figures:
+            (figure_dir / file_name).unlink(missing_ok=True)
+    markdown_path = out / "report.md"
+    markdown_path.write_text("\n\n".join(sections) + "\n")
+    return ExperimentReport(markdown_path, list(figures.values()), table, notes)
