@@ -328,3 +328,26 @@ def demo_command(
         dataset = open_or_build_demo_dataset(data_dir, progress=progress)
     names = concept or pick_concepts(dataset, concepts, seed_pos=config.seed_pos, seed=seed)
     _compare_with_progress(dataset, out_dir, names, config, ["maxent", "mlp"], ["all", "seals"], "demo")
+
+
+@dataset_app.command("synthetic")
+@user_errors
+def dataset_synthetic(
+    out_dir: Annotated[Path, typer.Argument(help="Directory to create (must not exist).")],
+    n: Annotated[int, typer.Option(help="Number of items (10^7 × 256 is 10 GB on disk).")],
+    dim: Annotated[int, typer.Option(help="Embedding dimension.")] = 256,
+    concepts: Annotated[int, typer.Option(help="Number of rare concepts.")] = 100,
+    prevalence: Annotated[str, typer.Option(help="Concept prevalence range LO..HI, or one value.")] = "0.0002..0.002",
+    test_frac: Annotated[float, typer.Option(help="Share of items in the test split.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Random seed; same arguments, same bytes.")] = 0,
+) -> None:
+    """Clustered embeddings with rare (some fragmented) concepts, for scale benchmarks."""
+    from sealsearch.datasets.synthetic import build_synthetic_dataset, parse_prevalence
+
+    bounds = parse_prevalence(prevalence)
+    with progress_bar("generating embeddings") as progress:
+        dataset = build_synthetic_dataset(
+            out_dir, n=n, dim=dim, n_concepts=concepts, prevalence=bounds, test_frac=test_frac, seed=seed,
+            progress=progress,
+        )  # fmt: skip
+    out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim}, {len(dataset.concept_names())} concepts")
