@@ -63,6 +63,8 @@ def test_any_row_range_regenerates_alone(built):
     for start, stop in [(0, 5), (UNIT_ROWS - 3, UNIT_ROWS + 7), (1234, 9876), (ARGS["n"] - 2, ARGS["n"])]:
         raw = plan.rows(start, stop)
         np.testing.assert_array_equal(raw / np.linalg.norm(raw, axis=1)[:, None], vectors[start:stop])
+    with pytest.raises(InvalidParameterError, match="row range"):
+        plan.rows(5, ARGS["n"] + 1)
 
 
 def test_existing_output_is_refused_and_untouched(tmp_path):

@@ -4,10 +4,12 @@ Real embedding pools of 10^7 items with ground truth are hard to come by, and ra
 vectors have no neighbourhood structure for SEALS to exploit. This generator places every item
 in a cluster: most in one of many background clusters (about sqrt(n), at most 4,096, of varied
 size and spread), a few in rare concept clusters whose prevalence is drawn log-uniformly from a
-range. Some concepts are fragmented into several far-apart sub-clusters: starting from a few
+range. A concept sits next to a host background cluster (its centre is the host's, shifted by
+`offset`), so tight concepts are their own kNN neighbourhood while loose ones are surrounded by
+the host's negatives. Some concepts are fragmented into several far-apart sub-clusters: starting from a few
 positives in one fragment, kNN expansion never reaches the others, which is how SEALS fails on
 the paper's hard OpenImages classes. `concept_meta.parquet` records each concept's prevalence,
-spread and fragment count so benchmarks can relate failures to them.
+spread, offset and fragment count so benchmarks can relate failures to them.
 
 Geometry: a centre is a random unit vector; an item is centre + noise with per-coordinate
 standard deviation spread / sqrt(dim), so `spread` is the noise norm relative to the centre's
@@ -106,7 +108,7 @@ class SyntheticPlan:
     member_rows: np.ndarray  # sorted int64 rows that belong to a concept
     member_cluster: np.ndarray  # int64 centre index of each member row
     concepts: pd.DataFrame  # row, concept: the ground truth
-    concept_meta: pd.DataFrame  # concept, n_items, prevalence, spread, fragments
+    concept_meta: pd.DataFrame  # concept, n_items, prevalence, spread, offset, fragments
     test: np.ndarray  # bool per row: in the test split
 
     def _unit(self, unit: int) -> np.ndarray:
@@ -124,6 +126,8 @@ class SyntheticPlan:
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         """Rows start..stop-1 before L2 normalisation, float32."""
+        if not 0 <= start < stop <= self.n:
+            raise InvalidParameterError(f"row range {start}..{stop} is empty or outside 0..{self.n}")
         units = range(start // UNIT_ROWS, -(-stop // UNIT_ROWS))
         block = np.concatenate([self._unit(unit) for unit in units])
         offset = units.start * UNIT_ROWS
@@ -180,7 +184,7 @@ def plan_synthetic(
                 "offset": offset,
                 "fragments": fragments,
             }
-        ),  # fmt: skip
+        ),
         test=rng.random(n) < test_frac,
     )
 
