@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.store import Dataset, write_dataset
+from sealsearch.store import Dataset, DatasetWriter, write_dataset
 
 
 def vectors(n=50, dim=8, dtype=np.float32):
@@ -113,3 +113,20 @@ def test_rows_in_split_agrees_with_set_intersection(small_dataset):
         np.testing.assert_array_equal(np.sort(small_dataset.rows_in_split(rows, split)), expected)
     assert small_dataset.split_rows("pool") is small_dataset.split_rows("pool")  # computed once
     assert not small_dataset.split_rows("pool").flags.writeable
+
+
+def test_writer_takes_blocks_in_order_and_leaves_nothing_when_abandoned(tmp_path):
+    matrix = vectors(10, 4)
+    with DatasetWriter(tmp_path / "ok", 10, 4, tables={"extra": pd.DataFrame({"a": [1]})}) as writer:
+        for block in (matrix[:3], matrix[3:9], matrix[9:]):
+            writer.append(block)
+        dataset = writer.finish()
+    np.testing.assert_allclose(dataset.embeddings.vectors, matrix / np.linalg.norm(matrix, axis=1)[:, None])
+    assert pd.read_parquet(dataset.path / "extra.parquet")["a"].tolist() == [1]
+    with DatasetWriter(tmp_path / "short", 10, 4) as writer:
+        writer.append(matrix[:4])
+        with pytest.raises(InvalidDataError, match="more than the announced 10 rows"):
+            writer.append(matrix)
+        with pytest.raises(InvalidDataError, match="4 of the announced 10 rows"):
+            writer.finish()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok"]

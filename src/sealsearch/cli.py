@@ -411,3 +411,26 @@ def report_command(
     for note in report.notes:
         out.print(f"skipped: {note}", soft_wrap=True, highlight=False, markup=False)
     out.print(f"wrote {report.markdown_path}", *[f"wrote {path}" for path in report.figures], sep="\n")
+
+
+@dataset_app.command("synthetic")
+@user_errors
+def dataset_synthetic(
+    out_dir: Annotated[Path, typer.Argument(help="Directory to create (must not exist).")],
+    n: Annotated[int, typer.Option(help="Number of items (10^7 × 256 is 10 GB on disk).")],
+    dim: Annotated[int, typer.Option(help="Embedding dimension.")] = 256,
+    concepts: Annotated[int, typer.Option(help="Number of rare concepts.")] = 100,
+    prevalence: Annotated[str, typer.Option(help="Concept prevalence range LO..HI, or one value.")] = "0.0002..0.002",
+    test_frac: Annotated[float, typer.Option(help="Share of items in the test split.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Random seed; same arguments, same bytes.")] = 0,
+) -> None:
+    """Clustered embeddings with rare (some fragmented) concepts, for scale benchmarks."""
+    from sealsearch.datasets.synthetic import build_synthetic_dataset, parse_prevalence
+
+    bounds = parse_prevalence(prevalence)
+    with progress_bar("generating embeddings") as progress:
+        dataset = build_synthetic_dataset(
+            out_dir, n=n, dim=dim, n_concepts=concepts, prevalence=bounds, test_frac=test_frac, seed=seed,
+            progress=progress,
+        )  # fmt: skip
+    out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim}, {len(dataset.concept_names())} concepts")

@@ -2,8 +2,9 @@
 
 Everything downstream (index, pool, loop) reads vectors through `EmbeddingStore`, which keeps
 the N×d matrix memory-mapped so a 10M-row pool never has to fit in RAM; only the rows a round
-touches are copied out. Writing goes through `write_dataset`, which validates and L2-normalises
-in chunks into a temporary directory and renames it at the end, so a bad input leaves nothing
+touches are copied out. Writing goes through `DatasetWriter` (blocks appended in order; used by
+`write_dataset` and by generators that never hold the whole matrix), which validates and
+L2-normalises into a temporary directory and renames it at the end, so a bad input leaves nothing
 half-written behind.
 """
 
@@ -155,24 +156,20 @@ class EmbeddingStore:
                 yield self.take(rows[start : start + chunk_rows])
 
 
-def _normalised_copy(source: np.ndarray, out: np.ndarray, label: str, progress: Progress | None) -> None:
-    n = source.shape[0]
-    for start in range(0, n, CHUNK_ROWS):
-        block = np.asarray(source[start : start + CHUNK_ROWS], dtype=np.float32)
-        bad = _first_bad_row(block)
-        if bad is not None:
-            raise InvalidDataError(
-                f"{label}: row {start + bad} contains NaN or inf; fix or drop that row and import again"
-            )
-        norms = np.linalg.norm(block, axis=1)
-        zero = np.flatnonzero(norms == 0)
-        if zero.size:
-            raise InvalidDataError(
-                f"{label}: row {start + int(zero[0])} is an all-zero vector and cannot be L2-normalised; drop it"
-            )
-        out[start : start + len(block)] = block / norms[:, None]
-        if progress:
-            progress(min(start + CHUNK_ROWS, n), n)
+def _normalised(block: np.ndarray, first_row: int, label: str) -> np.ndarray:
+    block = np.asarray(block, dtype=np.float32)
+    bad = _first_bad_row(block)
+    if bad is not None:
+        raise InvalidDataError(
+            f"{label}: row {first_row + bad} contains NaN or inf; fix or drop that row and import again"
+        )
+    norms = np.linalg.norm(block, axis=1)
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise InvalidDataError(
+            f"{label}: row {first_row + int(zero[0])} is an all-zero vector and cannot be L2-normalised; drop it"
+        )
+    return block / norms[:, None]
 
 
 def _validate_items(items: pd.DataFrame, n: int, label: str) -> pd.DataFrame:
@@ -188,10 +185,11 @@ def _validate_items(items: pd.DataFrame, n: int, label: str) -> pd.DataFrame:
         )
     items["row"] = np.arange(n, dtype=np.int64)
     if "split" in items.columns:
-        unknown = sorted(set(items["split"].astype(str)) - set(SPLITS))
+        split = items["split"].astype(str)
+        unknown = sorted(set(split.unique()) - set(SPLITS))  # unique first: set() of 10M strings takes ~10 s
         if unknown:
             raise InvalidDataError(f"{label}: column 'split' may hold only 'pool' or 'test', found {unknown[:3]}")
-        items["split"] = items["split"].astype(str)
+        items["split"] = split
     else:
         items["split"] = "pool"
     if "id" not in items.columns:
@@ -218,6 +216,93 @@ def _validate_concepts(concepts: pd.DataFrame, n: int, label: str) -> pd.DataFra
     ).drop_duplicates()
 
 
+class DatasetWriter:
+    """A dataset directory written block by block, for matrices that never exist whole in memory.
+
+    Item and concept tables are validated when the writer is created, before any vector is
+    written, so a bad table fails in a second rather than after a 10 GB pass. Blocks are appended
+    in row order, checked (finite, non-zero) and L2-normalised on the way into a memory-mapped
+    file in a temporary sibling of `out`; `finish` renames it into place. Used as a context
+    manager, an exception (or a missing `finish`) leaves nothing behind.
+    """
+
+    def __init__(
+        self,
+        out: str | Path,
+        n: int,
+        dim: int,
+        *,
+        name: str | None = None,
+        embedder: str = "unknown",
+        items: pd.DataFrame | None = None,
+        concepts: pd.DataFrame | None = None,
+        tables: dict[str, pd.DataFrame] | None = None,
+        dtype: str = "float32",
+        source_label: str = "embeddings",
+    ):
+        self.out = Path(out)
+        if self.out.exists():
+            raise InvalidParameterError(f"{self.out}: already exists; choose a new output directory or remove it first")
+        if n <= 0 or dim <= 0:
+            raise InvalidDataError(f"{source_label}: embeddings are empty (shape {(n, dim)})")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.dtype("float16"), np.dtype("float32")):
+            raise InvalidParameterError(f"dtype must be float16 or float32, got {self.dtype}")
+        self.n, self.dim, self.written = int(n), int(dim), 0
+        self.info = DatasetInfo(
+            name=name or self.out.name, n=self.n, dim=self.dim, dtype=str(self.dtype), normalized=True,
+            embedder=embedder,
+        )  # fmt: skip
+        self.source_label = source_label
+        self.items = _validate_items(items, self.n, "items") if items is not None else None
+        self.concepts = _validate_concepts(concepts, self.n, "concepts") if concepts is not None else None
+        self.tables = dict(tables or {})
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir()
+        self._target = np.lib.format.open_memmap(
+            self.tmp / "embeddings.npy", mode="w+", dtype=self.dtype, shape=(self.n, self.dim)
+        )
+
+    def append(self, block: np.ndarray) -> None:
+        """The next rows, in order; any float dtype, normalised here."""
+        if block.ndim != 2 or block.shape[1] != self.dim:
+            raise InvalidDataError(
+                f"{self.source_label}: block of shape {block.shape} does not fit a matrix of dimension {self.dim}"
+            )
+        end = self.written + block.shape[0]
+        if end > self.n:
+            raise InvalidDataError(f"{self.source_label}: more than the announced {self.n} rows")
+        self._target[self.written : end] = _normalised(block, self.written, self.source_label)
+        self.written = end
+
+    def finish(self) -> Dataset:
+        """Write the tables and dataset.json, then rename the directory into place."""
+        if self.written != self.n:
+            raise InvalidDataError(f"{self.source_label}: {self.written} of the announced {self.n} rows were written")
+        self._target.flush()
+        del self._target
+        _record_check(self.tmp / "embeddings.npy")  # every value was checked while normalising
+        if self.items is not None:
+            self.items.to_parquet(self.tmp / "items.parquet", index=False)
+        if self.concepts is not None:
+            self.concepts.to_parquet(self.tmp / "concepts.parquet", index=False)
+        for table_name, table in self.tables.items():
+            table.to_parquet(self.tmp / f"{table_name}.parquet", index=False)
+        (self.tmp / "dataset.json").write_text(json.dumps(asdict(self.info), indent=2) + "\n")
+        (self.tmp / "index").mkdir()
+        self.tmp.rename(self.out)
+        return Dataset.open(self.out)
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.tmp.exists():  # finish renames it away; anything else is an abandoned write
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 def write_dataset(
     out: str | Path,
     embeddings: np.ndarray,
@@ -230,14 +315,10 @@ def write_dataset(
     source_label: str = "embeddings",
     progress: Progress | None = None,
 ) -> Dataset:
-    """Validate, L2-normalise and write a dataset directory; all or nothing.
+    """Validate, L2-normalise and write a dataset directory; all or nothing (see `DatasetWriter`).
 
-    `embeddings` may be a memory-mapped array: it is read in chunks. The result is written to a
-    temporary sibling directory and renamed into place only when everything has succeeded.
+    `embeddings` may be a memory-mapped array: it is read in chunks.
     """
-    out = Path(out)
-    if out.exists():
-        raise InvalidParameterError(f"{out}: already exists; choose a new output directory or remove it first")
     if getattr(embeddings, "ndim", None) != 2:
         shape = getattr(embeddings, "shape", None)
         raise InvalidDataError(
@@ -248,38 +329,16 @@ def write_dataset(
             f"{source_label}: embeddings must be float16/float32/float64, got {embeddings.dtype}; cast before import"
         )
     n, dim = (int(s) for s in embeddings.shape)
-    if n == 0 or dim == 0:
-        raise InvalidDataError(f"{source_label}: embeddings are empty (shape {embeddings.shape})")
-    target_dtype = np.dtype(dtype or ("float16" if embeddings.dtype == np.float16 else "float32"))
-    if target_dtype not in (np.dtype("float16"), np.dtype("float32")):
-        raise InvalidParameterError(f"dtype must be float16 or float32, got {target_dtype}")
-    items = _validate_items(items, n, "items") if items is not None else None
-    concepts = _validate_concepts(concepts, n, "concepts") if concepts is not None else None
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        target = np.lib.format.open_memmap(tmp / "embeddings.npy", mode="w+", dtype=target_dtype, shape=(n, dim))
-        _normalised_copy(embeddings, target, source_label, progress)
-        target.flush()
-        del target
-        _record_check(tmp / "embeddings.npy")  # every value was checked while normalising
-        if items is not None:
-            items.to_parquet(tmp / "items.parquet", index=False)
-        if concepts is not None:
-            concepts.to_parquet(tmp / "concepts.parquet", index=False)
-        info = DatasetInfo(
-            name=name or out.name, n=n, dim=dim, dtype=str(target_dtype), normalized=True, embedder=embedder
-        )
-        (tmp / "dataset.json").write_text(json.dumps(asdict(info), indent=2) + "\n")
-        (tmp / "index").mkdir()
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return Dataset.open(out)
+    target_dtype = dtype or ("float16" if embeddings.dtype == np.float16 else "float32")
+    with DatasetWriter(
+        out, n, dim, name=name, embedder=embedder, items=items, concepts=concepts, dtype=target_dtype,
+        source_label=source_label,
+    ) as writer:  # fmt: skip
+        for start in range(0, n, CHUNK_ROWS):
+            writer.append(embeddings[start : start + CHUNK_ROWS])
+            if progress:
+                progress(writer.written, n)
+        return writer.finish()
 
 
 class Dataset:
