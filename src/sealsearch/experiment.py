@@ -19,6 +19,7 @@ from sklearn.metrics import average_precision_score
 
 from sealsearch.errors import InvalidParameterError
 from sealsearch.index import KnnIndex, open_or_build_index
+from sealsearch.index.graph import find_graph
 from sealsearch.learner import positive_proba
 from sealsearch.loop import ActiveLoop
 from sealsearch.pool import make_pool
@@ -159,10 +160,12 @@ def run(
     if pool_rows.size < config.seed_pos * (1 + config.neg_ratio):
         raise InvalidParameterError(f"the pool split has only {pool_rows.size} rows, fewer than the seed set")
     rng = np.random.default_rng(config.seed)
-    if config.pool == "seals" and index is None:
-        index = open_or_build_index(dataset, config.factory)
+    graph = None
+    if config.pool == "seals":
+        index = index if index is not None else open_or_build_index(dataset, config.factory)
+        graph = find_graph(dataset, index.factory, config.k)  # kNN-graph mode when `seals index graph` ran
     pool = make_pool(
-        config.pool, dataset.embeddings, pool_rows, index=index, k=config.k,
+        config.pool, dataset.embeddings, pool_rows, index=index, graph=graph, k=config.k,
         fraction=config.randpool_fraction, rng=rng,
     )  # fmt: skip
     loop = ActiveLoop(

@@ -21,6 +21,7 @@ import numpy as np
 
 from sealsearch.errors import InvalidParameterError, UnknownNameError
 from sealsearch.index import KnnIndex
+from sealsearch.index.graph import KnnGraph, NeighbourSource
 from sealsearch.store import EmbeddingStore
 
 POOL_NAMES = ("seals", "all", "randpool")
@@ -50,11 +51,14 @@ def _mean(total: np.ndarray, count: int) -> np.ndarray:
 
 
 class SealsPool:
-    """∪ kNN(labeled, k) \\ labeled, grown as rows are labeled (Algorithm 2)."""
+    """∪ kNN(labeled, k) \\ labeled, grown as rows are labeled (Algorithm 2).
+
+    With a `graph` (kNN-graph mode) the neighbours of labeled pool rows are looked up instead of searched.
+    """
 
     name = "seals"
 
-    def __init__(self, embeddings: EmbeddingStore, index: KnnIndex, k: int):
+    def __init__(self, embeddings: EmbeddingStore, index: KnnIndex, k: int, graph: KnnGraph | None = None):
         if not isinstance(k, int | np.integer) or k <= 0:
             raise InvalidParameterError(f"k must be a positive integer (neighbours per labeled item), got {k}")
         if index.dim != embeddings.dim:
@@ -63,6 +67,7 @@ class SealsPool:
             )
         self.embeddings = embeddings
         self.index = index
+        self.source = NeighbourSource(index, graph)
         self.k = int(k)
         self._members = np.empty(0, dtype=np.int64)
         self._labeled = np.empty(0, dtype=np.int64)
@@ -73,7 +78,7 @@ class SealsPool:
         if new.size == 0:
             return
         vectors = self.embeddings.take(new)
-        ids, _ = self.index.search(vectors, self.k, exclude=new)
+        ids = self.source.neighbours(new, vectors, self.k)
         self._labeled = np.union1d(self._labeled, new)
         neighbours = np.unique(ids[ids >= 0])
         added = np.setdiff1d(
@@ -139,15 +144,17 @@ def make_pool(
     eligible_rows: np.ndarray,
     *,
     index: KnnIndex | None = None,
+    graph: KnnGraph | None = None,
     k: int = 100,
     fraction: float = 0.1,
     rng: np.random.Generator | None = None,
 ) -> CandidatePool:
-    """Build a pool by its CLI name; `eligible_rows` are the rows of the pool split."""
+    """Build a pool by its CLI name; `eligible_rows` are the rows of the pool split; `graph` (the
+    index's kNN graph, see sealsearch.index.graph) lets the seals pool look neighbours up."""
     if name == "seals":
         if index is None:
             raise InvalidParameterError("the seals pool needs a kNN index; build one with `seals index build`")
-        return SealsPool(embeddings, index, k)
+        return SealsPool(embeddings, index, k, graph)
     if name == "all":
         return AllPool(embeddings, eligible_rows)
     if name == "randpool":
