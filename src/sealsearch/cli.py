@@ -434,3 +434,26 @@ def dataset_synthetic(
             progress=progress,
         )  # fmt: skip
     out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim}, {len(dataset.concept_names())} concepts")
+
+
+@index_app.command("graph")
+@user_errors
+def index_graph(
+    dataset_dir: DatasetArg,
+    k: Annotated[int, typer.Option(help="Neighbours stored per pool row; runs with k up to this use the graph.")] = 100,
+    factory: Annotated[str, typer.Option(help='Index to search with (built on first use), or "auto".')] = "auto",
+    chunk: Annotated[int, typer.Option(help="Pool rows per chunk; progress is saved after each.")] = 65536,
+) -> None:
+    """Search every pool row's k neighbours once (resumable), so SEALS rounds look them up instead."""
+    from sealsearch.index import open_or_build_index
+    from sealsearch.index.graph import build_knn_graph
+    from sealsearch.store import Dataset
+
+    if k <= 0 or chunk <= 0:
+        raise InvalidParameterError(f"--k and --chunk must be positive, got --k {k} --chunk {chunk}")
+    dataset = Dataset.open(dataset_dir)
+    with progress_bar(f"indexing ({factory})") as progress:
+        index = open_or_build_index(dataset, factory, progress=progress)
+    with progress_bar(f"kNN graph ({index.factory}, k={k})") as progress:
+        graph = build_knn_graph(dataset, index, k, chunk_rows=chunk, progress=progress)
+    out.print(f"kNN graph {graph.factory}, k={graph.k}: {graph.rows.size} pool rows in {graph.path}")

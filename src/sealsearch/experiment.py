@@ -19,6 +19,7 @@ from sklearn.metrics import average_precision_score
 
 from sealsearch.errors import InvalidParameterError
 from sealsearch.index import KnnIndex, open_or_build_index
+from sealsearch.index.graph import find_graph
 from sealsearch.learner import positive_proba
 from sealsearch.loop import ActiveLoop
 from sealsearch.pool import POOLS_USING_K, make_pool
@@ -165,10 +166,12 @@ def run(
     rng = np.random.default_rng(config.seed)
     # The seed set is drawn first, so every pool and strategy with the same seed starts from it.
     seed = seed_set(pool_positives, pool_rows, config.seed_pos, config.neg_ratio, rng)
-    if config.pool in POOLS_USING_K and index is None:
-        index = open_or_build_index(dataset, config.factory)
+    graph = None
+    if config.pool in POOLS_USING_K:
+        index = index if index is not None else open_or_build_index(dataset, config.factory)
+        graph = find_graph(dataset, index.factory, config.k)  # kNN-graph mode when `seals index graph` ran
     pool = make_pool(
-        config.pool, dataset.embeddings, pool_rows, index=index, k=config.k,
+        config.pool, dataset.embeddings, pool_rows, index=index, graph=graph, k=config.k,
         fraction=config.randpool_fraction, rng=rng,
     )  # fmt: skip
     loop = ActiveLoop(

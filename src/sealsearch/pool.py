@@ -21,6 +21,7 @@ import numpy as np
 
 from sealsearch.errors import InvalidParameterError, UnknownNameError
 from sealsearch.index import KnnIndex
+from sealsearch.index.graph import KnnGraph, NeighbourSource
 from sealsearch.store import EmbeddingStore
 
 POOL_NAMES = ("seals", "all", "randpool", "adaptive")
@@ -52,11 +53,14 @@ def _mean(total: np.ndarray, count: int) -> np.ndarray:
 
 
 class SealsPool:
-    """∪ kNN(labeled, k) \\ labeled, grown as rows are labeled (Algorithm 2)."""
+    """∪ kNN(labeled, k) \\ labeled, grown as rows are labeled (Algorithm 2).
+
+    With a `graph` (kNN-graph mode) the neighbours of labeled pool rows are looked up instead of searched.
+    """
 
     name = "seals"
 
-    def __init__(self, embeddings: EmbeddingStore, index: KnnIndex, k: int):
+    def __init__(self, embeddings: EmbeddingStore, index: KnnIndex, k: int, graph: KnnGraph | None = None):
         if not isinstance(k, int | np.integer) or k <= 0:
             raise InvalidParameterError(f"k must be a positive integer (neighbours per labeled item), got {k}")
         if index.dim != embeddings.dim:
@@ -65,6 +69,7 @@ class SealsPool:
             )
         self.embeddings = embeddings
         self.index = index
+        self.source = NeighbourSource(index, graph)
         self.k = int(k)
         self._members = np.empty(0, dtype=np.int64)
         self._labeled = np.empty(0, dtype=np.int64)
@@ -75,7 +80,7 @@ class SealsPool:
         if new.size == 0:
             return
         vectors = self.embeddings.take(new)
-        ids, _ = self.index.search(vectors, self.k, exclude=new)
+        ids = self.source.neighbours(new, vectors, self.k)
         self._mark_labeled(new, vectors)
         self._add(ids)
 
@@ -121,8 +126,16 @@ class AdaptivePool(SealsPool):
 
     name = "adaptive"
 
-    def __init__(self, embeddings: EmbeddingStore, index: KnnIndex, k: int, max_growth: int = 8, used_up: float = 0.5):
-        super().__init__(embeddings, index, k)
+    def __init__(
+        self,
+        embeddings: EmbeddingStore,
+        index: KnnIndex,
+        k: int,
+        graph: KnnGraph | None = None,
+        max_growth: int = 8,
+        used_up: float = 0.5,
+    ):
+        super().__init__(embeddings, index, k, graph)
         if max_growth < 1 or not 0 < used_up <= 1:
             raise InvalidParameterError(
                 f"adaptive pool needs max_growth >= 1 and used_up in (0, 1], got {max_growth}, {used_up}"
@@ -139,7 +152,7 @@ class AdaptivePool(SealsPool):
         if new.size == 0:
             return
         vectors = self.embeddings.take(new)
-        ids, _ = self.index.search(vectors, self.k, exclude=new)
+        ids = self.source.neighbours(new, vectors, self.k)
         self._mark_labeled(new, vectors)
         self._add(ids)
         if labels is None:
@@ -162,7 +175,7 @@ class AdaptivePool(SealsPool):
         for new_k in np.unique(np.minimum(2 * self._positive_k[grow], self.k_max)):
             which = np.flatnonzero(grow & (np.minimum(2 * self._positive_k, self.k_max) == new_k))
             rows = self._positives[which]
-            ids, _ = self.index.search(self.embeddings.take(rows), int(new_k), exclude=rows)
+            ids = self.source.neighbours(rows, self.embeddings.take(rows), int(new_k))
             self._positive_neighbours[which, : ids.shape[1]] = ids
             self._positive_k[which] = new_k
             self._add(ids)
@@ -216,19 +229,21 @@ def make_pool(
     eligible_rows: np.ndarray,
     *,
     index: KnnIndex | None = None,
+    graph: KnnGraph | None = None,
     k: int = 100,
     fraction: float = 0.1,
     rng: np.random.Generator | None = None,
 ) -> CandidatePool:
-    """Build a pool by its CLI name; `eligible_rows` are the rows of the pool split."""
+    """Build a pool by its CLI name; `eligible_rows` are the rows of the pool split; `graph` (the
+    index's kNN graph, see sealsearch.index.graph) lets the seals pool look neighbours up."""
     if name == "seals":
         if index is None:
             raise InvalidParameterError("the seals pool needs a kNN index; build one with `seals index build`")
-        return SealsPool(embeddings, index, k)
+        return SealsPool(embeddings, index, k, graph)
     if name == "adaptive":
         if index is None:
             raise InvalidParameterError("the adaptive pool needs a kNN index; build one with `seals index build`")
-        return AdaptivePool(embeddings, index, k)
+        return AdaptivePool(embeddings, index, k, graph)
     if name == "all":
         return AllPool(embeddings, eligible_rows)
     if name == "randpool":

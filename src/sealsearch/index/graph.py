@@ -1,0 +1,247 @@
+"""kNN-graph mode: every pool row's k neighbours, searched once and stored.
+
+SEALS only ever asks for the neighbours of pool rows (the ones just labeled), and the pool split is
+fixed per dataset, so every concept and every run asks the same questions again. Searching all of
+them once (`seals index graph`) turns each round's index search into an array lookup; the index is
+still used for what the graph cannot answer: rows outside the pool split, or a larger k.
+
+Files, beside the index the graph was searched with:
+
+    DATASET/index/<factory>/graph_k{k}.npy    N_pool × k int32 dataset rows, best first, -1 padded;
+                                              graph row i belongs to the i-th (sorted) pool row
+    DATASET/index/<factory>/graph_k{k}.json   factory, k, n, pool digest and rows_done
+
+The build is resumable: rows are searched in chunks and `rows_done` is rewritten (atomically)
+only after a chunk's rows are flushed to disk, so an interrupted build continues where it stopped
+and a finished graph is reused as is. The pool digest makes a graph of an older pool split stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
+from sealsearch.index import KnnIndex, index_dir_name
+from sealsearch.store import CHUNK_ROWS, Dataset, Progress
+from sealsearch.threads import single_threaded_blas
+
+GRAPH_FORMAT = 1
+GRAPH_ID_DTYPE = np.dtype(np.int32)  # half the disk of int64; dataset rows stay below 2^31
+
+
+def _positive(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
+        raise InvalidParameterError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def graph_paths(dataset: Dataset, factory: str, k: int) -> tuple[Path, Path]:
+    """(array file, description file) of the graph of `factory` with k neighbours per row."""
+    directory = dataset.index_dir / index_dir_name(factory)
+    return directory / f"graph_k{k}.npy", directory / f"graph_k{k}.json"
+
+
+def _description(dataset: Dataset, factory: str, k: int) -> dict:
+    """What a graph file must have been built for to be valid for this dataset's current pool."""
+    pool = np.ascontiguousarray(dataset.split_rows("pool"), dtype=np.int64)
+    return {
+        "format": GRAPH_FORMAT,
+        "factory": factory,
+        "k": k,
+        "n": int(pool.size),
+        "pool_sha1": hashlib.sha1(pool.data).hexdigest(),
+    }
+
+
+def _rows_done(meta_path: Path, expected: dict) -> int | None:
+    """Rows already searched by a build for `expected`, or None when there is no such build."""
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or {key: meta.get(key) for key in expected} != expected:
+        return None
+    done = meta.get("rows_done")
+    return done if isinstance(done, int) and 0 <= done <= expected["n"] else None
+
+
+def _write_description(meta_path: Path, expected: dict, rows_done: int) -> None:
+    tmp = meta_path.with_name(f".{meta_path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({**expected, "rows_done": rows_done}, indent=2) + "\n")
+    os.replace(tmp, meta_path)
+
+
+class KnnGraph:
+    """Row i of `ids` holds the neighbours of dataset row `rows[i]`, most similar first.
+
+    `rows` is sorted (the pool split), so finding a row's graph row is a binary search.
+    """
+
+    def __init__(self, ids: np.ndarray, rows: np.ndarray, factory: str, path: Path | None = None):
+        if ids.ndim != 2 or ids.shape[0] != len(rows):
+            raise InvalidDataError(f"graph ids must have shape ({len(rows)}, k), got {ids.shape}")
+        self.ids = ids
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.factory = factory
+        self.path = path
+
+    @property
+    def k(self) -> int:
+        return int(self.ids.shape[1])
+
+    @classmethod
+    def open(cls, dataset: Dataset, factory: str, k: int) -> KnnGraph:
+        """The finished graph of `factory` with `k` columns, memory-mapped read-only."""
+        k = _positive(k, "k")
+        path, meta_path = graph_paths(dataset, factory, k)
+        build = f"build it with `seals index graph {dataset.path} --factory {factory} --k {k}`"
+        if not meta_path.is_file() or not path.is_file():
+            raise MissingFileError(f"{meta_path}: not found; {build}")
+        expected = _description(dataset, factory, k)
+        done = _rows_done(meta_path, expected)
+        if done is None:
+            raise InvalidDataError(f"{meta_path}: built for another pool split or unreadable; {build} again")
+        if done < expected["n"]:
+            raise MissingFileError(f"{path}: only {done} of {expected['n']} rows searched; {build} to finish")
+        try:
+            ids = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise InvalidDataError(f"{path}: unreadable ({exc}); {build} again") from None
+        if ids.shape != (expected["n"], k) or ids.dtype != GRAPH_ID_DTYPE:
+            raise InvalidDataError(f"{path}: holds {ids.dtype} {ids.shape}, not int32 ({expected['n']}, {k}); {build}")
+        return cls(ids, dataset.split_rows("pool"), factory, path)
+
+    def contains(self, rows: np.ndarray) -> np.ndarray:
+        """Which of the dataset rows have a graph row (the pool split's rows do, test rows do not)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.rows.size == 0:
+            return np.zeros(rows.shape, dtype=bool)
+        positions = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
+        return self.rows[positions] == rows
+
+    def neighbours(self, rows: np.ndarray, k: int) -> np.ndarray:
+        """(q, k) int64 neighbour rows of graph rows: the first k columns, -1 padded."""
+        k = _positive(k, "k")
+        if k > self.k:
+            raise InvalidParameterError(
+                f"k={k} exceeds the graph's k={self.k}; search the index or build a larger graph"
+            )
+        rows = np.asarray(rows, dtype=np.int64)
+        inside = self.contains(rows)
+        if not inside.all():
+            raise InvalidParameterError(
+                f"row {int(rows[~inside][0])} is not a pool row, so it has no graph row; search the index for it"
+            )
+        return self.ids[np.searchsorted(self.rows, rows), :k].astype(np.int64)
+
+
+def find_graph(dataset: Dataset, factory: str, k: int) -> KnnGraph | None:
+    """The smallest finished, current graph of `factory` with at least k columns, if one was built."""
+    directory = dataset.index_dir / index_dir_name(factory)
+    sizes = []
+    for meta_path in directory.glob("graph_k*.json"):
+        size = meta_path.stem.removeprefix("graph_k")
+        if size.isdigit() and int(size) >= k:
+            sizes.append(int(size))
+    for size in sorted(sizes):
+        try:
+            return KnnGraph.open(dataset, factory, size)
+        except (MissingFileError, InvalidDataError):
+            continue
+    return None
+
+
+def build_knn_graph(
+    dataset: Dataset,
+    index: KnnIndex,
+    k: int,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Progress | None = None,
+) -> KnnGraph:
+    """Search the k neighbours of every pool row with `index` and store them; resumes an
+    interrupted build of the same graph and returns a finished one without searching.
+
+    `index` must cover the dataset's pool split (as `open_or_build_index` returns it); each row's
+    own row is excluded, exactly as `SealsPool` searches, so lookups equal searches.
+    """
+    k = _positive(k, "k")
+    chunk_rows = _positive(chunk_rows, "chunk_rows")
+    pool = dataset.split_rows("pool")
+    if (index.ntotal, index.dim) != (pool.size, dataset.info.dim):
+        raise InvalidParameterError(
+            f"index {index.factory!r} holds {index.ntotal} vectors of dim {index.dim}, but the pool split of "
+            f"{dataset.path} has {pool.size} of dim {dataset.info.dim}; open it with open_or_build_index"
+        )
+    if pool.size and pool[-1] > np.iinfo(GRAPH_ID_DTYPE).max:
+        raise InvalidDataError(f"{dataset.path}: row numbers beyond 2^31 do not fit the graph's int32 ids")
+    path, meta_path = graph_paths(dataset, index.factory, k)
+    expected = _description(dataset, index.factory, k)
+    done = _rows_done(meta_path, expected)
+    if done == pool.size:
+        if progress:
+            progress(done, pool.size)
+        return KnnGraph.open(dataset, index.factory, k)
+    ids = None
+    if done is not None:
+        try:
+            ids = np.load(path, mmap_mode="r+", allow_pickle=False)
+        except (ValueError, OSError):
+            ids = None
+        if ids is None or ids.shape != (pool.size, k) or ids.dtype != GRAPH_ID_DTYPE:
+            ids = None
+    if ids is None:
+        meta_path.unlink(missing_ok=True)  # a stale description must never vouch for the new file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ids = np.lib.format.open_memmap(path, mode="w+", dtype=GRAPH_ID_DTYPE, shape=(pool.size, k))
+        done = 0
+        _write_description(meta_path, expected, done)
+    if progress:
+        progress(done, pool.size)
+    while done < pool.size:
+        rows = pool[done : done + chunk_rows]
+        # One BLAS thread, as in the loop (threads.py): a Flat chunk over 10^6 x 64 ran 13x faster
+        # so on 2 busy cores (353 vs 26 rows/s); IVF chunks ran at the same speed either way.
+        with single_threaded_blas():
+            found, _ = index.search(dataset.embeddings.take(rows), k, exclude=rows)
+        ids[done : done + rows.size] = found
+        ids.flush()
+        done += rows.size
+        _write_description(meta_path, expected, done)
+        if progress:
+            progress(done, pool.size)
+    del ids
+    return KnnGraph.open(dataset, index.factory, k)
+
+
+class NeighbourSource:
+    """Where `SealsPool` gets the neighbours of newly labeled rows: the graph when it holds them
+    (an array lookup), the index for the rest (rows outside the pool split, or k beyond the graph's).
+    """
+
+    def __init__(self, index: KnnIndex, graph: KnnGraph | None = None):
+        if graph is not None and graph.factory != index.factory:
+            raise InvalidParameterError(
+                f"the kNN graph was searched with index {graph.factory!r} but the pool uses {index.factory!r}; "
+                "pass the graph of the same index"
+            )
+        self.index = index
+        self.graph = graph
+
+    def neighbours(self, rows: np.ndarray, vectors: np.ndarray, k: int) -> np.ndarray:
+        """(q, k) int64 neighbour rows of the labeled `rows` (whose vectors are `vectors`), each
+        without itself, -1 padded."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.graph is None or k > self.graph.k:
+            return self.index.search(vectors, k, exclude=rows)[0]
+        inside = self.graph.contains(rows)
+        ids = np.empty((rows.size, k), dtype=np.int64)
+        ids[inside] = self.graph.neighbours(rows[inside], k)
+        if not inside.all():
+            ids[~inside] = self.index.search(vectors[~inside], k, exclude=rows[~inside])[0]
+        return ids
