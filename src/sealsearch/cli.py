@@ -457,3 +457,63 @@ def index_graph(
     with progress_bar(f"kNN graph ({index.factory}, k={k})") as progress:
         graph = build_knn_graph(dataset, index, k, chunk_rows=chunk, progress=progress)
     out.print(f"kNN graph {graph.factory}, k={graph.k}: {graph.rows.size} pool rows in {graph.path}")
+
+
+def _split_list(value: str, option: str, convert: Callable = str) -> list:
+    try:
+        return [convert(part.strip()) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise InvalidParameterError(f"{option} {value!r}: give comma-separated values, e.g. 10,100") from None
+
+
+def _threshold(value: str) -> float | None:
+    return None if value.lower() in ("none", "off") else float(value)
+
+
+@app.command("experiment")
+@user_errors
+def experiment_command(
+    dataset_dir: DatasetArg,
+    strategies: Annotated[str, typer.Option(help="Comma-separated: random, maxent, mlp, id, kcenter.")] = "maxent,mlp",
+    pools: Annotated[str, typer.Option(help="Comma-separated: all, seals, adaptive, randpool.")] = "all,seals",
+    k: Annotated[str, typer.Option(help="Neighbours per labeled item, comma-separated (seals, adaptive).")] = "100",
+    seed_pos: Annotated[str, typer.Option(help="Seed positives, comma-separated; batch = seed size.")] = "5",
+    neg_ratio: Annotated[int, typer.Option(help="Seed negatives per seed positive.")] = 19,
+    budget: Annotated[int, typer.Option(help="Total labels per run, seed set included.")] = 2000,
+    repeats: Annotated[int, typer.Option(help="Runs per cell with different random seeds.")] = 3,
+    concepts: Annotated[str, typer.Option(help="A count to sample (seeded) or comma-separated names.")] = "10",
+    dedup: Annotated[str, typer.Option(help="Near-duplicate cosine thresholds, comma-separated; none = off.")] = "none",
+    seed: Annotated[int, typer.Option(help="Base random seed (repeat r uses seed + r).")] = 0,
+    factory: Annotated[str, typer.Option(help="Index for seals/adaptive pools (built on first use).")] = "auto",
+    jobs: Annotated[int, typer.Option(help="Processes running cells in parallel.")] = 1,
+    out_dir: Annotated[Path, typer.Option("--out", help="RESULTS directory; rerunning resumes it.")] = Path(
+        "experiment-out"
+    ),
+) -> None:
+    """The paper's protocol over a grid of concepts × strategies × pools × k × seed sizes × repeats.
+
+    Every finished run is appended to RESULTS/runs.parquet; rerunning the same command skips it.
+    """
+    from sealsearch.index import open_or_build_index
+    from sealsearch.runner import ExperimentGrid, parse_concepts, run_experiment
+    from sealsearch.store import Dataset
+
+    grid = ExperimentGrid(
+        concepts=[], strategies=_split_list(strategies, "--strategies"), pools=_split_list(pools, "--pools"),
+        ks=_split_list(k, "--k", int), seed_pos=_split_list(seed_pos, "--seed-pos", int),
+        dedup=_split_list(dedup, "--dedup", _threshold), repeats=repeats, budget=budget, neg_ratio=neg_ratio,
+        seed=seed, factory=factory,
+    )  # fmt: skip
+    dataset = Dataset.open(dataset_dir)
+    grid.concepts = parse_concepts(dataset, concepts, seed_pos=max(grid.seed_pos or [1]), seed=seed)
+    grid.validate()
+    index = None
+    if POOLS_USING_K.intersection(grid.pools):
+        with progress_bar(f"index ({factory})") as progress:
+            index = open_or_build_index(dataset, factory, progress=progress)
+    with progress_bar("experiment cells") as progress:
+        result = run_experiment(dataset, grid, out_dir, jobs=jobs, index=index, progress=progress)
+    out.print(
+        f"{result.cells_total} cells ({result.cells_skipped} already done), {len(grid.concepts)} concepts; "
+        f"wrote {result.runs_path}. Next: seals report {out_dir}"
+    )

@@ -148,14 +148,18 @@ def _run_cell(config: RunConfig) -> pd.DataFrame:
 
 
 def full_supervision_ap(dataset: Dataset, concept: str) -> float:
-    """Test AP of the default learner trained on every pool label: the ceiling the paper plots."""
+    """Test AP of the default learner trained on every pool label: the ceiling the paper plots.
+
+    Solved with Newton–Cholesky instead of lbfgs: with 0.1 % positives the mean log-loss gradient
+    is tiny from the start, and lbfgs's tolerance stopped it after ~10 iterations at a near-random
+    model (measured on WordNet: AP 0.002 vs 0.38 for the converged fit of the same objective).
+    """
     pool_rows = dataset.split_rows("pool")
     test_rows = dataset.split_rows("test")
     positives = dataset.concept_rows(concept)
+    learner = default_learner().set_params(solver="newton-cholesky")
     with single_threaded_blas():
-        model = fit_learner(
-            default_learner(), dataset.embeddings.take(pool_rows), np.isin(pool_rows, positives).astype(np.int8)
-        )
+        model = fit_learner(learner, dataset.embeddings.take(pool_rows), np.isin(pool_rows, positives).astype(np.int8))
         truth = np.isin(test_rows, positives)
         return float(average_precision_score(truth, positive_proba(model, dataset.embeddings.take(test_rows))))
 
