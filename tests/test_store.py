@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.store import Dataset, write_dataset
+from sealsearch.store import Dataset, EmbeddingStore, write_dataset
 
 
 def vectors(n=50, dim=8, dtype=np.float32):
@@ -113,3 +113,14 @@ def test_rows_in_split_agrees_with_set_intersection(small_dataset):
         np.testing.assert_array_equal(np.sort(small_dataset.rows_in_split(rows, split)), expected)
     assert small_dataset.split_rows("pool") is small_dataset.split_rows("pool")  # computed once
     assert not small_dataset.split_rows("pool").flags.writeable
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_gather_reads_the_same_rows_as_take(tmp_path, dtype):
+    embeddings = write_dataset(tmp_path / "d", vectors(n=300, dtype=dtype)).embeddings
+    rows = np.array([299, 0, 17, 17, 150])  # any order, repeats allowed, like take
+    gathered = embeddings.gather(rows)
+    assert gathered.dtype == np.float32 and gathered.flags.c_contiguous
+    np.testing.assert_array_equal(gathered, embeddings.take(rows))
+    in_memory = EmbeddingStore(np.asarray(embeddings.vectors))  # no file behind it: plain indexing
+    np.testing.assert_array_equal(in_memory.gather(rows), gathered)
