@@ -485,3 +485,10 @@ def test_cli_index_build_reports_recall_and_reuses_it(split_dataset: Dataset) ->
     stored["recall"][key] = 0.5
     meta.write_text(json.dumps(stored))
     assert "recall@100 vs exact search on 200 pool rows: 0.500" in build()
+
+
+def test_index_recall_needs_a_saved_index(split_dataset: Dataset) -> None:
+    unsaved = build_index(split_dataset.embeddings, split_dataset.split_rows("pool"), "IVF16,SQ8")
+    with pytest.raises(MissingFileError) as exc:
+        index_recall(split_dataset, unsaved, k=K)
+    assert_one_line(exc, "meta.json", "open_or_build_index")

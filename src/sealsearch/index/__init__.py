@@ -86,10 +86,11 @@ def auto_factory(n: int, dim: int) -> str:
     - SQ8 codes (n*dim bytes) <= 8 GB: "IVF{nlist},SQ8,Rerank2", nlist = 4*sqrt(n) rounded to a
       power of two, at most 4096 (more lists make adding 10^7 rows take tens of minutes). One
       byte per dimension: 2.6 GB at 10^7 x 256, built in ~2 min; re-ranking 2k candidates
-      exactly against the memory-mapped vectors removes the codes' error.
+      exactly against the memory-mapped vectors removes the codes' error (recall@100 0.936 ->
+      0.970 on the WordNet demo).
     - above: "IVF{nlist},PQ{m},Rerank4" with m = the largest divisor of dim up to dim/8 (32 at
       d=256: 3.2 GB for 10^8 rows); re-ranking 4k candidates brings recall close to what the
-      probed lists contain.
+      probed lists contain (1M x 256, IVF1024, nprobe 16: PQ32 0.32, Rerank4 0.39, SQ8 0.40).
 
     IVF recall is bounded by the lists probed (nprobe=16 by default): measure it on your data
     (`seals index build` reports it) and raise nprobe if needed. LSH, the index the paper used,

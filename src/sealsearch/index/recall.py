@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sealsearch.errors import InvalidParameterError
+from sealsearch.errors import InvalidParameterError, MissingFileError
 from sealsearch.index.faiss_backend import META_FILE
 from sealsearch.store import CHUNK_ROWS, EmbeddingStore, Progress
+
+if TYPE_CHECKING:
+    from sealsearch.index import KnnIndex
 
 RECALL_K = 100
 RECALL_QUERIES = 200
@@ -26,25 +29,20 @@ RECALL_QUERIES = 200
 TIE_TOLERANCE = 1e-5
 
 
-class _Searchable(Protocol):
-    def search(
-        self, vectors: np.ndarray, k: int, exclude: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]: ...
-
-
 def exact_kth_similarity(
     embeddings: EmbeddingStore,
     rows: np.ndarray,
     query_rows: np.ndarray,
+    queries: np.ndarray,
     k: int,
     progress: Progress | None = None,
 ) -> np.ndarray:
-    """The exact k-th best similarity of each query row among `rows` (its own row excluded).
+    """The exact k-th best similarity of each query (the vector of query_rows[i]) among `rows`,
+    its own row excluded.
 
     One forward pass in chunks with BLAS, keeping a running top k per query, so memory stays at
     queries x (k + chunk) whatever the number of rows.
     """
-    queries = embeddings.gather(query_rows)
     best = np.full((len(query_rows), k), -np.inf, dtype=np.float32)
     for start in range(0, len(rows), CHUNK_ROWS):
         chunk_rows = rows[start : start + CHUNK_ROWS]
@@ -58,7 +56,7 @@ def exact_kth_similarity(
 
 
 def measure_recall(
-    index: _Searchable,
+    index: KnnIndex,
     embeddings: EmbeddingStore,
     rows: np.ndarray,
     k: int = RECALL_K,
@@ -81,8 +79,8 @@ def measure_recall(
         return 1.0
     rng = np.random.default_rng(seed)
     query_rows = np.sort(rng.choice(rows, size=min(int(n_queries), len(rows)), replace=False))
-    kth = exact_kth_similarity(embeddings, rows, query_rows, k, progress)
     queries = embeddings.gather(query_rows)
+    kth = exact_kth_similarity(embeddings, rows, query_rows, queries, k, progress)
     ids, _ = index.search(queries, k, exclude=query_rows)
     found = ids >= 0
     unique, inverse = np.unique(ids[found], return_inverse=True)
@@ -117,6 +115,8 @@ def record_recall(
     save) is never seen half-written.
     """
     path = Path(directory) / META_FILE
+    if not path.is_file():
+        raise MissingFileError(f"{path}: not found; recall is stored beside an index saved by open_or_build_index")
     meta = json.loads(path.read_text())
     meta.setdefault("recall", {})[_recall_key(factory, search_params, k, n_queries, seed)] = round(value, 6)
     tmp = path.with_name(f".{META_FILE}.tmp-{os.getpid()}")
