@@ -280,7 +280,8 @@ def test_auto_factory_thresholds() -> None:
     assert auto_factory(200_001, 256) == "HNSW32"
     assert auto_factory(1_000_000, 256) == "HNSW32"
     assert auto_factory(1_000_001, 256) == "IVF4096,SQ8,Rerank2"
-    assert auto_factory(8_000_000, 32) == "HNSW32"  # the thresholds are on n * dim
+    assert auto_factory(250_001, 1024) == "IVF2048,SQ8,Rerank2"  # over 1 GB of float32: too big for HNSW
+    assert auto_factory(1_500_000, 64) == "IVF4096,SQ8,Rerank2"  # and too slow to build for > 1M rows
     assert auto_factory(10_000_000, 256) == "IVF4096,SQ8,Rerank2"  # 4 * sqrt(1e7) = 12649, capped at 4096
     assert auto_factory(2_000_000, 256) == "IVF4096,SQ8,Rerank2"
     assert auto_factory(100_000_000, 256) == "IVF4096,PQ32,Rerank4"  # SQ8 codes (25.6 GB) would not fit

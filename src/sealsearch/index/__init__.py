@@ -45,6 +45,7 @@ __all__ = [
 # that fits in 16 GB of RAM and builds in minutes on 2 cores; docs/index.md has the measurements.
 EXACT_MAX_BYTES = 200_000 * 256 * 4  # ~205 MB: 200k rows at d=256, 400k at d=128
 GRAPH_MAX_BYTES = 1_000_000 * 256 * 4  # ~1 GB: 1M rows at d=256 (HNSW32 build ~4 min)
+GRAPH_MAX_ROWS = 1_000_000  # at small d, HNSW's per-insertion graph search still grows with n
 SQ8_MAX_BYTES = 8 * 1024**3  # SQ8 codes (n * dim bytes) up to 8 GB, half the RAM budget
 IVF_MAX_LISTS = 4096  # adding n rows costs n * nlist distances: 4096 lists keep 10^7 rows at ~2 min
 SQ8_RERANK = 2  # SQ8 similarities are off by ~0.01: re-scoring 2k candidates fixes the k-th place
@@ -80,7 +81,7 @@ def auto_factory(n: int, dim: int) -> str:
     - n*dim*4 <= 205 MB (200k rows at d=256): "Flat". Exact and nothing to build; a round of
       100 queries over 200k x 256 takes ~0.12 s, while HNSW32 would save ~60 ms per round for a
       one-off build of ~1 min and recall 0.93.
-    - n*dim*4 <= 1 GB (1M rows at d=256): "HNSW32". Search time barely grows with n while
+    - n*dim*4 <= 1 GB and n <= 1M (1M rows at d=256): "HNSW32". Search time barely grows with n while
       Flat's grows linearly (1M x 256: HNSW32 40 ms at recall 0.83 vs Flat 0.45 s), but its
       build does too: 224 s at 1M x 256, about an hour at 10M on 2 cores.
     - SQ8 codes (n*dim bytes) <= 8 GB: "IVF{nlist},SQ8,Rerank2", nlist = 4*sqrt(n) rounded to a
@@ -101,7 +102,7 @@ def auto_factory(n: int, dim: int) -> str:
     size = n * dim * 4
     if size <= EXACT_MAX_BYTES:
         return "Flat"
-    if size <= GRAPH_MAX_BYTES:
+    if size <= GRAPH_MAX_BYTES and n <= GRAPH_MAX_ROWS:
         return "HNSW32"
     nlist = min(2 ** round(math.log2(4 * math.sqrt(n))), IVF_MAX_LISTS)
     if n * dim <= SQ8_MAX_BYTES:
