@@ -21,21 +21,26 @@ from sealsearch.errors import (
     UnknownNameError,
 )
 from sealsearch.index import (
+    FaissIndex,
     KnnIndex,
+    RerankedIndex,
     auto_factory,
     build_index,
     index_dir_name,
+    index_recall,
     load_index,
+    measure_recall,
     open_or_build_index,
 )
+from sealsearch.index.rerank import split_rerank
 from sealsearch.store import Dataset, write_dataset
 
 N, DIM, K = 3000, 32, 20
-FACTORIES = ["Flat", "HNSW32", "IVF64,SQ8", "IVF64,PQ8", "LSH"]
+FACTORIES = ["Flat", "HNSW32", "IVF64,SQ8", "IVF64,PQ8", "LSH", "IVF64,SQ8,Rerank4"]
 # Tie-tolerant recall@K against Flat that each factory must reach on the clustered test data.
-MIN_RECALL = {"Flat": 1.0, "HNSW32": 0.95, "IVF64,SQ8": 0.9, "IVF64,PQ8": 0.5, "LSH": 0.2}
+MIN_RECALL = {"Flat": 1.0, "HNSW32": 0.95, "IVF64,SQ8": 0.9, "IVF64,PQ8": 0.5, "LSH": 0.2, "IVF64,SQ8,Rerank4": 0.97}
 # How far a returned similarity may be from the exact cosine (LSH sims are rank-only).
-SIM_TOLERANCE = {"Flat": 1e-5, "HNSW32": 1e-5, "IVF64,SQ8": 0.02, "IVF64,PQ8": 0.2}
+SIM_TOLERANCE = {"Flat": 1e-5, "HNSW32": 1e-5, "IVF64,SQ8": 0.02, "IVF64,PQ8": 0.2, "IVF64,SQ8,Rerank4": 1e-5}
 
 
 def clustered_unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -71,9 +76,14 @@ def factory(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def index(dataset: Dataset, factory: str) -> KnnIndex:
     """One index per factory over all rows, shared by the tests (building is the slow part)."""
-    if factory not in _built:
-        _built[factory] = build_index(dataset.embeddings, np.arange(N), factory, seed=0)
-    return _built[factory]
+    return built(dataset, factory)
+
+
+def built(dataset: Dataset, factory: str) -> KnnIndex:
+    base, rerank = split_rerank(factory)
+    if base not in _built:
+        _built[base] = build_index(dataset.embeddings, np.arange(N), base, seed=0)
+    return _built[base] if rerank is None else RerankedIndex(_built[base], dataset.embeddings, rerank)
 
 
 def exact_sims(vectors: np.ndarray, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -210,6 +220,9 @@ def test_search_params_override_the_defaults(dataset: Dataset, vectors: np.ndarr
 def test_save_load_round_trip(index: KnnIndex, tmp_path: Path, vectors: np.ndarray, query_rows: np.ndarray) -> None:
     index.save(tmp_path / "saved")
     loaded = load_index(tmp_path / "saved")
+    if isinstance(index, RerankedIndex):  # what is stored is the Faiss index; re-ranking wraps it again
+        assert loaded.factory == index.base.factory
+        loaded = RerankedIndex(loaded, index.embeddings, index.factor)
     assert (loaded.factory, loaded.ntotal, loaded.dim) == (index.factory, index.ntotal, index.dim)
     before = index.search(vectors[query_rows], K, exclude=query_rows)
     after = loaded.search(vectors[query_rows], K, exclude=query_rows)
@@ -230,7 +243,7 @@ def split_dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
 def test_open_or_build_indexes_the_pool_and_reuses_it(split_dataset: Dataset, factory: str) -> None:
     pool, test = split_dataset.split_rows("pool"), split_dataset.split_rows("test")
     first = open_or_build_index(split_dataset, factory)
-    saved = split_dataset.index_dir / index_dir_name(factory) / "index.faiss"
+    saved = split_dataset.index_dir / index_dir_name(split_rerank(factory)[0]) / "index.faiss"
     assert saved.is_file()
     stamp = saved.stat().st_mtime_ns
     assert first.ntotal == len(pool)
@@ -265,8 +278,14 @@ def test_auto_factory_thresholds() -> None:
     assert auto_factory(1_000, 32) == "Flat"
     assert auto_factory(200_000, 256) == "Flat"
     assert auto_factory(200_001, 256) == "HNSW32"
-    assert auto_factory(20_000_000, 256) == "HNSW32"
-    assert auto_factory(100_000_000, 256) == "IVF32768,SQ8"  # 4 * sqrt(1e8) = 40000 -> 2**15
+    assert auto_factory(1_000_000, 256) == "HNSW32"
+    assert auto_factory(1_000_001, 256) == "IVF4096,SQ8,Rerank2"
+    assert auto_factory(250_001, 1024) == "IVF2048,SQ8,Rerank2"  # over 1 GB of float32: too big for HNSW
+    assert auto_factory(1_500_000, 64) == "IVF4096,SQ8,Rerank2"  # and too slow to build for > 1M rows
+    assert auto_factory(10_000_000, 256) == "IVF4096,SQ8,Rerank2"  # 4 * sqrt(1e7) = 12649, capped at 4096
+    assert auto_factory(2_000_000, 256) == "IVF4096,SQ8,Rerank2"
+    assert auto_factory(100_000_000, 256) == "IVF4096,PQ32,Rerank4"  # SQ8 codes (25.6 GB) would not fit
+    assert auto_factory(100_000_000, 100) == "IVF4096,PQ10,Rerank4"  # PQ needs m | dim: 10 bytes per row
     with pytest.raises(InvalidParameterError):
         auto_factory(0, 32)
 
@@ -354,3 +373,123 @@ def test_load_mismatched_rows(dataset: Dataset, tmp_path: Path) -> None:
     with pytest.raises(InvalidDataError) as exc:
         load_index(tmp_path / "saved")
     assert_one_line(exc, "rebuild")
+
+
+# --- streaming builds, exact re-ranking and measured recall ----------------------------------
+
+
+@pytest.mark.parametrize("factory_string", ["Flat", "IVF64,SQ8"])
+def test_chunked_build_finds_the_same_neighbours_as_a_one_shot_build(
+    dataset: Dataset, factory_string: str, vectors: np.ndarray, query_rows: np.ndarray
+) -> None:
+    rows = np.arange(N)
+    one_shot = FaissIndex.build(dataset.embeddings, rows, factory_string, seed=3, chunk_rows=N)
+    calls: list[int] = []
+    chunked = FaissIndex.build(
+        dataset.embeddings, rows, factory_string, seed=3, chunk_rows=97, progress=lambda done, _: calls.append(done)
+    )
+    assert calls == [*range(97, N, 97), N]  # added 97 rows at a time (the same training sample: seed 3)
+    expected, got = one_shot.search(vectors, K), chunked.search(vectors, K)
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+
+
+def test_rerank_suffix_names_the_stored_index_and_the_factor() -> None:
+    assert split_rerank("IVF4096,PQ32,Rerank4") == ("IVF4096,PQ32", 4)
+    assert split_rerank("IVF4096,PQ32") == ("IVF4096,PQ32", None)
+    for bad in ("IVF64,PQ8,Rerank0", "IVF64,PQ8,Rerank", ",Rerank4"):
+        with pytest.raises(InvalidParameterError) as exc:
+            split_rerank(bad)
+        assert_one_line(exc, repr(bad), "Rerank4")
+
+
+def test_rerank_turns_pq_candidates_into_exact_neighbours(
+    dataset: Dataset, vectors: np.ndarray, query_rows: np.ndarray
+) -> None:
+    plain = built(dataset, "IVF64,PQ8")
+    kth_best = brute_force(vectors, query_rows, K)[:, -1]
+
+    def recall(index: KnnIndex) -> float:
+        ids, _ = index.search(vectors[query_rows], K, exclude=query_rows)
+        return float(((ids >= 0) & (exact_sims(vectors, vectors[query_rows], ids) >= kth_best[:, None] - 1e-5)).mean())
+
+    reranked = [recall(RerankedIndex(plain, dataset.embeddings, factor)) for factor in (1, 2, 8)]
+    assert recall(plain) == reranked[0] < reranked[1] <= reranked[2]  # factor 1: the same set, re-ordered
+    assert reranked[2] >= 0.99
+    # factor 1 keeps the compressed index's candidates, only re-scored and re-ordered exactly
+    ids, sims = RerankedIndex(plain, dataset.embeddings, 1).search(vectors[query_rows], K, exclude=query_rows)
+    plain_ids, _ = plain.search(vectors[query_rows], K, exclude=query_rows)
+    np.testing.assert_array_equal(np.sort(ids, axis=1), np.sort(plain_ids, axis=1))
+    np.testing.assert_allclose(sims, exact_sims(vectors, vectors[query_rows], ids), atol=1e-5)
+
+
+def test_rerank_results_do_not_depend_on_the_query_batch(dataset: Dataset, vectors: np.ndarray) -> None:
+    rows = np.arange(N)  # 3000 queries x 80 candidates: more pairs than one re-scoring batch
+    index = build_index(dataset.embeddings, rows, "IVF64,SQ8,Rerank4")
+    every_query = index.search(vectors, K, exclude=rows)
+    straddling = slice(1600, 1700)
+    some = index.search(vectors[straddling], K, exclude=rows[straddling])
+    np.testing.assert_array_equal(every_query[0][straddling], some[0])
+    np.testing.assert_array_equal(every_query[1][straddling], some[1])
+
+
+def test_measure_recall_agrees_with_brute_force(dataset: Dataset, vectors: np.ndarray) -> None:
+    rows = np.arange(N)
+    flat = build_index(dataset.embeddings, rows, "Flat")
+    lsh = build_index(dataset.embeddings, rows, "LSH")
+    assert measure_recall(flat, dataset.embeddings, rows, k=K, n_queries=50, seed=1) == 1.0
+    # every row a query: the sample no longer depends on the seed, so recompute it independently
+    ids, _ = lsh.search(vectors, K, exclude=rows)
+    kth_best = brute_force(vectors, rows, K)[:, -1]
+    expected = ((ids >= 0) & (exact_sims(vectors, vectors, ids) >= kth_best[:, None] - 1e-5)).mean()
+    assert measure_recall(lsh, dataset.embeddings, rows, k=K, n_queries=N) == pytest.approx(expected)
+    assert expected < 0.9
+    tiny = np.arange(5)  # k is capped at the 4 neighbours a row has
+    assert measure_recall(build_index(dataset.embeddings, tiny, "Flat"), dataset.embeddings, tiny, k=K) == 1.0
+    with pytest.raises(InvalidParameterError) as exc:
+        measure_recall(flat, dataset.embeddings, rows, k=0)
+    assert_one_line(exc, "k")
+
+
+def test_index_recall_is_measured_once_per_index_and_settings(split_dataset: Dataset) -> None:
+    index = open_or_build_index(split_dataset, "IVF64,SQ8,Rerank4")
+    meta = split_dataset.index_dir / "IVF64_SQ8" / "meta.json"
+    recall = index_recall(split_dataset, index, k=K)
+    assert 0.9 <= recall <= 1.0
+    stored = json.loads(meta.read_text())
+    (key,) = stored["recall"]
+    assert "IVF64,SQ8,Rerank4" in key and f"k={K}" in key
+    stored["recall"][key] = 0.123  # a stored value is reported as is, without a new measurement
+    meta.write_text(json.dumps(stored))
+    assert index_recall(split_dataset, open_or_build_index(split_dataset, "IVF64,SQ8,Rerank4"), k=K) == 0.123
+    plain = open_or_build_index(split_dataset, "IVF64,SQ8")  # same stored index, other recall
+    assert 0.5 < index_recall(split_dataset, plain, k=K) <= recall
+    assert len(json.loads(meta.read_text())["recall"]) == 2
+    assert index_recall(split_dataset, open_or_build_index(split_dataset, "Flat")) == 1.0
+
+
+def test_cli_index_build_reports_recall_and_reuses_it(split_dataset: Dataset) -> None:
+    from typer.testing import CliRunner
+
+    from sealsearch.cli import app
+
+    def build() -> str:
+        result = CliRunner().invoke(app, ["index", "build", str(split_dataset.path), "--factory", "IVF32,SQ8,Rerank2"])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    first = build()
+    assert "index IVF32,SQ8,Rerank2:" in first and "recall@100 vs exact search on 200 pool rows: " in first
+    meta = split_dataset.index_dir / "IVF32_SQ8" / "meta.json"
+    stored = json.loads(meta.read_text())
+    (key,) = stored["recall"]
+    stored["recall"][key] = 0.5
+    meta.write_text(json.dumps(stored))
+    assert "recall@100 vs exact search on 200 pool rows: 0.500" in build()
+
+
+def test_index_recall_needs_a_saved_index(split_dataset: Dataset) -> None:
+    unsaved = build_index(split_dataset.embeddings, split_dataset.split_rows("pool"), "IVF16,SQ8")
+    with pytest.raises(MissingFileError) as exc:
+        index_recall(split_dataset, unsaved, k=K)
+    assert_one_line(exc, "meta.json", "open_or_build_index")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.store import Dataset, DatasetWriter, write_dataset
+from sealsearch.store import Dataset, DatasetWriter, EmbeddingStore, write_dataset
 
 
 def vectors(n=50, dim=8, dtype=np.float32):
@@ -130,3 +130,14 @@ def test_writer_takes_blocks_in_order_and_leaves_nothing_when_abandoned(tmp_path
         with pytest.raises(InvalidDataError, match="4 of the announced 10 rows"):
             writer.finish()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ok"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_gather_reads_the_same_rows_as_take(tmp_path, dtype):
+    embeddings = write_dataset(tmp_path / "d", vectors(n=300, dtype=dtype)).embeddings
+    rows = np.array([299, 0, 17, 17, 150])  # any order, repeats allowed, like take
+    gathered = embeddings.gather(rows)
+    assert gathered.dtype == np.float32 and gathered.flags.c_contiguous
+    np.testing.assert_array_equal(gathered, embeddings.take(rows))
+    in_memory = EmbeddingStore(np.asarray(embeddings.vectors))  # no file behind it: plain indexing
+    np.testing.assert_array_equal(in_memory.gather(rows), gathered)

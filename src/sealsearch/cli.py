@@ -176,17 +176,24 @@ def import_command(
 def index_build(
     dataset_dir: DatasetArg,
     factory: Annotated[
-        str, typer.Option(help='Faiss index_factory string ("Flat", "HNSW32", "IVF4096,SQ8", "LSH") or "auto".')
+        str,
+        typer.Option(
+            help='Faiss index_factory string ("Flat", "HNSW32", "IVF4096,SQ8", "LSH"), optionally with an exact '
+            're-ranking suffix ("IVF4096,PQ32,Rerank4"), or "auto".'
+        ),
     ] = "auto",
 ) -> None:
-    """Build (or reuse) the kNN index over the dataset's pool split."""
-    from sealsearch.index import open_or_build_index
+    """Build (or reuse) the kNN index over the dataset's pool split and report its recall."""
+    from sealsearch.index import RECALL_K, RECALL_QUERIES, index_recall, open_or_build_index
     from sealsearch.store import Dataset
 
     dataset = Dataset.open(dataset_dir)
     with progress_bar(f"indexing ({factory})") as progress:
         index = open_or_build_index(dataset, factory, progress=progress)
     out.print(f"index {index.factory}: {index.ntotal} vectors of dim {index.dim} under {dataset.index_dir}")
+    with progress_bar("exact search for recall") as progress:
+        recall = index_recall(dataset, index, progress=progress)
+    out.print(f"recall@{RECALL_K} vs exact search on {min(RECALL_QUERIES, index.ntotal)} pool rows: {recall:.3f}")
 
 
 @app.command("concepts")

@@ -22,7 +22,7 @@ from sealsearch.errors import (
     MissingFileError,
     UnknownNameError,
 )
-from sealsearch.store import EmbeddingStore, Progress
+from sealsearch.store import CHUNK_ROWS, EmbeddingStore, Progress
 
 # Faiss scans a Flat index with BLAS only when a batch has at least this many queries; below it,
 # it uses a scalar loop. The 1.15 default (128000) sends the batches SEALS issues (tens to a few
@@ -274,11 +274,15 @@ class FaissIndex:
         seed: int = 0,
         progress: Progress | None = None,
         search_params: str | None = None,
+        chunk_rows: int = CHUNK_ROWS,
     ) -> FaissIndex:
         """Train (if the type needs it) on a seeded sample of `rows`, then add them in chunks.
 
-        The seed fixes the training sample; HNSW graphs built on several threads can still
-        differ slightly between builds.
+        Only the training sample and one chunk of `chunk_rows` rows are ever copied out of the
+        (memory-mapped) store, so the index itself is the one in-RAM copy of the data: peak
+        memory is the index plus one chunk (64 MB at d=256) or the training sample. The seed
+        fixes the training sample; HNSW graphs built on several threads can still differ
+        slightly between builds.
         """
         rows = np.asarray(rows)
         if rows.ndim != 1 or not np.issubdtype(rows.dtype, np.integer):
@@ -308,7 +312,7 @@ class FaissIndex:
                     'use fewer lists (IVF nlist about 4*sqrt(N)) or "Flat" for a small pool'
                 ) from None
         done = 0
-        for chunk in store.chunks(rows):
+        for chunk in store.chunks(rows, chunk_rows):
             index.add(chunk)
             done += len(chunk)
             if progress:

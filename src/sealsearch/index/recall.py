@@ -1,0 +1,124 @@
+"""How good an approximate index is on this dataset: recall@k against exact search.
+
+Recall of IVF, PQ and HNSW depends on the data as much as on the factory (docs/index.md shows
+0.4 to 0.9 for the same factory on different data), so every `seals index build` measures it
+on the pool itself. The measurement is remembered in the index's meta.json, keyed by what it
+depends on, because the exact side is a full pass over the vectors (~10 GB at 10^7 x 256).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sealsearch.errors import InvalidParameterError, MissingFileError
+from sealsearch.index.faiss_backend import META_FILE
+from sealsearch.store import CHUNK_ROWS, EmbeddingStore, Progress
+
+if TYPE_CHECKING:
+    from sealsearch.index import KnnIndex
+
+RECALL_K = 100
+RECALL_QUERIES = 200
+# A returned row is a hit when its exact similarity reaches the exact k-th best minus this, so
+# ties at the k-th place and float32 rounding (BLAS vs a row-wise dot) never count as misses.
+TIE_TOLERANCE = 1e-5
+
+
+def exact_kth_similarity(
+    embeddings: EmbeddingStore,
+    rows: np.ndarray,
+    query_rows: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """The exact k-th best similarity of each query (the vector of query_rows[i]) among `rows`,
+    its own row excluded.
+
+    One forward pass in chunks with BLAS, keeping a running top k per query, so memory stays at
+    queries x (k + chunk) whatever the number of rows.
+    """
+    best = np.full((len(query_rows), k), -np.inf, dtype=np.float32)
+    for start in range(0, len(rows), CHUNK_ROWS):
+        chunk_rows = rows[start : start + CHUNK_ROWS]
+        sims = queries @ embeddings.take(chunk_rows).T
+        sims[query_rows[:, None] == chunk_rows[None, :]] = -np.inf
+        merged = np.concatenate([best, sims], axis=1)
+        best = -np.partition(-merged, k - 1, axis=1)[:, :k]
+        if progress:
+            progress(min(start + CHUNK_ROWS, len(rows)), len(rows))
+    return best.min(axis=1)
+
+
+def measure_recall(
+    index: KnnIndex,
+    embeddings: EmbeddingStore,
+    rows: np.ndarray,
+    k: int = RECALL_K,
+    n_queries: int = RECALL_QUERIES,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> float:
+    """Tie-tolerant recall@k of `index` (built over `rows`) on a seeded sample of those rows.
+
+    Each sampled row searches with its own row excluded, as SEALS queries the index; a returned
+    row is a hit when its exact similarity reaches the exact k-th best. k is capped at
+    len(rows) - 1, the most neighbours a row has.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    for name, value in (("k", k), ("n_queries", n_queries)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise InvalidParameterError(f"measure_recall needs a positive integer {name}, got {value!r}")
+    k = min(int(k), len(rows) - 1)
+    if k <= 0:
+        return 1.0
+    rng = np.random.default_rng(seed)
+    query_rows = np.sort(rng.choice(rows, size=min(int(n_queries), len(rows)), replace=False))
+    queries = embeddings.gather(query_rows)
+    kth = exact_kth_similarity(embeddings, rows, query_rows, queries, k, progress)
+    ids, _ = index.search(queries, k, exclude=query_rows)
+    found = ids >= 0
+    unique, inverse = np.unique(ids[found], return_inverse=True)
+    query_of = np.nonzero(found)[0]
+    exact = np.einsum("nd,nd->n", queries[query_of], embeddings.gather(unique)[inverse])
+    hits = exact >= kth[query_of] - TIE_TOLERANCE
+    return float(hits.sum() / ids.size)
+
+
+def _recall_key(factory: str, search_params: str | None, k: int, n_queries: int, seed: int) -> str:
+    return f"{factory} | {search_params or 'default search params'} | k={k} queries={n_queries} seed={seed}"
+
+
+def recorded_recall(
+    directory: Path, factory: str, search_params: str | None, k: int, n_queries: int, seed: int
+) -> float | None:
+    """The recall stored in `directory`'s meta.json for exactly these settings, if any."""
+    try:
+        meta = json.loads((Path(directory) / META_FILE).read_text())
+        value = meta.get("recall", {}).get(_recall_key(factory, search_params, k, n_queries, seed))
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def record_recall(
+    directory: Path, factory: str, search_params: str | None, k: int, n_queries: int, seed: int, value: float
+) -> None:
+    """Add a measurement to meta.json, which a rebuild rewrites (dropping stale measurements).
+
+    Written to a temporary file and renamed, so meta.json (whose presence marks a complete
+    save) is never seen half-written.
+    """
+    path = Path(directory) / META_FILE
+    if not path.is_file():
+        raise MissingFileError(f"{path}: not found; recall is stored beside an index saved by open_or_build_index")
+    meta = json.loads(path.read_text())
+    meta.setdefault("recall", {})[_recall_key(factory, search_params, k, n_queries, seed)] = round(value, 6)
+    tmp = path.with_name(f".{META_FILE}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(tmp, path)
