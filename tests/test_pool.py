@@ -94,3 +94,52 @@ def test_pool_errors_are_named(small_dataset, flat_index):
         make_pool("seal", small_dataset.embeddings, small_dataset.split_rows("pool"), index=flat_index)
     with pytest.raises(InvalidParameterError, match="needs a kNN index"):
         make_pool("seals", small_dataset.embeddings, small_dataset.split_rows("pool"))
+
+
+def brute_force_knn(dataset, rows: np.ndarray, k: int) -> np.ndarray:
+    pool_rows = dataset.split_rows("pool")
+    sims = dataset.embeddings.take(rows).astype(np.float64) @ dataset.embeddings.take(pool_rows).astype(np.float64).T
+    sims[pool_rows[None, :] == rows[:, None]] = -np.inf
+    return pool_rows[np.argsort(-sims, axis=1, kind="stable")[:, :k]]
+
+
+def test_adaptive_pool_is_seals_plus_grown_positive_neighbourhoods(small_dataset, flat_index):
+    """Members = ∪ kNN(labeled, k) ∪ kNN(positive p, k_p) minus labeled, for the k_p the pool reports."""
+    rare = small_dataset.rows_in_split(small_dataset.concept_rows("rare"), "pool")
+    others = np.setdiff1d(small_dataset.split_rows("pool"), rare)
+    pool = make_pool("adaptive", small_dataset.embeddings, small_dataset.split_rows("pool"), index=flat_index, k=5)
+    rng = np.random.default_rng(3)
+    labeled, labels = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8)
+    for batch in (rare[:3], rng.choice(others, 8, replace=False), rare[3:8], rng.choice(others, 8, replace=False)):
+        truth = np.isin(batch, rare).astype(np.int8)
+        pool.update(batch, truth)
+        labeled, labels = np.concatenate([labeled, batch]), np.concatenate([labels, truth])
+        positives = labeled[labels == 1]
+        expected = set(brute_force_knn(small_dataset, labeled, 5).ravel())
+        for row, k_p in zip(positives, pool.positive_k, strict=True):
+            expected |= set(brute_force_knn(small_dataset, np.array([row]), int(k_p)).ravel())
+        np.testing.assert_array_equal(pool.candidates(), np.setdiff1d(sorted(expected), labeled))
+    # The all-negative batches stalled the pool, so every positive has grown past the starting k.
+    assert (pool.positive_k > 5).all() and (pool.positive_k <= pool.k_max).all()
+
+
+def test_adaptive_grows_a_positive_once_its_neighbours_are_labeled(small_dataset, flat_index):
+    rare = small_dataset.rows_in_split(small_dataset.concept_rows("rare"), "pool")
+    pool = make_pool("adaptive", small_dataset.embeddings, small_dataset.split_rows("pool"), index=flat_index, k=4)
+    pool.update(rare[:1], np.ones(1, dtype=np.int8))
+    assert pool.positive_k.tolist() == [4]
+    neighbours = brute_force_knn(small_dataset, rare[:1], 4)[0]
+    truth = np.isin(neighbours, rare).astype(np.int8)
+    assert truth.any()  # a new positive arrives, so the growth below comes from the used-up rule, not a stall
+    pool.update(neighbours, truth)  # all 4 neighbours labeled: used up, so the first positive doubles
+    assert pool.positive_k[0] == 8
+    assert pool.size > 0 and not np.isin(pool.candidates(), np.r_[rare[:1], neighbours]).any()
+
+
+def test_adaptive_without_labels_is_the_seals_pool(small_dataset, flat_index):
+    rows = small_dataset.split_rows("pool")[:20]
+    adaptive = make_pool("adaptive", small_dataset.embeddings, small_dataset.split_rows("pool"), index=flat_index, k=6)
+    seals = SealsPool(small_dataset.embeddings, flat_index, k=6)
+    adaptive.update(rows)
+    seals.update(rows)
+    np.testing.assert_array_equal(adaptive.candidates(), seals.candidates())

@@ -18,6 +18,7 @@ from sealsearch.strategies import (
     information_density,
     kcenter_greedy,
     select_top,
+    select_top_distinct,
 )
 
 
@@ -134,3 +135,51 @@ def test_batch_is_brute_force_argmax_over_candidates(small_dataset, strategy, po
 def test_unknown_strategy_suggests_a_name():
     with pytest.raises(UnknownNameError, match="did you mean 'maxent'"):
         check_strategy("maxnet")
+
+
+def naive_distinct(scores, vectors, n, threshold):
+    """Walk the whole stable ranking; keep a row unless it is too close to one already kept."""
+    kept = []
+    for i in np.argsort(-scores, kind="stable"):
+        if all(float(vectors[i] @ vectors[j]) <= threshold for j in kept):
+            kept.append(i)
+        if len(kept) == n:
+            break
+    return np.array(kept, dtype=np.int64)
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.6, 0.95])
+def test_select_top_distinct_matches_the_naive_greedy_walk(threshold):
+    rng = np.random.default_rng(4)
+    base = unit_rows(rng, 60, 8)
+    # Near-duplicate groups: every base row has 4 jittered copies.
+    vectors = np.repeat(base, 5, axis=0) + 0.02 * rng.normal(size=(300, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    scores = rng.random(300)
+    picks = select_top_distinct(scores, lambda positions: vectors[positions], 20, threshold)
+    np.testing.assert_array_equal(picks, naive_distinct(scores, vectors, 20, threshold))
+    sims = vectors[picks] @ vectors[picks].T
+    assert (sims[~np.eye(picks.size, dtype=bool)] <= threshold).all()
+
+
+def test_select_top_distinct_returns_fewer_only_when_everything_is_a_duplicate():
+    vectors = np.tile(np.eye(1, 8, dtype=np.float32), (50, 1))  # 50 identical rows
+    picks = select_top_distinct(np.arange(50.0), lambda positions: vectors[positions], 10, 0.9)
+    assert picks.tolist() == [49]
+
+
+def test_loop_with_dedup_never_proposes_near_duplicates(small_dataset):
+    store = small_dataset.embeddings
+    pool_rows = small_dataset.split_rows("pool")
+    pool = make_pool("all", store, pool_rows)
+    loop = ActiveLoop(store, pool, strategy="mlp", batch_size=30, seed=2, dedup=0.8)
+    rare = np.intersect1d(small_dataset.concept_rows("rare"), pool_rows)
+    seed = np.concatenate([rare[:3], np.setdiff1d(pool_rows, rare)[:40]])
+    loop.tell(seed, np.isin(seed, rare).astype(int))
+    batch = loop.ask()
+    vectors = store.take(batch.rows)
+    sims = vectors @ vectors.T
+    assert batch.rows.size == 30 and (sims[~np.eye(30, dtype=bool)] <= 0.8).all()
+    plain = ActiveLoop(store, make_pool("all", store, pool_rows), strategy="mlp", batch_size=30, seed=2)
+    plain.tell(seed, np.isin(seed, rare).astype(int))
+    assert not np.array_equal(plain.ask().rows, batch.rows)  # the rare cluster's near-copies were thinned out
