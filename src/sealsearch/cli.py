@@ -24,6 +24,7 @@ from rich.table import Table
 
 from sealsearch.errors import InvalidParameterError, SealsearchError
 from sealsearch.pool import POOLS_USING_K
+from sealsearch.projection import PCA_SAMPLE_ROWS
 
 app = typer.Typer(
     help="SEALS: find and learn rare concepts in huge unlabeled pools.", no_args_is_help=True, add_completion=False
@@ -153,11 +154,17 @@ def import_command(
     dtype: Annotated[
         str | None, typer.Option(help="float32 or float16 on disk (default: keep float16, else float32).")
     ] = None,
+    pca: Annotated[int | None, typer.Option(help="Reduce to this many PCA dimensions before normalising.")] = None,
+    whiten: Annotated[bool, typer.Option(help="With --pca: scale every kept component to unit variance.")] = False,
+    pca_sample: Annotated[
+        int, typer.Option(help="Rows (seeded random sample) the PCA is fitted on.")
+    ] = PCA_SAMPLE_ROWS,
+    pca_seed: Annotated[int, typer.Option(help="Seed of that sample.")] = 0,
 ) -> None:
     """Validate your embeddings, L2-normalise them in chunks and write a dataset directory."""
     from sealsearch.store import import_dataset
 
-    with progress_bar("normalising") as progress:
+    with progress_bars(*(["fitting PCA", "projecting"] if pca else ["normalising"])) as bars:
         dataset = import_dataset(
             out_dir,
             embeddings,
@@ -166,9 +173,21 @@ def import_command(
             name=name,
             embedder=embedder,
             dtype=dtype,
-            progress=progress,
+            pca=pca,
+            whiten=whiten,
+            pca_sample=pca_sample,
+            pca_seed=pca_seed,
+            progress=bars[-1],
+            fit_progress=bars[0],
         )
     out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim} {dataset.info.dtype}")
+    if dataset.projection is not None:
+        p = dataset.projection
+        how = "whitened PCA" if p.whiten else "PCA"
+        out.print(
+            f"{how} {p.source_dim} → {p.dim} fitted on {p.sample_rows:,} sampled rows: "
+            f"{p.variance_kept:.1%} of the variance kept"
+        )
 
 
 @index_app.command("build")

@@ -18,8 +18,9 @@ import mmap
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from sealsearch.errors import (
     MissingFileError,
     UnknownNameError,
 )
+from sealsearch.projection import PCA_SAMPLE_ROWS, PROJECTION_FILE, Projection, check_pca_parameters, fit_projection
 
 FORMAT_VERSION = 1
 CHUNK_ROWS = 65_536
@@ -50,6 +52,7 @@ class DatasetInfo:
     normalized: bool
     embedder: str
     format_version: int = FORMAT_VERSION
+    projection: dict[str, Any] | None = None  # set by `import --pca` (see projection.py)
 
 
 def _first_bad_row(chunk: np.ndarray) -> int | None:
@@ -301,10 +304,21 @@ class DatasetWriter:
         self._target[self.written : end] = _normalised(block, self.written, self.source_label)
         self.written = end
 
-    def finish(self) -> Dataset:
-        """Write the tables and dataset.json, then rename the directory into place."""
+    def finish(self, projection: Projection | None = None) -> Dataset:
+        """Write the tables and dataset.json, then rename the directory into place.
+
+        `projection` is the map the appended blocks went through (fitted once writing had begun,
+        so bad tables fail before the fit); it is kept so queries can follow the same path.
+        """
         if self.written != self.n:
             raise InvalidDataError(f"{self.source_label}: {self.written} of the announced {self.n} rows were written")
+        if projection is not None:
+            if projection.dim != self.dim:
+                raise InvalidDataError(
+                    f"{self.source_label}: projection gives dimension {projection.dim}, not {self.dim}"
+                )
+            projection.save(self.tmp / PROJECTION_FILE)
+            self.info = replace(self.info, projection=projection.describe())
         self._target.flush()
         del self._target
         _record_check(self.tmp / "embeddings.npy")  # every value was checked while normalising
@@ -343,15 +357,7 @@ def write_dataset(
 
     `embeddings` may be a memory-mapped array: it is read in chunks.
     """
-    if getattr(embeddings, "ndim", None) != 2:
-        shape = getattr(embeddings, "shape", None)
-        raise InvalidDataError(
-            f"{source_label}: embeddings must be a 2-D N×d matrix, got shape {shape}; reshape to (n_items, dim)"
-        )
-    if not np.issubdtype(embeddings.dtype, np.floating):
-        raise InvalidDataError(
-            f"{source_label}: embeddings must be float16/float32/float64, got {embeddings.dtype}; cast before import"
-        )
+    _check_float_matrix(embeddings, source_label)
     n, dim = (int(s) for s in embeddings.shape)
     target_dtype = dtype or ("float16" if embeddings.dtype == np.float16 else "float32")
     with DatasetWriter(
@@ -365,13 +371,26 @@ def write_dataset(
         return writer.finish()
 
 
+def _check_float_matrix(embeddings: np.ndarray, source_label: str) -> None:
+    if getattr(embeddings, "ndim", None) != 2:
+        shape = getattr(embeddings, "shape", None)
+        raise InvalidDataError(
+            f"{source_label}: embeddings must be a 2-D N×d matrix, got shape {shape}; reshape to (n_items, dim)"
+        )
+    if not np.issubdtype(embeddings.dtype, np.floating):
+        raise InvalidDataError(
+            f"{source_label}: embeddings must be float16/float32/float64, got {embeddings.dtype}; cast before import"
+        )
+
+
 class Dataset:
     """An opened dataset directory (see the README for the layout)."""
 
-    def __init__(self, path: Path, info: DatasetInfo, embeddings: EmbeddingStore):
+    def __init__(self, path: Path, info: DatasetInfo, embeddings: EmbeddingStore, projection: Projection | None = None):
         self.path = path
         self.info = info
         self.embeddings = embeddings
+        self.projection = projection
         self._items: pd.DataFrame | None = None
         self._concept_rows: dict[str, np.ndarray] | None = None
         self._split_codes: np.ndarray | None = None
@@ -399,7 +418,36 @@ class Dataset:
                 f"{path / 'embeddings.npy'}: shape {(store.n, store.dim)} does not match dataset.json "
                 f"(n={info.n}, dim={info.dim}); re-import the dataset"
             )
-        return cls(path, info, store)
+        projection = None
+        if info.projection is not None:
+            projection = Projection.load(path / PROJECTION_FILE)
+            if projection.dim != info.dim:
+                raise InvalidDataError(
+                    f"{path / PROJECTION_FILE}: projects to dimension {projection.dim} but dataset.json says "
+                    f"{info.dim}; re-import the dataset"
+                )
+        return cls(path, info, store, projection)
+
+    def project(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors from the embedder (one, or m×d) as unit float32 vectors comparable with the rows.
+
+        A dataset imported with --pca stores its rows after a PCA fitted on the source; a query
+        embedded by the same model must go through that same map (then L2 normalisation) before
+        any kNN search or dot product. Without a projection this only normalises.
+        """
+        vectors = np.asarray(vectors)
+        batch = vectors[None] if vectors.ndim == 1 else vectors
+        expected = self.info.dim if self.projection is None else self.projection.source_dim
+        if batch.ndim != 2 or batch.shape[1] != expected:
+            space = "its embedding dimension" if self.projection is None else "the embedder's dimension before --pca"
+            raise InvalidDataError(
+                f"query vectors of shape {vectors.shape} do not fit {self.path}: expected {expected} values per "
+                f"vector ({space}); embed them with {self.info.embedder}"
+            )
+        if self.projection is not None:
+            batch = self.projection.apply(batch)
+        unit = _normalised(batch, 0, "query vectors")
+        return unit[0] if vectors.ndim == 1 else unit
 
     @property
     def index_dir(self) -> Path:
@@ -540,13 +588,41 @@ def import_dataset(
     name: str | None = None,
     embedder: str = "imported",
     dtype: str | None = None,
+    pca: int | None = None,
+    whiten: bool = False,
+    pca_sample: int = PCA_SAMPLE_ROWS,
+    pca_seed: int = 0,
     progress: Progress | None = None,
+    fit_progress: Progress | None = None,
 ) -> Dataset:
-    """Bring your own embeddings: validate every input first, then write the dataset directory."""
+    """Bring your own embeddings: validate every input first, then write the dataset directory.
+
+    With `pca`, rows are reduced to `pca` dimensions (optionally whitened) by a PCA fitted on
+    `pca_sample` seeded random rows, then L2-normalised; the map is stored with the dataset
+    (see `Dataset.project`).
+    """
     matrix = read_embedding_source(embeddings)
     items_table = _read_table(items, "items")
     labels_table = _read_table(labels, "labels")
-    return write_dataset(
-        out, matrix, name=name, embedder=embedder, items=items_table, concepts=labels_table,
-        dtype=dtype, source_label=str(embeddings), progress=progress,
-    )  # fmt: skip
+    _check_float_matrix(matrix, str(embeddings))
+    n, dim = (int(s) for s in matrix.shape)
+    check_pca_parameters(pca, whiten=whiten, sample_size=pca_sample, n=n, dim=dim, label=str(embeddings))
+    if pca is None:
+        return write_dataset(
+            out, matrix, name=name, embedder=embedder, items=items_table, concepts=labels_table,
+            dtype=dtype, source_label=str(embeddings), progress=progress,
+        )  # fmt: skip
+    with DatasetWriter(
+        out, n, pca, name=name, embedder=embedder, items=items_table, concepts=labels_table,
+        dtype=dtype or ("float16" if matrix.dtype == np.float16 else "float32"),
+        source_label=f"{embeddings} after --pca {pca}",
+    ) as writer:  # fmt: skip
+        projection = fit_projection(
+            matrix, pca, whiten=whiten, sample_size=pca_sample, seed=pca_seed, label=str(embeddings),
+            progress=fit_progress,
+        )  # fmt: skip
+        for block in projection.apply_in_chunks(matrix):
+            writer.append(block)
+            if progress:
+                progress(writer.written, n)
+        return writer.finish(projection)
