@@ -393,6 +393,31 @@ class Dataset:
                 self._items = pd.DataFrame({"row": rows, "id": rows.astype(str), "split": "pool"})
         return self._items
 
+    def items_at(self, rows: np.ndarray, columns: tuple[str, ...] = ("id", "text")) -> pd.DataFrame:
+        """The given columns (those present) of some items, in the order of `rows`.
+
+        Reads only the parquet row groups holding those rows (items.parquet is written in row
+        order), so a few rows of a 10^7-item table with long texts cost a group at a time.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        file = self.path / "items.parquet"
+        if self._items is not None or not file.is_file():
+            table = self.items
+            return table.iloc[rows][[c for c in columns if c in table.columns]].reset_index(drop=True)
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(file)
+        present = [c for c in columns if c in parquet.schema_arrow.names]
+        sizes = [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)]
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        group_of = np.searchsorted(starts, rows, side="right") - 1
+        out = pd.DataFrame(index=np.arange(rows.size), columns=present, dtype=object)
+        for group in np.unique(group_of):
+            where = np.flatnonzero(group_of == group)
+            part = parquet.read_row_group(int(group), columns=present).take(rows[where] - starts[group])
+            out.loc[where, present] = part.to_pandas()[present].to_numpy()
+        return out
+
     def _split_of_row(self) -> np.ndarray:
         # One byte per row, computed once: comparing 10M strings costs about a second per call.
         if self._split_codes is None:
