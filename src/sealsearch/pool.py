@@ -29,7 +29,7 @@ import numpy as np
 from sealsearch.errors import InvalidParameterError, UnknownNameError
 from sealsearch.index import KnnIndex
 from sealsearch.index.graph import KnnGraph, NeighbourSource
-from sealsearch.scan import RowFunction, score_matrix, score_rows
+from sealsearch.scan import RowFunction, block_rows, score_matrix, score_rows
 from sealsearch.store import EmbeddingStore
 
 POOL_NAMES = ("seals", "all", "randpool", "adaptive")
@@ -68,7 +68,7 @@ class CandidatePool(Protocol):
 
 def _copy_rows(target: np.ndarray, target_rows: np.ndarray, source: np.ndarray, source_rows: np.ndarray) -> None:
     """target[target_rows] = source[source_rows], in blocks so the temporary stays small."""
-    block = 65_536
+    block = block_rows(target.shape[1])
     for start in range(0, source_rows.size, block):
         target[target_rows[start : start + block]] = source[source_rows[start : start + block]]
 

@@ -420,8 +420,23 @@ class Dataset:
 
     def _split_of_row(self) -> np.ndarray:
         # One byte per row, computed once: comparing 10M strings costs about a second per call.
+        # Read as a dictionary column when the item table is not loaded: its ids as Python
+        # strings would take ~1 GB of memory at 10^7 items.
         if self._split_codes is None:
-            self._split_codes = (self.items["split"].to_numpy() == "test").astype(np.int8)
+            file = self.path / "items.parquet"
+            if self._items is None and file.is_file():
+                import pyarrow.parquet as pq
+
+                split = pq.read_table(file, columns=["split"], read_dictionary=["split"]).column(0)
+                self._split_codes = np.concatenate(
+                    [np.empty(0, dtype=np.int8)]
+                    + [
+                        (np.asarray(chunk.dictionary.to_pylist()) == "test").astype(np.int8)[chunk.indices.to_numpy()]
+                        for chunk in split.chunks
+                    ]
+                )
+            else:
+                self._split_codes = (self.items["split"].to_numpy() == "test").astype(np.int8)
         return self._split_codes
 
     def split_rows(self, split: str) -> np.ndarray:
@@ -460,11 +475,11 @@ class Dataset:
 
     def concept_counts(self) -> pd.DataFrame:
         """Positives of every concept per split: columns concept, pool, test."""
-        split = self.items["split"].to_numpy()
+        split_of_row = self._split_of_row()
         names = self.concept_names()
         rows = [self._concepts()[name] for name in names]
         sizes = np.fromiter((r.size for r in rows), dtype=np.int64, count=len(rows))
-        in_test = split[np.concatenate(rows)] == "test" if rows else np.empty(0, dtype=bool)
+        in_test = split_of_row[np.concatenate(rows)] == 1 if rows else np.empty(0, dtype=bool)
         test = np.add.reduceat(in_test, np.cumsum(sizes) - sizes) if rows else np.empty(0, dtype=np.int64)
         return pd.DataFrame({"concept": names, "pool": sizes - test, "test": test})
 
