@@ -88,12 +88,12 @@ def test_any_sklearn_classifier_can_be_the_learner(small_dataset):
 
 
 def test_predict_proba_scores_any_rows_in_chunks(loop, small_dataset, monkeypatch):
-    import sealsearch.loop
+    import sealsearch.scan
 
     rows = small_dataset.split_rows("pool")
     loop.tell(rows[:30], (np.arange(30) % 3 == 0).astype(int))
     whole = loop.predict_proba(rows)
-    monkeypatch.setattr(sealsearch.loop, "SCORE_CHUNK_ROWS", 7)
+    monkeypatch.setattr(sealsearch.scan, "BLOCK_BYTES", 7 * 4 * small_dataset.embeddings.dim)  # 7-row blocks
     np.testing.assert_allclose(loop.predict_proba(rows), whole, rtol=1e-5)  # float32 sums by chunk
     np.testing.assert_allclose(whole, positive_proba(loop.model, small_dataset.embeddings.take(rows)), rtol=1e-5)
     assert whole.shape == rows.shape and ((whole >= 0) & (whole <= 1)).all()

@@ -543,3 +543,28 @@ def experiment_command(
         f"{result.cells_total} cells ({result.cells_skipped} already done), {len(grid.concepts)} concepts; "
         f"wrote {result.runs_path}. Next: seals report {out_dir}"
     )
+
+
+@app.command("predict")
+@user_errors
+def predict_command(
+    dataset_dir: DatasetArg,
+    labels: Annotated[Path, typer.Option(help="Labels file (round, row, label): RUN.labels.parquet of `seals run`.")],
+    out_path: Annotated[Path | None, typer.Option("--out", help="Write the top rows here (.parquet).")] = None,
+    top: Annotated[int, typer.Option(help="How many of the best-scored items to keep.")] = 1000,
+) -> None:
+    """Train the default learner on a labels file and rank every item (scored in blocks, any N)."""
+    from sealsearch.predict import predict_top
+    from sealsearch.store import Dataset
+
+    if out_path is not None and out_path.suffix != ".parquet":
+        raise InvalidParameterError(f"--out {out_path}: must end in .parquet")
+    dataset = Dataset.open(dataset_dir)
+    with progress_bar("scoring every item") as progress:
+        table = predict_top(dataset, labels, top=top, progress=progress)
+    shown = table if out_path is None else table.head(20)  # with --out, the file holds them all
+    out.print(shown.to_string(index=False), soft_wrap=True, highlight=False, markup=False)
+    if out_path is not None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_parquet(out_path, index=False)
+        out.print(f"wrote {out_path}: the top {len(table)} of {dataset.info.n} items", highlight=False)

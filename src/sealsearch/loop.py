@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator
 from sealsearch.errors import InvalidParameterError, LabelConflictError
 from sealsearch.learner import default_learner, fit_learner, positive_proba
 from sealsearch.pool import CandidatePool
+from sealsearch.scan import score_rows
 from sealsearch.store import EmbeddingStore
 from sealsearch.strategies import (
     SCORERS,
@@ -30,8 +31,6 @@ from sealsearch.strategies import (
     select_top_distinct,
 )
 from sealsearch.threads import single_threaded_blas
-
-SCORE_CHUNK_ROWS = 262_144
 
 
 @dataclass(frozen=True)
@@ -176,13 +175,10 @@ class ActiveLoop:
         return self._model
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
-        """P(positive) for arbitrary rows, in chunks so huge row sets stay within memory."""
+        """P(positive) for arbitrary rows, in blocks (sealsearch.scan) so huge row sets stay within memory."""
         model = self.model
-        out = np.empty(len(rows), dtype=np.float64)
-        for start in range(0, len(rows), SCORE_CHUNK_ROWS):
-            block = self.embeddings.take(rows[start : start + SCORE_CHUNK_ROWS])
-            out[start : start + len(block)] = positive_proba(model, block)
-        return out
+        with single_threaded_blas():
+            return score_rows(self.embeddings, np.asarray(rows, dtype=np.int64), lambda v: positive_proba(model, v))
 
     # -- selection -----------------------------------------------------------------------
     def ask(self, n: int | None = None) -> Batch:
@@ -200,7 +196,7 @@ class ActiveLoop:
         with self._timed("select"), single_threaded_blas():
             candidates = self.pool.candidates()
             if self.strategy in SELECTORS:
-                ctx = self._context(self.embeddings.take(candidates))
+                ctx = self._context(self.pool.candidate_vectors())
                 picks = SELECTORS[self.strategy](ctx, n)
                 batch = Batch(self.round, candidates[picks], np.full(picks.size, np.nan))
             else:
@@ -216,18 +212,22 @@ class ActiveLoop:
         return batch
 
     def _context(self, vectors: np.ndarray) -> ScoringContext:
-        labeled = _concat(self._log.vectors, np.float32, self.embeddings.dim) if self.strategy in SELECTORS else None
+        labeled = _concat(self._log.vectors, np.float32, self.embeddings.dim)
         return ScoringContext(vectors, self.pool.mean_vector(), self.rng, labeled)
 
     def _scores(self, candidates: np.ndarray, model: BaseEstimator | None) -> np.ndarray:
         scorer = SCORERS[self.strategy]
-        scores = np.empty(candidates.size, dtype=np.float64)
-        for start in range(0, candidates.size, SCORE_CHUNK_ROWS):
-            block = candidates[start : start + SCORE_CHUNK_ROWS]
-            vectors = self.embeddings.take(block)
-            proba = positive_proba(model, vectors) if model is not None else np.full(block.size, np.nan)
-            scores[start : start + block.size] = scorer(proba, self._context(vectors))
-        return scores
+        pool_mean = self.pool.mean_vector()
+        if model is None:
+            # Random order reads no vector: one draw per candidate, in candidate order.
+            empty = np.empty((0, self.embeddings.dim), dtype=np.float32)
+            return scorer(np.full(candidates.size, np.nan), ScoringContext(empty, pool_mean, self.rng))
+
+        def score(vectors: np.ndarray) -> np.ndarray:
+            # Row-wise (model scorers draw no random numbers), so the pool may run blocks in parallel.
+            return scorer(positive_proba(model, vectors), ScoringContext(vectors, pool_mean, self.rng))
+
+        return self.pool.score_candidates(score)
 
     @contextmanager
     def _timed(self, part: str) -> Iterator[None]:

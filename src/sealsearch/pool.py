@@ -9,6 +9,13 @@ fraction of the rows.
 Every pool keeps the running sum of its members' vectors: for unit vectors the mean cosine
 similarity of z to the pool is z · mean(pool), which makes information density exact and linear.
 
+How the candidates' vectors are read differs on purpose. A SEALS pool is small (|labeled| × k
+rows at most) and changes by a few thousand rows a round, so it keeps its members' vectors in a
+float32 buffer of its own, gathered once when a row joins: a round scores RAM, not thousands of
+scattered rows of a memory map (~65 µs each when they are not in the page cache). The All
+baseline is the whole split, so it must not copy it: it streams the memory map in blocks
+(sealsearch.scan).
+
 Invariant (tested against brute force): no labeled row is ever a candidate.
 """
 
@@ -22,6 +29,7 @@ import numpy as np
 from sealsearch.errors import InvalidParameterError, UnknownNameError
 from sealsearch.index import KnnIndex
 from sealsearch.index.graph import KnnGraph, NeighbourSource
+from sealsearch.scan import RowFunction, block_rows, score_matrix, score_rows
 from sealsearch.store import EmbeddingStore
 
 POOL_NAMES = ("seals", "all", "randpool", "adaptive")
@@ -46,6 +54,23 @@ class CandidatePool(Protocol):
     def mean_vector(self) -> np.ndarray:
         """Mean of the candidates' vectors (float64); zeros when the pool is empty."""
         ...
+
+    def candidate_vectors(self) -> np.ndarray:
+        """The candidates' float32 vectors as one matrix aligned with `candidates()` (read-only),
+        for batch selectors that need them all at once (k-center)."""
+        ...
+
+    def score_candidates(self, score: RowFunction) -> np.ndarray:
+        """`score` (row-wise, see sealsearch.scan) over the candidates' vectors in blocks, on every
+        core; one value per candidate, aligned with `candidates()`."""
+        ...
+
+
+def _copy_rows(target: np.ndarray, target_rows: np.ndarray, source: np.ndarray, source_rows: np.ndarray) -> None:
+    """target[target_rows] = source[source_rows], in blocks so the temporary stays small."""
+    block = block_rows(target.shape[1])
+    for start in range(0, source_rows.size, block):
+        target[target_rows[start : start + block]] = source[source_rows[start : start + block]]
 
 
 def _mean(total: np.ndarray, count: int) -> np.ndarray:
@@ -74,6 +99,12 @@ class SealsPool:
         self._members = np.empty(0, dtype=np.int64)
         self._labeled = np.empty(0, dtype=np.int64)
         self._sum = np.zeros(embeddings.dim, dtype=np.float64)
+        # `_buffer` holds the vectors of `_buffer_rows` (the members when it was last merged);
+        # `_joined` holds (rows, vectors) gathered since. Merging waits for the next read, so a
+        # round that adds rows several times (AdaptivePool) rebuilds the buffer once.
+        self._buffer_rows = np.empty(0, dtype=np.int64)
+        self._buffer = np.empty((0, embeddings.dim), dtype=np.float32)
+        self._joined: list[tuple[np.ndarray, np.ndarray]] = []
 
     def update(self, labeled_rows: np.ndarray, labels: np.ndarray | None = None) -> None:
         new = np.setdiff1d(np.asarray(labeled_rows, dtype=np.int64), self._labeled)
@@ -98,8 +129,10 @@ class SealsPool:
             np.setdiff1d(neighbours, self._members, assume_unique=True), self._labeled, assume_unique=True
         )
         if added.size:
+            vectors = self.embeddings.take(added)
             self._members = np.union1d(self._members, added)
-            self._sum += self.embeddings.take(added).sum(axis=0, dtype=np.float64)
+            self._sum += vectors.sum(axis=0, dtype=np.float64)
+            self._joined.append((added, vectors))
 
     def candidates(self) -> np.ndarray:
         return self._members
@@ -110,6 +143,21 @@ class SealsPool:
 
     def mean_vector(self) -> np.ndarray:
         return _mean(self._sum, self.size)
+
+    def candidate_vectors(self) -> np.ndarray:
+        # Rows only leave between merges (labeled) or join through `_joined`, so an unchanged
+        # member count with nothing joined means the buffer is current.
+        if self._joined or self._buffer_rows.size != self._members.size:
+            merged = np.empty((self._members.size, self.embeddings.dim), dtype=np.float32)
+            for rows, vectors in [(self._buffer_rows, self._buffer), *self._joined]:
+                kept = np.flatnonzero(np.isin(rows, self._members, assume_unique=True))
+                _copy_rows(merged, np.searchsorted(self._members, rows[kept]), vectors, kept)
+            merged.flags.writeable = False
+            self._buffer, self._buffer_rows, self._joined = merged, self._members, []
+        return self._buffer
+
+    def score_candidates(self, score: RowFunction) -> np.ndarray:
+        return score_matrix(self.candidate_vectors(), score)
 
 
 class AdaptivePool(SealsPool):
@@ -221,6 +269,14 @@ class AllPool:
 
     def mean_vector(self) -> np.ndarray:
         return _mean(self._sum, self.size)
+
+    def candidate_vectors(self) -> np.ndarray:
+        """A copy of every candidate's vector: only batch selectors ask, and on a large split
+        this is the whole matrix."""
+        return self.embeddings.take(self.candidates())
+
+    def score_candidates(self, score: RowFunction) -> np.ndarray:
+        return score_rows(self.embeddings, self.candidates(), score)
 
 
 def make_pool(

@@ -465,10 +465,50 @@ class Dataset:
                 self._items = pd.DataFrame({"row": rows, "id": rows.astype(str), "split": "pool"})
         return self._items
 
+    def items_at(self, rows: np.ndarray, columns: tuple[str, ...] = ("id", "text")) -> pd.DataFrame:
+        """The given columns (those present) of some items, in the order of `rows`.
+
+        Reads only the parquet row groups holding those rows (items.parquet is written in row
+        order), so a few rows of a 10^7-item table with long texts cost a group at a time.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        file = self.path / "items.parquet"
+        if self._items is not None or not file.is_file():
+            table = self.items
+            return table.iloc[rows][[c for c in columns if c in table.columns]].reset_index(drop=True)
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(file)
+        present = [c for c in columns if c in parquet.schema_arrow.names]
+        sizes = [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)]
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        group_of = np.searchsorted(starts, rows, side="right") - 1
+        out = pd.DataFrame(index=np.arange(rows.size), columns=present, dtype=object)
+        for group in np.unique(group_of):
+            where = np.flatnonzero(group_of == group)
+            part = parquet.read_row_group(int(group), columns=present).take(rows[where] - starts[group])
+            out.loc[where, present] = part.to_pandas()[present].to_numpy()
+        return out
+
     def _split_of_row(self) -> np.ndarray:
         # One byte per row, computed once: comparing 10M strings costs about a second per call.
+        # Read as a dictionary column when the item table is not loaded: its ids as Python
+        # strings would take ~1 GB of memory at 10^7 items.
         if self._split_codes is None:
-            self._split_codes = (self.items["split"].to_numpy() == "test").astype(np.int8)
+            file = self.path / "items.parquet"
+            if self._items is None and file.is_file():
+                import pyarrow.parquet as pq
+
+                split = pq.read_table(file, columns=["split"], read_dictionary=["split"]).column(0)
+                self._split_codes = np.concatenate(
+                    [np.empty(0, dtype=np.int8)]
+                    + [
+                        (np.asarray(chunk.dictionary.to_pylist()) == "test").astype(np.int8)[chunk.indices.to_numpy()]
+                        for chunk in split.chunks
+                    ]
+                )
+            else:
+                self._split_codes = (self.items["split"].to_numpy() == "test").astype(np.int8)
         return self._split_codes
 
     def split_rows(self, split: str) -> np.ndarray:
@@ -507,11 +547,11 @@ class Dataset:
 
     def concept_counts(self) -> pd.DataFrame:
         """Positives of every concept per split: columns concept, pool, test."""
-        split = self.items["split"].to_numpy()
+        split_of_row = self._split_of_row()
         names = self.concept_names()
         rows = [self._concepts()[name] for name in names]
         sizes = np.fromiter((r.size for r in rows), dtype=np.int64, count=len(rows))
-        in_test = split[np.concatenate(rows)] == "test" if rows else np.empty(0, dtype=bool)
+        in_test = split_of_row[np.concatenate(rows)] == 1 if rows else np.empty(0, dtype=bool)
         test = np.add.reduceat(in_test, np.cumsum(sizes) - sizes) if rows else np.empty(0, dtype=np.int64)
         return pd.DataFrame({"concept": names, "pool": sizes - test, "test": test})
 
