@@ -399,10 +399,7 @@ def analyze_command(
     from sealsearch.plots import plot_latent_cdf
     from sealsearch.store import Dataset
 
-    try:
-        ks = [int(value) for value in k.split(",")]
-    except ValueError:
-        raise InvalidParameterError(f"--k {k!r}: give comma-separated integers, e.g. 10,100,1000") from None
+    ks = _split_list(k, "--k", int)
     dataset = Dataset.open(dataset_dir)
     check_ks(ks, dataset.split_rows("pool").size)
     names = concept or pick_concepts(dataset, concepts, seed_pos=1, seed=seed)

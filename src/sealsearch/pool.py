@@ -107,13 +107,19 @@ class SealsPool:
         self._joined: list[tuple[np.ndarray, np.ndarray]] = []
 
     def update(self, labeled_rows: np.ndarray, labels: np.ndarray | None = None) -> None:
-        new = np.setdiff1d(np.asarray(labeled_rows, dtype=np.int64), self._labeled)
+        self._label_and_expand(np.asarray(labeled_rows, dtype=np.int64))
+
+    def _label_and_expand(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows not labeled before leave the pool and bring their k neighbours in; returns those
+        rows and their neighbour ids."""
+        new = np.setdiff1d(rows, self._labeled)
         if new.size == 0:
-            return
+            return new, np.empty((0, self.k), dtype=np.int64)
         vectors = self.embeddings.take(new)
         ids = self.source.neighbours(new, vectors, self.k)
         self._mark_labeled(new, vectors)
         self._add(ids)
+        return new, ids
 
     def _mark_labeled(self, new: np.ndarray, vectors: np.ndarray) -> None:
         """Newly labeled rows stop being candidates (their vectors leave the running sum)."""
@@ -196,14 +202,8 @@ class AdaptivePool(SealsPool):
 
     def update(self, labeled_rows: np.ndarray, labels: np.ndarray | None = None) -> None:
         rows = np.asarray(labeled_rows, dtype=np.int64)
-        new = np.setdiff1d(rows, self._labeled)
-        if new.size == 0:
-            return
-        vectors = self.embeddings.take(new)
-        ids = self.source.neighbours(new, vectors, self.k)
-        self._mark_labeled(new, vectors)
-        self._add(ids)
-        if labels is None:
+        new, ids = self._label_and_expand(rows)
+        if new.size == 0 or labels is None:
             return
         label_of = dict(zip(rows.tolist(), np.asarray(labels).tolist(), strict=True))
         is_positive = np.fromiter((label_of[row] == 1 for row in new.tolist()), dtype=bool, count=new.size)
