@@ -40,7 +40,7 @@ def build_rate(dataset, index, k: int, chunk: int, max_rows: int | None) -> tupl
             raise EnoughRows
 
     with contextlib.suppress(EnoughRows):
-        build_knn_graph(dataset, index, k, chunk_rows=chunk, progress=progress)
+        build_knn_graph(dataset, index, k, method="search", chunk_rows=chunk, progress=progress)
     rows, seconds = marks[-1][0] - marks[0][0], marks[-1][1] - marks[0][1]
     return rows, rows / seconds if seconds else float("nan")
 

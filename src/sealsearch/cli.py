@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import math
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -465,11 +466,17 @@ def index_graph(
     dataset_dir: DatasetArg,
     k: Annotated[int, typer.Option(help="Neighbours stored per pool row; runs with k up to this use the graph.")] = 100,
     factory: Annotated[str, typer.Option(help='Index to search with (built on first use), or "auto".')] = "auto",
-    chunk: Annotated[int, typer.Option(help="Pool rows per chunk; progress is saved after each.")] = 65536,
+    chunk: Annotated[
+        int, typer.Option(help="Pool rows per chunk of the search method; progress is saved after each.")
+    ] = 65536,
+    method: Annotated[
+        str, typer.Option(help='"ivf-lists" (IVF only), "search", or "auto": ivf-lists when it can.')
+    ] = "auto",
+    probe: Annotated[int, typer.Option(help="ivf-lists: neighbours come from this many lists nearest each row's.")] = 8,
 ) -> None:
-    """Search every pool row's k neighbours once (resumable), so SEALS rounds look them up instead."""
-    from sealsearch.index import open_or_build_index
-    from sealsearch.index.graph import build_knn_graph
+    """Find every pool row's k neighbours once (resumable), so SEALS rounds look them up instead."""
+    from sealsearch.index import RECALL_QUERIES, open_or_build_index
+    from sealsearch.index.graph import build_knn_graph, graph_recall
     from sealsearch.store import Dataset
 
     if k <= 0 or chunk <= 0:
@@ -477,9 +484,25 @@ def index_graph(
     dataset = Dataset.open(dataset_dir)
     with progress_bar(f"indexing ({factory})") as progress:
         index = open_or_build_index(dataset, factory, progress=progress)
-    with progress_bar(f"kNN graph ({index.factory}, k={k})") as progress:
-        graph = build_knn_graph(dataset, index, k, chunk_rows=chunk, progress=progress)
-    out.print(f"kNN graph {graph.factory}, k={graph.k}: {graph.rows.size} pool rows in {graph.path}")
+    starts: list[int] = []  # rows done at each progress call; the first is where this build began
+    started = time.perf_counter()
+    with progress_bar(f"kNN graph ({index.factory}, k={k})") as bar:
+
+        def progress(done: int, total: int) -> None:
+            starts.append(done)
+            bar(done, total)
+
+        graph = build_knn_graph(dataset, index, k, method=method, probe=probe, chunk_rows=chunk, progress=progress)
+    built, seconds = graph.rows.size - starts[0], time.perf_counter() - started
+    how = graph.method + (f", probe {graph.probe}" if graph.probe else "")
+    out.print(f"kNN graph {graph.factory}, k={graph.k} ({how}): {graph.rows.size:,} pool rows in {graph.path}")
+    out.print(
+        f"built {built:,} rows in {seconds:.1f} s ({built / seconds:,.0f} rows/s)" if built else "reused as built"
+    )
+    with progress_bar("recall vs exact") as progress:
+        recall = graph_recall(dataset, graph, progress=progress)
+    sample = min(RECALL_QUERIES, graph.rows.size)
+    out.print(f"recall@{graph.k} vs exact neighbours on {sample} pool rows: {recall:.3f}")
 
 
 def _split_list(value: str, option: str, convert: Callable = str) -> list:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
@@ -91,6 +92,25 @@ def _training_rows(rows: np.ndarray, nlist: int | None, seed: int) -> np.ndarray
     return rows[np.sort(picked)]
 
 
+@dataclass(frozen=True)
+class IvfLists:
+    """The partition of an IVF index: which dataset rows each inverted list holds.
+
+    Rows of list c are `members[offsets[c]:offsets[c + 1]]`. `centroids` live in the space the
+    quantizer sees (after any pre-transform); `inner_product` says whether the quantizer assigns
+    by largest inner product (else by smallest L2 distance), which decides which lists are near.
+    """
+
+    centroids: np.ndarray
+    inner_product: bool
+    offsets: np.ndarray
+    members: np.ndarray
+
+    @property
+    def nlist(self) -> int:
+        return int(self.centroids.shape[0])
+
+
 class FaissIndex:
     """A Faiss index plus `rows`, the dataset row of each Faiss position.
 
@@ -126,6 +146,27 @@ class FaissIndex:
     @property
     def dim(self) -> int:
         return int(self._index.d)
+
+    def ivf_lists(self) -> IvfLists | None:
+        """The inverted lists as dataset rows, or None for an index without them (Flat, HNSW, LSH)."""
+        try:
+            ivf = faiss.extract_index_ivf(self._index)
+        except RuntimeError:
+            return None
+        invlists = ivf.invlists
+        sizes = np.array([invlists.list_size(cell) for cell in range(ivf.nlist)], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        positions = np.empty(int(offsets[-1]), dtype=np.int64)
+        for cell in np.flatnonzero(sizes):
+            ids = invlists.get_ids(int(cell))
+            positions[offsets[cell] : offsets[cell + 1]] = faiss.rev_swig_ptr(ids, int(sizes[cell]))
+            invlists.release_ids(int(cell), ids)
+        return IvfLists(
+            centroids=ivf.quantizer.reconstruct_n(0, ivf.nlist),
+            inner_product=ivf.quantizer.metric_type == faiss.METRIC_INNER_PRODUCT,
+            offsets=offsets,
+            members=self.rows[positions],
+        )
 
     def _apply_default_search_params(self) -> None:
         space = faiss.ParameterSpace()

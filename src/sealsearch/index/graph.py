@@ -9,11 +9,16 @@ Files, beside the index the graph was searched with:
 
     DATASET/index/<factory>/graph_k{k}.npy    N_pool × k int32 dataset rows, best first, -1 padded;
                                               graph row i belongs to the i-th (sorted) pool row
-    DATASET/index/<factory>/graph_k{k}.json   factory, k, n, pool digest and rows_done
+    DATASET/index/<factory>/graph_k{k}.json   factory, k, n, pool digest, rows_done, and how it
+                                              was built: method ("search" or "ivf-lists"), probe
+                                              and lists_done for "ivf-lists"
 
-The build is resumable: rows are searched in chunks and `rows_done` is rewritten (atomically)
-only after a chunk's rows are flushed to disk, so an interrupted build continues where it stopped
-and a finished graph is reused as is. The pool digest makes a graph of an older pool split stale.
+Two ways to fill it: "search" asks the index for each row's neighbours, in chunks of rows;
+"ivf-lists" (IVF indexes only, see ivf_graph.py) computes them list by list with one exact
+matrix product over the `probe` nearest lists, several times faster. Either is resumable: the
+progress counters are rewritten (atomically) only after the rows they count are flushed to disk,
+so an interrupted build continues where it stopped, and a finished graph is reused as is however
+it was built. The pool digest makes a graph of an older pool split stale.
 """
 
 from __future__ import annotations
@@ -26,12 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.index import KnnIndex, index_dir_name
+from sealsearch.index import FaissIndex, KnnIndex, RerankedIndex, index_dir_name
+from sealsearch.index.ivf_graph import DEFAULT_PROBE, IvfGraphBuilder
+from sealsearch.index.recall import RECALL_QUERIES, recall_of, sample_queries
 from sealsearch.store import CHUNK_ROWS, Dataset, Progress
 from sealsearch.threads import single_threaded_blas
 
 GRAPH_FORMAT = 1
 GRAPH_ID_DTYPE = np.dtype(np.int32)  # half the disk of int64; dataset rows stay below 2^31
+METHODS = ("auto", "search", "ivf-lists")
 
 
 def _positive(value: object, name: str) -> int:
@@ -58,8 +66,11 @@ def _description(dataset: Dataset, factory: str, k: int) -> dict:
     }
 
 
-def _rows_done(meta_path: Path, expected: dict) -> int | None:
-    """Rows already searched by a build for `expected`, or None when there is no such build."""
+def _read_meta(meta_path: Path, expected: dict) -> dict | None:
+    """The description of a build for `expected` (with a valid rows_done), or None when there is none.
+
+    Graphs written before there was more than one method carry no "method": they were searched.
+    """
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError):
@@ -67,12 +78,14 @@ def _rows_done(meta_path: Path, expected: dict) -> int | None:
     if not isinstance(meta, dict) or {key: meta.get(key) for key in expected} != expected:
         return None
     done = meta.get("rows_done")
-    return done if isinstance(done, int) and 0 <= done <= expected["n"] else None
+    if not (isinstance(done, int) and 0 <= done <= expected["n"]):
+        return None
+    return {"method": "search", **meta}
 
 
-def _write_description(meta_path: Path, expected: dict, rows_done: int) -> None:
+def _write_meta(meta_path: Path, meta: dict) -> None:
     tmp = meta_path.with_name(f".{meta_path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps({**expected, "rows_done": rows_done}, indent=2) + "\n")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
     os.replace(tmp, meta_path)
 
 
@@ -82,13 +95,24 @@ class KnnGraph:
     `rows` is sorted (the pool split), so finding a row's graph row is a binary search.
     """
 
-    def __init__(self, ids: np.ndarray, rows: np.ndarray, factory: str, path: Path | None = None):
+    def __init__(
+        self,
+        ids: np.ndarray,
+        rows: np.ndarray,
+        factory: str,
+        path: Path | None = None,
+        *,
+        method: str = "search",
+        probe: int | None = None,
+    ):
         if ids.ndim != 2 or ids.shape[0] != len(rows):
             raise InvalidDataError(f"graph ids must have shape ({len(rows)}, k), got {ids.shape}")
         self.ids = ids
         self.rows = np.asarray(rows, dtype=np.int64)
         self.factory = factory
         self.path = path
+        self.method = method
+        self.probe = probe
 
     @property
     def k(self) -> int:
@@ -103,18 +127,24 @@ class KnnGraph:
         if not meta_path.is_file() or not path.is_file():
             raise MissingFileError(f"{meta_path}: not found; {build}")
         expected = _description(dataset, factory, k)
-        done = _rows_done(meta_path, expected)
-        if done is None:
+        meta = _read_meta(meta_path, expected)
+        if meta is None:
             raise InvalidDataError(f"{meta_path}: built for another pool split or unreadable; {build} again")
-        if done < expected["n"]:
-            raise MissingFileError(f"{path}: only {done} of {expected['n']} rows searched; {build} to finish")
+        if meta["rows_done"] < expected["n"]:
+            raise MissingFileError(
+                f"{path}: only {meta['rows_done']} of {expected['n']} rows searched; {build} to finish"
+            )
         try:
             ids = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError) as exc:
             raise InvalidDataError(f"{path}: unreadable ({exc}); {build} again") from None
         if ids.shape != (expected["n"], k) or ids.dtype != GRAPH_ID_DTYPE:
             raise InvalidDataError(f"{path}: holds {ids.dtype} {ids.shape}, not int32 ({expected['n']}, {k}); {build}")
-        return cls(ids, dataset.split_rows("pool"), factory, path)
+        probe = meta.get("probe")
+        return cls(
+            ids, dataset.split_rows("pool"), factory, path,
+            method=str(meta["method"]), probe=probe if isinstance(probe, int) else None,
+        )  # fmt: skip
 
     def contains(self, rows: np.ndarray) -> np.ndarray:
         """Which of the dataset rows have a graph row (the pool split's rows do, test rows do not)."""
@@ -161,17 +191,26 @@ def build_knn_graph(
     index: KnnIndex,
     k: int,
     *,
+    method: str = "auto",
+    probe: int = DEFAULT_PROBE,
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
 ) -> KnnGraph:
-    """Search the k neighbours of every pool row with `index` and store them; resumes an
-    interrupted build of the same graph and returns a finished one without searching.
+    """Find the k neighbours of every pool row and store them; resumes an interrupted build of
+    the same graph (same method and probe) and returns a finished one, however it was built,
+    without computing anything.
 
     `index` must cover the dataset's pool split (as `open_or_build_index` returns it); each row's
-    own row is excluded, exactly as `SealsPool` searches, so lookups equal searches.
+    own row is excluded, exactly as `SealsPool` searches. method "search" asks `index` for every
+    row (chunk_rows at a time), so lookups equal searches; "ivf-lists" computes exact
+    neighbours among the rows of the `probe` inverted lists nearest each row's list (IVF indexes
+    only); "auto" takes "ivf-lists" when the index has inverted lists.
     """
     k = _positive(k, "k")
     chunk_rows = _positive(chunk_rows, "chunk_rows")
+    probe = _positive(probe, "probe")
+    if method not in METHODS:
+        raise InvalidParameterError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     pool = dataset.split_rows("pool")
     if (index.ntotal, index.dim) != (pool.size, dataset.info.dim):
         raise InvalidParameterError(
@@ -180,15 +219,28 @@ def build_knn_graph(
         )
     if pool.size and pool[-1] > np.iinfo(GRAPH_ID_DTYPE).max:
         raise InvalidDataError(f"{dataset.path}: row numbers beyond 2^31 do not fit the graph's int32 ids")
+    lists = None
+    if method != "search" and isinstance(index, FaissIndex | RerankedIndex):
+        lists = index.ivf_lists()
+        if lists is not None and not np.array_equal(index.rows, pool):
+            raise InvalidParameterError(
+                f"index {index.factory!r} does not hold the rows of the pool split of {dataset.path}; "
+                "open it with open_or_build_index"
+            )
+    if method == "ivf-lists" and lists is None:
+        raise InvalidParameterError(
+            f"method 'ivf-lists' needs an IVF index, and {index.factory!r} has no inverted lists; use 'search'"
+        )
+    build = {"method": "search"} if lists is None else {"method": "ivf-lists", "probe": probe}
     path, meta_path = graph_paths(dataset, index.factory, k)
     expected = _description(dataset, index.factory, k)
-    done = _rows_done(meta_path, expected)
-    if done == pool.size:
+    meta = _read_meta(meta_path, expected)
+    if meta is not None and meta["rows_done"] == pool.size:
         if progress:
-            progress(done, pool.size)
+            progress(pool.size, pool.size)
         return KnnGraph.open(dataset, index.factory, k)
     ids = None
-    if done is not None:
+    if meta is not None and {key: meta.get(key) for key in build} == build:
         try:
             ids = np.load(path, mmap_mode="r+", allow_pickle=False)
         except (ValueError, OSError):
@@ -199,24 +251,86 @@ def build_knn_graph(
         meta_path.unlink(missing_ok=True)  # a stale description must never vouch for the new file
         path.parent.mkdir(parents=True, exist_ok=True)
         ids = np.lib.format.open_memmap(path, mode="w+", dtype=GRAPH_ID_DTYPE, shape=(pool.size, k))
-        done = 0
-        _write_description(meta_path, expected, done)
+        meta = {**expected, **build, "rows_done": 0} | ({"lists_done": 0} if lists is not None else {})
+        _write_meta(meta_path, meta)
     if progress:
-        progress(done, pool.size)
+        progress(meta["rows_done"], pool.size)
+    if lists is None:
+        _search_rows(dataset, index, ids, meta, meta_path, chunk_rows, progress)
+    else:
+        _fill_from_lists(IvfGraphBuilder(dataset.embeddings, lists, probe), pool, ids, meta, meta_path, progress)
+    del ids
+    return KnnGraph.open(dataset, index.factory, k)
+
+
+def _search_rows(
+    dataset: Dataset,
+    index: KnnIndex,
+    ids: np.ndarray,
+    meta: dict,
+    meta_path: Path,
+    chunk_rows: int,
+    progress: Progress | None,
+) -> None:
+    """Fill graph rows from meta["rows_done"] on with index searches, a chunk at a time."""
+    pool = dataset.split_rows("pool")
+    done = meta["rows_done"]
     while done < pool.size:
         rows = pool[done : done + chunk_rows]
         # One BLAS thread, as in the loop (threads.py): a Flat chunk over 10^6 x 64 ran 13x faster
         # so on 2 busy cores (353 vs 26 rows/s); IVF chunks ran at the same speed either way.
         with single_threaded_blas():
-            found, _ = index.search(dataset.embeddings.take(rows), k, exclude=rows)
+            found, _ = index.search(dataset.embeddings.take(rows), ids.shape[1], exclude=rows)
         ids[done : done + rows.size] = found
         ids.flush()
         done += rows.size
-        _write_description(meta_path, expected, done)
+        _write_meta(meta_path, {**meta, "rows_done": done})
         if progress:
             progress(done, pool.size)
-    del ids
-    return KnnGraph.open(dataset, index.factory, k)
+
+
+def _fill_from_lists(
+    builder: IvfGraphBuilder,
+    pool: np.ndarray,
+    ids: np.ndarray,
+    meta: dict,
+    meta_path: Path,
+    progress: Progress | None,
+) -> None:
+    """Fill the graph rows of the inverted lists from meta["lists_done"] on, in list order; a
+    list's rows are scattered over the graph, so progress is counted in whole lists."""
+    done, lists_done = meta["rows_done"], meta.get("lists_done")
+    if not isinstance(lists_done, int) or not 0 <= lists_done <= builder.lists.nlist:
+        lists_done, done = 0, 0
+    for cell in range(lists_done, builder.lists.nlist):
+        rows, found = builder.neighbours(cell, ids.shape[1])
+        if rows.size == 0:
+            continue
+        ids[np.searchsorted(pool, rows)] = found
+        ids.flush()
+        done += rows.size
+        _write_meta(meta_path, {**meta, "rows_done": done, "lists_done": cell + 1})
+        if progress:
+            progress(done, pool.size)
+
+
+def graph_recall(
+    dataset: Dataset,
+    graph: KnnGraph,
+    *,
+    n_queries: int = RECALL_QUERIES,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> float:
+    """Tie-tolerant recall@k of the graph's rows against exact neighbours on a seeded sample of
+    pool rows (k = the graph's, at most the pool size - 1): what an approximate index, or the
+    "ivf-lists" build's unprobed lists, cost."""
+    n_queries = _positive(n_queries, "n_queries")
+    k = min(graph.k, graph.rows.size - 1)
+    if k <= 0:
+        return 1.0
+    query_rows = sample_queries(graph.rows, n_queries, seed)
+    return recall_of(dataset.embeddings, graph.rows, query_rows, graph.neighbours(query_rows, k), progress)
 
 
 class NeighbourSource:

@@ -55,6 +55,32 @@ def exact_kth_similarity(
     return best.min(axis=1)
 
 
+def sample_queries(rows: np.ndarray, n_queries: int = RECALL_QUERIES, seed: int = 0) -> np.ndarray:
+    """A seeded sample of `rows` to measure recall on, sorted (rows are read in file order)."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(rows, size=min(int(n_queries), len(rows)), replace=False))
+
+
+def recall_of(
+    embeddings: EmbeddingStore,
+    rows: np.ndarray,
+    query_rows: np.ndarray,
+    ids: np.ndarray,
+    progress: Progress | None = None,
+) -> float:
+    """Tie-tolerant recall of `ids` ((q, k) answers for query_rows, own rows excluded, -1 for
+    none) against exact search among `rows`: an answer is a hit when its exact similarity
+    reaches the exact k-th best."""
+    queries = embeddings.gather(query_rows)
+    kth = exact_kth_similarity(embeddings, rows, query_rows, queries, ids.shape[1], progress)
+    found = ids >= 0
+    unique, inverse = np.unique(ids[found], return_inverse=True)
+    query_of = np.nonzero(found)[0]
+    exact = np.einsum("nd,nd->n", queries[query_of], embeddings.gather(unique)[inverse])
+    hits = exact >= kth[query_of] - TIE_TOLERANCE
+    return float(hits.sum() / ids.size)
+
+
 def measure_recall(
     index: KnnIndex,
     embeddings: EmbeddingStore,
@@ -66,9 +92,8 @@ def measure_recall(
 ) -> float:
     """Tie-tolerant recall@k of `index` (built over `rows`) on a seeded sample of those rows.
 
-    Each sampled row searches with its own row excluded, as SEALS queries the index; a returned
-    row is a hit when its exact similarity reaches the exact k-th best. k is capped at
-    len(rows) - 1, the most neighbours a row has.
+    Each sampled row searches with its own row excluded, as SEALS queries the index. k is
+    capped at len(rows) - 1, the most neighbours a row has.
     """
     rows = np.asarray(rows, dtype=np.int64)
     for name, value in (("k", k), ("n_queries", n_queries)):
@@ -77,17 +102,9 @@ def measure_recall(
     k = min(int(k), len(rows) - 1)
     if k <= 0:
         return 1.0
-    rng = np.random.default_rng(seed)
-    query_rows = np.sort(rng.choice(rows, size=min(int(n_queries), len(rows)), replace=False))
-    queries = embeddings.gather(query_rows)
-    kth = exact_kth_similarity(embeddings, rows, query_rows, queries, k, progress)
-    ids, _ = index.search(queries, k, exclude=query_rows)
-    found = ids >= 0
-    unique, inverse = np.unique(ids[found], return_inverse=True)
-    query_of = np.nonzero(found)[0]
-    exact = np.einsum("nd,nd->n", queries[query_of], embeddings.gather(unique)[inverse])
-    hits = exact >= kth[query_of] - TIE_TOLERANCE
-    return float(hits.sum() / ids.size)
+    query_rows = sample_queries(rows, n_queries, seed)
+    ids, _ = index.search(embeddings.gather(query_rows), k, exclude=query_rows)
+    return recall_of(embeddings, rows, query_rows, ids, progress)
 
 
 def _recall_key(factory: str, search_params: str | None, k: int, n_queries: int, seed: int) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from sealsearch.errors import InvalidParameterError
-from sealsearch.index.faiss_backend import FaissIndex
+from sealsearch.index.faiss_backend import FaissIndex, IvfLists
 from sealsearch.store import EmbeddingStore
 
 _SUFFIX = re.compile(r",Rerank(?P<factor>\d*)$")
@@ -69,6 +69,10 @@ class RerankedIndex:
     @property
     def rows(self) -> np.ndarray:
         return self.base.rows
+
+    def ivf_lists(self) -> IvfLists | None:
+        """The underlying index's inverted lists (see `FaissIndex.ivf_lists`)."""
+        return self.base.ivf_lists()
 
     def set_search_params(self, search_params: str) -> None:
         """Search-time knobs of the underlying index, e.g. "nprobe=32"."""
