@@ -150,8 +150,14 @@ def _finish_grid(fig, axes) -> None:
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     for ax in axes.flat:
         ax.grid(alpha=0.3)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 2 * axes.shape[1]))
+    # Panels may show different methods (e.g. dedup runs for some strategies only): merge them all.
+    legend: dict[str, object] = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    fig.legend(
+        list(legend.values()), list(legend), loc="outside lower center", ncols=min(len(legend), 2 * axes.shape[1])
+    )
 
 
 def plot_k_effect(effect: pd.DataFrame, reference: pd.DataFrame, path: str | Path, title: str = "") -> Path:
