@@ -118,11 +118,7 @@ def plot_experiment_curves(
     """Figure 1 of the paper: one column per strategy, rows mAP / recall / pool share against
     labels, one line per method with a ± std band across repeats; full supervision dashed."""
     plt = _pyplot()
-    strategies = [s for s in curves["strategy"].cat.categories if s in set(curves["strategy"])]
-    fig, axes = plt.subplots(
-        len(METRIC_AXES), len(strategies), figsize=(4.2 * len(strategies), 3.2 * len(METRIC_AXES)),
-        squeeze=False, sharex=True, sharey="row", constrained_layout=True,
-    )  # fmt: skip
+    fig, axes, strategies = _metric_grid(plt, curves)
     colors = _method_colors(curves["method"])
     for col, strategy in enumerate(strategies):
         for method, group in curves[curves["strategy"] == strategy].groupby("method", observed=True):
@@ -139,6 +135,17 @@ def plot_experiment_curves(
         axes[row, 0].set_ylabel(label)
     _finish_grid(fig, axes)
     return _save(fig, path, title)
+
+
+def _metric_grid(plt, frame: pd.DataFrame):
+    """A metrics × strategies grid of panels (rows mAP / recall / pool share), strategies in their
+    categorical order; returns the figure, the axes and the strategies of the columns."""
+    strategies = [s for s in frame["strategy"].cat.categories if s in set(frame["strategy"])]
+    fig, axes = plt.subplots(
+        len(METRIC_AXES), len(strategies), figsize=(4.2 * len(strategies), 3.2 * len(METRIC_AXES)),
+        squeeze=False, sharex=True, sharey="row", constrained_layout=True,
+    )  # fmt: skip
+    return fig, axes, strategies
 
 
 def _finish_grid(fig, axes) -> None:
@@ -165,11 +172,7 @@ def plot_k_effect(effect: pd.DataFrame, reference: pd.DataFrame, path: str | Pat
     recall / pool share, one line per family (SEALS, adaptive, dedup variants) with ± std error
     bars across repeats, and the All method of the strategy as a horizontal line."""
     plt = _pyplot()
-    strategies = [s for s in effect["strategy"].cat.categories if s in set(effect["strategy"])]
-    fig, axes = plt.subplots(
-        len(METRIC_AXES), len(strategies), figsize=(4.2 * len(strategies), 3.2 * len(METRIC_AXES)),
-        squeeze=False, sharex=True, sharey="row", constrained_layout=True,
-    )  # fmt: skip
+    fig, axes, strategies = _metric_grid(plt, effect)
     families = sorted(effect["family"].unique())
     for col, strategy in enumerate(strategies):
         for i, family in enumerate(families):
