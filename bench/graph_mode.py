@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 from seals_vs_all import synthetic_dataset
 
+from sealsearch._util import single_threaded_blas
+from sealsearch.active.pools import SealsPool
 from sealsearch.index import open_or_build_index
 from sealsearch.index.graph import KnnGraph, NeighbourSource, build_knn_graph, graph_paths
-from sealsearch.pool import SealsPool
-from sealsearch.threads import single_threaded_blas
 
 
 class EnoughRows(Exception):

@@ -17,9 +17,9 @@ import time
 import faiss
 import numpy as np
 
+from sealsearch.data.embeddings import EmbeddingStore
 from sealsearch.index import RerankedIndex, auto_factory, build_index
 from sealsearch.index.rerank import split_rerank
-from sealsearch.store import EmbeddingStore
 
 DEFAULT_FACTORIES = ["Flat", "HNSW32", "IVF1024,SQ8", "IVF4096,PQ32", "LSH"]
 FAISS_DEFAULT_BLAS_THRESHOLD = 128_000

@@ -13,8 +13,8 @@ import argparse
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from sealsearch.demo import open_or_build_demo_dataset
-from sealsearch.experiment import RunConfig, pick_concepts, run
+from sealsearch.experiments.demo import open_or_build_demo_dataset
+from sealsearch.experiments.simulate import RunConfig, pick_concepts, run
 from sealsearch.index import open_or_build_index
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 from scaling import build_graph, open_index, synthetic
 
-from sealsearch.experiment import RunConfig, pick_concepts, run
+from sealsearch.experiments.simulate import RunConfig, pick_concepts, run
 from sealsearch.index import index_dir_name
 from sealsearch.index.graph import find_graph
 

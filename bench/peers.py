@@ -12,7 +12,7 @@ Methods (--methods picks a subset):
 - `smalltext-seals`  small-text PoolBasedActiveLearner with SEALS(LeastConfidence(), k) (hnswlib inside)
 
 Every method gets sealsearch's default learner (LogisticRegression, C = DEFAULT_C), the seed set of
-`sealsearch.experiment.run` (same rng, same `seed_set`), batches of --batch until --budget labels,
+`sealsearch.experiments.simulate.run` (same rng, same `seed_set`), batches of --batch until --budget labels,
 and the ground-truth oracle. For two classes least confidence, entropy and MaxEnt rank alike.
 Peers work on the pool split's vectors loaded into memory (their APIs take arrays); ours reads the
 memory-mapped store. Times are wall-clock seconds of each run's loop; a kNN index built before the
@@ -36,13 +36,13 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import average_precision_score
 from threadpoolctl import threadpool_limits
 
+from sealsearch.active.learner import default_learner, positive_proba
+from sealsearch.active.loop import ActiveLoop
+from sealsearch.active.pools import make_pool
+from sealsearch.data.dataset import Dataset
 from sealsearch.datasets.synthetic import build_synthetic_dataset
-from sealsearch.experiment import GroundTruthOracle, pick_concepts, seed_set
+from sealsearch.experiments.simulate import GroundTruthOracle, pick_concepts, seed_set
 from sealsearch.index import KnnIndex, open_or_build_index
-from sealsearch.learner import default_learner, positive_proba
-from sealsearch.loop import ActiveLoop
-from sealsearch.pool import make_pool
-from sealsearch.store import Dataset
 
 SEED_POS, NEG_RATIO = 5, 19  # RunConfig's defaults: the paper's 5 positives + 95 negatives
 

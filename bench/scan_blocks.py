@@ -1,4 +1,4 @@
-"""Block size and threads of the All round's scan (sealsearch.scan), on any dataset.
+"""Block size and threads of the All round's scan (sealsearch.data.scan), on any dataset.
 
     PYTHONPATH=src .venv/bin/python bench/scan_blocks.py seals-data/syn1m --blocks 1 4 16 64
 
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-import sealsearch.scan
-from sealsearch.experiment import seed_set
-from sealsearch.learner import default_learner, fit_learner, positive_proba
-from sealsearch.pool import AllPool
-from sealsearch.store import Dataset
-from sealsearch.strategies import maxent
-from sealsearch.threads import single_threaded_blas
+import sealsearch.data.scan
+from sealsearch._util import single_threaded_blas
+from sealsearch.active.learner import default_learner, fit_learner, positive_proba
+from sealsearch.active.pools import AllPool
+from sealsearch.active.strategies import maxent
+from sealsearch.data.dataset import Dataset
+from sealsearch.experiments.simulate import seed_set
 
 
 def best_of(repeat: int, function) -> float:
@@ -65,13 +65,13 @@ def main() -> None:
         reference = gathered()
         print(f"  gathers of 262,144 rows, 1 thread: {best_of(args.repeat, gathered):.3f} s")
         for megabytes in args.blocks:
-            sealsearch.scan.BLOCK_BYTES = int(megabytes * 2**20)
+            sealsearch.data.scan.BLOCK_BYTES = int(megabytes * 2**20)
             for workers in args.workers:
                 seconds = best_of(
-                    args.repeat, lambda w=workers: sealsearch.scan.score_rows(store, candidates, score, workers=w)
+                    args.repeat, lambda w=workers: sealsearch.data.scan.score_rows(store, candidates, score, workers=w)
                 )
-                scores = sealsearch.scan.score_rows(store, candidates, score, workers=workers)
-                rows = sealsearch.scan.block_rows(store.dim)
+                scores = sealsearch.data.scan.score_rows(store, candidates, score, workers=workers)
+                rows = sealsearch.data.scan.block_rows(store.dim)
                 error = np.abs(scores - reference).max()
                 print(f"  scan, {megabytes:g} MB blocks ({rows:,} rows), {workers} thread(s): {seconds:.3f} s"
                       f"   (max |Δscore| vs gathers {error:.1e})")  # fmt: skip

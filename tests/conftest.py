@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sealsearch.store import Dataset, write_dataset
+from sealsearch.data.dataset import Dataset
+from sealsearch.data.writer import write_dataset
 
 
 def clustered_vectors(n: int, dim: int, n_clusters: int, rng: np.random.Generator, spread: float = 0.35):

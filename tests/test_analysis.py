@@ -12,15 +12,15 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import make_dataset
-from sealsearch.analysis import (
+from sealsearch.cli import app
+from sealsearch.errors import InvalidParameterError, UnknownNameError
+from sealsearch.experiments.latent import (
     LATENT_COLUMNS,
     knn_edges,
     largest_component_stats,
     latent_structure,
     summarize_latent,
 )
-from sealsearch.cli import app
-from sealsearch.errors import InvalidParameterError, UnknownNameError
 
 
 def edges(pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +150,7 @@ def test_summary_is_the_median_per_k():
 
 def test_bad_input_fails_before_building_an_index(tmp_path):
     dataset = make_dataset(tmp_path / "ds", n=300)
-    with pytest.raises(UnknownNameError, match="unknown concept 'rar'.*did you mean rare"):
+    with pytest.raises(UnknownNameError, match="unknown concept 'rar'.*did you mean 'rare'"):
         latent_structure(dataset, ["rare", "rar"], [5])
     for ks in ([0, 5], [-3], [], [dataset.split_rows("pool").size]):
         with pytest.raises(InvalidParameterError, match="k"):

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from conftest import clustered_vectors
 from sealsearch.cli import app
-from sealsearch.store import Dataset
+from sealsearch.data.dataset import Dataset
 
 runner = CliRunner()
 
@@ -176,7 +176,7 @@ def test_import_never_overwrites_an_existing_dataset(inputs):
         (["--concept", "two", "--k", "0"], ["k (--k) must be positive"]),
         (["--concept", "two", "--batch", "-1"], ["batch (--batch) must be positive"]),
         (["--concept", "two", "--budget", "50"], ["budget 50 is smaller than the seed set"]),
-        (["--concept", "too"], ["unknown concept 'too'", "did you mean two"]),
+        (["--concept", "too"], ["unknown concept 'too'", "did you mean 'two'"]),
         (["--concept", "pair"], ["'pair' has", "fewer than --seed-pos 5"]),
         (["--concept", "two", "--strategy", "maxentt"], ["unknown strategy", "did you mean 'maxent'"]),
         (["--concept", "two", "--factory", "Flatt"], ["Flatt"]),
@@ -193,8 +193,8 @@ def test_bad_run_parameters_fail_with_one_line_and_write_nothing(inputs, flags, 
 def test_result_tables_fit_an_80_column_terminal(small_dataset):
     from rich.console import Console
 
-    from sealsearch.cli import frame_table
-    from sealsearch.experiment import RunConfig, compare, run, summarize
+    from sealsearch.cli.app import frame_table
+    from sealsearch.experiments.simulate import RunConfig, compare, run, summarize
 
     config = RunConfig(concept="rare", k=5, budget=60, batch_size=20, seed_pos=2, neg_ratio=9)
     rounds = compare(small_dataset, ["rare"], config, strategies=("maxent", "mlp"), pools=("randpool", "seals"))

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sealsearch.cli import app
-from sealsearch.experiment import ROUND_COLUMNS
+from sealsearch.experiments.simulate import ROUND_COLUMNS
 
 pytestmark = pytest.mark.slow
 

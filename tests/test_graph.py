@@ -14,9 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import make_dataset
+from sealsearch.active.pools import SealsPool
 from sealsearch.cli import app
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.experiment import RunConfig, run
+from sealsearch.experiments.simulate import RunConfig, run
 from sealsearch.index import build_index, open_or_build_index
 from sealsearch.index.graph import (
     KnnGraph,
@@ -26,7 +27,6 @@ from sealsearch.index.graph import (
     graph_paths,
     graph_recall,
 )
-from sealsearch.pool import SealsPool
 
 
 class Interrupted(Exception):

@@ -9,9 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from sealsearch.cli import app
+from sealsearch.data.dataset import Dataset
+from sealsearch.data.importing import import_dataset
+from sealsearch.data.projection import fit_projection, sample_covariance
+from sealsearch.data.writer import write_dataset
 from sealsearch.errors import InvalidDataError, MissingFileError
-from sealsearch.projection import fit_projection, sample_covariance
-from sealsearch.store import Dataset, import_dataset, write_dataset
 
 runner = CliRunner()
 STRONG = np.array([100.0, 25.0, 9.0])  # variances of the three strong directions

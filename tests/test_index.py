@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sealsearch.data.dataset import Dataset
+from sealsearch.data.writer import write_dataset
 from sealsearch.errors import (
     InvalidDataError,
     InvalidParameterError,
@@ -33,7 +35,6 @@ from sealsearch.index import (
     open_or_build_index,
 )
 from sealsearch.index.rerank import split_rerank
-from sealsearch.store import Dataset, write_dataset
 
 N, DIM, K = 3000, 32, 20
 FACTORIES = ["Flat", "HNSW32", "IVF64,SQ8", "IVF64,PQ8", "LSH", "IVF64,SQ8,Rerank4"]

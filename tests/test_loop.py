@@ -9,12 +9,12 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 
 from conftest import clustered_vectors
+from sealsearch.active.learner import SimilarityModel, positive_proba
+from sealsearch.active.loop import ActiveLoop, Batch
+from sealsearch.active.pools import AllPool
+from sealsearch.data.writer import write_dataset
 from sealsearch.errors import InvalidParameterError, LabelConflictError, UnknownNameError
-from sealsearch.experiment import ROUND_COLUMNS, GroundTruthOracle, RunConfig, run, seed_set
-from sealsearch.learner import SimilarityModel, positive_proba
-from sealsearch.loop import ActiveLoop, Batch
-from sealsearch.pool import AllPool
-from sealsearch.store import write_dataset
+from sealsearch.experiments.simulate import ROUND_COLUMNS, GroundTruthOracle, RunConfig, run, seed_set
 
 
 @pytest.fixture
@@ -88,12 +88,12 @@ def test_any_sklearn_classifier_can_be_the_learner(small_dataset):
 
 
 def test_predict_proba_scores_any_rows_in_chunks(loop, small_dataset, monkeypatch):
-    import sealsearch.scan
+    import sealsearch.data.scan
 
     rows = small_dataset.split_rows("pool")
     loop.tell(rows[:30], (np.arange(30) % 3 == 0).astype(int))
     whole = loop.predict_proba(rows)
-    monkeypatch.setattr(sealsearch.scan, "BLOCK_BYTES", 7 * 4 * small_dataset.embeddings.dim)  # 7-row blocks
+    monkeypatch.setattr(sealsearch.data.scan, "BLOCK_BYTES", 7 * 4 * small_dataset.embeddings.dim)  # 7-row blocks
     np.testing.assert_allclose(loop.predict_proba(rows), whole, rtol=1e-5)  # float32 sums by chunk
     np.testing.assert_allclose(whole, positive_proba(loop.model, small_dataset.embeddings.take(rows)), rtol=1e-5)
     assert whole.shape == rows.shape and ((whole >= 0) & (whole <= 1)).all()
@@ -159,7 +159,7 @@ def test_run_rejects_bad_parameters_before_doing_work(small_dataset):
         run(small_dataset, small_config(budget=15))
     with pytest.raises(InvalidParameterError, match="k \\(--k\\) must be positive"):
         run(small_dataset, small_config(k=0))
-    with pytest.raises(UnknownNameError, match="unknown concept 'rar' in .*concepts.parquet; did you mean rare"):
+    with pytest.raises(UnknownNameError, match="unknown concept 'rar' in .*concepts.parquet; did you mean 'rare'"):
         run(small_dataset, small_config(concept="rar"))
     with pytest.raises(InvalidParameterError, match="'tiny' has .* positives in the pool split"):
         run(small_dataset, small_config(concept="tiny", seed_pos=5))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sealsearch.datasets.minilm import DIM, MiniLMEmbedder
+from sealsearch.embedders.minilm import DIM, MiniLMEmbedder
 from sealsearch.errors import InvalidDataError, InvalidParameterError
 
 TEXTS = [

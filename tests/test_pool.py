@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sealsearch.active.pools import AllPool, SealsPool, make_pool
 from sealsearch.errors import InvalidParameterError, UnknownNameError
 from sealsearch.index import build_index
-from sealsearch.pool import AllPool, SealsPool, make_pool
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from sealsearch.active.learner import default_learner, fit_learner, positive_proba
+from sealsearch.active.predict import predict_top
 from sealsearch.cli import app
-from sealsearch.experiment import RunConfig, run
-from sealsearch.learner import default_learner, fit_learner, positive_proba
-from sealsearch.predict import predict_top
+from sealsearch.experiments.simulate import RunConfig, run
 
 runner = CliRunner()
 
@@ -54,7 +54,7 @@ def test_predict_scores_every_item_like_the_trained_model(small_dataset, labels_
 
 def test_predict_works_without_an_items_table(tmp_path):
     from conftest import clustered_vectors
-    from sealsearch.store import write_dataset
+    from sealsearch.data.writer import write_dataset
 
     vectors, _ = clustered_vectors(300, 8, 3, np.random.default_rng(0))
     dataset = write_dataset(tmp_path / "bare", vectors)

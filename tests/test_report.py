@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from sealsearch.cli import app
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.experiment import ROUND_COLUMNS
-from sealsearch.report import FIGURES, write_report
-from sealsearch.results import (
+from sealsearch.experiments.simulate import ROUND_COLUMNS
+from sealsearch.reporting.report import FIGURES, write_report
+from sealsearch.reporting.results import (
     adaptive_comparison,
     ap_pairs,
     dedup_comparison,

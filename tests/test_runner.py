@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from sealsearch.cli import app
 from sealsearch.errors import InvalidDataError, InvalidParameterError
-from sealsearch.experiment import ROUND_COLUMNS
-from sealsearch.runner import FULL_FILE, RUN_KEYS, RUNS_FILE, ExperimentGrid, run_experiment
+from sealsearch.experiments.grid import FULL_FILE, RUN_KEYS, RUNS_FILE, ExperimentGrid, run_experiment
+from sealsearch.experiments.simulate import ROUND_COLUMNS
 
 runner = CliRunner()
 

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-import sealsearch.scan
-from sealsearch.experiment import GroundTruthOracle, seed_set
+import sealsearch.data.scan
+from sealsearch.active.learner import positive_proba
+from sealsearch.active.loop import ActiveLoop
+from sealsearch.active.pools import AdaptivePool, AllPool, SealsPool
+from sealsearch.active.strategies import STRATEGY_NAMES
+from sealsearch.data.embeddings import EmbeddingStore
+from sealsearch.data.scan import score_matrix, score_rows
+from sealsearch.experiments.simulate import GroundTruthOracle, seed_set
 from sealsearch.index import build_index
-from sealsearch.learner import positive_proba
-from sealsearch.loop import ActiveLoop
-from sealsearch.pool import AdaptivePool, AllPool, SealsPool
-from sealsearch.scan import score_matrix, score_rows
-from sealsearch.store import EmbeddingStore
-from sealsearch.strategies import STRATEGY_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_buffer_gives_the_same_batches_and_scores_as_rereading_the_memmap(
 
 def test_buffer_scored_in_many_parallel_blocks_gives_the_same_batches(small_dataset, flat_index, monkeypatch):
     old = run_batches(small_dataset, MemmapSealsPool(small_dataset.embeddings, flat_index, k=8), "maxent")
-    monkeypatch.setattr(sealsearch.scan, "BLOCK_BYTES", 64 * 4 * small_dataset.embeddings.dim)  # 64-row blocks
+    monkeypatch.setattr(sealsearch.data.scan, "BLOCK_BYTES", 64 * 4 * small_dataset.embeddings.dim)  # 64-row blocks
     new = run_batches(small_dataset, SealsPool(small_dataset.embeddings, flat_index, k=8), "maxent")
     for a, b in zip(new, old, strict=True):
         np.testing.assert_array_equal(a.rows, b.rows)
@@ -102,7 +102,7 @@ def test_all_pool_streams_the_same_scores_as_a_gather(small_dataset, monkeypatch
     pool.update(pool.candidates()[::9])
     w = np.random.default_rng(0).normal(size=store.dim).astype(np.float32)
     expected = store.take(pool.candidates()) @ w
-    monkeypatch.setattr(sealsearch.scan, "BLOCK_BYTES", 50 * 4 * store.dim)  # many blocks, two threads
+    monkeypatch.setattr(sealsearch.data.scan, "BLOCK_BYTES", 50 * 4 * store.dim)  # many blocks, two threads
     np.testing.assert_allclose(pool.score_candidates(lambda v: v @ w), expected, rtol=1e-5, atol=1e-6)
 
 

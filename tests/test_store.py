@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sealsearch.data.dataset import Dataset
+from sealsearch.data.embeddings import EmbeddingStore
+from sealsearch.data.writer import DatasetWriter, write_dataset
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.store import Dataset, DatasetWriter, EmbeddingStore, write_dataset
 
 
 def vectors(n=50, dim=8, dtype=np.float32):

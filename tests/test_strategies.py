@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sealsearch.errors import UnknownNameError
-from sealsearch.index import build_index
-from sealsearch.learner import positive_proba
-from sealsearch.loop import ActiveLoop
-from sealsearch.pool import make_pool
-from sealsearch.strategies import (
+from sealsearch.active.learner import positive_proba
+from sealsearch.active.loop import ActiveLoop
+from sealsearch.active.pools import make_pool
+from sealsearch.active.strategies import (
     SCORERS,
     STRATEGY_NAMES,
     ScoringContext,
@@ -20,6 +18,8 @@ from sealsearch.strategies import (
     select_top,
     select_top_distinct,
 )
+from sealsearch.errors import UnknownNameError
+from sealsearch.index import build_index
 
 
 def unit_rows(rng, n, dim):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sealsearch.datasets.glove import _glove, embed_texts, embed_texts_with_fallback
+from sealsearch.data.dataset import Dataset
 from sealsearch.datasets.wordnet import (
     DEFAULT_WORDNET_DIR,
     assign_splits,
@@ -22,8 +22,8 @@ from sealsearch.datasets.wordnet import (
     hyponym_closure,
     parse_noun_synsets,
 )
+from sealsearch.embedders.glove import _glove, embed_texts, embed_texts_with_fallback
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.store import Dataset
 
 HEADER = [
     "  1 This software and database is being provided to you, the LICENSEE, by  ",

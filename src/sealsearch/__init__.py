@@ -1,22 +1,100 @@
 """sealsearch: find and learn rare concepts in huge unlabeled pools (SEALS).
 
-Layers, each importing only those below it:
-store (embeddings) ← index (kNN) ← pool (candidates) ← loop (ask/tell) ← experiment ← demo/cli.
-Strategies and the learner are pure functions/estimators used by the loop.
+Layers, each importing only those below it (enforced by import-linter, see pyproject.toml):
+errors, _util ← data, embedders ← datasets, index ← active ← experiments ← reporting ← cli.
+
+The public names below load on first use, so `import sealsearch` and `seals --help` do not pay
+for Faiss, scikit-learn and pandas until something needs them.
 """
 
-from sealsearch.errors import SealsearchError
-from sealsearch.experiment import GroundTruthOracle, Oracle, RunConfig, RunResult, compare, run, summarize
-from sealsearch.index import KnnIndex, auto_factory, build_index, load_index, open_or_build_index
-from sealsearch.learner import default_learner
-from sealsearch.loop import ActiveLoop, Batch
-from sealsearch.pool import AllPool, CandidatePool, SealsPool, make_pool
-from sealsearch.store import Dataset, EmbeddingStore, import_dataset, write_dataset
-from sealsearch.strategies import STRATEGY_NAMES, ScoringContext, select_top
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "SealsearchError": "sealsearch.errors",
+    "GroundTruthOracle": "sealsearch.experiments.simulate",
+    "Oracle": "sealsearch.experiments.simulate",
+    "RunConfig": "sealsearch.experiments.simulate",
+    "RunResult": "sealsearch.experiments.simulate",
+    "compare": "sealsearch.experiments.simulate",
+    "run": "sealsearch.experiments.simulate",
+    "summarize": "sealsearch.experiments.simulate",
+    "KnnIndex": "sealsearch.index",
+    "auto_factory": "sealsearch.index",
+    "build_index": "sealsearch.index",
+    "load_index": "sealsearch.index",
+    "open_or_build_index": "sealsearch.index",
+    "default_learner": "sealsearch.active.learner",
+    "ActiveLoop": "sealsearch.active.loop",
+    "Batch": "sealsearch.active.loop",
+    "AllPool": "sealsearch.active.pools",
+    "CandidatePool": "sealsearch.active.pools",
+    "SealsPool": "sealsearch.active.pools",
+    "make_pool": "sealsearch.active.pools",
+    "Dataset": "sealsearch.data.dataset",
+    "EmbeddingStore": "sealsearch.data.embeddings",
+    "import_dataset": "sealsearch.data.importing",
+    "write_dataset": "sealsearch.data.writer",
+    "STRATEGY_NAMES": "sealsearch.active.strategies",
+    "ScoringContext": "sealsearch.active.strategies",
+    "select_top": "sealsearch.active.strategies",
+}
 
 __all__ = [
-    "ActiveLoop", "AllPool", "Batch", "CandidatePool", "Dataset", "EmbeddingStore", "GroundTruthOracle",
-    "KnnIndex", "Oracle", "RunConfig", "RunResult", "STRATEGY_NAMES", "ScoringContext", "SealsPool",
-    "SealsearchError", "auto_factory", "build_index", "compare", "default_learner", "import_dataset",
-    "load_index", "make_pool", "open_or_build_index", "run", "select_top", "summarize", "write_dataset",
-]  # fmt: skip
+    "ActiveLoop",
+    "AllPool",
+    "Batch",
+    "CandidatePool",
+    "Dataset",
+    "EmbeddingStore",
+    "GroundTruthOracle",
+    "KnnIndex",
+    "Oracle",
+    "RunConfig",
+    "RunResult",
+    "STRATEGY_NAMES",
+    "ScoringContext",
+    "SealsPool",
+    "SealsearchError",
+    "auto_factory",
+    "build_index",
+    "compare",
+    "default_learner",
+    "import_dataset",
+    "load_index",
+    "make_pool",
+    "open_or_build_index",
+    "run",
+    "select_top",
+    "summarize",
+    "write_dataset",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sealsearch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from sealsearch.active.learner import default_learner
+    from sealsearch.active.loop import ActiveLoop, Batch
+    from sealsearch.active.pools import AllPool, CandidatePool, SealsPool, make_pool
+    from sealsearch.active.strategies import STRATEGY_NAMES, ScoringContext, select_top
+    from sealsearch.data.dataset import Dataset
+    from sealsearch.data.embeddings import EmbeddingStore
+    from sealsearch.data.importing import import_dataset
+    from sealsearch.data.writer import write_dataset
+    from sealsearch.errors import SealsearchError
+    from sealsearch.experiments.simulate import GroundTruthOracle, Oracle, RunConfig, RunResult, compare, run, summarize
+    from sealsearch.index import KnnIndex, auto_factory, build_index, load_index, open_or_build_index

@@ -31,8 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sealsearch._util import Progress
+from sealsearch.data.dataset import Dataset
+from sealsearch.data.writer import DatasetWriter
 from sealsearch.errors import InvalidParameterError
-from sealsearch.store import Dataset, DatasetWriter, Progress
 
 UNIT_ROWS = 4_096
 WRITE_UNITS = 16  # units per block handed to the writer (64k rows, ~64 MB at d=256)

@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sealsearch.datasets import glove, minilm
+from sealsearch._util import Progress
+from sealsearch.data.dataset import Dataset
+from sealsearch.data.writer import write_dataset
+from sealsearch.embedders import glove, minilm
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.store import Dataset, Progress, write_dataset
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,13 @@ from typing import Protocol
 
 import numpy as np
 
+from sealsearch._util import Progress
+from sealsearch.data.dataset import Dataset
+from sealsearch.data.embeddings import EmbeddingStore
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.index.faiss_backend import FaissIndex
+from sealsearch.index.faiss import FaissIndex
 from sealsearch.index.recall import RECALL_K, RECALL_QUERIES, measure_recall, record_recall, recorded_recall
 from sealsearch.index.rerank import RerankedIndex, split_rerank
-from sealsearch.store import Dataset, EmbeddingStore, Progress
 
 __all__ = [
     "KnnIndex",

@@ -30,12 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from sealsearch._util import Progress, single_threaded_blas
+from sealsearch.data.dataset import Dataset
+from sealsearch.data.embeddings import CHUNK_ROWS
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 from sealsearch.index import FaissIndex, KnnIndex, RerankedIndex, index_dir_name
 from sealsearch.index.ivf_graph import DEFAULT_PROBE, IvfGraphBuilder
 from sealsearch.index.recall import RECALL_QUERIES, recall_of, sample_queries
-from sealsearch.store import CHUNK_ROWS, Dataset, Progress
-from sealsearch.threads import single_threaded_blas
 
 GRAPH_FORMAT = 1
 GRAPH_ID_DTYPE = np.dtype(np.int32)  # half the disk of int64; dataset rows stay below 2^31

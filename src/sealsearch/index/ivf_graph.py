@@ -21,9 +21,9 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
-from sealsearch.index.faiss_backend import IvfLists
-from sealsearch.store import EmbeddingStore
-from sealsearch.threads import single_threaded_blas
+from sealsearch._util import single_threaded_blas
+from sealsearch.data.embeddings import EmbeddingStore
+from sealsearch.index.faiss import IvfLists
 
 DEFAULT_PROBE = 8
 

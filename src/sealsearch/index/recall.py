@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sealsearch._util import Progress
+from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
 from sealsearch.errors import InvalidParameterError, MissingFileError
-from sealsearch.index.faiss_backend import META_FILE
-from sealsearch.store import CHUNK_ROWS, EmbeddingStore, Progress
+from sealsearch.index.faiss import META_FILE
 
 if TYPE_CHECKING:
     from sealsearch.index import KnnIndex

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sealsearch.data.embeddings import EmbeddingStore
 from sealsearch.errors import InvalidParameterError
-from sealsearch.index.faiss_backend import FaissIndex, IvfLists
-from sealsearch.store import EmbeddingStore
+from sealsearch.index.faiss import FaissIndex, IvfLists
 
 _SUFFIX = re.compile(r",Rerank(?P<factor>\d*)$")
 # Query-candidate pairs re-scored at once: bounds the gathered rows (at d=256, ~128 MB per batch).

@@ -9,13 +9,12 @@ Choosing the top n is its own helper, `select_top`, with deterministic tie-break
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from sealsearch.errors import UnknownNameError
+from sealsearch._util import check_name
 
 
 @dataclass(frozen=True)
@@ -161,8 +160,4 @@ USES_MODEL = frozenset({"maxent", "mlp", "id"})
 
 
 def check_strategy(name: str) -> str:
-    if name in STRATEGY_NAMES:
-        return name
-    close = difflib.get_close_matches(name, STRATEGY_NAMES, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise UnknownNameError(f"unknown strategy {name!r}: choose one of {', '.join(STRATEGY_NAMES)}{hint}")
+    return check_name(name, STRATEGY_NAMES, "strategy")

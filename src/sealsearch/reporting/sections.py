@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from sealsearch.results import ExperimentResults, adaptive_comparison, dedup_comparison
+from sealsearch.reporting.results import ExperimentResults, adaptive_comparison, dedup_comparison
 
 
 class Column(NamedTuple):

@@ -9,19 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from sealsearch.experiment import RoundCallback, RunConfig, compare, summarize
-from sealsearch.plots import plot_ap_scatter, plot_curves, plot_experiment_curves, plot_k_effect, plot_latent
-from sealsearch.report_sections import (
-    curves_section,
-    header_section,
-    improvements_section,
-    k_section,
-    latent_section,
-    notes_section,
-    scatter_section,
-    table_section,
-)
-from sealsearch.results import (
+from sealsearch.data.dataset import Dataset
+from sealsearch.experiments.simulate import RoundCallback, RunConfig, compare, summarize
+from sealsearch.reporting.plots import plot_ap_scatter, plot_curves, plot_experiment_curves, plot_k_effect, plot_latent
+from sealsearch.reporting.results import (
     POOLS_WITH_K,
     PRODUCERS,
     ap_pairs,
@@ -31,7 +22,16 @@ from sealsearch.results import (
     load_results,
     summary_table,
 )
-from sealsearch.store import Dataset
+from sealsearch.reporting.sections import (
+    curves_section,
+    header_section,
+    improvements_section,
+    k_section,
+    latent_section,
+    notes_section,
+    scatter_section,
+    table_section,
+)
 
 
 @dataclass

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.experiment import ROUND_COLUMNS
+from sealsearch.experiments.simulate import ROUND_COLUMNS
 
 RUN_KEYS = ["concept", "strategy", "pool", "k", "seed_pos", "dedup", "repeat"]
 """A run is one (concept, strategy, pool variant, repeat); these columns identify it."""

@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from sealsearch.errors import InvalidParameterError, LabelConflictError
-from sealsearch.learner import default_learner, fit_learner, positive_proba
-from sealsearch.pool import CandidatePool
-from sealsearch.scan import score_rows
-from sealsearch.store import EmbeddingStore
-from sealsearch.strategies import (
+from sealsearch._util import single_threaded_blas
+from sealsearch.active.learner import default_learner, fit_learner, positive_proba
+from sealsearch.active.pools import CandidatePool
+from sealsearch.active.strategies import (
     SCORERS,
     SELECTORS,
     USES_MODEL,
@@ -30,7 +28,9 @@ from sealsearch.strategies import (
     select_top,
     select_top_distinct,
 )
-from sealsearch.threads import single_threaded_blas
+from sealsearch.data.embeddings import EmbeddingStore
+from sealsearch.data.scan import score_rows
+from sealsearch.errors import InvalidParameterError, LabelConflictError
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class ActiveLoop:
         return self._model
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
-        """P(positive) for arbitrary rows, in blocks (sealsearch.scan) so huge row sets stay within memory."""
+        """P(positive) for arbitrary rows, in blocks (sealsearch.data.scan) so huge row sets stay within memory."""
         model = self.model
         with single_threaded_blas():
             return score_rows(self.embeddings, np.asarray(rows, dtype=np.int64), lambda v: positive_proba(model, v))

@@ -1,5 +1,5 @@
 """Learning curves and the SEALS paper's figures as PNGs: people compare strategies faster by eye
-than from a table. Functions take the DataFrames of `sealsearch.results` and only draw."""
+than from a table. Functions take the DataFrames of `sealsearch.reporting.results` and only draw."""
 
 from __future__ import annotations
 

@@ -23,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from sealsearch.store import EmbeddingStore, Progress
+from sealsearch._util import Progress
+from sealsearch.data.embeddings import EmbeddingStore
 
 BLOCK_BYTES = 4 << 20
 """float32 bytes per block (4,096 rows at d = 256): two blocks in flight sit in the 32 MB L3

@@ -1,7 +1,7 @@
 """Rank every item of a dataset with a classifier trained on a labels file (`seals predict`).
 
 The labels a run or a person produced are what lasts; this turns them into a ranking of all N
-items. Scoring uses the block scan of the All baseline (sealsearch.scan), so memory holds a few
+items. Scoring uses the block scan of the All baseline (sealsearch.data.scan), so memory holds a few
 blocks and one float per item, never the N×d matrix, and the item table is read only for the
 top rows.
 """
@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from sealsearch._util import Progress, single_threaded_blas
+from sealsearch.active.learner import default_learner, fit_learner, positive_proba
+from sealsearch.active.strategies import select_top
+from sealsearch.data.dataset import Dataset
+from sealsearch.data.scan import score_rows
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.learner import default_learner, fit_learner, positive_proba
-from sealsearch.scan import score_rows
-from sealsearch.store import Dataset, Progress
-from sealsearch.strategies import select_top
-from sealsearch.threads import single_threaded_blas
 
 LABEL_COLUMNS = ("round", "row", "label")
 """Columns of a labels file, as `RunResult.save` (`seals run --out`) writes them."""

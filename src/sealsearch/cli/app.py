@@ -23,9 +23,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sealsearch.active.pools import POOLS_USING_K
+from sealsearch.data.projection import PCA_SAMPLE_ROWS
 from sealsearch.errors import InvalidParameterError, SealsearchError
-from sealsearch.pool import POOLS_USING_K
-from sealsearch.projection import PCA_SAMPLE_ROWS
 
 app = typer.Typer(
     help="SEALS: find and learn rare concepts in huge unlabeled pools.", no_args_is_help=True, add_completion=False
@@ -163,7 +163,7 @@ def import_command(
     pca_seed: Annotated[int, typer.Option(help="Seed of that sample.")] = 0,
 ) -> None:
     """Validate your embeddings, L2-normalise them in chunks and write a dataset directory."""
-    from sealsearch.store import import_dataset
+    from sealsearch.data.importing import import_dataset
 
     with progress_bars(*(["fitting PCA", "projecting"] if pca else ["normalising"])) as bars:
         dataset = import_dataset(
@@ -204,8 +204,8 @@ def index_build(
     ] = "auto",
 ) -> None:
     """Build (or reuse) the kNN index over the dataset's pool split and report its recall."""
+    from sealsearch.data.dataset import Dataset
     from sealsearch.index import RECALL_K, RECALL_QUERIES, index_recall, open_or_build_index
-    from sealsearch.store import Dataset
 
     dataset = Dataset.open(dataset_dir)
     with progress_bar(f"indexing ({factory})") as progress:
@@ -220,7 +220,7 @@ def index_build(
 @user_errors
 def concepts_command(dataset_dir: DatasetArg) -> None:
     """List the ground-truth concepts with their positives per split."""
-    from sealsearch.store import Dataset
+    from sealsearch.data.dataset import Dataset
 
     out.print(Dataset.open(dataset_dir).concept_counts().to_string(index=False))
 
@@ -251,9 +251,9 @@ def run_command(
     ] = None,
 ) -> None:
     """Simulate active learning / search for one concept with the dataset's ground truth."""
-    from sealsearch.experiment import RunConfig, rounds_per_run, run
+    from sealsearch.data.dataset import Dataset
+    from sealsearch.experiments.simulate import RunConfig, rounds_per_run, run
     from sealsearch.index import open_or_build_index
-    from sealsearch.store import Dataset
 
     config = RunConfig(
         concept=concept, strategy=strategy, pool=pool, k=k, budget=budget, batch_size=batch, seed_pos=seed_pos,
@@ -279,7 +279,7 @@ def run_command(
         rounds_path, labels_path = result.save(out_path)
         out.print(f"wrote {rounds_path} and {labels_path}")
     if plot is not None:
-        from sealsearch.plots import plot_curves
+        from sealsearch.reporting.plots import plot_curves
 
         curves = result.rounds.assign(strategy=strategy, pool=pool, concept=concept)
         out.print(f"wrote {plot_curves(curves, plot, title=f'{concept}: {strategy}-{pool}, k={k}')}")
@@ -287,8 +287,8 @@ def run_command(
 
 def _compare_with_progress(dataset, out_dir: Path, names: list[str], config, strategies, pools, name: str) -> None:
     """Shared by `demo` and `compare`: one bar over every round of every run, then the summary."""
-    from sealsearch.experiment import rounds_per_run
-    from sealsearch.report import compare_and_report
+    from sealsearch.experiments.simulate import rounds_per_run
+    from sealsearch.reporting.report import compare_and_report
 
     for concept_name in names:
         dataset.concept_rows(concept_name)  # an unknown concept fails before any work
@@ -331,10 +331,10 @@ def compare_command(
     ),
 ) -> None:
     """The paper's protocol on your labeled data: every strategy × pool on the same concepts and seeds."""
-    from sealsearch.experiment import RunConfig, pick_concepts
+    from sealsearch.active.strategies import check_strategy
+    from sealsearch.data.dataset import Dataset
+    from sealsearch.experiments.simulate import RunConfig, pick_concepts
     from sealsearch.index import open_or_build_index
-    from sealsearch.store import Dataset
-    from sealsearch.strategies import check_strategy
 
     config = RunConfig(
         concept="", k=k, budget=budget, batch_size=batch, seed_pos=seed_pos, neg_ratio=neg_ratio, seed=seed,
@@ -367,8 +367,8 @@ def demo_command(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """MaxEnt/MLP × All/SEALS on WordNet nouns (real data, built locally in seconds)."""
-    from sealsearch.demo import DEMO_CONFIG, open_or_build_demo_dataset
-    from sealsearch.experiment import RunConfig, pick_concepts
+    from sealsearch.experiments.demo import DEMO_CONFIG, open_or_build_demo_dataset
+    from sealsearch.experiments.simulate import RunConfig, pick_concepts
 
     config = RunConfig(**{**DEMO_CONFIG.__dict__, "k": k, "budget": budget, "seed": seed})
     config.validate()
@@ -394,11 +394,11 @@ def analyze_command(
     ),
 ) -> None:
     """Latent structure of concepts (paper §4.4): largest kNN component and its mean shortest path."""
-    from sealsearch.analysis import check_ks, latent_structure, summarize_latent
-    from sealsearch.experiment import pick_concepts
+    from sealsearch.data.dataset import Dataset
+    from sealsearch.experiments.latent import check_ks, latent_structure, summarize_latent
+    from sealsearch.experiments.simulate import pick_concepts
     from sealsearch.index import open_or_build_index
-    from sealsearch.plots import plot_latent_cdf
-    from sealsearch.store import Dataset
+    from sealsearch.reporting.plots import plot_latent_cdf
 
     ks = _split_list(k, "--k", int)
     dataset = Dataset.open(dataset_dir)
@@ -427,7 +427,7 @@ def report_command(
     k: Annotated[int | None, typer.Option(help="SEALS k of the per-concept AP scatter (default: largest).")] = None,
 ) -> None:
     """The SEALS paper's figures and tables for an experiment: report.md and figures/*.png."""
-    from sealsearch.report import write_report
+    from sealsearch.reporting.report import write_report
 
     report = write_report(results_dir, out_dir, k=k)
     columns = ["strategy", "method", "ap", "recall", "pool_frac", "t_total", "t_select", "t_knn", "t_train", "speedup"]
@@ -475,9 +475,9 @@ def index_graph(
     probe: Annotated[int, typer.Option(help="ivf-lists: neighbours come from this many lists nearest each row's.")] = 8,
 ) -> None:
     """Find every pool row's k neighbours once (resumable), so SEALS rounds look them up instead."""
+    from sealsearch.data.dataset import Dataset
     from sealsearch.index import RECALL_QUERIES, open_or_build_index
     from sealsearch.index.graph import build_knn_graph, graph_recall
-    from sealsearch.store import Dataset
 
     if k <= 0 or chunk <= 0:
         raise InvalidParameterError(f"--k and --chunk must be positive, got --k {k} --chunk {chunk}")
@@ -540,9 +540,9 @@ def experiment_command(
 
     Every finished run is appended to RESULTS/runs.parquet; rerunning the same command skips it.
     """
+    from sealsearch.data.dataset import Dataset
+    from sealsearch.experiments.grid import ExperimentGrid, parse_concepts, run_experiment
     from sealsearch.index import open_or_build_index
-    from sealsearch.runner import ExperimentGrid, parse_concepts, run_experiment
-    from sealsearch.store import Dataset
 
     grid = ExperimentGrid(
         concepts=[], strategies=_split_list(strategies, "--strategies"), pools=_split_list(pools, "--pools"),
@@ -574,8 +574,8 @@ def predict_command(
     top: Annotated[int, typer.Option(help="How many of the best-scored items to keep.")] = 1000,
 ) -> None:
     """Train the default learner on a labels file and rank every item (scored in blocks, any N)."""
-    from sealsearch.predict import predict_top
-    from sealsearch.store import Dataset
+    from sealsearch.active.predict import predict_top
+    from sealsearch.data.dataset import Dataset
 
     if out_path is not None and out_path.suffix != ".parquet":
         raise InvalidParameterError(f"--out {out_path}: must end in .parquet")

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sealsearch._util import Progress
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingExtraError
-from sealsearch.store import Progress
 
 EMBEDDER_NAME = "all-MiniLM-L6-v2"
 DIM = 384

@@ -14,23 +14,23 @@ rows at most) and changes by a few thousand rows a round, so it keeps its member
 float32 buffer of its own, gathered once when a row joins: a round scores RAM, not thousands of
 scattered rows of a memory map (~65 µs each when they are not in the page cache). The All
 baseline is the whole split, so it must not copy it: it streams the memory map in blocks
-(sealsearch.scan).
+(sealsearch.data.scan).
 
 Invariant (tested against brute force): no labeled row is ever a candidate.
 """
 
 from __future__ import annotations
 
-import difflib
 from typing import Protocol
 
 import numpy as np
 
-from sealsearch.errors import InvalidParameterError, UnknownNameError
+from sealsearch._util import check_name
+from sealsearch.data.embeddings import EmbeddingStore
+from sealsearch.data.scan import RowFunction, block_rows, score_matrix, score_rows
+from sealsearch.errors import InvalidParameterError
 from sealsearch.index import KnnIndex
 from sealsearch.index.graph import KnnGraph, NeighbourSource
-from sealsearch.scan import RowFunction, block_rows, score_matrix, score_rows
-from sealsearch.store import EmbeddingStore
 
 POOL_NAMES = ("seals", "all", "randpool", "adaptive")
 POOLS_USING_K = frozenset({"seals", "adaptive"})
@@ -61,7 +61,7 @@ class CandidatePool(Protocol):
         ...
 
     def score_candidates(self, score: RowFunction) -> np.ndarray:
-        """`score` (row-wise, see sealsearch.scan) over the candidates' vectors in blocks, on every
+        """`score` (row-wise, see sealsearch.data.scan) over the candidates' vectors in blocks, on every
         core; one value per candidate, aligned with `candidates()`."""
         ...
 
@@ -309,6 +309,5 @@ def make_pool(
         eligible = np.asarray(eligible_rows, dtype=np.int64)
         size = max(1, round(fraction * eligible.size))
         return AllPool(embeddings, rng.choice(eligible, size=size, replace=False), name="randpool")
-    close = difflib.get_close_matches(name, POOL_NAMES, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise UnknownNameError(f"unknown pool {name!r}: choose one of {', '.join(POOL_NAMES)}{hint}")
+    check_name(name, POOL_NAMES, "pool")
+    raise AssertionError(name)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sealsearch._util import Progress
+from sealsearch.data.dataset import Dataset
 from sealsearch.datasets.wordnet import DATASET_NAME, DEFAULT_WORDNET_DIR, build_wordnet_dataset
-from sealsearch.experiment import RunConfig
-from sealsearch.store import Dataset, Progress
+from sealsearch.experiments.simulate import RunConfig
 
 DEFAULT_DATA_DIR = Path("seals-data")
 DEMO_CONFIG = RunConfig(concept="", k=20, budget=1000, batch_size=100, seed_pos=5, neg_ratio=19, seed=0)

@@ -17,13 +17,14 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from sealsearch._util import Progress
+from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
 from sealsearch.errors import (
     InvalidDataError,
     InvalidParameterError,
     MissingFileError,
     UnknownNameError,
 )
-from sealsearch.store import CHUNK_ROWS, EmbeddingStore, Progress
 
 # Faiss scans a Flat index with BLAS only when a batch has at least this many queries; below it,
 # it uses a scalar loop. The 1.15 default (128000) sends the batches SEALS issues (tens to a few

@@ -24,9 +24,10 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, shortest_path
 
+from sealsearch._util import Progress
+from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidParameterError
 from sealsearch.index import KnnIndex, open_or_build_index
-from sealsearch.store import Dataset, Progress
 
 LATENT_COLUMNS = ["concept", "k", "n_positive", "lc_size", "lc_frac", "mean_path"]
 """Columns of latent.parquet; `seals report` joins them with AP results, so they are a contract."""

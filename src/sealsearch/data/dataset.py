@@ -1,0 +1,218 @@
+"""An opened dataset directory: item metadata, splits, ground-truth concepts, queries' projection.
+
+The layout is in the README; `DatasetWriter` (sealsearch.data.writer) is the only code that
+creates one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sealsearch._util import did_you_mean
+from sealsearch.data.embeddings import EmbeddingStore, normalise_rows
+from sealsearch.data.projection import PROJECTION_FILE, Projection
+from sealsearch.errors import InvalidDataError, MissingFileError, UnknownNameError
+
+FORMAT_VERSION = 1
+SPLITS = ("pool", "test")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """The content of `dataset.json`."""
+
+    name: str
+    n: int
+    dim: int
+    dtype: str
+    normalized: bool
+    embedder: str
+    format_version: int = FORMAT_VERSION
+    projection: dict[str, Any] | None = None  # set by `import --pca` (see projection.py)
+
+
+class Dataset:
+    """An opened dataset directory (see the README for the layout)."""
+
+    def __init__(self, path: Path, info: DatasetInfo, embeddings: EmbeddingStore, projection: Projection | None = None):
+        self.path = path
+        self.info = info
+        self.embeddings = embeddings
+        self.projection = projection
+        self._items: pd.DataFrame | None = None
+        self._concept_rows: dict[str, np.ndarray] | None = None
+        self._split_codes: np.ndarray | None = None
+        self._split_rows: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def open(cls, path: str | Path, verify: bool = True) -> Dataset:
+        """Open a dataset directory: shape and dtype are checked against dataset.json, and values
+        (NaN/inf) once per version of embeddings.npy (see `EmbeddingStore.open`)."""
+        path = Path(path)
+        meta = path / "dataset.json"
+        if not meta.is_file():
+            raise MissingFileError(
+                f"{meta}: not found; {path} is not a dataset directory (create one with `seals import` "
+                "or `seals dataset wordnet`)"
+            )
+        try:
+            raw = json.loads(meta.read_text())
+            info = DatasetInfo(**raw)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise InvalidDataError(f"{meta}: unreadable dataset description ({exc})") from None
+        store = EmbeddingStore.open(path / "embeddings.npy", verify=verify)
+        if (store.n, store.dim) != (info.n, info.dim):
+            raise InvalidDataError(
+                f"{path / 'embeddings.npy'}: shape {(store.n, store.dim)} does not match dataset.json "
+                f"(n={info.n}, dim={info.dim}); re-import the dataset"
+            )
+        projection = None
+        if info.projection is not None:
+            projection = Projection.load(path / PROJECTION_FILE)
+            if projection.dim != info.dim:
+                raise InvalidDataError(
+                    f"{path / PROJECTION_FILE}: projects to dimension {projection.dim} but dataset.json says "
+                    f"{info.dim}; re-import the dataset"
+                )
+        return cls(path, info, store, projection)
+
+    def project(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors from the embedder (one, or m×d) as unit float32 vectors comparable with the rows.
+
+        A dataset imported with --pca stores its rows after a PCA fitted on the source; a query
+        embedded by the same model must go through that same map (then L2 normalisation) before
+        any kNN search or dot product. Without a projection this only normalises.
+        """
+        vectors = np.asarray(vectors)
+        batch = vectors[None] if vectors.ndim == 1 else vectors
+        expected = self.info.dim if self.projection is None else self.projection.source_dim
+        if batch.ndim != 2 or batch.shape[1] != expected:
+            space = "its embedding dimension" if self.projection is None else "the embedder's dimension before --pca"
+            raise InvalidDataError(
+                f"query vectors of shape {vectors.shape} do not fit {self.path}: expected {expected} values per "
+                f"vector ({space}); embed them with {self.info.embedder}"
+            )
+        if self.projection is not None:
+            batch = self.projection.apply(batch)
+        unit = normalise_rows(batch, 0, "query vectors")
+        return unit[0] if vectors.ndim == 1 else unit
+
+    @property
+    def index_dir(self) -> Path:
+        return self.path / "index"
+
+    @property
+    def items(self) -> pd.DataFrame:
+        """Item metadata; a minimal table (row, id, split='pool') when items.parquet is absent."""
+        if self._items is None:
+            file = self.path / "items.parquet"
+            if file.is_file():
+                self._items = pd.read_parquet(file)
+            else:
+                rows = np.arange(self.info.n, dtype=np.int64)
+                self._items = pd.DataFrame({"row": rows, "id": rows.astype(str), "split": "pool"})
+        return self._items
+
+    def items_at(self, rows: np.ndarray, columns: tuple[str, ...] = ("id", "text")) -> pd.DataFrame:
+        """The given columns (those present) of some items, in the order of `rows`.
+
+        Reads only the parquet row groups holding those rows (items.parquet is written in row
+        order), so a few rows of a 10^7-item table with long texts cost a group at a time.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        file = self.path / "items.parquet"
+        if self._items is not None or not file.is_file():
+            table = self.items
+            return table.iloc[rows][[c for c in columns if c in table.columns]].reset_index(drop=True)
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(file)
+        present = [c for c in columns if c in parquet.schema_arrow.names]
+        sizes = [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)]
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        group_of = np.searchsorted(starts, rows, side="right") - 1
+        out = pd.DataFrame(index=np.arange(rows.size), columns=present, dtype=object)
+        for group in np.unique(group_of):
+            where = np.flatnonzero(group_of == group)
+            part = parquet.read_row_group(int(group), columns=present).take(rows[where] - starts[group])
+            out.loc[where, present] = part.to_pandas()[present].to_numpy()
+        return out
+
+    def _split_of_row(self) -> np.ndarray:
+        # One byte per row, computed once: comparing 10M strings costs about a second per call.
+        # Read as a dictionary column when the item table is not loaded: its ids as Python
+        # strings would take ~1 GB of memory at 10^7 items.
+        if self._split_codes is None:
+            file = self.path / "items.parquet"
+            if self._items is None and file.is_file():
+                import pyarrow.parquet as pq
+
+                split = pq.read_table(file, columns=["split"], read_dictionary=["split"]).column(0)
+                self._split_codes = np.concatenate(
+                    [np.empty(0, dtype=np.int8)]
+                    + [
+                        (np.asarray(chunk.dictionary.to_pylist()) == "test").astype(np.int8)[chunk.indices.to_numpy()]
+                        for chunk in split.chunks
+                    ]
+                )
+            else:
+                self._split_codes = (self.items["split"].to_numpy() == "test").astype(np.int8)
+        return self._split_codes
+
+    def split_rows(self, split: str) -> np.ndarray:
+        """Sorted rows of one split ("pool" is what active learning draws from, "test" scores AP)."""
+        if split not in SPLITS:
+            raise UnknownNameError(f"split must be one of {SPLITS}, got {split!r}")
+        if split not in self._split_rows:
+            rows = np.flatnonzero(self._split_of_row() == SPLITS.index(split)).astype(np.int64)
+            rows.flags.writeable = False  # shared by every caller
+            self._split_rows[split] = rows
+        return self._split_rows[split]
+
+    def rows_in_split(self, rows: np.ndarray, split: str) -> np.ndarray:
+        """The given rows that belong to the split, in O(len(rows)) whatever the dataset size."""
+        if split not in SPLITS:
+            raise UnknownNameError(f"split must be one of {SPLITS}, got {split!r}")
+        rows = np.asarray(rows, dtype=np.int64)
+        return rows[self._split_of_row()[rows] == SPLITS.index(split)]
+
+    def _concepts(self) -> dict[str, np.ndarray]:
+        if self._concept_rows is None:
+            file = self.path / "concepts.parquet"
+            if not file.is_file():
+                raise MissingFileError(
+                    f"{file}: not found; this dataset has no ground-truth concepts (import with --labels)"
+                )
+            table = pd.read_parquet(file)
+            self._concept_rows = {
+                str(name): np.sort(group.to_numpy(dtype=np.int64))
+                for name, group in table.groupby("concept", sort=True)["row"]
+            }
+        return self._concept_rows
+
+    def concept_names(self) -> list[str]:
+        return list(self._concepts())
+
+    def concept_counts(self) -> pd.DataFrame:
+        """Positives of every concept per split: columns concept, pool, test."""
+        split_of_row = self._split_of_row()
+        names = self.concept_names()
+        rows = [self._concepts()[name] for name in names]
+        sizes = np.fromiter((r.size for r in rows), dtype=np.int64, count=len(rows))
+        in_test = split_of_row[np.concatenate(rows)] == 1 if rows else np.empty(0, dtype=bool)
+        test = np.add.reduceat(in_test, np.cumsum(sizes) - sizes) if rows else np.empty(0, dtype=np.int64)
+        return pd.DataFrame({"concept": names, "pool": sizes - test, "test": test})
+
+    def concept_rows(self, concept: str) -> np.ndarray:
+        """All rows (every split) that belong to the concept."""
+        concepts = self._concepts()
+        if concept not in concepts:
+            hint = did_you_mean(concept, concepts, n=3) or "; list them with `seals concepts DATASET`"
+            raise UnknownNameError(f"unknown concept {concept!r} in {self.path / 'concepts.parquet'}{hint}")
+        return concepts[concept]
