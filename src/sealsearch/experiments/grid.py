@@ -32,13 +32,14 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from sealsearch._util import Progress, single_threaded_blas
+from sealsearch.active.knn import open_or_build_index
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
 from sealsearch.active.pools import POOL_NAMES, POOLS_USING_K
 from sealsearch.active.strategies import check_strategy
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidDataError, InvalidParameterError
 from sealsearch.experiments.simulate import ROUND_COLUMNS, RunConfig, pick_concepts, run
-from sealsearch.index import KnnIndex, open_or_build_index
+from sealsearch.index import KnnIndex
 
 RUN_KEYS = ["concept", "strategy", "pool", "k", "seed_pos", "dedup", "repeat"]
 """Columns that identify a cell; `k` is 0 for pools without neighbours, `dedup` NaN when off."""

@@ -18,14 +18,14 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import average_precision_score
 
 from sealsearch._util import single_threaded_blas
+from sealsearch.active.knn import find_graph, open_or_build_index
 from sealsearch.active.learner import positive_proba
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import POOLS_USING_K, make_pool
 from sealsearch.active.strategies import check_strategy
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidParameterError
-from sealsearch.index import KnnIndex, open_or_build_index
-from sealsearch.index.graph import find_graph
+from sealsearch.index import KnnIndex
 
 ROUND_COLUMNS = [
     "round", "n_labeled", "n_positive", "recall", "ap",
