@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sealsearch.active.knn import open_or_build_index
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.writer import write_dataset
 from sealsearch.experiments.simulate import RunConfig, pick_concepts, run
-from sealsearch.index import open_or_build_index
 
 
 def with_near_copies(source: Dataset, out: Path, copies: int, noise: float, seed: int) -> Dataset:

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sealsearch.active.knn import build_knn_graph, graph_paths, open_or_build_index
 from sealsearch.data.dataset import Dataset
-from sealsearch.index import open_or_build_index
-from sealsearch.index.graph import build_knn_graph, graph_paths
 from sealsearch.index.recall import recall_of, sample_queries
 
 

@@ -21,9 +21,9 @@ import numpy as np
 from seals_vs_all import synthetic_dataset
 
 from sealsearch._util import single_threaded_blas
+from sealsearch.active.knn import build_knn_graph, graph_paths, open_or_build_index
 from sealsearch.active.pools import SealsPool
-from sealsearch.index import open_or_build_index
-from sealsearch.index.graph import KnnGraph, NeighbourSource, build_knn_graph, graph_paths
+from sealsearch.index.graph import KnnGraph, NeighbourSource
 
 
 class EnoughRows(Exception):

@@ -13,9 +13,9 @@ import argparse
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
+from sealsearch.active.knn import open_or_build_index
 from sealsearch.experiments.demo import open_or_build_demo_dataset
 from sealsearch.experiments.simulate import RunConfig, pick_concepts, run
-from sealsearch.index import open_or_build_index
 
 
 def main() -> None:

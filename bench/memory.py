@@ -49,9 +49,9 @@ class PeakSampler(threading.Thread):
 
 
 def measure(args: argparse.Namespace) -> dict:
+    from sealsearch.active.knn import open_or_build_index
     from sealsearch.data.dataset import Dataset
     from sealsearch.experiments.simulate import RunConfig, run
-    from sealsearch.index import open_or_build_index
 
     start_kb = status_kb("RssAnon")
     dataset = Dataset.open(args.dataset)

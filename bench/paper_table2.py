@@ -26,9 +26,9 @@ from pathlib import Path
 import pandas as pd
 from scaling import build_graph, open_index, synthetic
 
+from sealsearch.active.knn import find_graph
 from sealsearch.experiments.simulate import RunConfig, pick_concepts, run
 from sealsearch.index import index_dir_name
-from sealsearch.index.graph import find_graph
 
 
 @dataclass(frozen=True)

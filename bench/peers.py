@@ -36,13 +36,14 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import average_precision_score
 from threadpoolctl import threadpool_limits
 
+from sealsearch.active.knn import open_or_build_index
 from sealsearch.active.learner import default_learner, positive_proba
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import make_pool
 from sealsearch.data.dataset import Dataset
 from sealsearch.datasets.synthetic import build_synthetic_dataset
 from sealsearch.experiments.simulate import GroundTruthOracle, pick_concepts, seed_set
-from sealsearch.index import KnnIndex, open_or_build_index
+from sealsearch.index import KnnIndex
 
 SEED_POS, NEG_RATIO = 5, 19  # RunConfig's defaults: the paper's 5 positives + 95 negatives
 

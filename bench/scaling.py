@@ -31,14 +31,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sealsearch.active.knn import build_knn_graph, find_graph, open_or_build_index
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import make_pool
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.embeddings import EmbeddingStore
 from sealsearch.datasets.synthetic import build_synthetic_dataset
 from sealsearch.experiments.simulate import GroundTruthOracle, pick_concepts, seed_set
-from sealsearch.index import KnnIndex, index_dir_name, open_or_build_index
-from sealsearch.index.graph import KnnGraph, build_knn_graph, find_graph
+from sealsearch.index import KnnIndex, index_dir_name
+from sealsearch.index.graph import KnnGraph
 
 GOALS = {
     "selection_all_over_seals_1e7_cold": 100.0,  # at least

@@ -14,19 +14,20 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import make_dataset
-from sealsearch.active.pools import SealsPool
-from sealsearch.cli import app
-from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.experiments.simulate import RunConfig, run
-from sealsearch.index import build_index, open_or_build_index
-from sealsearch.index.graph import (
-    KnnGraph,
-    NeighbourSource,
+from sealsearch.active.knn import (
     build_knn_graph,
     find_graph,
     graph_paths,
     graph_recall,
+    open_graph,
+    open_or_build_index,
 )
+from sealsearch.active.pools import SealsPool
+from sealsearch.cli import app
+from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
+from sealsearch.experiments.simulate import RunConfig, run
+from sealsearch.index import build_index
+from sealsearch.index.graph import KnnGraph, NeighbourSource
 
 
 class Interrupted(Exception):
@@ -79,7 +80,7 @@ def test_interrupted_build_resumes_to_the_same_file(tmp_path):
     path, meta_path = graph_paths(dataset, "Flat", 8)
     assert json.loads(meta_path.read_text())["rows_done"] == 200
     with pytest.raises(MissingFileError, match="only 200 of"):
-        KnnGraph.open(dataset, "Flat", 8)
+        open_graph(dataset, "Flat", 8)
     assert find_graph(dataset, "Flat", 8) is None
 
     resumed = []
@@ -99,11 +100,11 @@ def test_graph_of_another_pool_split_is_rebuilt(dataset):
     meta = json.loads(meta_path.read_text())
     meta_path.write_text(json.dumps({**meta, "pool_sha1": "0" * 40}))
     with pytest.raises(InvalidDataError, match="another pool split"):
-        KnnGraph.open(dataset, "Flat", 6)
+        open_graph(dataset, "Flat", 6)
     assert find_graph(dataset, "Flat", 6) is None
     starts = []
     build_knn_graph(dataset, index, 6, chunk_rows=500, progress=lambda done, total: starts.append(done))
-    assert starts[0] == 0 and KnnGraph.open(dataset, "Flat", 6).k == 6
+    assert starts[0] == 0 and open_graph(dataset, "Flat", 6).k == 6
 
 
 def test_graph_is_looked_up_and_index_answers_the_rest(dataset):
@@ -148,7 +149,7 @@ def test_bad_input_is_refused(dataset):
     with pytest.raises(InvalidParameterError, match="searched with index 'Flat'"):
         NeighbourSource(build_index(dataset.embeddings, dataset.split_rows("pool"), "LSH"), graph)
     with pytest.raises(MissingFileError, match="seals index graph"):
-        KnnGraph.open(dataset, "Flat", 9)
+        open_graph(dataset, "Flat", 9)
 
 
 def test_cli_builds_then_reuses_the_graph(dataset):
@@ -157,10 +158,10 @@ def test_cli_builds_then_reuses_the_graph(dataset):
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "k=5" in first.output and "graph_k5.npy" in first.output
-    graph = KnnGraph.open(dataset, "Flat", 5)
+    graph = open_graph(dataset, "Flat", 5)
     assert graph.rows.size == dataset.split_rows("pool").size
     again = runner.invoke(app, args)
-    assert again.exit_code == 0 and KnnGraph.open(dataset, "Flat", 5).k == 5
+    assert again.exit_code == 0 and open_graph(dataset, "Flat", 5).k == 5
     assert "reused as built" in again.output and "recall@5 vs exact neighbours on 200 pool rows: 1.000" in again.output
     bad = runner.invoke(app, ["index", "graph", str(dataset.path), "--k", "0"])
     assert bad.exit_code == 2 and "--k and --chunk must be positive" in bad.output

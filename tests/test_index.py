@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sealsearch.active.knn import index_recall, open_or_build_index
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.writer import write_dataset
 from sealsearch.errors import (
@@ -29,10 +30,8 @@ from sealsearch.index import (
     auto_factory,
     build_index,
     index_dir_name,
-    index_recall,
     load_index,
     measure_recall,
-    open_or_build_index,
 )
 from sealsearch.index.rerank import split_rerank
 

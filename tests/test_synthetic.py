@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from sealsearch.active.knn import open_or_build_index
 from sealsearch.cli import app
 from sealsearch.data.dataset import Dataset
 from sealsearch.datasets.synthetic import UNIT_ROWS, build_synthetic_dataset, parse_prevalence, plan_synthetic
 from sealsearch.errors import InvalidParameterError
-from sealsearch.index import open_or_build_index
 
 ARGS = {"n": 12_000, "dim": 24, "n_concepts": 8, "prevalence": (0.001, 0.004), "test_frac": 0.2, "seed": 3}
 

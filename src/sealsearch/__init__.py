@@ -25,7 +25,8 @@ _EXPORTS = {
     "auto_factory": "sealsearch.index",
     "build_index": "sealsearch.index",
     "load_index": "sealsearch.index",
-    "open_or_build_index": "sealsearch.index",
+    "open_or_build_index": "sealsearch.active.knn",
+    "open_knn": "sealsearch.active.knn",
     "default_learner": "sealsearch.active.learner",
     "ActiveLoop": "sealsearch.active.loop",
     "Batch": "sealsearch.active.loop",
@@ -65,6 +66,7 @@ __all__ = [
     "import_dataset",
     "load_index",
     "make_pool",
+    "open_knn",
     "open_or_build_index",
     "run",
     "select_top",
@@ -87,6 +89,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from sealsearch.active.knn import open_knn, open_or_build_index
     from sealsearch.active.learner import default_learner
     from sealsearch.active.loop import ActiveLoop, Batch
     from sealsearch.active.pools import AllPool, CandidatePool, SealsPool, make_pool
@@ -97,4 +100,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from sealsearch.data.writer import write_dataset
     from sealsearch.errors import SealsearchError
     from sealsearch.experiments.simulate import GroundTruthOracle, Oracle, RunConfig, RunResult, compare, run, summarize
-    from sealsearch.index import KnnIndex, auto_factory, build_index, load_index, open_or_build_index
+    from sealsearch.index import KnnIndex, auto_factory, build_index, load_index

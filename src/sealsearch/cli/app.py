@@ -204,8 +204,9 @@ def index_build(
     ] = "auto",
 ) -> None:
     """Build (or reuse) the kNN index over the dataset's pool split and report its recall."""
+    from sealsearch.active.knn import index_recall, open_or_build_index
     from sealsearch.data.dataset import Dataset
-    from sealsearch.index import RECALL_K, RECALL_QUERIES, index_recall, open_or_build_index
+    from sealsearch.index import RECALL_K, RECALL_QUERIES
 
     dataset = Dataset.open(dataset_dir)
     with progress_bar(f"indexing ({factory})") as progress:
@@ -251,9 +252,9 @@ def run_command(
     ] = None,
 ) -> None:
     """Simulate active learning / search for one concept with the dataset's ground truth."""
+    from sealsearch.active.knn import open_or_build_index
     from sealsearch.data.dataset import Dataset
     from sealsearch.experiments.simulate import RunConfig, rounds_per_run, run
-    from sealsearch.index import open_or_build_index
 
     config = RunConfig(
         concept=concept, strategy=strategy, pool=pool, k=k, budget=budget, batch_size=batch, seed_pos=seed_pos,
@@ -331,10 +332,10 @@ def compare_command(
     ),
 ) -> None:
     """The paper's protocol on your labeled data: every strategy × pool on the same concepts and seeds."""
+    from sealsearch.active.knn import open_or_build_index
     from sealsearch.active.strategies import check_strategy
     from sealsearch.data.dataset import Dataset
     from sealsearch.experiments.simulate import RunConfig, pick_concepts
-    from sealsearch.index import open_or_build_index
 
     config = RunConfig(
         concept="", k=k, budget=budget, batch_size=batch, seed_pos=seed_pos, neg_ratio=neg_ratio, seed=seed,
@@ -394,10 +395,10 @@ def analyze_command(
     ),
 ) -> None:
     """Latent structure of concepts (paper §4.4): largest kNN component and its mean shortest path."""
+    from sealsearch.active.knn import open_or_build_index
     from sealsearch.data.dataset import Dataset
     from sealsearch.experiments.latent import check_ks, latent_structure, summarize_latent
     from sealsearch.experiments.simulate import pick_concepts
-    from sealsearch.index import open_or_build_index
     from sealsearch.reporting.plots import plot_latent_cdf
 
     ks = _split_list(k, "--k", int)
@@ -475,9 +476,9 @@ def index_graph(
     probe: Annotated[int, typer.Option(help="ivf-lists: neighbours come from this many lists nearest each row's.")] = 8,
 ) -> None:
     """Find every pool row's k neighbours once (resumable), so SEALS rounds look them up instead."""
+    from sealsearch.active.knn import build_knn_graph, graph_recall, open_or_build_index
     from sealsearch.data.dataset import Dataset
-    from sealsearch.index import RECALL_QUERIES, open_or_build_index
-    from sealsearch.index.graph import build_knn_graph, graph_recall
+    from sealsearch.index import RECALL_QUERIES
 
     if k <= 0 or chunk <= 0:
         raise InvalidParameterError(f"--k and --chunk must be positive, got --k {k} --chunk {chunk}")
@@ -540,9 +541,9 @@ def experiment_command(
 
     Every finished run is appended to RESULTS/runs.parquet; rerunning the same command skips it.
     """
+    from sealsearch.active.knn import open_or_build_index
     from sealsearch.data.dataset import Dataset
     from sealsearch.experiments.grid import ExperimentGrid, parse_concepts, run_experiment
-    from sealsearch.index import open_or_build_index
 
     grid = ExperimentGrid(
         concepts=[], strategies=_split_list(strategies, "--strategies"), pools=_split_list(pools, "--pools"),

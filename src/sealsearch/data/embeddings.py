@@ -156,18 +156,21 @@ class EmbeddingStore:
                 yield self.take(rows[start : start + chunk_rows])
 
 
-def normalise_rows(block: np.ndarray, first_row: int, label: str) -> np.ndarray:
-    """float32 unit rows; NaN/inf or all-zero rows are refused, named by `first_row` + their position."""
+def normalise_rows(
+    block: np.ndarray, first_row: int, label: str, remedy: str = "fix or drop that row and import again"
+) -> np.ndarray:
+    """float32 unit rows; NaN/inf or all-zero rows are refused, named by `first_row` + their position.
+
+    The one copy of "unit float32 rows" for imported rows, projected queries and index queries
+    alike; `remedy` says what the caller's user should do about a bad row."""
     block = np.asarray(block, dtype=np.float32)
     bad = _first_bad_row(block)
     if bad is not None:
-        raise InvalidDataError(
-            f"{label}: row {first_row + bad} contains NaN or inf; fix or drop that row and import again"
-        )
+        raise InvalidDataError(f"{label}: row {first_row + bad} contains NaN or inf; {remedy}")
     norms = np.linalg.norm(block, axis=1)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         raise InvalidDataError(
-            f"{label}: row {first_row + int(zero[0])} is an all-zero vector and cannot be L2-normalised; drop it"
+            f"{label}: row {first_row + int(zero[0])} is an all-zero vector and cannot be L2-normalised; {remedy}"
         )
     return block / norms[:, None]

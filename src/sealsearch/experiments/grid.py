@@ -11,7 +11,9 @@ strategy and pool of a (concept, seed_pos, repeat) starts from the same seed set
 
 Layout of RESULTS/:
 - `runs.parquet`: one row per round per run, RUN_KEYS then ROUND_COLUMNS.
-- `experiment.json`: the settings shared by every cell; a rerun must match them.
+- `experiment.json`: the settings shared by every cell; a rerun must match them. Its "knn" maps
+  each k to where the seals pools' neighbours came from ("graph" or "index"): a rerun that would
+  take them from elsewhere (a graph built or removed since) is refused, never mixed in.
 - `full_supervision.parquet`: (concept, ap) of the learner trained on every pool label, the
   reference line of the paper's figures.
 """
@@ -19,10 +21,7 @@ Layout of RESULTS/:
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
@@ -31,14 +30,23 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-from sealsearch._util import Progress, single_threaded_blas
+from sealsearch._util import Progress, atomic_write, single_threaded_blas, write_text_atomic
+from sealsearch.active.knn import check_knn, open_or_build_index, resolve_knn
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
 from sealsearch.active.pools import POOL_NAMES, POOLS_USING_K
 from sealsearch.active.strategies import check_strategy
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidDataError, InvalidParameterError
-from sealsearch.experiments.simulate import ROUND_COLUMNS, RunConfig, pick_concepts, run
-from sealsearch.index import KnnIndex, open_or_build_index
+from sealsearch.experiments.executors import Executor, InlineExecutor, LocalProcessExecutor
+from sealsearch.experiments.simulate import (
+    NUMERIC_ROUND_COLUMNS,
+    ROUND_COLUMNS,
+    RunConfig,
+    pick_concepts,
+    run,
+    with_knn_column,
+)
+from sealsearch.index import KnnIndex
 
 RUN_KEYS = ["concept", "strategy", "pool", "k", "seed_pos", "dedup", "repeat"]
 """Columns that identify a cell; `k` is 0 for pools without neighbours, `dedup` NaN when off."""
@@ -62,6 +70,9 @@ class ExperimentGrid:
     neg_ratio: int = 19
     seed: int = 0
     factory: str = "auto"
+    knn: str = "auto"
+    """Where seals pools find neighbours (see `RunConfig.knn`); what each k resolved to is
+    recorded in experiment.json and every run's `knn` column."""
 
     def validate(self) -> None:
         for name in ("concepts", "strategies", "pools", "ks", "seed_pos", "dedup"):
@@ -69,6 +80,7 @@ class ExperimentGrid:
                 raise InvalidParameterError(f"--{name.replace('_', '-')} is empty; give at least one value")
         for strategy in self.strategies:
             check_strategy(strategy)
+        check_knn(self.knn)
         for pool in self.pools:
             if pool not in POOL_NAMES:
                 raise InvalidParameterError(f"unknown pool {pool!r} in --pools: choose from {', '.join(POOL_NAMES)}")
@@ -107,7 +119,7 @@ class ExperimentGrid:
             yield RunConfig(
                 concept=concept, strategy=strategy, pool=pool, k=max(k, 1), budget=self.budget,
                 batch_size=seed_size, seed_pos=seed_pos, neg_ratio=self.neg_ratio, seed=self.seed + repeat,
-                factory=self.factory, dedup=dedup, repeat=repeat,
+                factory=self.factory, dedup=dedup, repeat=repeat, knn=self.knn,
             )  # fmt: skip
 
 
@@ -141,6 +153,12 @@ def _init_worker(dataset_path: str, factory: str | None, single_thread: bool) ->
     _worker["index"] = open_or_build_index(dataset, factory) if factory else None
 
 
+def _run_task(task: tuple[str, object]) -> pd.DataFrame:
+    """A task is ("run", RunConfig) or ("full", concept); one function, so any executor can run both."""
+    kind, argument = task
+    return _full_cell(argument) if kind == "full" else _run_cell(argument)  # type: ignore[arg-type]
+
+
 def _run_cell(config: RunConfig) -> pd.DataFrame:
     result = run(_worker["dataset"], config, index=_worker["index"])
     keys = dict(zip(RUN_KEYS, cell_key(config), strict=True))
@@ -170,9 +188,8 @@ def _full_cell(concept: str) -> pd.DataFrame:
 
 # -- parent side -----------------------------------------------------------------------------
 def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    frame.to_parquet(partial, index=False)
-    partial.replace(path)
+    with atomic_write(path) as tmp:
+        frame.to_parquet(tmp, index=False)
 
 
 def _read_existing(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -200,7 +217,31 @@ def _check_settings(out_dir: Path, settings: dict) -> None:
                 "use another --out or the same settings"
             )
     else:
-        path.write_text(json.dumps(settings, indent=2) + "\n")
+        write_text_atomic(path, json.dumps(settings, indent=2) + "\n")
+
+
+def _check_knn_sources(out_dir: Path, runs: pd.DataFrame, sources: dict[int, str]) -> None:
+    """Refuse new seals runs whose neighbours would come from another source than the runs of the
+    same k already in `out_dir`; then record every k's source in experiment.json."""
+    path = out_dir / SETTINGS_FILE
+    settings = json.loads(path.read_text())
+    recorded = {str(k): v for k, v in (settings.get("knn") or {}).items()}
+    if "knn" in runs.columns:  # the runs themselves, for an experiment.json that lost its record
+        for k, source in (
+            runs.loc[runs["knn"].isin(["graph", "index"]), ["k", "knn"]].drop_duplicates().itertuples(index=False)
+        ):
+            recorded.setdefault(str(int(k)), source)
+    for k, source in sorted(sources.items()):
+        old = recorded.get(str(k))
+        if old is not None and old != source:
+            raise InvalidParameterError(
+                f"{out_dir} holds runs with k={k} whose neighbours came from the kNN {old}, but new runs would "
+                f"use the kNN {source}; pass knn={old!r} (--knn {old}) to continue as they ran, "
+                "or use another --out for the other source"
+            )
+        recorded[str(k)] = source
+    if recorded != settings.get("knn"):
+        write_text_atomic(path, json.dumps({**settings, "knn": recorded}, indent=2) + "\n")
 
 
 @dataclass
@@ -235,7 +276,7 @@ def run_experiment(
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_settings(out_dir, grid.settings(dataset))
 
-    runs = _read_existing(out_dir / RUNS_FILE, RUN_KEYS + ROUND_COLUMNS)
+    runs = with_knn_column(_read_existing(out_dir / RUNS_FILE, RUN_KEYS + NUMERIC_ROUND_COLUMNS))
     done = {_hashable(_key_of_row(row)) for row in runs[RUN_KEYS].drop_duplicates().itertuples(index=False)}
     configs = list(grid.configs())
     todo = [config for config in configs if _hashable(cell_key(config)) not in done]
@@ -245,18 +286,33 @@ def run_experiment(
         full_todo = [c for c in grid.concepts if c not in set(full["concept"])]
 
     needs_index = any(config.pool in POOLS_USING_K for config in todo)
-    factory = None
     if needs_index:
-        factory = grid.factory
         if index is None:
-            index = open_or_build_index(dataset, factory)  # built once here, loaded by every worker
-    tasks: list[tuple[Callable, object]] = [(_full_cell, c) for c in full_todo] + [(_run_cell, c) for c in todo]
+            index = open_or_build_index(dataset, grid.factory)  # built once here, loaded by every worker
+        sources = {
+            config.k: resolve_knn(dataset, index.factory, config.k, grid.knn)[1]
+            for config in todo
+            if config.pool in POOLS_USING_K
+        }
+        _check_knn_sources(out_dir, runs, sources)
+        for config in todo:  # resolved once: a graph built while the experiment runs changes nothing
+            if config.pool in POOLS_USING_K:
+                config.knn = sources[config.k]
+    tasks = [("full", c) for c in full_todo] + [("run", c) for c in todo]
     total = len(tasks)
     run_parts = [runs] if len(runs) else []
     full_parts = [full] if len(full) else []
 
-    def finished(kind: Callable, frame: pd.DataFrame, count: int) -> None:
-        if kind is _full_cell:
+    if jobs == 1 or total <= 1:
+        _init_worker_in_process(dataset, index)
+        executor: Executor = InlineExecutor()
+    else:
+        init = (str(dataset.path), grid.factory if needs_index else None, True)
+        executor = LocalProcessExecutor(jobs, _init_worker, init)
+    if progress:
+        progress(0, total)
+    for count, ((kind, _), frame) in enumerate(executor.map_unordered(_run_task, tasks), start=1):
+        if kind == "full":
             full_parts.append(frame)
             _write_atomic(pd.concat(full_parts, ignore_index=True), out_dir / FULL_FILE)
         else:
@@ -264,15 +320,6 @@ def run_experiment(
             _write_atomic(pd.concat(run_parts, ignore_index=True), out_dir / RUNS_FILE)
         if progress:
             progress(count, total)
-
-    if progress:
-        progress(0, total)
-    if jobs == 1 or total <= 1:
-        _init_worker_in_process(dataset, index)
-        for count, (function, argument) in enumerate(tasks, start=1):
-            finished(function, function(argument), count)
-    else:
-        _run_parallel(dataset, factory, tasks, jobs, finished)
     all_runs = pd.concat(run_parts, ignore_index=True) if run_parts else pd.DataFrame(columns=RUN_KEYS + ROUND_COLUMNS)
     return ExperimentResult(out_dir, len(configs), len(configs) - len(todo), all_runs)
 
@@ -280,32 +327,6 @@ def run_experiment(
 def _init_worker_in_process(dataset: Dataset, index: KnnIndex | None) -> None:
     _worker["dataset"] = dataset
     _worker["index"] = index
-
-
-def _run_parallel(dataset: Dataset, factory: str | None, tasks: list, jobs: int, finished: Callable) -> None:
-    # spawn, not fork: forking a process that already runs OpenMP / BLAS threads can deadlock.
-    context = multiprocessing.get_context("spawn")
-    init = (str(dataset.path), factory, True)
-    with ProcessPoolExecutor(max_workers=min(jobs, os.cpu_count() or 1, len(tasks)), mp_context=context,
-                             initializer=_init_worker, initargs=init) as executor:  # fmt: skip
-        pending: dict[Future, Callable] = {}
-        queue = iter(tasks)
-        count = 0
-
-        def submit_next() -> None:
-            for function, argument in queue:
-                pending[executor.submit(function, argument)] = function
-                return
-
-        for _ in range(2 * jobs):  # a short queue: an interrupt leaves little submitted-but-unfinished work
-            submit_next()
-        while pending:
-            completed, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in completed:
-                function = pending.pop(future)
-                count += 1
-                finished(function, future.result(), count)
-                submit_next()
 
 
 def parse_concepts(dataset: Dataset, value: str, *, seed_pos: int, seed: int) -> list[str]:

@@ -25,9 +25,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, shortest_path
 
 from sealsearch._util import Progress
+from sealsearch.active.knn import open_or_build_index
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidParameterError
-from sealsearch.index import KnnIndex, open_or_build_index
+from sealsearch.index import KnnIndex
 
 LATENT_COLUMNS = ["concept", "k", "n_positive", "lc_size", "lc_frac", "mean_path"]
 """Columns of latent.parquet; `seals report` joins them with AP results, so they are a contract."""

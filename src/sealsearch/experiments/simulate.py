@@ -18,20 +18,29 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import average_precision_score
 
 from sealsearch._util import single_threaded_blas
+from sealsearch.active.knn import check_knn, open_knn, open_or_build_index
 from sealsearch.active.learner import positive_proba
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import POOLS_USING_K, make_pool
 from sealsearch.active.strategies import check_strategy
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidParameterError
-from sealsearch.index import KnnIndex, open_or_build_index
-from sealsearch.index.graph import find_graph
+from sealsearch.index import KnnIndex
 
-ROUND_COLUMNS = [
+NUMERIC_ROUND_COLUMNS = [
     "round", "n_labeled", "n_positive", "recall", "ap",
     "pool_size", "pool_frac", "t_select", "t_knn", "t_train",
 ]  # fmt: skip
-"""Columns of a run table; other tools and scripts read these names."""
+ROUND_COLUMNS = [*NUMERIC_ROUND_COLUMNS, "knn"]
+"""Columns of a run table; other tools and scripts read these names. `knn` is where the pool's
+neighbours came from: "graph", "index", or "none" for pools without neighbours."""
+KNN_UNRECORDED = "unrecorded"
+"""The `knn` value given to rows of tables written before the column existed."""
+
+
+def with_knn_column(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with a `knn` column: tables written before it existed get KNN_UNRECORDED."""
+    return table if "knn" in table.columns else table.assign(knn=KNN_UNRECORDED)
 
 
 class Oracle(Protocol):
@@ -85,9 +94,13 @@ class RunConfig:
     randpool_fraction: float = 0.1
     dedup: float | None = None
     repeat: int = 0
+    knn: str = "auto"
+    """Where the seals pool finds neighbours: "auto" (a stored kNN graph when one with k >= `k`
+    exists, else the index), "graph" (refused without one) or "index" (never a graph)."""
 
     def validate(self) -> None:
         check_strategy(self.strategy)
+        check_knn(self.knn)
         for name, flag in (("k", "k"), ("budget", "budget"), ("batch_size", "batch"), ("seed_pos", "seed-pos")):
             if getattr(self, name) <= 0:
                 raise InvalidParameterError(f"{flag} (--{flag}) must be positive, got {getattr(self, name)}")
@@ -166,10 +179,9 @@ def run(
     rng = np.random.default_rng(config.seed)
     # The seed set is drawn first, so every pool and strategy with the same seed starts from it.
     seed = seed_set(pool_positives, pool_rows, config.seed_pos, config.neg_ratio, rng)
-    graph = None
+    graph, source = None, "none"
     if config.pool in POOLS_USING_K:
-        index = index if index is not None else open_or_build_index(dataset, config.factory)
-        graph = find_graph(dataset, index.factory, config.k)  # kNN-graph mode when `seals index graph` ran
+        index, graph, source = open_knn(dataset, config.factory, config.k, config.knn, knn_index=index)
     pool = make_pool(
         config.pool, dataset.embeddings, pool_rows, index=index, graph=graph, k=config.k,
         fraction=config.randpool_fraction, rng=rng,
@@ -197,6 +209,7 @@ def run(
             "t_select": loop.timings.select,
             "t_knn": loop.timings.knn,
             "t_train": loop.timings.train,
+            "knn": source,
         }
         rows.append(row)
         if on_round:

@@ -1,10 +1,15 @@
 """The kNN index SEALS restricts its candidate pool with.
 
 SEALS only ever asks one question of the index: "which k pool rows are nearest to these labeled
-rows?" (paper, section 3). `KnnIndex` is that question and nothing more, so a backend is free to
-be exact or approximate. An index is built once per dataset and factory, stored under
-`<dataset>/index/<factory>/`, and reused by every concept and every run (paper: "the embeddings
-and index can be generated once ... the approach just one of many applications using the index").
+rows?" (paper, section 3). `KnnIndex` (base.py) is that question and nothing more, so a backend
+(backends.py: "faiss" today) is free to be exact or approximate. An index is built once per set
+of rows and factory, stored under `<directory>/<factory>/`, and reused by every concept and every
+run (paper: "the embeddings and index can be generated once ... the approach just one of many
+applications using the index").
+
+This package knows embeddings, row numbers and directories, never a dataset folder: the dataset
+conveniences (`open_or_build_index(dataset, factory)`, `find_graph(dataset, ...)`) live in
+`sealsearch.active.knn`, which passes `(dataset.embeddings, pool rows, dataset.index_dir)` here.
 """
 
 from __future__ import annotations
@@ -12,27 +17,41 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from sealsearch._util import Progress
-from sealsearch.data.dataset import Dataset
 from sealsearch.data.embeddings import EmbeddingStore
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
+from sealsearch.index.backends import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    IndexBackend,
+    get_backend,
+    register_backend,
+    saved_backend,
+)
+from sealsearch.index.base import IvfLists, KnnIndex
 from sealsearch.index.faiss import FaissIndex
 from sealsearch.index.recall import RECALL_K, RECALL_QUERIES, measure_recall, record_recall, recorded_recall
 from sealsearch.index.rerank import RerankedIndex, split_rerank
 
 __all__ = [
     "KnnIndex",
+    "IvfLists",
     "FaissIndex",
     "RerankedIndex",
+    "IndexBackend",
+    "BACKENDS",
+    "DEFAULT_BACKEND",
+    "get_backend",
+    "register_backend",
     "auto_factory",
     "build_index",
     "load_index",
     "open_or_build_index",
     "index_dir_name",
+    "index_path",
     "index_recall",
     "measure_recall",
     "EXACT_MAX_BYTES",
@@ -52,27 +71,6 @@ SQ8_MAX_BYTES = 8 * 1024**3  # SQ8 codes (n * dim bytes) up to 8 GB, half the RA
 IVF_MAX_LISTS = 4096  # adding n rows costs n * nlist distances: 4096 lists keep 10^7 rows at ~2 min
 SQ8_RERANK = 2  # SQ8 similarities are off by ~0.01: re-scoring 2k candidates fixes the k-th place
 PQ_RERANK = 4  # PQ similarities are coarse: recall needs 4k candidates re-scored
-
-
-class KnnIndex(Protocol):
-    """What the pool and the loop need from an index; backends are checked by tests/test_index.py."""
-
-    factory: str
-    """The index_factory string it was built from, e.g. "Flat", "HNSW32"."""
-
-    @property
-    def ntotal(self) -> int: ...
-
-    @property
-    def dim(self) -> int: ...
-
-    def search(self, vectors: np.ndarray, k: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """ids: (q, k) int64 dataset row numbers, padded with -1; sims: (q, k) float32, higher =
-        more similar, padded with -inf. exclude[i] is a row number dropped from query i's results
-        (the query's own row, so a query in the index never returns itself)."""
-        ...
-
-    def save(self, directory: Path) -> None: ...
 
 
 def auto_factory(n: int, dim: int) -> str:
@@ -118,71 +116,89 @@ def index_dir_name(factory: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", factory)
 
 
+def index_path(directory: Path, factory: str) -> Path:
+    """Where the index of `factory` over some rows is stored under `directory` (a dataset's index/).
+
+    A ",Rerank<f>" suffix changes only how the stored index is searched, so "IVF4096,PQ32,Rerank4"
+    and "IVF4096,PQ32" share `directory/IVF4096_PQ32/`.
+    """
+    return Path(directory) / index_dir_name(split_rerank(factory)[0])
+
+
 def build_index(
     store: EmbeddingStore,
     rows: np.ndarray,
     factory: str = "auto",
     *,
+    backend: str = DEFAULT_BACKEND,
     seed: int = 0,
     progress: Progress | None = None,
     search_params: str | None = None,
 ) -> KnnIndex:
-    """Index the given rows of the store; search returns those row numbers.
+    """Index the given rows of the store with `backend`; search returns those row numbers.
 
     `search_params` overrides the search-time defaults (efSearch=128, nprobe=16), e.g. "nprobe=32".
     """
+    builder = get_backend(backend)
     rows = np.asarray(rows)
     if factory == "auto":
         factory = auto_factory(len(rows), store.dim)
     base, rerank = split_rerank(factory)
-    index = FaissIndex.build(store, rows, base, seed=seed, progress=progress, search_params=search_params)
+    index = builder.build(store, rows, base, seed=seed, progress=progress, search_params=search_params)
     return index if rerank is None else RerankedIndex(index, store, rerank)
 
 
 def load_index(directory: Path, *, search_params: str | None = None) -> KnnIndex:
-    """Open an index written by `KnnIndex.save`."""
-    return FaissIndex.load(Path(directory), search_params=search_params)
+    """Open an index written by `KnnIndex.save`, with the backend its meta.json names."""
+    directory = Path(directory)
+    return get_backend(saved_backend(directory)).load(directory, search_params=search_params)
 
 
 def open_or_build_index(
-    dataset: Dataset,
+    store: EmbeddingStore,
+    rows: np.ndarray,
+    directory: Path,
     factory: str = "auto",
     *,
+    backend: str = DEFAULT_BACKEND,
     progress: Progress | None = None,
     seed: int = 0,
     search_params: str | None = None,
 ) -> KnnIndex:
-    """The index over the dataset's pool split, built on first use and reused afterwards.
+    """The index of `factory` over `rows` of `store`, stored under `directory`, built on first use.
 
-    The saved index is reused when its factory, size, dimension and row list match the current
-    pool; otherwise (first use, a changed pool, an interrupted save) it is rebuilt and replaced.
-    Test rows are never indexed, so they can never enter a candidate pool. A ",Rerank<f>"
-    suffix changes only how the stored index is searched, so "IVF4096,PQ32,Rerank4" opens (or
-    builds) `index/IVF4096_PQ32/` and wraps it in a `RerankedIndex`.
+    The saved index (`index_path(directory, factory)`) is reused when its backend, factory, size,
+    dimension and row list match; otherwise (first use, changed rows, an interrupted save) it is
+    rebuilt and replaced. A ",Rerank<f>" suffix wraps the stored index in a `RerankedIndex`.
+    For a dataset's pool use `sealsearch.open_or_build_index(dataset, factory)`.
     """
-    pool = dataset.split_rows("pool")
+    if isinstance(rows, str) or not isinstance(store, EmbeddingStore):
+        raise InvalidParameterError(
+            "sealsearch.index.open_or_build_index takes (store, rows, directory, factory); "
+            "for a dataset call sealsearch.open_or_build_index(dataset, factory)"
+        )
+    builder = get_backend(backend)
+    rows = np.asarray(rows, dtype=np.int64)
     if factory == "auto":
-        factory = auto_factory(len(pool), dataset.info.dim)
+        factory = auto_factory(len(rows), store.dim)
     base, rerank = split_rerank(factory)
-    directory = dataset.index_dir / index_dir_name(base)
+    path = index_path(directory, base)
     try:
-        index = FaissIndex.load(directory, search_params=search_params)
+        index = builder.load(path, search_params=search_params) if saved_backend(path) == backend else None
     except (MissingFileError, InvalidDataError):
         index = None
     if index is None or not (
-        (index.factory, index.ntotal, index.dim) == (base, len(pool), dataset.info.dim)
-        and np.array_equal(index.rows, pool)
+        (index.factory, index.ntotal, index.dim) == (base, len(rows), store.dim) and np.array_equal(index.rows, rows)
     ):
-        index = FaissIndex.build(
-            dataset.embeddings, pool, base, seed=seed, progress=progress, search_params=search_params
-        )
-        index.save(directory)
-    return index if rerank is None else RerankedIndex(index, dataset.embeddings, rerank)
+        index = builder.build(store, rows, base, seed=seed, progress=progress, search_params=search_params)
+        index.save(path)
+    return index if rerank is None else RerankedIndex(index, store, rerank)
 
 
 def index_recall(
-    dataset: Dataset,
     index: KnnIndex,
+    store: EmbeddingStore,
+    directory: Path,
     *,
     search_params: str | None = None,
     k: int = RECALL_K,
@@ -190,19 +206,20 @@ def index_recall(
     seed: int = 0,
     progress: Progress | None = None,
 ) -> float:
-    """recall@k of an index from `open_or_build_index(dataset, ..., search_params=...)`, measured once.
+    """recall@k of an index from `open_or_build_index(store, rows, directory, ...)` over its own rows,
+    measured once.
 
     The value is stored in the index's meta.json under the factory (re-ranking included), the
     search params and k/n_queries/seed, so reopening the same index reports it without another
-    exact pass over the pool; a rebuild writes a fresh meta.json. A "Flat" index is exact: 1.0.
+    exact pass over the rows; a rebuild writes a fresh meta.json. A "Flat" index is exact: 1.0.
     """
     base, _ = split_rerank(index.factory)
     if base == "Flat":
         return 1.0
-    directory = dataset.index_dir / index_dir_name(base)
-    known = recorded_recall(directory, index.factory, search_params, k, n_queries, seed)
+    path = index_path(directory, base)
+    known = recorded_recall(path, index.factory, search_params, k, n_queries, seed)
     if known is not None:
         return known
-    value = measure_recall(index, dataset.embeddings, dataset.split_rows("pool"), k, n_queries, seed, progress)
-    record_recall(directory, index.factory, search_params, k, n_queries, seed, value)
+    value = measure_recall(index, store, index.rows, k, n_queries, seed, progress)
+    record_recall(path, index.factory, search_params, k, n_queries, seed, value)
     return value

@@ -1,23 +1,20 @@
 """`FaissIndex`: the kNN index over a dataset's pool, built from a Faiss `index_factory` string.
 
-This module is the one owner of vector hygiene for search: queries become contiguous, unit-norm
-float32 here; Faiss positions become dataset rows here; the `-1` ids of short result lists, the
-excluded query rows and the metric-specific distances are all turned into one shape here — (q, k)
-row numbers padded with -1 and similarities (higher is better) padded with -inf — so that no
-caller ever has to know which index type answered.
+Faiss positions become dataset rows here and the metric-specific distances become similarities
+(higher is better) here; the shared hygiene (unit float32 queries, dropping the `-1` ids and the
+excluded query rows, padding) is base.py's, so that no caller ever has to know which index type
+or backend answered. `FAISS` is the backend the registry (backends.py) dispatches "faiss" to.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-from sealsearch._util import Progress
+from sealsearch._util import Progress, atomic_write, positive_int, write_text_atomic
 from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
 from sealsearch.errors import (
     InvalidDataError,
@@ -25,6 +22,7 @@ from sealsearch.errors import (
     MissingFileError,
     UnknownNameError,
 )
+from sealsearch.index.base import META_FILE, IvfLists, as_queries, keep_best
 
 # Faiss scans a Flat index with BLAS only when a batch has at least this many queries; below it,
 # it uses a scalar loop. The 1.15 default (128000) sends the batches SEALS issues (tens to a few
@@ -35,7 +33,7 @@ faiss.cvar.distance_compute_blas_threshold = 16
 FACTORY_EXAMPLES = '"Flat", "HNSW32", "IVF1024,SQ8", "IVF4096,PQ32", "LSH", "auto"'
 INDEX_FILE = "index.faiss"
 ROWS_FILE = "rows.npy"
-META_FILE = "meta.json"
+BACKEND = "faiss"
 
 # Search-time defaults, applied to whichever of them the index type has. Faiss's own defaults
 # (efSearch 16, nprobe 1) trade far too much recall for speed at the k SEALS uses (k ~ 100).
@@ -93,25 +91,6 @@ def _training_rows(rows: np.ndarray, nlist: int | None, seed: int) -> np.ndarray
     return rows[np.sort(picked)]
 
 
-@dataclass(frozen=True)
-class IvfLists:
-    """The partition of an IVF index: which dataset rows each inverted list holds.
-
-    Rows of list c are `members[offsets[c]:offsets[c + 1]]`. `centroids` live in the space the
-    quantizer sees (after any pre-transform); `inner_product` says whether the quantizer assigns
-    by largest inner product (else by smallest L2 distance), which decides which lists are near.
-    """
-
-    centroids: np.ndarray
-    inner_product: bool
-    offsets: np.ndarray
-    members: np.ndarray
-
-    @property
-    def nlist(self) -> int:
-        return int(self.centroids.shape[0])
-
-
 class FaissIndex:
     """A Faiss index plus `rows`, the dataset row of each Faiss position.
 
@@ -119,6 +98,8 @@ class FaissIndex:
     (instead of an IDMap inside it) lets any factory string index any subset of rows, such as
     only the pool split.
     """
+
+    backend = BACKEND
 
     def __init__(self, index: faiss.Index, rows: np.ndarray, factory: str, search_params: str | None = None):
         if index.ntotal != len(rows):
@@ -147,6 +128,9 @@ class FaissIndex:
     @property
     def dim(self) -> int:
         return int(self._index.d)
+
+    def describe(self) -> str:
+        return f"{self.backend}:{self.factory}"
 
     def ivf_lists(self) -> IvfLists | None:
         """The inverted lists as dataset rows, or None for an index without them (Flat, HNSW, LSH)."""
@@ -191,23 +175,6 @@ class FaissIndex:
                 'use "name=value" pairs the index has, e.g. "nprobe=32" for IVF or "efSearch=256" for HNSW'
             ) from None
 
-    def _as_queries(self, vectors: np.ndarray) -> np.ndarray:
-        queries = np.array(vectors, dtype=np.float32, order="C", copy=True)
-        if queries.ndim != 2 or queries.shape[1] != self.dim:
-            raise InvalidDataError(
-                f"query vectors must have shape (q, {self.dim}) to match the index, got {queries.shape}; "
-                "embed queries with the dataset's embedder and pass a 2-D array"
-            )
-        if not np.isfinite(queries).all():
-            raise InvalidDataError("query vectors contain NaN or inf; fix those queries")
-        norms = np.linalg.norm(queries, axis=1)
-        if (norms == 0).any():
-            raise InvalidDataError(
-                f"query {int(np.argmax(norms == 0))} is an all-zero vector and has no direction; drop it"
-            )
-        queries /= norms[:, None]
-        return queries
-
     def _similarities(self, distances: np.ndarray) -> np.ndarray:
         if self._similarity == "hamming":
             # Rank-only: only the order is meaningful, not the value or its scale.
@@ -226,10 +193,8 @@ class FaissIndex:
         i's results — pass the query's own row so a query from the pool never finds itself; -1
         excludes nothing. One extra neighbour is fetched so k remain after the drop.
         """
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise InvalidParameterError(f"k must be a positive integer, got {k!r}")
-        k = int(k)
-        queries = self._as_queries(vectors)
+        k = positive_int(k, "k")
+        queries = as_queries(vectors, self.dim)
         if exclude is None:
             excluded = np.full(len(queries), -1, dtype=np.int64)
             fetch = k
@@ -245,14 +210,7 @@ class FaissIndex:
         ids = np.full(positions.shape, -1, dtype=np.int64)
         ids[found] = self.rows[positions[found]]
         sims = self._similarities(distances).astype(np.float32, copy=False)
-        keep = found & (ids != excluded[:, None])
-        # Stable sort moves the kept entries to the front in their original (best-first) order.
-        order = np.argsort(~keep, axis=1, kind="stable")[:, :k]
-        ids = np.take_along_axis(ids, order, axis=1)
-        sims = np.take_along_axis(sims, order, axis=1)
-        kept = np.take_along_axis(keep, order, axis=1)
-        ids[~kept] = -1
-        sims[~kept] = -np.inf
+        ids, sims = keep_best(ids, sims, found & (ids != excluded[:, None]), k)
         return ids, sims
 
     def save(self, directory: Path) -> None:
@@ -264,14 +222,12 @@ class FaissIndex:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / META_FILE).unlink(missing_ok=True)
-        tmp_index = directory / f".{INDEX_FILE}.tmp-{os.getpid()}"
-        faiss.write_index(self._index, str(tmp_index))
-        os.replace(tmp_index, directory / INDEX_FILE)
-        tmp_rows = directory / f".rows.tmp-{os.getpid()}.npy"
-        np.save(tmp_rows, self.rows, allow_pickle=False)
-        os.replace(tmp_rows, directory / ROWS_FILE)
-        meta = {"factory": self.factory, "ntotal": self.ntotal, "dim": self.dim}
-        (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        with atomic_write(directory / INDEX_FILE) as tmp:
+            faiss.write_index(self._index, str(tmp))
+        with atomic_write(directory / ROWS_FILE) as tmp, open(tmp, "wb") as file:
+            np.save(file, self.rows, allow_pickle=False)
+        meta = {"backend": self.backend, "factory": self.factory, "ntotal": self.ntotal, "dim": self.dim}
+        write_text_atomic(directory / META_FILE, json.dumps(meta, indent=2) + "\n")
 
     @classmethod
     def load(cls, directory: Path, search_params: str | None = None) -> FaissIndex:
@@ -360,3 +316,27 @@ class FaissIndex:
             if progress:
                 progress(done, len(rows))
         return cls(index, rows, factory, search_params)
+
+
+class FaissBackend:
+    """The "faiss" entry of the backend registry: factory strings are Faiss `index_factory` strings."""
+
+    name = BACKEND
+
+    def build(
+        self,
+        store: EmbeddingStore,
+        rows: np.ndarray,
+        factory: str,
+        *,
+        seed: int = 0,
+        progress: Progress | None = None,
+        search_params: str | None = None,
+    ) -> FaissIndex:
+        return FaissIndex.build(store, rows, factory, seed=seed, progress=progress, search_params=search_params)
+
+    def load(self, directory: Path, *, search_params: str | None = None) -> FaissIndex:
+        return FaissIndex.load(directory, search_params=search_params)
+
+
+FAISS = FaissBackend()

@@ -5,7 +5,8 @@ fixed per dataset, so every concept and every run asks the same questions again.
 them once (`seals index graph`) turns each round's index search into an array lookup; the index is
 still used for what the graph cannot answer: rows outside the pool split, or a larger k.
 
-Files, beside the index the graph was searched with:
+Files, beside the index the graph was searched with (DIRECTORY is a dataset's index/ folder;
+this module knows only the directory, the store and the pool rows, never the dataset):
 
     DATASET/index/<factory>/graph_k{k}.npy    N_pool × k int32 dataset rows, best first, -1 padded;
                                               graph row i belongs to the i-th (sorted) pool row
@@ -25,16 +26,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from sealsearch._util import Progress, single_threaded_blas
-from sealsearch.data.dataset import Dataset
-from sealsearch.data.embeddings import CHUNK_ROWS
+from sealsearch._util import Progress, positive_int, single_threaded_blas, write_text_atomic
+from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.index import FaissIndex, KnnIndex, RerankedIndex, index_dir_name
+from sealsearch.index import KnnIndex, index_dir_name
 from sealsearch.index.ivf_graph import DEFAULT_PROBE, IvfGraphBuilder
 from sealsearch.index.recall import RECALL_QUERIES, recall_of, sample_queries
 
@@ -43,21 +42,20 @@ GRAPH_ID_DTYPE = np.dtype(np.int32)  # half the disk of int64; dataset rows stay
 METHODS = ("auto", "search", "ivf-lists")
 
 
-def _positive(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise InvalidParameterError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+def graph_paths(directory: Path, factory: str, k: int) -> tuple[Path, Path]:
+    """(array file, description file) of the graph of `factory` with k neighbours per row, beside
+    the index stored under `directory` (a dataset's index/ folder)."""
+    folder = Path(directory) / index_dir_name(factory)  # the full factory: a re-ranked index's graph differs
+    return folder / f"graph_k{k}.npy", folder / f"graph_k{k}.json"
 
 
-def graph_paths(dataset: Dataset, factory: str, k: int) -> tuple[Path, Path]:
-    """(array file, description file) of the graph of `factory` with k neighbours per row."""
-    directory = dataset.index_dir / index_dir_name(factory)
-    return directory / f"graph_k{k}.npy", directory / f"graph_k{k}.json"
+def _build_hint(factory: str, k: int) -> str:
+    return f"build it with `seals index graph DATASET --factory {factory} --k {k}`"
 
 
-def _description(dataset: Dataset, factory: str, k: int) -> dict:
-    """What a graph file must have been built for to be valid for this dataset's current pool."""
-    pool = np.ascontiguousarray(dataset.split_rows("pool"), dtype=np.int64)
+def _description(rows: np.ndarray, factory: str, k: int) -> dict:
+    """What a graph file must have been built for to be valid for the current pool rows."""
+    pool = np.ascontiguousarray(rows, dtype=np.int64)
     return {
         "format": GRAPH_FORMAT,
         "factory": factory,
@@ -85,9 +83,7 @@ def _read_meta(meta_path: Path, expected: dict) -> dict | None:
 
 
 def _write_meta(meta_path: Path, meta: dict) -> None:
-    tmp = meta_path.with_name(f".{meta_path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, meta_path)
+    write_text_atomic(meta_path, json.dumps(meta, indent=2) + "\n")
 
 
 class KnnGraph:
@@ -120,14 +116,14 @@ class KnnGraph:
         return int(self.ids.shape[1])
 
     @classmethod
-    def open(cls, dataset: Dataset, factory: str, k: int) -> KnnGraph:
-        """The finished graph of `factory` with `k` columns, memory-mapped read-only."""
-        k = _positive(k, "k")
-        path, meta_path = graph_paths(dataset, factory, k)
-        build = f"build it with `seals index graph {dataset.path} --factory {factory} --k {k}`"
+    def open(cls, directory: Path, rows: np.ndarray, factory: str, k: int) -> KnnGraph:
+        """The finished graph of `factory` with `k` columns over the pool `rows`, memory-mapped read-only."""
+        k = positive_int(k, "k")
+        path, meta_path = graph_paths(directory, factory, k)
+        build = _build_hint(factory, k)
         if not meta_path.is_file() or not path.is_file():
             raise MissingFileError(f"{meta_path}: not found; {build}")
-        expected = _description(dataset, factory, k)
+        expected = _description(rows, factory, k)
         meta = _read_meta(meta_path, expected)
         if meta is None:
             raise InvalidDataError(f"{meta_path}: built for another pool split or unreadable; {build} again")
@@ -143,7 +139,7 @@ class KnnGraph:
             raise InvalidDataError(f"{path}: holds {ids.dtype} {ids.shape}, not int32 ({expected['n']}, {k}); {build}")
         probe = meta.get("probe")
         return cls(
-            ids, dataset.split_rows("pool"), factory, path,
+            ids, rows, factory, path,
             method=str(meta["method"]), probe=probe if isinstance(probe, int) else None,
         )  # fmt: skip
 
@@ -157,7 +153,7 @@ class KnnGraph:
 
     def neighbours(self, rows: np.ndarray, k: int) -> np.ndarray:
         """(q, k) int64 neighbour rows of graph rows: the first k columns, -1 padded."""
-        k = _positive(k, "k")
+        k = positive_int(k, "k")
         if k > self.k:
             raise InvalidParameterError(
                 f"k={k} exceeds the graph's k={self.k}; search the index or build a larger graph"
@@ -171,24 +167,25 @@ class KnnGraph:
         return self.ids[np.searchsorted(self.rows, rows), :k].astype(np.int64)
 
 
-def find_graph(dataset: Dataset, factory: str, k: int) -> KnnGraph | None:
-    """The smallest finished, current graph of `factory` with at least k columns, if one was built."""
-    directory = dataset.index_dir / index_dir_name(factory)
+def find_graph(directory: Path, rows: np.ndarray, factory: str, k: int) -> KnnGraph | None:
+    """The smallest finished graph of `factory` over the pool `rows` with at least k columns, if one was built."""
     sizes = []
-    for meta_path in directory.glob("graph_k*.json"):
+    for meta_path in (Path(directory) / index_dir_name(factory)).glob("graph_k*.json"):
         size = meta_path.stem.removeprefix("graph_k")
         if size.isdigit() and int(size) >= k:
             sizes.append(int(size))
     for size in sorted(sizes):
         try:
-            return KnnGraph.open(dataset, factory, size)
+            return KnnGraph.open(directory, rows, factory, size)
         except (MissingFileError, InvalidDataError):
             continue
     return None
 
 
 def build_knn_graph(
-    dataset: Dataset,
+    store: EmbeddingStore,
+    rows: np.ndarray,
+    directory: Path,
     index: KnnIndex,
     k: int,
     *,
@@ -201,45 +198,39 @@ def build_knn_graph(
     the same graph (same method and probe) and returns a finished one, however it was built,
     without computing anything.
 
-    `index` must cover the dataset's pool split (as `open_or_build_index` returns it); each row's
+    `index` must hold exactly the pool `rows` of `store` (as `open_or_build_index` returns it) and
+    the graph is stored beside it under `directory`; each row's
     own row is excluded, exactly as `SealsPool` searches. method "search" asks `index` for every
     row (chunk_rows at a time), so lookups equal searches; "ivf-lists" computes exact
     neighbours among the rows of the `probe` inverted lists nearest each row's list (IVF indexes
     only); "auto" takes "ivf-lists" when the index has inverted lists.
     """
-    k = _positive(k, "k")
-    chunk_rows = _positive(chunk_rows, "chunk_rows")
-    probe = _positive(probe, "probe")
+    k = positive_int(k, "k")
+    chunk_rows = positive_int(chunk_rows, "chunk_rows")
+    probe = positive_int(probe, "probe")
     if method not in METHODS:
         raise InvalidParameterError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    pool = dataset.split_rows("pool")
-    if (index.ntotal, index.dim) != (pool.size, dataset.info.dim):
+    pool = np.asarray(rows, dtype=np.int64)
+    if (index.ntotal, index.dim) != (pool.size, store.dim) or not np.array_equal(index.rows, pool):
         raise InvalidParameterError(
-            f"index {index.factory!r} holds {index.ntotal} vectors of dim {index.dim}, but the pool split of "
-            f"{dataset.path} has {pool.size} of dim {dataset.info.dim}; open it with open_or_build_index"
+            f"index {index.describe()!r} holds {index.ntotal} vectors of dim {index.dim}, not the {pool.size} pool "
+            f"rows of dim {store.dim} the graph is for; open it with open_or_build_index"
         )
     if pool.size and pool[-1] > np.iinfo(GRAPH_ID_DTYPE).max:
-        raise InvalidDataError(f"{dataset.path}: row numbers beyond 2^31 do not fit the graph's int32 ids")
-    lists = None
-    if method != "search" and isinstance(index, FaissIndex | RerankedIndex):
-        lists = index.ivf_lists()
-        if lists is not None and not np.array_equal(index.rows, pool):
-            raise InvalidParameterError(
-                f"index {index.factory!r} does not hold the rows of the pool split of {dataset.path}; "
-                "open it with open_or_build_index"
-            )
+        raise InvalidDataError(f"{directory}: row numbers beyond 2^31 do not fit the graph's int32 ids")
+    lists = index.ivf_lists() if method != "search" else None
     if method == "ivf-lists" and lists is None:
         raise InvalidParameterError(
             f"method 'ivf-lists' needs an IVF index, and {index.factory!r} has no inverted lists; use 'search'"
         )
     build = {"method": "search"} if lists is None else {"method": "ivf-lists", "probe": probe}
-    path, meta_path = graph_paths(dataset, index.factory, k)
-    expected = _description(dataset, index.factory, k)
+    path, meta_path = graph_paths(directory, index.factory, k)
+    expected = _description(pool, index.factory, k)
     meta = _read_meta(meta_path, expected)
     if meta is not None and meta["rows_done"] == pool.size:
         if progress:
             progress(pool.size, pool.size)
-        return KnnGraph.open(dataset, index.factory, k)
+        return KnnGraph.open(directory, pool, index.factory, k)
     ids = None
     if meta is not None and {key: meta.get(key) for key in build} == build:
         try:
@@ -257,15 +248,16 @@ def build_knn_graph(
     if progress:
         progress(meta["rows_done"], pool.size)
     if lists is None:
-        _search_rows(dataset, index, ids, meta, meta_path, chunk_rows, progress)
+        _search_rows(store, pool, index, ids, meta, meta_path, chunk_rows, progress)
     else:
-        _fill_from_lists(IvfGraphBuilder(dataset.embeddings, lists, probe), pool, ids, meta, meta_path, progress)
+        _fill_from_lists(IvfGraphBuilder(store, lists, probe), pool, ids, meta, meta_path, progress)
     del ids
-    return KnnGraph.open(dataset, index.factory, k)
+    return KnnGraph.open(directory, pool, index.factory, k)
 
 
 def _search_rows(
-    dataset: Dataset,
+    store: EmbeddingStore,
+    pool: np.ndarray,
     index: KnnIndex,
     ids: np.ndarray,
     meta: dict,
@@ -274,14 +266,13 @@ def _search_rows(
     progress: Progress | None,
 ) -> None:
     """Fill graph rows from meta["rows_done"] on with index searches, a chunk at a time."""
-    pool = dataset.split_rows("pool")
     done = meta["rows_done"]
     while done < pool.size:
         rows = pool[done : done + chunk_rows]
         # One BLAS thread, as in the loop (threads.py): a Flat chunk over 10^6 x 64 ran 13x faster
         # so on 2 busy cores (353 vs 26 rows/s); IVF chunks ran at the same speed either way.
         with single_threaded_blas():
-            found, _ = index.search(dataset.embeddings.take(rows), ids.shape[1], exclude=rows)
+            found, _ = index.search(store.take(rows), ids.shape[1], exclude=rows)
         ids[done : done + rows.size] = found
         ids.flush()
         done += rows.size
@@ -316,7 +307,7 @@ def _fill_from_lists(
 
 
 def graph_recall(
-    dataset: Dataset,
+    store: EmbeddingStore,
     graph: KnnGraph,
     *,
     n_queries: int = RECALL_QUERIES,
@@ -326,12 +317,12 @@ def graph_recall(
     """Tie-tolerant recall@k of the graph's rows against exact neighbours on a seeded sample of
     pool rows (k = the graph's, at most the pool size - 1): what an approximate index, or the
     "ivf-lists" build's unprobed lists, cost."""
-    n_queries = _positive(n_queries, "n_queries")
+    n_queries = positive_int(n_queries, "n_queries")
     k = min(graph.k, graph.rows.size - 1)
     if k <= 0:
         return 1.0
     query_rows = sample_queries(graph.rows, n_queries, seed)
-    return recall_of(dataset.embeddings, graph.rows, query_rows, graph.neighbours(query_rows, k), progress)
+    return recall_of(store, graph.rows, query_rows, graph.neighbours(query_rows, k), progress)
 
 
 class NeighbourSource:
@@ -342,7 +333,7 @@ class NeighbourSource:
     def __init__(self, index: KnnIndex, graph: KnnGraph | None = None):
         if graph is not None and graph.factory != index.factory:
             raise InvalidParameterError(
-                f"the kNN graph was searched with index {graph.factory!r} but the pool uses {index.factory!r}; "
+                f"the kNN graph was searched with index {graph.factory!r} but the pool uses {index.describe()!r}; "
                 "pass the graph of the same index"
             )
         self.index = index

@@ -23,7 +23,7 @@ import numpy as np
 
 from sealsearch._util import single_threaded_blas
 from sealsearch.data.embeddings import EmbeddingStore
-from sealsearch.index.faiss import IvfLists
+from sealsearch.index.base import IvfLists, keep_best
 
 DEFAULT_PROBE = 8
 
@@ -56,18 +56,13 @@ class IvfGraphBuilder:
         """(rows of list `cell`, their (n, k) int64 neighbour rows best first, -1 padded), each
         row's own row excluded as `FaissIndex.search` excludes it."""
         queries = self.list_rows(cell)
-        out = np.full((queries.size, k), -1, dtype=np.int64)
         if queries.size == 0:
-            return queries, out
+            return queries, np.full((0, k), -1, dtype=np.int64)
         candidates = np.concatenate([self.list_rows(other) for other in self.probed(cell)])
         vectors = self.store.take(candidates)  # the list's own rows come first: they are the queries
         fetch = min(k + 1, candidates.size)  # one extra, for the row itself
         with single_threaded_blas():
             _, found = faiss.knn(vectors[: queries.size], vectors, fetch, metric=faiss.METRIC_INNER_PRODUCT)
         ids = np.where(found >= 0, candidates[found], -1)
-        keep = (ids >= 0) & (ids != queries[:, None])
-        # Stable sort moves the kept entries to the front in their (best-first) order.
-        order = np.argsort(~keep, axis=1, kind="stable")[:, :k]
-        ids = np.where(np.take_along_axis(keep, order, axis=1), np.take_along_axis(ids, order, axis=1), -1)
-        out[:, : ids.shape[1]] = ids
-        return queries, out
+        ids, _ = keep_best(ids, None, (ids >= 0) & (ids != queries[:, None]), k)
+        return queries, ids

@@ -9,19 +9,14 @@ depends on, because the exact side is a full pass over the vectors (~10 GB at 10
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sealsearch._util import Progress
+from sealsearch._util import Progress, positive_int, write_text_atomic
 from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
-from sealsearch.errors import InvalidParameterError, MissingFileError
-from sealsearch.index.faiss import META_FILE
-
-if TYPE_CHECKING:
-    from sealsearch.index import KnnIndex
+from sealsearch.errors import MissingFileError
+from sealsearch.index.base import META_FILE, KnnIndex
 
 RECALL_K = 100
 RECALL_QUERIES = 200
@@ -97,10 +92,8 @@ def measure_recall(
     capped at len(rows) - 1, the most neighbours a row has.
     """
     rows = np.asarray(rows, dtype=np.int64)
-    for name, value in (("k", k), ("n_queries", n_queries)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            raise InvalidParameterError(f"measure_recall needs a positive integer {name}, got {value!r}")
-    k = min(int(k), len(rows) - 1)
+    k = min(positive_int(k, "k"), len(rows) - 1)
+    n_queries = positive_int(n_queries, "n_queries")
     if k <= 0:
         return 1.0
     query_rows = sample_queries(rows, n_queries, seed)
@@ -137,6 +130,4 @@ def record_recall(
         raise MissingFileError(f"{path}: not found; recall is stored beside an index saved by open_or_build_index")
     meta = json.loads(path.read_text())
     meta.setdefault("recall", {})[_recall_key(factory, search_params, k, n_queries, seed)] = round(value, 6)
-    tmp = path.with_name(f".{META_FILE}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(meta, indent=2) + "\n")

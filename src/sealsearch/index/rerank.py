@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sealsearch._util import positive_int
 from sealsearch.data.embeddings import EmbeddingStore
 from sealsearch.errors import InvalidParameterError
-from sealsearch.index.faiss import FaissIndex, IvfLists
+from sealsearch.index.base import IvfLists, KnnIndex, as_queries
 
 _SUFFIX = re.compile(r",Rerank(?P<factor>\d*)$")
 # Query-candidate pairs re-scored at once: bounds the gathered rows (at d=256, ~128 MB per batch).
@@ -39,16 +40,15 @@ def split_rerank(factory: str) -> tuple[str, int | None]:
 
 
 class RerankedIndex:
-    """A `FaissIndex` whose top `factor * k` candidates are re-scored exactly, keeping the best k.
+    """An index (of any backend) whose top `factor * k` candidates are re-scored exactly, keeping the best k.
 
     Similarities are exact cosines, whatever the codes of the underlying index; recall is then
     limited only by whether the true neighbours are among the candidates (for IVF: in the
-    probed lists). Saving writes the underlying index, which is what Faiss stores.
+    probed lists). Saving writes the underlying index, which is what the backend stores.
     """
 
-    def __init__(self, base: FaissIndex, embeddings: EmbeddingStore, factor: int):
-        if isinstance(factor, bool) or not isinstance(factor, (int, np.integer)) or factor < 1:
-            raise InvalidParameterError(f"re-ranking factor must be an integer >= 1, got {factor!r}")
+    def __init__(self, base: KnnIndex, embeddings: EmbeddingStore, factor: int):
+        factor = positive_int(factor, "re-ranking factor")
         if embeddings.dim != base.dim:
             raise InvalidParameterError(
                 f"index dimension {base.dim} does not match the embeddings ({embeddings.dim}); rebuild the index"
@@ -70,6 +70,9 @@ class RerankedIndex:
     def rows(self) -> np.ndarray:
         return self.base.rows
 
+    def describe(self) -> str:
+        return f"{self.base.describe()},Rerank{self.factor}"
+
     def ivf_lists(self) -> IvfLists | None:
         """The underlying index's inverted lists (see `FaissIndex.ivf_lists`)."""
         return self.base.ivf_lists()
@@ -80,12 +83,9 @@ class RerankedIndex:
 
     def search(self, vectors: np.ndarray, k: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k most similar rows by exact cosine among the underlying index's `factor * k` best."""
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise InvalidParameterError(f"k must be a positive integer, got {k!r}")
-        k = int(k)
-        candidates, _ = self.base.search(vectors, self.factor * k, exclude)  # validates the queries
-        queries = np.asarray(vectors, dtype=np.float32)
-        queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+        k = positive_int(k, "k")
+        queries = as_queries(vectors, self.dim)
+        candidates, _ = self.base.search(queries, self.factor * k, exclude)
         batch = max(1, PAIRS_PER_BATCH // candidates.shape[1])
         parts = [
             self._rescore(queries[start : start + batch], candidates[start : start + batch], k)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.experiments.simulate import ROUND_COLUMNS
+from sealsearch.experiments.simulate import NUMERIC_ROUND_COLUMNS, ROUND_COLUMNS, with_knn_column
 
 RUN_KEYS = ["concept", "strategy", "pool", "k", "seed_pos", "dedup", "repeat"]
 """A run is one (concept, strategy, pool variant, repeat); these columns identify it."""
@@ -48,9 +48,10 @@ class ExperimentResults:
     latent: pd.DataFrame | None
 
 
-def read_table(path: Path, columns: list[str], numeric: list[str]) -> pd.DataFrame:
+def read_table(path: Path, columns: list[str], numeric: list[str], *, runs: bool = False) -> pd.DataFrame:
     """A parquet file with the columns the contract promises, or a one-line error naming the
-    file, what is wrong and what produces it."""
+    file, what is wrong and what produces it. A run table (`runs`) written before the `knn`
+    column existed gets one ("unrecorded"), so older results stay readable."""
     producer = PRODUCERS[path.name]
     if not path.is_file():
         raise MissingFileError(f"{path} not found; {producer}")
@@ -59,6 +60,8 @@ def read_table(path: Path, columns: list[str], numeric: list[str]) -> pd.DataFra
     except (OSError, ValueError) as exc:
         reason = " ".join(str(exc).split())[:200]
         raise InvalidDataError(f"{path}: not a readable parquet file ({reason}); {producer}") from None
+    if runs:
+        frame = with_knn_column(frame)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise InvalidDataError(f"{path}: missing columns {missing}; {producer}")
@@ -76,8 +79,8 @@ def load_results(path: str | Path) -> ExperimentResults:
     path = Path(path)
     if not path.is_dir():
         raise MissingFileError(f"results directory {path} not found; {PRODUCERS['runs.parquet']}")
-    numeric_runs = ["k", "seed_pos", "dedup", "repeat", *ROUND_COLUMNS]
-    runs = annotate(read_table(path / "runs.parquet", RUN_KEYS + ROUND_COLUMNS, numeric_runs))
+    numeric_runs = ["k", "seed_pos", "dedup", "repeat", *NUMERIC_ROUND_COLUMNS]
+    runs = annotate(read_table(path / "runs.parquet", RUN_KEYS + ROUND_COLUMNS, numeric_runs, runs=True))
     settings: dict = {}
     if (path / "experiment.json").is_file():
         try:
