@@ -7,9 +7,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score
 
 from conftest import clustered_vectors
-from sealsearch.active.learner import SimilarityModel, positive_proba
+from sealsearch.active.learner import DEFAULT_C, SimilarityModel, positive_proba
 from sealsearch.active.loop import ActiveLoop, Batch
 from sealsearch.active.pools import AllPool
 from sealsearch.data.writer import write_dataset
@@ -145,6 +147,44 @@ def test_run_rows_and_label_log_are_consistent(small_dataset, tmp_path):
     rounds_path, labels_path = result.save(tmp_path / "run.parquet")
     assert labels_path.name == "run.labels.parquet"
     pd.testing.assert_frame_equal(pd.read_parquet(rounds_path), rounds)
+
+
+@pytest.fixture(scope="module")
+def overlapping_dataset(tmp_path_factory):
+    """Clusters that overlap, so test AP is far from 1 and changes from round to round (on the
+    shared small dataset every round's AP is 1.0, which no wrong `ap` column could contradict)."""
+    rng = np.random.default_rng(0)
+    vectors, assignment = clustered_vectors(1200, 8, 6, rng, spread=1.0)
+    items = pd.DataFrame(
+        {"id": [f"i{i}" for i in range(1200)], "split": np.where(rng.random(1200) < 0.3, "test", "pool")}
+    )
+    concepts = pd.DataFrame({"row": np.flatnonzero(assignment == 0), "concept": "overlapping"})
+    return write_dataset(tmp_path_factory.mktemp("overlap") / "d", vectors, items=items, concepts=concepts)
+
+
+@pytest.mark.parametrize(("pool", "strategy"), [("all", "maxent"), ("seals", "mlp")])
+def test_ap_column_matches_an_independent_recomputation_from_the_saved_labels(
+    overlapping_dataset, tmp_path, pool, strategy
+):
+    """Each round's `ap`: a fresh default learner fitted on the saved labels up to that round, scored
+    with sklearn on the test split read straight from the dataset's files."""
+    dataset = overlapping_dataset
+    result = run(dataset, small_config(concept="overlapping", pool=pool, strategy=strategy))
+    rounds_path, labels_path = result.save(tmp_path / "run.parquet")
+    rounds, labels = pd.read_parquet(rounds_path), pd.read_parquet(labels_path)
+    vectors = np.load(dataset.path / "embeddings.npy")
+    items = pd.read_parquet(dataset.path / "items.parquet")
+    concepts = pd.read_parquet(dataset.path / "concepts.parquet")
+    test_rows = np.flatnonzero(items["split"].to_numpy() == "test")
+    truth = np.isin(test_rows, concepts.loc[concepts["concept"] == "overlapping", "row"])
+    recomputed = []
+    for round_number in rounds["round"]:
+        upto = labels[labels["round"] <= round_number]  # labeling order, as the loop fits them
+        model = LogisticRegression(C=DEFAULT_C, max_iter=1000).fit(vectors[upto["row"]], upto["label"])
+        recomputed.append(average_precision_score(truth, model.predict_proba(vectors[test_rows])[:, 1]))
+    np.testing.assert_allclose(rounds["ap"], recomputed, rtol=0, atol=1e-6)
+    # the rounds differ, so a stale, shifted or train-split `ap` column would not match
+    assert len(set(np.round(recomputed, 4))) == len(recomputed) and max(recomputed) < 0.9
 
 
 def test_seals_pool_stays_small_and_recall_matches_all(small_dataset):

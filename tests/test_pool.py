@@ -103,24 +103,55 @@ def brute_force_knn(dataset, rows: np.ndarray, k: int) -> np.ndarray:
     return pool_rows[np.argsort(-sims, axis=1, kind="stable")[:, :k]]
 
 
+def expected_adaptive_growth(dataset, batches, k: int, max_growth: int = 8, used_up: float = 0.5):
+    """The rule of the AdaptivePool docstring, replayed with brute-force neighbours: after each
+    labeled batch, every labeled positive p (k_p starting at k) doubles k_p, up to max_growth × k,
+    when at least `used_up` of its k_p exact neighbours are labeled, or when the batch brought no
+    new positive. Yields (labeled rows, {positive: k_p}) after each batch."""
+    labeled = np.empty(0, dtype=np.int64)
+    k_of: dict[int, int] = {}
+    for rows, truth in batches:
+        labeled = np.concatenate([labeled, rows])
+        for row in rows[truth == 1]:
+            k_of[int(row)] = k
+        stalled = not truth.any()
+        for row, k_p in list(k_of.items()):
+            neighbours = brute_force_knn(dataset, np.array([row]), k_p)[0]
+            if (np.isin(neighbours, labeled).mean() >= used_up or stalled) and k_p < k * max_growth:
+                k_of[row] = min(2 * k_p, k * max_growth)
+        yield labeled, dict(k_of)
+
+
 def test_adaptive_pool_is_seals_plus_grown_positive_neighbourhoods(small_dataset, flat_index):
-    """Members = ∪ kNN(labeled, k) ∪ kNN(positive p, k_p) minus labeled, for the k_p the pool reports."""
+    """Members = ∪ kNN(labeled, k) ∪ kNN(positive p, k_p) minus labeled, with k_p from the
+    documented growth rule computed independently (not read back from the pool)."""
     rare = small_dataset.rows_in_split(small_dataset.concept_rows("rare"), "pool")
     others = np.setdiff1d(small_dataset.split_rows("pool"), rare)
     pool = make_pool("adaptive", small_dataset.embeddings, small_dataset.split_rows("pool"), index=flat_index, k=5)
     rng = np.random.default_rng(3)
-    labeled, labels = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8)
-    for batch in (rare[:3], rng.choice(others, 8, replace=False), rare[3:8], rng.choice(others, 8, replace=False)):
-        truth = np.isin(batch, rare).astype(np.int8)
-        pool.update(batch, truth)
-        labeled, labels = np.concatenate([labeled, batch]), np.concatenate([labels, truth])
-        positives = labeled[labels == 1]
+    first = rare[:1]
+    batches = [
+        rare[:3],
+        rng.choice(others, 8, replace=False),  # no positive: every positive doubles (stall)
+        rare[3:8],
+        np.setdiff1d(brute_force_knn(small_dataset, first, 10)[0], rare[:8]),  # the first's neighbourhood, used up
+        rng.choice(others, 8, replace=False),
+    ]
+    batches = [(rows, np.isin(rows, rare).astype(np.int8)) for rows in batches]
+    grown_by = set()
+    for (rows, truth), (labeled, k_of) in zip(
+        batches, expected_adaptive_growth(small_dataset, batches, 5), strict=True
+    ):
+        pool.update(rows, truth)
+        positives = labeled[np.isin(labeled, rare)]
+        assert pool.positive_k.tolist() == [k_of[int(row)] for row in positives]
         expected = set(brute_force_knn(small_dataset, labeled, 5).ravel())
-        for row, k_p in zip(positives, pool.positive_k, strict=True):
-            expected |= set(brute_force_knn(small_dataset, np.array([row]), int(k_p)).ravel())
+        for row, k_p in k_of.items():
+            expected |= set(brute_force_knn(small_dataset, np.array([row]), k_p).ravel())
         np.testing.assert_array_equal(pool.candidates(), np.setdiff1d(sorted(expected), labeled))
-    # The all-negative batches stalled the pool, so every positive has grown past the starting k.
-    assert (pool.positive_k > 5).all() and (pool.positive_k <= pool.k_max).all()
+        grown_by.add(tuple(sorted(set(k_of.values()))))
+    # the replay exercised growth: positives at several sizes, up to the cap
+    assert {5, 10, 20, 40} <= {k_p for sizes in grown_by for k_p in sizes}
 
 
 def test_adaptive_grows_a_positive_once_its_neighbours_are_labeled(small_dataset, flat_index):

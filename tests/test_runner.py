@@ -10,8 +10,9 @@ from typer.testing import CliRunner
 
 from sealsearch.cli import app
 from sealsearch.errors import InvalidDataError, InvalidParameterError
-from sealsearch.experiments.grid import FULL_FILE, RUN_KEYS, RUNS_FILE, ExperimentGrid, run_experiment
-from sealsearch.experiments.simulate import ROUND_COLUMNS
+from sealsearch.experiments import grid as grid_module
+from sealsearch.experiments.grid import FULL_FILE, RUN_KEYS, RUNS_FILE, ExperimentGrid, cell_key, run_experiment
+from sealsearch.experiments.simulate import ROUND_COLUMNS, run
 
 runner = CliRunner()
 
@@ -35,9 +36,24 @@ def ordered(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def complete(small_dataset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("complete")
-    return run_experiment(small_dataset, small_grid(), out).runs
+def seed_rows(small_dataset, tmp_path_factory):
+    """The grid run in process, keeping each cell's label log: {cell key: sorted round-0 rows}."""
+    logs = {}
+
+    def run_and_keep_labels(dataset, config, **kwargs):
+        result = run(dataset, config, **kwargs)
+        logs[cell_key(config)] = sorted(result.labels.loc[result.labels["round"] == 0, "row"].tolist())
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(grid_module, "run", run_and_keep_labels)
+        runs = run_experiment(small_dataset, small_grid(), tmp_path_factory.mktemp("complete"), jobs=1).runs
+    return runs, logs
+
+
+@pytest.fixture(scope="module")
+def complete(seed_rows):
+    return seed_rows[0]
 
 
 def test_every_cell_runs_once_with_the_documented_columns(complete):
@@ -50,11 +66,18 @@ def test_every_cell_runs_once_with_the_documented_columns(complete):
     assert (complete.groupby(RUN_KEYS, dropna=False)["round"].max() == 3).all()
 
 
-def test_same_seed_set_for_every_pool_and_strategy_of_a_repeat(complete):
-    first = complete[complete["round"] == 0]
-    per_repeat = first.groupby(["concept", "repeat"])["n_positive"].nunique()
-    assert (per_repeat == 1).all()
-    assert (first.groupby("concept")["n_positive"].first() == 2).all()
+def test_same_seed_set_for_every_pool_and_strategy_of_a_repeat(seed_rows):
+    """The round-0 rows themselves (not their positive count, which is seed_pos by construction)."""
+    runs, logs = seed_rows
+    assert len(logs) == len(cells(runs)) == 24
+    by_repeat: dict[tuple, set] = {}
+    for (concept, _strategy, _pool, _k, _seed_pos, _dedup, repeat), rows in logs.items():
+        assert len(rows) == 10  # 2 positives + 4 × 2 negatives
+        by_repeat.setdefault((concept, repeat), set()).add(tuple(rows))
+    assert all(len(seed_sets) == 1 for seed_sets in by_repeat.values()), by_repeat
+    # ...and the seed set is drawn per repeat, so the check above compares different sets
+    for concept in ("rare", "cluster0"):
+        assert by_repeat[(concept, 0)] != by_repeat[(concept, 1)]
 
 
 def test_interrupted_experiment_resumes_and_matches_an_uninterrupted_one(small_dataset, complete, tmp_path):

@@ -220,8 +220,10 @@ class AdaptivePool(SealsPool):
         labeled = np.isin(known, self._labeled) & in_use
         used = labeled.sum(axis=1) / self._positive_k
         grow = ((used >= self.used_up) | stalled) & (self._positive_k < self.k_max)
-        for new_k in np.unique(np.minimum(2 * self._positive_k[grow], self.k_max)):
-            which = np.flatnonzero(grow & (np.minimum(2 * self._positive_k, self.k_max) == new_k))
+        # Targets are fixed before any k changes: a positive doubles at most once per update.
+        target = np.minimum(2 * self._positive_k, self.k_max)
+        for new_k in np.unique(target[grow]):
+            which = np.flatnonzero(grow & (target == new_k))
             rows = self._positives[which]
             ids = self.source.neighbours(rows, self.embeddings.take(rows), int(new_k))
             self._positive_neighbours[which, : ids.shape[1]] = ids

@@ -96,6 +96,7 @@ COLUMN_DISPLAY = {
     "t_knn": ("kNN", "{:.3f}"),
     "t_train": ("train", "{:.3f}"),
     "t_total": ("total", "{:.3f}"),
+    "round_ms": ("ms/round", "{:.1f}"),
     "k": ("k", "{}"),
     "lc_frac": ("LC %", "{:.1%}"),
     "mean_path": ("path", "{:.2f}"),
@@ -363,20 +364,28 @@ def demo_command(
     concept: Annotated[
         list[str] | None, typer.Option(help="Run these concepts instead of a sample (repeatable).")
     ] = None,
-    k: Annotated[int, typer.Option(help="Neighbours per labeled item.")] = 20,
+    k: Annotated[int, typer.Option(help="Neighbours per labeled item.")] = 25,
     budget: Annotated[int, typer.Option(help="Labels per run.")] = 1000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """MaxEnt/MLP × All/SEALS on WordNet nouns (real data, built locally in seconds)."""
-    from sealsearch.experiments.demo import DEMO_CONFIG, open_or_build_demo_dataset
+    """MaxEnt/MLP × All/SEALS/adaptive on WordNet nouns (real data, built locally in seconds)."""
+    from sealsearch.experiments.demo import DEMO_CONFIG, open_or_build_demo_dataset, run_demo
     from sealsearch.experiments.simulate import RunConfig, pick_concepts
+    from sealsearch.reporting.plots import plot_curves
 
     config = RunConfig(**{**DEMO_CONFIG.__dict__, "k": k, "budget": budget, "seed": seed})
     config.validate()
     with progress_bar("building WordNet dataset") as progress:
         dataset = open_or_build_demo_dataset(data_dir, progress=progress)
     names = concept or pick_concepts(dataset, concepts, seed_pos=config.seed_pos, seed=seed)
-    _compare_with_progress(dataset, out_dir, names, config, ["maxent", "mlp"], ["all", "seals"], "demo")
+    with progress_bars("kNN graph", "active learning runs") as (graph_bar, runs_bar):
+        result = run_demo(dataset, names, config, graph_progress=graph_bar, run_progress=runs_bar)
+    out.print("\n".join(result.header()))
+    title = f"{dataset.info.name}: mean over {len(names)} concepts, {config.budget} labels, seconds per run"
+    out.print(frame_table(result.summary.drop(columns="n_labeled"), title))
+    out.print("\n".join(result.goals))
+    plot = plot_curves(result.rounds, out_dir / "demo.png", title=f"{dataset.info.name}: {len(names)} concepts, k={k}")
+    out.print(f"wrote {result.save(out_dir)} and {plot}")
 
 
 @app.command("analyze")
