@@ -29,8 +29,9 @@ from sealsearch.active.pools import AdaptivePool
 from sealsearch.data.dataset import Dataset
 from sealsearch.datasets.wordnet import DATASET_NAME, DEFAULT_WORDNET_DIR, build_wordnet_dataset
 from sealsearch.experiments.simulate import RunConfig, compare, rounds_per_run, summarize
-from sealsearch.index import KnnIndex, open_or_build_index
-from sealsearch.index.graph import KnnGraph, build_knn_graph
+from sealsearch.active.knn import build_knn_graph, open_or_build_index
+from sealsearch.index import KnnIndex
+from sealsearch.index.graph import KnnGraph
 
 DEFAULT_DATA_DIR = Path("seals-data")
 DEMO_CONFIG = RunConfig(concept="", k=25, budget=1000, batch_size=100, seed_pos=5, neg_ratio=19, seed=0)
