@@ -33,7 +33,7 @@ from sklearn.metrics import average_precision_score
 
 from sealsearch._util import Progress, single_threaded_blas
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
-from sealsearch.active.pools import POOL_NAMES, POOLS_USING_K
+from sealsearch.active.pools import POOLS_USING_K, check_pool
 from sealsearch.active.strategies import check_strategy
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidDataError, InvalidParameterError
@@ -70,8 +70,7 @@ class ExperimentGrid:
         for strategy in self.strategies:
             check_strategy(strategy)
         for pool in self.pools:
-            if pool not in POOL_NAMES:
-                raise InvalidParameterError(f"unknown pool {pool!r} in --pools: choose from {', '.join(POOL_NAMES)}")
+            check_pool(pool)
         if self.repeats <= 0:
             raise InvalidParameterError(f"--repeats must be positive, got {self.repeats}")
         for threshold in self.dedup:
