@@ -109,7 +109,7 @@ def run_ours(problem: Problem, pool_name: str, index: KnnIndex | None) -> Outcom
     while loop.n_labeled < problem.budget and pool.size > 0:
         batch = loop.ask(problem.next_size(loop.n_labeled))
         loop.tell(batch, problem.oracle.label(batch.rows))
-    model = loop.model  # the model on every label, as the peers' last update trains it
+    model = loop.fit()  # the model on every label, as the peers' last update trains it
     total = time.perf_counter() - start
     t = loop.timings
     return Outcome(loop.labeled_rows, model, t.select, t.knn, t.train, total)

@@ -69,7 +69,7 @@ def test_cold_start_with_one_class_ranks_by_similarity(small_dataset):
     rare = np.intersect1d(small_dataset.concept_rows("rare"), pool_rows)
     loop = ActiveLoop(store, AllPool(store, pool_rows), strategy="mlp", batch_size=10)
     loop.tell(rare[:3], [1, 1, 1])
-    assert isinstance(loop.model, SimilarityModel)
+    assert isinstance(loop.fit(), SimilarityModel)
     batch = loop.ask()
     # the tight rare group is what lies closest to its own positives
     assert np.isin(batch.rows, rare).mean() >= 0.8
@@ -84,7 +84,7 @@ def test_any_sklearn_classifier_can_be_the_learner(small_dataset):
     forest = RandomForestClassifier(n_estimators=10, random_state=0)
     loop = ActiveLoop(store, AllPool(store, pool_rows), strategy="maxent", learner=forest)
     loop.tell(pool_rows[:30], (np.arange(30) % 3 == 0).astype(int))
-    assert isinstance(loop.model, RandomForestClassifier)
+    assert isinstance(loop.fit(), RandomForestClassifier)
     assert loop.model is not forest  # the template is cloned, never fitted in place
     assert loop.ask().rows.size == 100
 
@@ -107,6 +107,28 @@ def test_seed_set_has_the_papers_shape():
     seed = seed_set(positives, np.arange(1000), 5, 19, rng)
     assert seed.size == 100 and np.unique(seed).size == 100
     assert np.isin(seed, positives).sum() == 5
+
+
+class CountingRng:
+    """A generator that fails a test instead of letting a sampling loop spin forever."""
+
+    def __init__(self, seed: int, limit: int = 100):
+        self.rng, self.calls, self.limit = np.random.default_rng(seed), 0, limit
+
+    def choice(self, *args, **kwargs):
+        self.calls += 1
+        assert self.calls <= self.limit, "seed_set kept drawing: the pool has too few negatives"
+        return self.rng.choice(*args, **kwargs)
+
+
+def test_seed_set_refuses_a_pool_with_too_few_negatives():
+    pool_rows = np.arange(120)
+    positives = pool_rows[:110]  # 10 negatives, but 5 positives × neg-ratio 19 need 95
+    with pytest.raises(InvalidParameterError, match="95 negatives .* 110 positives and 10 negatives"):
+        seed_set(positives, pool_rows, 5, 19, CountingRng(0))
+    with pytest.raises(InvalidParameterError, match="needs 5 positives"):
+        seed_set(positives[:3], pool_rows, 5, 1, CountingRng(0))
+    assert seed_set(positives, pool_rows, 2, 5, CountingRng(0)).size == 12  # exactly the 10 negatives
 
 
 def small_config(**overrides) -> RunConfig:

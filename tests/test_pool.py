@@ -174,3 +174,19 @@ def test_adaptive_without_labels_is_the_seals_pool(small_dataset, flat_index):
     adaptive.update(rows)
     seals.update(rows)
     np.testing.assert_array_equal(adaptive.candidates(), seals.candidates())
+
+
+def test_an_index_holding_test_rows_is_refused(small_dataset, flat_index):
+    store, pool_rows = small_dataset.embeddings, small_dataset.split_rows("pool")
+    everything = build_index(store, np.arange(store.n), "Flat")  # test rows too: their neighbours would leak
+    n_test = small_dataset.split_rows("test").size
+    for name in ("seals", "adaptive"):
+        with pytest.raises(
+            InvalidParameterError, match=f"holds {n_test} of its {store.n} rows outside.*seals index build"
+        ):
+            make_pool(name, store, pool_rows, index=everything, k=5)
+    with pytest.raises(InvalidParameterError, match="outside the pool split"):
+        SealsPool(store, everything, 5, eligible_rows=pool_rows)
+    subset = build_index(store, pool_rows[::2], "Flat")  # fewer rows than the split is fine
+    assert make_pool("seals", store, pool_rows, index=subset, k=5).size == 0
+    assert make_pool("seals", store, pool_rows, index=flat_index, k=5).size == 0

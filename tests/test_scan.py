@@ -153,7 +153,7 @@ def test_all_round_never_materialises_the_pool(half_precision_store):
     pool_rows = np.flatnonzero(np.random.default_rng(2).random(store.n) < 0.9)
     loop = ActiveLoop(store, AllPool(store, pool_rows), strategy="maxent", batch_size=50)
     loop.tell(pool_rows[:200], np.arange(200) % 2)
-    assert loop.model is not None  # trained outside the measurement
+    assert loop.fit() is not None  # trained outside the measurement
     batch, peak = traced_peak(loop.ask)
     assert batch.rows.size == 50 and not np.isin(batch.rows, loop.labeled_rows).any()
     full_bytes = store.n * store.dim * 4

@@ -9,7 +9,7 @@ from sealsearch.active.learner import positive_proba
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import make_pool
 from sealsearch.active.strategies import (
-    SCORERS,
+    STRATEGIES,
     STRATEGY_NAMES,
     ScoringContext,
     check_strategy,
@@ -18,6 +18,7 @@ from sealsearch.active.strategies import (
     select_top,
     select_top_distinct,
 )
+from sealsearch.data.embeddings import EmbeddingStore
 from sealsearch.errors import UnknownNameError
 from sealsearch.index import build_index
 
@@ -47,15 +48,16 @@ def test_information_density_mean_vector_equals_pairwise_formula():
     np.testing.assert_allclose(fast, naive_information_density(proba, candidates.astype(np.float64), pool), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", [n for n in SCORERS if n != "random"])
+@pytest.mark.parametrize("name", [n for n, s in STRATEGIES.items() if s.uses_model])
 def test_scorers_are_elementwise_so_chunking_changes_nothing(name):
     rng = np.random.default_rng(3)
     vectors = unit_rows(rng, 300, 8)
     proba = rng.uniform(0, 1, size=300)
     mean = vectors.mean(axis=0).astype(np.float64)
-    whole = SCORERS[name](proba, ScoringContext(vectors, mean, rng))
+    scorer = STRATEGIES[name].function
+    whole = scorer(proba, ScoringContext(vectors, mean, rng))
     parts = np.concatenate(
-        [SCORERS[name](proba[s : s + 70], ScoringContext(vectors[s : s + 70], mean, rng)) for s in range(0, 300, 70)]
+        [scorer(proba[s : s + 70], ScoringContext(vectors[s : s + 70], mean, rng)) for s in range(0, 300, 70)]
     )
     assert whole.shape == (300,) and np.isfinite(whole).all()
     np.testing.assert_allclose(whole, parts, rtol=1e-6)
@@ -63,7 +65,7 @@ def test_scorers_are_elementwise_so_chunking_changes_nothing(name):
 
 def test_maxent_is_finite_for_certain_float32_probabilities():
     proba = np.array([0.0, 1.0, 0.5, 1 - 1e-9], dtype=np.float32)
-    scores = SCORERS["maxent"](
+    scores = STRATEGIES["maxent"].function(
         proba, ScoringContext(np.zeros((4, 2), np.float32), np.zeros(2), np.random.default_rng())
     )
     assert np.isfinite(scores).all()
@@ -110,7 +112,7 @@ def test_batch_is_brute_force_argmax_over_candidates(small_dataset, strategy, po
 
     candidates = pool.candidates()
     vectors = store.take(candidates).astype(np.float64)
-    proba = positive_proba(loop.model, store.take(candidates))
+    proba = positive_proba(loop.fit(), store.take(candidates))
     if strategy == "maxent":
         scores = naive_entropy(proba)
     elif strategy == "mlp":
@@ -118,7 +120,7 @@ def test_batch_is_brute_force_argmax_over_candidates(small_dataset, strategy, po
     elif strategy == "id":
         scores = naive_information_density(proba, vectors, vectors)
     elif strategy == "random":
-        scores = np.random.default_rng(11).random(candidates.size)
+        scores = np.random.default_rng([11, 1]).random(candidates.size)  # seed 11, round 1
     if strategy == "kcenter":
         expected = candidates[naive_kcenter(vectors, store.take(seed).astype(np.float64), 25)]
     else:
@@ -183,3 +185,20 @@ def test_loop_with_dedup_never_proposes_near_duplicates(small_dataset):
     plain = ActiveLoop(store, make_pool("all", store, pool_rows), strategy="mlp", batch_size=30, seed=2)
     plain.tell(seed, np.isin(seed, rare).astype(int))
     assert not np.array_equal(plain.ask().rows, batch.rows)  # the rare cluster's near-copies were thinned out
+
+
+@pytest.mark.parametrize("pool_name", ["all", "seals"])
+def test_information_density_on_float16_vectors_is_the_pairwise_formula(pool_name):
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(600, 32)) + 1.5  # one broad cluster: densities far from zero
+    store = EmbeddingStore((vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float16))
+    pool_rows = np.arange(0, 600, 2)
+    pool = make_pool(pool_name, store, pool_rows, index=build_index(store, pool_rows, "Flat"), k=15)
+    pool.update(pool_rows[:20])
+    candidates = pool.candidates()
+    ctx = ScoringContext(store.take(candidates), pool.mean_vector(), rng)
+    density = information_density(np.full(candidates.size, 0.5), ctx) / np.log(2)
+    exact = store.vectors[candidates].astype(np.float64)
+    exact /= np.linalg.norm(exact, axis=1, keepdims=True)
+    pairwise = (exact @ exact.T).mean(axis=1)  # every candidate against the whole pool
+    np.testing.assert_allclose(density, pairwise, rtol=1e-6)

@@ -6,8 +6,12 @@ so the cost of a round grows with the labeled set, never with N. `AllPool` is th
 baseline (every unlabeled row), and `randpool` (appendix A.5) is the baseline over a fixed random
 fraction of the rows.
 
-Every pool keeps the running sum of its members' vectors: for unit vectors the mean cosine
-similarity of z to the pool is z · mean(pool), which makes information density exact and linear.
+Every pool keeps the running sum of its members' unit vectors: the mean cosine similarity of z to
+the pool is z · mean(pool), which makes information density exact and linear. Rows of a float16
+store are renormalised (in float64) before they enter the sum; their stored norms are off by ~1e-3.
+
+`POOLS` is the one table of pool names (the CLI's choices, "did you mean" errors, which pools take
+an index and a k, the order and look of reports); `make_pool` builds any of them by name.
 
 How the candidates' vectors are read differs on purpose. A SEALS pool is small (|labeled| × k
 rows at most) and changes by a few thousand rows a round, so it keeps its members' vectors in a
@@ -21,20 +25,19 @@ Invariant (tested against brute force): no labeled row is ever a candidate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from sealsearch._util import check_name
+from sealsearch._util import check_name, positive_int
+from sealsearch.active.hygiene import check_index_rows, needs_renormalising, sorted_unique, unit_sum
 from sealsearch.data.embeddings import EmbeddingStore
 from sealsearch.data.scan import RowFunction, block_rows, score_matrix, score_rows
 from sealsearch.errors import InvalidParameterError
 from sealsearch.index import KnnIndex
 from sealsearch.index.graph import KnnGraph, NeighbourSource
-
-POOL_NAMES = ("seals", "all", "randpool", "adaptive")
-POOLS_USING_K = frozenset({"seals", "adaptive"})
-"""Pools built from kNN neighbourhoods (they need an index and a k)."""
 
 
 class CandidatePool(Protocol):
@@ -80,14 +83,24 @@ def _mean(total: np.ndarray, count: int) -> np.ndarray:
 class SealsPool:
     """∪ kNN(labeled, k) \\ labeled, grown as rows are labeled (Algorithm 2).
 
-    With a `graph` (kNN-graph mode) the neighbours of labeled pool rows are looked up instead of searched.
+    With a `graph` (kNN-graph mode) the neighbours of labeled pool rows are looked up instead of
+    searched. With `eligible_rows` (the pool split) the index is checked to hold only those rows.
     """
 
     name = "seals"
 
-    def __init__(self, embeddings: EmbeddingStore, index: KnnIndex, k: int, graph: KnnGraph | None = None):
-        if not isinstance(k, int | np.integer) or k <= 0:
-            raise InvalidParameterError(f"k must be a positive integer (neighbours per labeled item), got {k}")
+    def __init__(
+        self,
+        embeddings: EmbeddingStore,
+        index: KnnIndex,
+        k: int,
+        graph: KnnGraph | None = None,
+        *,
+        eligible_rows: np.ndarray | None = None,
+    ):
+        self.k = positive_int(k, "k")  # neighbours per labeled item
+        if eligible_rows is not None:
+            check_index_rows(index, eligible_rows)
         if index.dim != embeddings.dim:
             raise InvalidParameterError(
                 f"index dimension {index.dim} does not match the embeddings ({embeddings.dim}); rebuild the index"
@@ -95,10 +108,10 @@ class SealsPool:
         self.embeddings = embeddings
         self.index = index
         self.source = NeighbourSource(index, graph)
-        self.k = int(k)
         self._members = np.empty(0, dtype=np.int64)
         self._labeled = np.empty(0, dtype=np.int64)
         self._sum = np.zeros(embeddings.dim, dtype=np.float64)
+        self._renormalise = needs_renormalising(embeddings)
         # `_buffer` holds the vectors of `_buffer_rows` (the members when it was last merged);
         # `_joined` holds (rows, vectors) gathered since. Merging waits for the next read, so a
         # round that adds rows several times (AdaptivePool) rebuilds the buffer once.
@@ -126,7 +139,7 @@ class SealsPool:
         self._labeled = np.union1d(self._labeled, new)
         leaving = np.isin(new, self._members, assume_unique=True)
         self._members = np.setdiff1d(self._members, new[leaving], assume_unique=True)
-        self._sum -= vectors[leaving].sum(axis=0, dtype=np.float64)
+        self._sum -= unit_sum(vectors[leaving], self._renormalise)
 
     def _add(self, ids: np.ndarray) -> None:
         """Neighbour ids (-1 padded) that are neither members nor labeled join the pool."""
@@ -137,7 +150,7 @@ class SealsPool:
         if added.size:
             vectors = self.embeddings.take(added)
             self._members = np.union1d(self._members, added)
-            self._sum += vectors.sum(axis=0, dtype=np.float64)
+            self._sum += unit_sum(vectors, self._renormalise)
             self._joined.append((added, vectors))
 
     def candidates(self) -> np.ndarray:
@@ -188,8 +201,10 @@ class AdaptivePool(SealsPool):
         graph: KnnGraph | None = None,
         max_growth: int = 8,
         used_up: float = 0.5,
+        *,
+        eligible_rows: np.ndarray | None = None,
     ):
-        super().__init__(embeddings, index, k, graph)
+        super().__init__(embeddings, index, k, graph, eligible_rows=eligible_rows)
         if max_growth < 1 or not 0 < used_up <= 1:
             raise InvalidParameterError(
                 f"adaptive pool needs max_growth >= 1 and used_up in (0, 1], got {max_growth}, {used_up}"
@@ -242,13 +257,12 @@ class AllPool:
     def __init__(self, embeddings: EmbeddingStore, eligible_rows: np.ndarray, name: str = "all"):
         self.name = name
         self.embeddings = embeddings
-        eligible = np.asarray(eligible_rows, dtype=np.int64)
-        # A split's rows arrive sorted and unique; sorting 10M rows again would cost a second.
-        self._eligible = eligible if np.all(eligible[1:] > eligible[:-1]) else np.unique(eligible)
+        self._eligible = sorted_unique(eligible_rows)
         self._unlabeled = np.ones(self._eligible.size, dtype=bool)
+        self._renormalise = needs_renormalising(embeddings)
         self._sum = np.zeros(embeddings.dim, dtype=np.float64)
         for block in embeddings.chunks(self._eligible):
-            self._sum += block.sum(axis=0, dtype=np.float64)
+            self._sum += unit_sum(block, self._renormalise)
 
     def update(self, labeled_rows: np.ndarray, labels: np.ndarray | None = None) -> None:
         rows = np.unique(np.asarray(labeled_rows, dtype=np.int64))
@@ -260,7 +274,7 @@ class AllPool:
         if positions.size == 0:
             return
         self._unlabeled[positions] = False
-        self._sum -= self.embeddings.take(self._eligible[positions]).sum(axis=0, dtype=np.float64)
+        self._sum -= unit_sum(self.embeddings.take(self._eligible[positions]), self._renormalise)
 
     def candidates(self) -> np.ndarray:
         return self._eligible[self._unlabeled]
@@ -281,6 +295,76 @@ class AllPool:
         return score_rows(self.embeddings, self.candidates(), score)
 
 
+@dataclass(frozen=True)
+class PoolOptions:
+    """make_pool's settings, handed to every pool factory (each reads the ones it needs)."""
+
+    index: KnnIndex | None = None
+    graph: KnnGraph | None = None
+    k: int = 100
+    fraction: float = 0.1
+    rng: np.random.Generator | None = None
+
+    def need_index(self, name: str) -> KnnIndex:
+        if self.index is None:
+            raise InvalidParameterError(f"the {name} pool needs a kNN index; build one with `seals index build`")
+        return self.index
+
+
+PoolFactory = Callable[[EmbeddingStore, np.ndarray, PoolOptions], CandidatePool]
+
+
+def _seals(embeddings: EmbeddingStore, eligible_rows: np.ndarray, o: PoolOptions) -> CandidatePool:
+    return SealsPool(embeddings, o.need_index("seals"), o.k, o.graph, eligible_rows=eligible_rows)
+
+
+def _adaptive(embeddings: EmbeddingStore, eligible_rows: np.ndarray, o: PoolOptions) -> CandidatePool:
+    return AdaptivePool(embeddings, o.need_index("adaptive"), o.k, o.graph, eligible_rows=eligible_rows)
+
+
+def _all(embeddings: EmbeddingStore, eligible_rows: np.ndarray, o: PoolOptions) -> CandidatePool:
+    return AllPool(embeddings, eligible_rows)
+
+
+def _randpool(embeddings: EmbeddingStore, eligible_rows: np.ndarray, o: PoolOptions) -> CandidatePool:
+    if not 0 < o.fraction <= 1:
+        raise InvalidParameterError(f"randpool fraction must be in (0, 1], got {o.fraction}")
+    rng = o.rng if o.rng is not None else np.random.default_rng(0)
+    eligible = np.asarray(eligible_rows, dtype=np.int64)
+    size = max(1, round(o.fraction * eligible.size))
+    return AllPool(embeddings, rng.choice(eligible, size=size, replace=False), name="randpool")
+
+
+@dataclass(frozen=True)
+class PoolKind:
+    """One named pool: how to build it, whether it needs an index and a k, how reports show it."""
+
+    name: str
+    build: PoolFactory
+    uses_k: bool
+    label: str
+    line_style: str
+
+
+POOLS: dict[str, PoolKind] = {
+    p.name: p
+    for p in (
+        PoolKind("all", _all, uses_k=False, label="All", line_style="--"),
+        PoolKind("randpool", _randpool, uses_k=False, label="randpool", line_style=":"),
+        PoolKind("seals", _seals, uses_k=True, label="SEALS", line_style="-"),
+        PoolKind("adaptive", _adaptive, uses_k=True, label="adaptive", line_style="-."),
+    )
+}
+"""Every named pool, in the order tables and legends list them (baselines first)."""
+POOL_NAMES = tuple(POOLS)
+POOLS_USING_K = frozenset(name for name, pool in POOLS.items() if pool.uses_k)
+"""Pools built from kNN neighbourhoods (they need an index and a k)."""
+
+
+def check_pool(name: str) -> str:
+    return check_name(name, POOL_NAMES, "pool")
+
+
 def make_pool(
     name: str,
     embeddings: EmbeddingStore,
@@ -292,24 +376,8 @@ def make_pool(
     fraction: float = 0.1,
     rng: np.random.Generator | None = None,
 ) -> CandidatePool:
-    """Build a pool by its CLI name; `eligible_rows` are the rows of the pool split; `graph` (the
-    index's kNN graph, see sealsearch.index.graph) lets the seals pool look neighbours up."""
-    if name == "seals":
-        if index is None:
-            raise InvalidParameterError("the seals pool needs a kNN index; build one with `seals index build`")
-        return SealsPool(embeddings, index, k, graph)
-    if name == "adaptive":
-        if index is None:
-            raise InvalidParameterError("the adaptive pool needs a kNN index; build one with `seals index build`")
-        return AdaptivePool(embeddings, index, k, graph)
-    if name == "all":
-        return AllPool(embeddings, eligible_rows)
-    if name == "randpool":
-        if not 0 < fraction <= 1:
-            raise InvalidParameterError(f"randpool fraction must be in (0, 1], got {fraction}")
-        rng = rng if rng is not None else np.random.default_rng(0)
-        eligible = np.asarray(eligible_rows, dtype=np.int64)
-        size = max(1, round(fraction * eligible.size))
-        return AllPool(embeddings, rng.choice(eligible, size=size, replace=False), name="randpool")
-    check_name(name, POOL_NAMES, "pool")
-    raise AssertionError(name)
+    """Build a pool by its CLI name; `eligible_rows` are the rows of the pool split (an index
+    holding other rows is refused); `graph` (the index's kNN graph, see sealsearch.index.graph)
+    lets the seals pool look neighbours up."""
+    build = POOLS[check_pool(name)].build
+    return build(embeddings, eligible_rows, PoolOptions(index, graph, k, fraction, rng))

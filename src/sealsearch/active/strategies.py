@@ -5,25 +5,34 @@ probabilities and a `ScoringContext`, never the whole unlabeled set, so a SEALS 
 strategy cheap. Scorers are elementwise, so the loop may call them chunk by chunk on huge pools.
 Greedy k-centers is a batch rule (each pick changes the next one's score) and so is a selector.
 Choosing the top n is its own helper, `select_top`, with deterministic tie-breaking.
+
+`STRATEGIES` is the one table of names: the CLI's choices, the "did you mean" errors, the order
+of tables and legends and whether a strategy needs the model all come from it. A user's own
+scorer needs no registration: `ActiveLoop(strategy=my_scorer)` wraps it with `as_strategy`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from sealsearch._util import check_name
+from sealsearch.errors import InvalidParameterError
 
 
 @dataclass(frozen=True)
 class ScoringContext:
     """What a strategy may look at besides probabilities.
 
-    `candidate_vectors` are unit-norm rows aligned with `proba`; `pool_mean` is the mean vector of
-    the whole candidate pool (not only this chunk), which turns information density's mean cosine
-    similarity into one dot product.
+    `candidate_vectors` are unit-norm rows aligned with `proba` (up to the store's precision:
+    float16 rows are off by ~1e-3); `pool_mean` is the mean of the whole candidate pool's unit
+    vectors (not only this chunk), which turns information density's mean cosine similarity into
+    one dot product. `rng` is derived from the loop's seed and round, so a replayed loop draws the
+    same numbers; scorers that use the model run block by block, possibly in parallel, so only
+    model-free scorers (called once over all candidates) should draw from it.
     """
 
     candidate_vectors: np.ndarray
@@ -57,9 +66,13 @@ def information_density(proba: np.ndarray, ctx: ScoringContext, beta: float = 1.
     """MaxEnt × (mean cosine similarity to the pool)^β, exact and linear.
 
     For unit vectors, mean_p cos(z, p) = z · mean_p(p), so the O(|P|²) pairwise matrix of the
-    textbook formula is never built; the pool keeps its running vector sum.
+    textbook formula is never built; the pool keeps its running sum of unit vectors. The
+    candidates are renormalised and dotted with the mean in float64: float16 stores hold rows
+    whose norms are off by ~1e-3, and the density must match the pairwise formula, not that.
     """
-    density = ctx.candidate_vectors @ ctx.pool_mean.astype(np.float32)
+    vectors = np.asarray(ctx.candidate_vectors, dtype=np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
+    density = (vectors @ np.asarray(ctx.pool_mean, dtype=np.float64)) / np.where(norms > 0, norms, 1.0)
     return _binary_entropy(proba) * np.power(density, beta)
 
 
@@ -147,17 +160,51 @@ def kcenter_greedy(ctx: ScoringContext, n: int) -> np.ndarray:
 Scorer = Callable[[np.ndarray, ScoringContext], np.ndarray]
 Selector = Callable[[ScoringContext, int], np.ndarray]
 
-SCORERS: dict[str, Scorer] = {
-    "random": random_scores,
-    "maxent": maxent,
-    "mlp": most_likely_positive,
-    "id": information_density,
+
+@dataclass(frozen=True)
+class Strategy:
+    """One selection strategy: a scorer (ranked by `select_top`) or a batch selector.
+
+    `uses_model` says whether it reads the model's probabilities: the loop trains and runs
+    `predict_proba` only for those, and calls their scorers block by block; the others get NaN
+    probabilities in one call. `label` is how tables and legends name it.
+    """
+
+    name: str
+    function: Scorer | Selector
+    kind: Literal["scorer", "selector"] = "scorer"
+    uses_model: bool = True
+    label: str = ""
+
+
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s
+    for s in (
+        Strategy("random", random_scores, uses_model=False, label="Random"),
+        Strategy("maxent", maxent, label="MaxEnt"),
+        Strategy("mlp", most_likely_positive, label="MLP"),
+        Strategy("id", information_density, label="ID"),
+        Strategy("kcenter", kcenter_greedy, kind="selector", uses_model=False, label="k-center"),
+    )
 }
-SELECTORS: dict[str, Selector] = {"kcenter": kcenter_greedy}
-STRATEGY_NAMES = tuple(SCORERS) + tuple(SELECTORS)
-USES_MODEL = frozenset({"maxent", "mlp", "id"})
-"""Strategies that read the model's probabilities (the others skip predict_proba)."""
+"""Every named strategy, in the order tables and legends list them."""
+STRATEGY_NAMES = tuple(STRATEGIES)
 
 
 def check_strategy(name: str) -> str:
     return check_name(name, STRATEGY_NAMES, "strategy")
+
+
+def as_strategy(strategy: str | Strategy | Scorer) -> Strategy:
+    """A registered name, a `Strategy`, or a user's scorer `f(proba, ctx) -> scores` (which reads
+    the model; wrap it in `Strategy(..., uses_model=False)` to get NaN probabilities instead)."""
+    if isinstance(strategy, Strategy):
+        return strategy
+    if isinstance(strategy, str):
+        return STRATEGIES[check_strategy(strategy)]
+    if callable(strategy):
+        name = getattr(strategy, "__name__", type(strategy).__name__)
+        return Strategy(name, strategy, label=name)
+    raise InvalidParameterError(
+        f"strategy must be a name ({', '.join(STRATEGY_NAMES)}) or a scorer f(proba, context), got {strategy!r}"
+    )

@@ -25,11 +25,11 @@ from pathlib import Path
 import pandas as pd
 
 from sealsearch._util import Progress
+from sealsearch.active.knn import build_knn_graph, open_or_build_index
 from sealsearch.active.pools import AdaptivePool
 from sealsearch.data.dataset import Dataset
 from sealsearch.datasets.wordnet import DATASET_NAME, DEFAULT_WORDNET_DIR, build_wordnet_dataset
 from sealsearch.experiments.simulate import RunConfig, compare, rounds_per_run, summarize
-from sealsearch.active.knn import build_knn_graph, open_or_build_index
 from sealsearch.index import KnnIndex
 from sealsearch.index.graph import KnnGraph
 

@@ -33,7 +33,7 @@ from sklearn.metrics import average_precision_score
 from sealsearch._util import Progress, atomic_write, single_threaded_blas, write_text_atomic
 from sealsearch.active.knn import check_knn, open_or_build_index, resolve_knn
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
-from sealsearch.active.pools import POOL_NAMES, POOLS_USING_K
+from sealsearch.active.pools import POOLS_USING_K, check_pool
 from sealsearch.active.strategies import check_strategy
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidDataError, InvalidParameterError
@@ -82,8 +82,7 @@ class ExperimentGrid:
             check_strategy(strategy)
         check_knn(self.knn)
         for pool in self.pools:
-            if pool not in POOL_NAMES:
-                raise InvalidParameterError(f"unknown pool {pool!r} in --pools: choose from {', '.join(POOL_NAMES)}")
+            check_pool(pool)
         if self.repeats <= 0:
             raise InvalidParameterError(f"--repeats must be positive, got {self.repeats}")
         for threshold in self.dedup:

@@ -63,9 +63,17 @@ def seed_set(
     pool_positives: np.ndarray, pool_rows: np.ndarray, n_pos: int, neg_ratio: int, rng: np.random.Generator
 ) -> np.ndarray:
     """The paper's seed: n_pos random positives and neg_ratio × n_pos random negatives, all drawn
-    from `pool_rows`; `pool_positives` are the concept's rows within them."""
-    positives = np.asarray(pool_positives, dtype=np.int64)
+    from `pool_rows`; `pool_positives` are the concept's rows within them. Counts are checked
+    first: the rejection sampling below would never finish on a pool with too few negatives."""
+    positives = np.unique(np.asarray(pool_positives, dtype=np.int64))
     negatives_needed = n_pos * neg_ratio
+    negatives_available = np.asarray(pool_rows).size - positives.size
+    if positives.size < n_pos or negatives_available < negatives_needed:
+        raise InvalidParameterError(
+            f"the seed set needs {n_pos} positives and {negatives_needed} negatives ({n_pos} × neg-ratio "
+            f"{neg_ratio}) but the pool split has {positives.size} positives and {negatives_available} "
+            "negatives; lower --seed-pos or --neg-ratio"
+        )
     picked_pos = rng.choice(positives, size=n_pos, replace=False)
     # Rejection sampling keeps this O(seed size) for huge pools where negatives are almost everything.
     picked_neg = np.empty(0, dtype=np.int64)
@@ -146,7 +154,7 @@ class HeldOutScorer:
     def average_precision(self, loop: ActiveLoop) -> float:
         if self.vectors is None:
             return float("nan")
-        model = loop.model
+        model = loop.fit()
         with single_threaded_blas():
             return float(average_precision_score(self.truth, positive_proba(model, self.vectors)))
 
@@ -188,7 +196,7 @@ def run(
     )  # fmt: skip
     loop = ActiveLoop(
         dataset.embeddings, pool, strategy=config.strategy, learner=learner,
-        batch_size=config.batch_size, seed=config.seed, dedup=config.dedup,
+        batch_size=config.batch_size, seed=config.seed, dedup=config.dedup, eligible_rows=pool_rows,
     )  # fmt: skip
     oracle = oracle if oracle is not None else GroundTruthOracle(positives)
     scorer = HeldOutScorer(dataset, positives)

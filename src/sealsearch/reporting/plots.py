@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-LINE_STYLES = {"seals": "-", "adaptive": "-.", "all": "--", "randpool": ":"}
+from sealsearch.active.pools import POOLS
+
+LINE_STYLES = {name: pool.line_style for name, pool in POOLS.items()}
 PANELS = (
     ("ap", "test AP (active learning)"),
     ("recall", "recall of positives (active search)"),

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sealsearch.active.pools import POOLS
+from sealsearch.active.strategies import STRATEGIES
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 from sealsearch.experiments.simulate import NUMERIC_ROUND_COLUMNS, ROUND_COLUMNS, with_knn_column
 
@@ -26,9 +28,9 @@ RUN_KEYS = ["concept", "strategy", "pool", "k", "seed_pos", "dedup", "repeat"]
 TIME_COLUMNS = ["t_select", "t_knn", "t_train"]
 CURVE_METRICS = ["ap", "recall", "pool_frac"]
 FIT_COLUMNS = ["strategy", "k", "concepts", "pearson", "slope", "intercept"]
-POOLS_WITH_K = ("seals", "adaptive")
-POOL_ORDER = {"all": 0, "randpool": 1, "seals": 2, "adaptive": 3}
-STRATEGY_ORDER = {"random": 0, "maxent": 1, "mlp": 2, "id": 3, "kcenter": 4}
+POOLS_WITH_K = tuple(name for name, pool in POOLS.items() if pool.uses_k)
+POOL_ORDER = {name: i for i, name in enumerate(POOLS)}
+STRATEGY_ORDER = {name: i for i, name in enumerate(STRATEGIES)}
 PRODUCERS = {
     "runs.parquet": "`seals experiment DATASET --out RESULTS` writes it",
     "full_supervision.parquet": "`seals experiment` writes it when it trains on every pool label",
@@ -106,8 +108,7 @@ def load_results(path: str | Path) -> ExperimentResults:
 def method_label(pool: str, k: int | None, dedup: float, seed_pos: int | None = None) -> str:
     """`SEALS k=20 +dedup 0.95`; k=None gives the family (the label without k). The seed size
     is named only when an experiment varied it."""
-    names = {"all": "All", "randpool": "randpool", "seals": "SEALS", "adaptive": "adaptive"}
-    label = names.get(pool, pool)
+    label = POOLS[pool].label if pool in POOLS else pool
     if pool in POOLS_WITH_K and k is not None:
         label += f" k={k}"
     if not np.isnan(dedup):
