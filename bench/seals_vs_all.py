@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from index_recall import clustered_dataset
 
+from sealsearch import RunConfig, compare, summarize
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.writer import write_dataset
-from sealsearch.experiments.simulate import RunConfig, compare, summarize
 from sealsearch.index import open_or_build_index
 
 

@@ -37,7 +37,7 @@ from sealsearch.active.pools import POOL_NAMES, POOLS_USING_K
 from sealsearch.active.strategies import check_strategy
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidDataError, InvalidParameterError
-from sealsearch.experiments.simulate import ROUND_COLUMNS, RunConfig, pick_concepts, run
+from sealsearch.experiments.simulate import ROUND_COLUMNS, RunConfig, run
 from sealsearch.index import KnnIndex, open_or_build_index
 
 RUN_KEYS = ["concept", "strategy", "pool", "k", "seed_pos", "dedup", "repeat"]
@@ -204,7 +204,9 @@ def _check_settings(out_dir: Path, settings: dict) -> None:
 
 
 @dataclass
-class ExperimentResult:
+class GridRun:
+    """What `run_experiment` did: the grid's cells, those already on disk, every run's rounds."""
+
     out_dir: Path
     cells_total: int
     cells_skipped: int
@@ -224,7 +226,7 @@ def run_experiment(
     full_supervision: bool = True,
     index: KnnIndex | None = None,
     progress: Progress | None = None,
-) -> ExperimentResult:
+) -> GridRun:
     """Run every cell of `grid` not yet in `out_dir/runs.parquet`, `jobs` processes at a time."""
     grid.validate()
     if jobs <= 0:
@@ -274,7 +276,7 @@ def run_experiment(
     else:
         _run_parallel(dataset, factory, tasks, jobs, finished)
     all_runs = pd.concat(run_parts, ignore_index=True) if run_parts else pd.DataFrame(columns=RUN_KEYS + ROUND_COLUMNS)
-    return ExperimentResult(out_dir, len(configs), len(configs) - len(todo), all_runs)
+    return GridRun(out_dir, len(configs), len(configs) - len(todo), all_runs)
 
 
 def _init_worker_in_process(dataset: Dataset, index: KnnIndex | None) -> None:
@@ -306,13 +308,3 @@ def _run_parallel(dataset: Dataset, factory: str | None, tasks: list, jobs: int,
                 count += 1
                 finished(function, future.result(), count)
                 submit_next()
-
-
-def parse_concepts(dataset: Dataset, value: str, *, seed_pos: int, seed: int) -> list[str]:
-    """`--concepts 50` samples 50 usable concepts (seeded); `--concepts a,b` names them."""
-    if value.strip().isdigit():
-        return pick_concepts(dataset, int(value), seed_pos=seed_pos, seed=seed)
-    names = [name.strip() for name in value.split(",") if name.strip()]
-    for name in names:
-        dataset.concept_rows(name)
-    return names
