@@ -272,3 +272,12 @@ def test_bad_flag_values_are_one_line_and_exit_2(inputs, args, fragments):
     assert result.exit_code == 2, result.output
     assert_one_line_error(result, *fragments)
     assert not (inputs / "out").exists()
+
+
+def test_import_help_states_the_library_pca_sample_default():
+    import typer
+
+    from sealsearch.data.projection import PCA_SAMPLE_ROWS
+
+    (option,) = [p for p in typer.main.get_command(app).commands["import"].params if p.name == "pca_sample"]
+    assert f"(default {PCA_SAMPLE_ROWS:,})" in option.help

@@ -74,7 +74,7 @@ def import_command(
     pca: Annotated[int | None, typer.Option(help="Reduce to this many PCA dimensions before normalising.")] = None,
     whiten: Annotated[bool, typer.Option(help="With --pca: scale every kept component to unit variance.")] = False,
     pca_sample: Annotated[
-        int | None, typer.Option(help="Rows (seeded random sample) the PCA is fitted on [default: 100,000].")
+        int | None, typer.Option(help="Rows (seeded random sample) the PCA is fitted on (default 100,000).")
     ] = None,
     pca_seed: Annotated[int, typer.Option(help="Seed of that sample.")] = 0,
 ) -> None:
