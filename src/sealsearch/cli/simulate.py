@@ -11,8 +11,8 @@ from sealsearch.cli import options as opt
 from sealsearch.cli.output import frame_table, out, progress_bar, user_errors
 
 app = typer.Typer()
-SUMMARY_COLUMNS = ["strategy", "method", "ap", "recall", "pool_frac", "t_total", "t_select", "t_knn", "t_train"]
-"""What `compare` and `demo` print of `summary_table`."""
+SUMMARY_COLUMNS = ["strategy", "pool", "ap", "recall", "pool_frac", "t_total", "t_select", "t_knn", "t_train"]
+"""What `compare` and `demo` print of `summary_table` (one k and seed size: the pool names the method)."""
 
 
 def _index_if_needed(dataset, pools: list[str], factory: str):
