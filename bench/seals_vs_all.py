@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 from index_recall import clustered_dataset
 
+from sealsearch import RunConfig, compare, summarize
 from sealsearch.active.knn import open_or_build_index
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.writer import write_dataset
-from sealsearch.experiments.simulate import RunConfig, compare, summarize
 
 
 def synthetic_dataset(path: Path, n: int, dim: int, n_concepts: int, seed: int) -> Dataset:

@@ -193,14 +193,91 @@ def test_bad_run_parameters_fail_with_one_line_and_write_nothing(inputs, flags, 
 def test_result_tables_fit_an_80_column_terminal(small_dataset):
     from rich.console import Console
 
-    from sealsearch.cli.app import frame_table
-    from sealsearch.experiments.simulate import RunConfig, compare, run, summarize
+    from sealsearch.cli.output import frame_table
+    from sealsearch.cli.simulate import SUMMARY_COLUMNS
+    from sealsearch.experiments.compare import compare
+    from sealsearch.experiments.simulate import RunConfig, run
+    from sealsearch.reporting.results import summary_table
 
     config = RunConfig(concept="rare", k=5, budget=60, batch_size=20, seed_pos=2, neg_ratio=9)
     rounds = compare(small_dataset, ["rare"], config, strategies=("maxent", "mlp"), pools=("randpool", "seals"))
     console = Console(width=80, record=True)
-    console.print(frame_table(summarize(rounds).drop(columns="n_labeled"), "summary, as `seals compare` prints it"))
+    console.print(frame_table(summary_table(rounds)[SUMMARY_COLUMNS], "summary, as `seals compare` prints it"))
     console.print(frame_table(run(small_dataset, config).rounds, "one run, as `seals run` prints it"))
     text = console.export_text()
     assert "…" not in text, text
     assert "maxent" in text and "seals" in text and "pool %" in text
+
+
+COMMANDS = ["import", "concepts", "dataset", "index", "run", "compare", "demo", "experiment", "analyze", "report",
+            "predict"]  # fmt: skip
+
+
+def test_help_lists_every_command_without_loading_the_library():
+    import subprocess
+    import sys
+
+    import typer
+
+    assert sorted(typer.main.get_command(app).commands) == sorted(COMMANDS)
+    code = (
+        "import sys; from typer.testing import CliRunner; from sealsearch.cli import app; "
+        "result = CliRunner().invoke(app, ['--help']); print(result.output); "
+        "print('loaded:', *sorted(m for m in ('pandas', 'faiss', 'sklearn', 'rich.progress') if m in sys.modules))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    for command in COMMANDS:
+        assert f" {command} " in output, output
+    assert output.rstrip().endswith("loaded:"), output
+
+
+def test_option_help_names_the_registries():
+    from sealsearch.active.pools import POOL_NAMES
+    from sealsearch.active.strategies import STRATEGY_NAMES
+
+    for command in ("run", "compare", "experiment"):
+        text = " ".join(seals(command, "--help").output.split())
+        for name in (*STRATEGY_NAMES, *POOL_NAMES):
+            assert name in text, (command, name)
+        assert "{strategies}" not in text and "{pools}" not in text
+
+
+def test_multi_valued_flags_accept_repeats_and_commas():
+    from sealsearch.cli import options
+
+    assert options.values(["all", "seals, adaptive"], "--pool") == ["all", "seals", "adaptive"]
+    assert options.names("maxent,mlp", "--strategy", "strategy") == ["maxent", "mlp"]
+    assert options.numbers(["10,20", "100"], "--k") == [10, 20, 100]
+    assert options.numbers("none,0.9", "--dedup", options.threshold) == [None, 0.9]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["run", "--concept", "two", "--pool", "sael"], ["unknown pool 'sael'", "did you mean 'seals'"]),
+        (["compare", "--strategy", "maxent,,mlp"], ["--strategy 'maxent,,mlp'", "comma-separated"]),
+        (["compare", "--strategy", "maxent", "--strategy", "mlpp"], ["unknown strategy 'mlpp'", "did you mean 'mlp'"]),
+        (["compare", "--pool", "all,sealz"], ["unknown pool 'sealz'", "did you mean 'seals'"]),
+        (["compare", "--concepts", "0"], ["--concepts must be positive"]),
+        (["compare", "--concepts", "two,tow"], ["unknown concept 'tow'", "did you mean 'two'"]),
+        (["experiment", "--k", "10,x"], ["--k '10,x'", "comma-separated"]),
+        (["experiment", "--seed-pos", "2", "--dedup", "0.9,high"], ["--dedup"]),
+        (["experiment", "--concept", "two", "--pool", "al"], ["unknown pool 'al'", "did you mean 'all'"]),
+    ],
+)
+def test_bad_flag_values_are_one_line_and_exit_2(inputs, args, fragments):
+    assert seals(*import_args(inputs)).exit_code == 0
+    command, *flags = args
+    result = seals(command, inputs / "ds", *flags, "--out", inputs / "out")
+    assert result.exit_code == 2, result.output
+    assert_one_line_error(result, *fragments)
+    assert not (inputs / "out").exists()
+
+
+def test_import_help_states_the_library_pca_sample_default():
+    import typer
+
+    from sealsearch.data.projection import PCA_SAMPLE_ROWS
+
+    (option,) = [p for p in typer.main.get_command(app).commands["import"].params if p.name == "pca_sample"]
+    assert f"(default {PCA_SAMPLE_ROWS:,})" in option.help

@@ -154,7 +154,7 @@ def test_bad_grids_fail_before_any_work(small_dataset, tmp_path, overrides, mess
 def test_cli_experiment_then_report_on_a_tiny_run(small_dataset, tmp_path):
     out = tmp_path / "results"
     args = [
-        "experiment", str(small_dataset.path), "--strategies", "maxent,mlp", "--pools", "all,seals,adaptive",
+        "experiment", str(small_dataset.path), "--strategy", "maxent,mlp", "--pool", "all,seals", "--pool", "adaptive",
         "--k", "5,10", "--seed-pos", "2", "--neg-ratio", "4", "--budget", "40", "--repeats", "2",
         "--concepts", "rare", "--dedup", "none,0.9", "--factory", "Flat", "--out", str(out),
     ]  # fmt: skip

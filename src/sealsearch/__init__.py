@@ -12,15 +12,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-_EXPORTS = {
+_EXPORTS = {  # name -> module, or module:attribute where the public name is an alias
     "SealsearchError": "sealsearch.errors",
     "GroundTruthOracle": "sealsearch.experiments.simulate",
     "Oracle": "sealsearch.experiments.simulate",
     "RunConfig": "sealsearch.experiments.simulate",
     "RunResult": "sealsearch.experiments.simulate",
-    "compare": "sealsearch.experiments.simulate",
+    "compare": "sealsearch.experiments.compare",
     "run": "sealsearch.experiments.simulate",
-    "summarize": "sealsearch.experiments.simulate",
+    "summarize": "sealsearch.reporting.results:summary_table",
     "KnnIndex": "sealsearch.index",
     "auto_factory": "sealsearch.index",
     "build_index": "sealsearch.index",
@@ -79,7 +79,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'sealsearch' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    module, _, attribute = module.partition(":")
+    value = getattr(importlib.import_module(module), attribute or name)
     globals()[name] = value
     return value
 
@@ -99,5 +100,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from sealsearch.data.importing import import_dataset
     from sealsearch.data.writer import write_dataset
     from sealsearch.errors import SealsearchError
-    from sealsearch.experiments.simulate import GroundTruthOracle, Oracle, RunConfig, RunResult, compare, run, summarize
+    from sealsearch.experiments.compare import compare
+    from sealsearch.experiments.simulate import GroundTruthOracle, Oracle, RunConfig, RunResult, run
     from sealsearch.index import KnnIndex, auto_factory, build_index, load_index
+    from sealsearch.reporting.results import summary_table as summarize

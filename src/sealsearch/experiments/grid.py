@@ -42,7 +42,6 @@ from sealsearch.experiments.simulate import (
     NUMERIC_ROUND_COLUMNS,
     ROUND_COLUMNS,
     RunConfig,
-    pick_concepts,
     run,
     with_knn_column,
 )
@@ -244,7 +243,9 @@ def _check_knn_sources(out_dir: Path, runs: pd.DataFrame, sources: dict[int, str
 
 
 @dataclass
-class ExperimentResult:
+class GridRun:
+    """What `run_experiment` did: the grid's cells, those already on disk, every run's rounds."""
+
     out_dir: Path
     cells_total: int
     cells_skipped: int
@@ -264,7 +265,7 @@ def run_experiment(
     full_supervision: bool = True,
     index: KnnIndex | None = None,
     progress: Progress | None = None,
-) -> ExperimentResult:
+) -> GridRun:
     """Run every cell of `grid` not yet in `out_dir/runs.parquet`, `jobs` processes at a time."""
     grid.validate()
     if jobs <= 0:
@@ -320,19 +321,9 @@ def run_experiment(
         if progress:
             progress(count, total)
     all_runs = pd.concat(run_parts, ignore_index=True) if run_parts else pd.DataFrame(columns=RUN_KEYS + ROUND_COLUMNS)
-    return ExperimentResult(out_dir, len(configs), len(configs) - len(todo), all_runs)
+    return GridRun(out_dir, len(configs), len(configs) - len(todo), all_runs)
 
 
 def _init_worker_in_process(dataset: Dataset, index: KnnIndex | None) -> None:
     _worker["dataset"] = dataset
     _worker["index"] = index
-
-
-def parse_concepts(dataset: Dataset, value: str, *, seed_pos: int, seed: int) -> list[str]:
-    """`--concepts 50` samples 50 usable concepts (seeded); `--concepts a,b` names them."""
-    if value.strip().isdigit():
-        return pick_concepts(dataset, int(value), seed_pos=seed_pos, seed=seed)
-    names = [name.strip() for name in value.split(",") if name.strip()]
-    for name in names:
-        dataset.concept_rows(name)
-    return names

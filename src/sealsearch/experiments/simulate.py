@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import average_precision_score
 
 from sealsearch._util import single_threaded_blas
-from sealsearch.active.knn import check_knn, open_knn, open_or_build_index
+from sealsearch.active.knn import check_knn, open_knn
 from sealsearch.active.learner import positive_proba
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import POOLS_USING_K, make_pool
@@ -255,49 +255,3 @@ def pick_concepts(dataset: Dataset, n: int, *, seed_pos: int, min_test: int = 5,
 def rounds_per_run(config: RunConfig) -> int:
     """Rows a run produces when its pool never runs dry (seed round included)."""
     return 1 + -(-(config.budget - config.seed_pos * (1 + config.neg_ratio)) // config.batch_size)
-
-
-def compare(
-    dataset: Dataset,
-    concepts: list[str],
-    base: RunConfig,
-    *,
-    strategies: tuple[str, ...] = ("maxent", "mlp"),
-    pools: tuple[str, ...] = ("all", "seals"),
-    index: KnnIndex | None = None,
-    on_round: RoundCallback | None = None,
-) -> pd.DataFrame:
-    """Every (concept, strategy, pool) with the same seed: the paper's All-vs-SEALS protocol.
-
-    Returns the round rows of all runs stacked, with `concept`, `strategy` and `pool` columns.
-    The index (opened or built from `base.factory` unless given) is shared by every concept.
-    """
-    if index is None and POOLS_USING_K.intersection(pools):
-        index = open_or_build_index(dataset, base.factory)
-    tables = []
-    for concept in concepts:
-        for strategy in strategies:
-            for pool in pools:
-                config = RunConfig(**{**base.__dict__, "concept": concept, "strategy": strategy, "pool": pool})
-                table = run(dataset, config, index=index, on_round=on_round).rounds
-                tables.append(table.assign(concept=concept, strategy=strategy, pool=pool))
-    return pd.concat(tables, ignore_index=True)
-
-
-def summarize(rounds: pd.DataFrame) -> pd.DataFrame:
-    """One line per (strategy, pool): final AP / recall / pool share averaged over concepts, and
-    the total seconds of each part of a run averaged over concepts (as in the paper's Table 2)."""
-    keys = ["strategy", "pool"]
-    final = rounds.sort_values("round").groupby(keys + ["concept"]).tail(1)
-    totals = rounds.groupby(keys + ["concept"])[["t_select", "t_knn", "t_train"]].sum().reset_index()
-    summary = final.groupby(keys).agg(
-        concepts=("concept", "nunique"),
-        n_labeled=("n_labeled", "mean"),
-        ap=("ap", "mean"),
-        recall=("recall", "mean"),
-        pool_frac=("pool_frac", "mean"),
-    )
-    times = totals.groupby(keys)[["t_select", "t_knn", "t_train"]].mean()
-    summary = summary.join(times)
-    summary["t_total"] = summary[["t_select", "t_knn", "t_train"]].sum(axis=1)
-    return summary.reset_index()

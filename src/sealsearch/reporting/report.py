@@ -1,6 +1,7 @@
-"""Results written where people look at them. `compare_and_report`: every round as parquet, the
-curves as a PNG and the summary table, for `seals demo` and `seals compare`. `write_report`: an
-experiment's RESULTS/ directory turned into the SEALS paper's figures and a Markdown summary."""
+"""Results written where people look at them; this module only reads results, it never runs
+simulations. `write_comparison`: the rounds of `seals compare` / `seals demo` as parquet and their
+curves as a PNG. `write_report`: an experiment's RESULTS/ directory turned into the SEALS paper's
+figures and a Markdown summary."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from sealsearch.data.dataset import Dataset
-from sealsearch.experiments.simulate import RoundCallback, RunConfig, compare, summarize
 from sealsearch.reporting.plots import plot_ap_scatter, plot_curves, plot_experiment_curves, plot_k_effect, plot_latent
 from sealsearch.reporting.results import (
     POOLS_WITH_K,
@@ -34,35 +33,14 @@ from sealsearch.reporting.sections import (
 )
 
 
-@dataclass
-class ComparisonReport:
-    concepts: list[str]
-    rounds: pd.DataFrame
-    summary: pd.DataFrame
-    table_path: Path
-    plot_path: Path
-
-
-def compare_and_report(
-    dataset: Dataset,
-    out_dir: str | Path,
-    concepts: list[str],
-    config: RunConfig,
-    *,
-    strategies: tuple[str, ...] = ("maxent", "mlp"),
-    pools: tuple[str, ...] = ("all", "seals"),
-    name: str = "compare",
-    on_round: RoundCallback | None = None,
-) -> ComparisonReport:
-    """Run `compare` and write `<name>.parquet` (every round of every run) and `<name>.png`."""
-    rounds = compare(dataset, concepts, config, strategies=strategies, pools=pools, on_round=on_round)
+def write_comparison(rounds: pd.DataFrame, out_dir: str | Path, name: str, *, title: str) -> tuple[Path, Path]:
+    """Write the rounds of a comparison (`experiments.compare.compare`) as `<name>.parquet` and
+    their learning curves as `<name>.png` under `out_dir`; returns both paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table_path = out_dir / f"{name}.parquet"
     rounds.to_parquet(table_path, index=False)
-    title = f"{dataset.info.name}: {len(concepts)} concepts, k={config.k}, b={config.batch_size}"
-    plot_path = plot_curves(rounds, out_dir / f"{name}.png", title=title)
-    return ComparisonReport(concepts, rounds, summarize(rounds), table_path, plot_path)
+    return table_path, plot_curves(rounds, out_dir / f"{name}.png", title=title)
 
 
 FIGURES = {
@@ -75,7 +53,9 @@ FIGURES = {
 
 
 @dataclass
-class ExperimentReport:
+class WrittenReport:
+    """What `write_report` wrote, and the table it printed."""
+
     markdown_path: Path
     figures: list[Path]
     table: pd.DataFrame
@@ -83,9 +63,7 @@ class ExperimentReport:
     """One line per skipped section: what is missing and how to get it."""
 
 
-def write_report(
-    results_dir: str | Path, out_dir: str | Path | None = None, *, k: int | None = None
-) -> ExperimentReport:
+def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *, k: int | None = None) -> WrittenReport:
     """Read RESULTS/ and write `report.md` plus the paper's figures under `figures/` into
     `out_dir` (default: RESULTS itself). `k` picks the SEALS k of the per-concept scatter
     (default: the largest k that was run)."""
@@ -146,4 +124,4 @@ def write_report(
             (figure_dir / file_name).unlink(missing_ok=True)
     markdown_path = out / "report.md"
     markdown_path.write_text("\n\n".join(sections) + "\n")
-    return ExperimentReport(markdown_path, list(figures.values()), table, notes)
+    return WrittenReport(markdown_path, list(figures.values()), table, notes)

@@ -39,7 +39,7 @@ PRODUCERS = {
 
 
 @dataclass
-class ExperimentResults:
+class ResultsTables:
     """The inputs of a report: every round of every run (annotated with `method`, `family`,
     `baseline` and a `run` id) plus the optional reference tables (None when absent)."""
 
@@ -75,7 +75,7 @@ def read_table(path: Path, columns: list[str], numeric: list[str], *, runs: bool
     return frame[columns].reset_index(drop=True)
 
 
-def load_results(path: str | Path) -> ExperimentResults:
+def load_results(path: str | Path) -> ResultsTables:
     """Read RESULTS/: runs.parquet is required; experiment.json, full_supervision.parquet and
     latent.parquet are used when present."""
     path = Path(path)
@@ -102,7 +102,7 @@ def load_results(path: str | Path) -> ExperimentResults:
         name: read_table(path / name, columns, numeric) if (path / name).is_file() else None
         for name, (columns, numeric) in optional.items()
     }
-    return ExperimentResults(path, runs, settings, tables["full_supervision.parquet"], tables["latent.parquet"])
+    return ResultsTables(path, runs, settings, tables["full_supervision.parquet"], tables["latent.parquet"])
 
 
 def method_label(pool: str, k: int | None, dedup: float, seed_pos: int | None = None) -> str:
@@ -163,7 +163,10 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     """The paper's Table 2 per strategy × method: final mAP, recall, pool share and positives
     per label, seconds per run split into selection / kNN / training (means over concepts and
     repeats), the std across repeats of mAP and recall, and the speed-up over All of the same
-    strategy (All's total seconds / this method's)."""
+    strategy (All's total seconds / this method's). `runs` may be raw (`runs.parquet`, the frame
+    of `compare`) or already `annotate`d."""
+    if "run" not in runs.columns:
+        runs = annotate(runs)
     final = final_rounds(runs)
     keys = ["strategy", "method"]
     metrics = ["n_labeled", "ap", "recall", "pool_frac", "pos_per_label", "t_total", *TIME_COLUMNS]

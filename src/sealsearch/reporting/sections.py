@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from sealsearch.reporting.results import ExperimentResults, adaptive_comparison, dedup_comparison
+from sealsearch.reporting.results import ResultsTables, adaptive_comparison, dedup_comparison
 
 
 class Column(NamedTuple):
@@ -93,7 +93,7 @@ RESULT_COLUMNS = [
 ]
 
 
-def header_section(results: ExperimentResults) -> str:
+def header_section(results: ResultsTables) -> str:
     runs = results.runs
     census = (
         f"{runs['run'].nunique():,} runs: {runs['concept'].nunique()} concepts × "

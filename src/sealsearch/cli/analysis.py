@@ -1,0 +1,105 @@
+"""Reading data and results: `seals analyze`, `seals report`, `seals predict`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sealsearch.cli import options as opt
+from sealsearch.cli.output import frame_table, out, progress_bar, user_errors
+
+app = typer.Typer()
+REPORT_COLUMNS = [
+    "strategy",
+    "method",
+    "ap",
+    "recall",
+    "pool_frac",
+    "t_total",
+    "t_select",
+    "t_knn",
+    "t_train",
+    "speedup",
+]
+
+
+@app.command("analyze")
+@user_errors
+def analyze_command(
+    dataset_dir: opt.DatasetArg,
+    k: opt.Ks = None,
+    concepts: opt.Concepts = "10",
+    concept: opt.ConceptNames = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the concept sample.")] = 0,
+    factory: opt.Factory = "auto",
+    out_dir: opt.OutDir = Path("analysis-out"),
+) -> None:
+    """Latent structure of concepts (paper §4.4): largest kNN component and its mean shortest path.
+
+    Writes OUT/latent.parquet and OUT/latent_cdf.png; default k 10,100,1000.
+    """
+    from sealsearch.active.knn import open_or_build_index
+    from sealsearch.data.dataset import Dataset
+    from sealsearch.experiments.latent import check_ks, latent_structure, summarize_latent
+    from sealsearch.reporting.plots import plot_latent_cdf
+
+    ks = opt.numbers(k or ["10,100,1000"], "--k")
+    dataset = Dataset.open(dataset_dir)
+    check_ks(ks, dataset.split_rows("pool").size)
+    names = opt.concepts(dataset, concepts, concept, seed_pos=1, seed=seed)
+    with progress_bar(f"index ({factory})") as progress:
+        index = open_or_build_index(dataset, factory, progress=progress)
+    with progress_bar("concepts", total=len(names)) as progress:
+        table = latent_structure(dataset, names, ks, index=index, progress=progress)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out_dir / "latent.parquet", index=False)
+    plot = plot_latent_cdf(table, out_dir / "latent_cdf.png", title=f"{dataset.info.name}: {len(names)} concepts")
+    out.print(frame_table(summarize_latent(table), f"medians of {len(names)} concepts"))
+    out.print(f"wrote {out_dir / 'latent.parquet'} and {plot}")
+
+
+@app.command("report")
+@user_errors
+def report_command(
+    results_dir: Annotated[Path, typer.Argument(help="Results directory written by `seals experiment`.")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where report.md and figures/ go (default: RESULTS).")
+    ] = None,
+    k: Annotated[int | None, typer.Option(help="SEALS k of the per-concept AP scatter (default: largest).")] = None,
+) -> None:
+    """The SEALS paper's figures and tables for an experiment: report.md and figures/*.png."""
+    from sealsearch.reporting.report import write_report
+
+    report = write_report(results_dir, out_dir, k=k)
+    out.print(
+        frame_table(report.table[REPORT_COLUMNS], "final round, mean over concepts and repeats (seconds per run)")
+    )
+    for note in report.notes:
+        out.print(f"skipped: {note}", soft_wrap=True, highlight=False, markup=False)
+    out.print(f"wrote {report.markdown_path}", *[f"wrote {path}" for path in report.figures], sep="\n")
+
+
+@app.command("predict")
+@user_errors
+def predict_command(
+    dataset_dir: opt.DatasetArg,
+    labels: Annotated[Path, typer.Option(help="Labels file (round, row, label): RUN.labels.parquet of `seals run`.")],
+    out_path: opt.OutFile = None,
+    top: Annotated[int, typer.Option(help="How many of the best-scored items to keep.")] = 1000,
+) -> None:
+    """Train the default learner on a labels file and rank every item (scored in blocks, any N)."""
+    from sealsearch.active.predict import predict_top
+    from sealsearch.data.dataset import Dataset
+
+    opt.suffix(out_path, "--out", ".parquet")
+    dataset = Dataset.open(dataset_dir)
+    with progress_bar("scoring every item") as progress:
+        table = predict_top(dataset, labels, top=top, progress=progress)
+    shown = table if out_path is None else table.head(20)  # with --out, the file holds them all
+    out.print(shown.to_string(index=False), soft_wrap=True, highlight=False, markup=False)
+    if out_path is not None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_parquet(out_path, index=False)
+        out.print(f"wrote {out_path}: the top {len(table)} of {dataset.info.n} items", highlight=False)

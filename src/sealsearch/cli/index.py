@@ -1,0 +1,78 @@
+"""kNN indexes: `seals index build`, `seals index graph`."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from sealsearch.cli.options import DatasetArg, Factory
+from sealsearch.cli.output import out, progress_bar, user_errors
+from sealsearch.errors import InvalidParameterError
+
+app = typer.Typer()
+index_app = typer.Typer(help="Build kNN indexes (reused by every concept).", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+
+@index_app.command("build")
+@user_errors
+def index_build(dataset_dir: DatasetArg, factory: Factory = "auto") -> None:
+    """Build (or reuse) the kNN index over the dataset's pool split and report its recall."""
+    from sealsearch.active.knn import index_recall, open_or_build_index
+    from sealsearch.data.dataset import Dataset
+    from sealsearch.index import RECALL_K, RECALL_QUERIES
+
+    dataset = Dataset.open(dataset_dir)
+    with progress_bar(f"indexing ({factory})") as progress:
+        index = open_or_build_index(dataset, factory, progress=progress)
+    out.print(f"index {index.factory}: {index.ntotal} vectors of dim {index.dim} under {dataset.index_dir}")
+    with progress_bar("exact search for recall") as progress:
+        recall = index_recall(dataset, index, progress=progress)
+    out.print(f"recall@{RECALL_K} vs exact search on {min(RECALL_QUERIES, index.ntotal)} pool rows: {recall:.3f}")
+
+
+@index_app.command("graph")
+@user_errors
+def index_graph(
+    dataset_dir: DatasetArg,
+    k: Annotated[int, typer.Option(help="Neighbours stored per pool row; runs with k up to this use the graph.")] = 100,
+    factory: Factory = "auto",
+    chunk: Annotated[
+        int, typer.Option(help="Pool rows per chunk of the search method; progress is saved after each.")
+    ] = 65536,
+    method: Annotated[
+        str, typer.Option(help='"ivf-lists" (IVF only), "search", or "auto": ivf-lists when it can.')
+    ] = "auto",
+    probe: Annotated[int, typer.Option(help="ivf-lists: neighbours come from this many lists nearest each row's.")] = 8,
+) -> None:
+    """Find every pool row's k neighbours once (resumable), so SEALS rounds look them up instead."""
+    from sealsearch.active.knn import build_knn_graph, graph_recall, open_or_build_index
+    from sealsearch.data.dataset import Dataset
+    from sealsearch.index import RECALL_QUERIES
+
+    if k <= 0 or chunk <= 0:
+        raise InvalidParameterError(f"--k and --chunk must be positive, got --k {k} --chunk {chunk}")
+    dataset = Dataset.open(dataset_dir)
+    with progress_bar(f"indexing ({factory})") as progress:
+        index = open_or_build_index(dataset, factory, progress=progress)
+    starts: list[int] = []  # rows done at each progress call; the first is where this build began
+    started = time.perf_counter()
+    with progress_bar(f"kNN graph ({index.factory}, k={k})") as bar:
+
+        def progress(done: int, total: int) -> None:
+            starts.append(done)
+            bar(done, total)
+
+        graph = build_knn_graph(dataset, index, k, method=method, probe=probe, chunk_rows=chunk, progress=progress)
+    built, seconds = graph.rows.size - starts[0], time.perf_counter() - started
+    how = graph.method + (f", probe {graph.probe}" if graph.probe else "")
+    out.print(f"kNN graph {graph.factory}, k={graph.k} ({how}): {graph.rows.size:,} pool rows in {graph.path}")
+    out.print(
+        f"built {built:,} rows in {seconds:.1f} s ({built / seconds:,.0f} rows/s)" if built else "reused as built"
+    )
+    with progress_bar("recall vs exact") as progress:
+        recall = graph_recall(dataset, graph, progress=progress)
+    sample = min(RECALL_QUERIES, graph.rows.size)
+    out.print(f"recall@{graph.k} vs exact neighbours on {sample} pool rows: {recall:.3f}")

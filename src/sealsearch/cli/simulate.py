@@ -1,0 +1,237 @@
+"""Simulations with the dataset's ground truth: `seals run`, `compare`, `demo`, `experiment`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sealsearch.cli import options as opt
+from sealsearch.cli.output import frame_table, out, progress_bar, progress_bars, user_errors
+
+app = typer.Typer()
+SUMMARY_COLUMNS = ["strategy", "pool", "ap", "recall", "pool_frac", "t_total", "t_select", "t_knn", "t_train"]
+"""What `compare` and `demo` print of `summary_table` (one k and seed size: the pool names the method)."""
+
+
+def _index_if_needed(dataset, pools: list[str], factory: str):
+    """The shared kNN index when a pool needs one, built under a progress bar; else None."""
+    from sealsearch.active.knn import open_or_build_index
+    from sealsearch.active.pools import POOLS_USING_K
+
+    if not POOLS_USING_K.intersection(pools):
+        return None
+    with progress_bar(f"index ({factory})") as progress:
+        return open_or_build_index(dataset, factory, progress=progress)
+
+
+@app.command("run", cls=opt.RegistryHelp)
+@user_errors
+def run_command(
+    dataset_dir: opt.DatasetArg,
+    concept: opt.Concept,
+    strategy: opt.Strategy = "maxent",
+    pool: opt.Pool = "seals",
+    k: opt.K = 100,
+    budget: opt.Budget = 2000,
+    batch: opt.Batch = 100,
+    seed_pos: opt.SeedPos = 5,
+    neg_ratio: opt.NegRatio = 19,
+    seed: opt.Seed = 0,
+    factory: opt.Factory = "auto",
+    randpool_fraction: Annotated[float, typer.Option(help="Pool share kept by randpool.")] = 0.1,
+    dedup: Annotated[
+        float | None, typer.Option(help="Skip a candidate whose cosine to one already in the batch exceeds this.")
+    ] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write rounds here (.parquet) and <stem>.labels.parquet beside it.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw the run's curves (AP, recall, pool %) to this PNG.")
+    ] = None,
+) -> None:
+    """Simulate active learning / search for one concept with the dataset's ground truth."""
+    from sealsearch.data.dataset import Dataset
+    from sealsearch.experiments.simulate import RunConfig, rounds_per_run, run
+
+    (strategy,) = opt.names(strategy, "--strategy", "strategy")
+    (pool,) = opt.names(pool, "--pool", "pool")
+    config = RunConfig(
+        concept=concept, strategy=strategy, pool=pool, k=k, budget=budget, batch_size=batch, seed_pos=seed_pos,
+        neg_ratio=neg_ratio, seed=seed, factory=factory, randpool_fraction=randpool_fraction, dedup=dedup,
+    )  # fmt: skip
+    config.validate()
+    opt.suffix(out_path, "--out", ".parquet")
+    opt.suffix(plot, "--plot", ".png")
+    dataset = Dataset.open(dataset_dir)
+    dataset.concept_rows(concept)  # unknown concept fails before any index is built
+    index = _index_if_needed(dataset, [pool], factory)
+    with progress_bar(f"{strategy}-{pool} {concept}", total=rounds_per_run(config)) as progress:
+        result = run(
+            dataset, config, index=index, on_round=lambda row: progress(row["round"] + 1, rounds_per_run(config))
+        )
+    out.print(frame_table(result.rounds, f"{strategy}-{pool} on {concept!r} (times in seconds)"))
+    if out_path is not None:
+        rounds_path, labels_path = result.save(out_path)
+        out.print(f"wrote {rounds_path} and {labels_path}")
+    if plot is not None:
+        from sealsearch.reporting.plots import plot_curves
+
+        curves = result.rounds.assign(strategy=strategy, pool=pool, concept=concept)
+        out.print(f"wrote {plot_curves(curves, plot, title=f'{concept}: {strategy}-{pool}, k={k}')}")
+
+
+def _compare(dataset, out_dir: Path, names: list[str], config, strategies, pools, name: str) -> None:
+    """`compare`: one bar over every round of every run, then the files and
+    the summary."""
+    from sealsearch.experiments.compare import compare
+    from sealsearch.experiments.simulate import rounds_per_run
+    from sealsearch.reporting.report import write_comparison
+    from sealsearch.reporting.results import summary_table
+
+    index = _index_if_needed(dataset, pools, config.factory)
+    total = len(names) * len(strategies) * len(pools) * rounds_per_run(config)
+    done = 0
+    with progress_bar("active learning runs", total=total) as progress:
+
+        def advance(_row: dict) -> None:
+            nonlocal done
+            done += 1
+            progress(done, max(total, done))
+
+        rounds = compare(dataset, names, config, strategies=strategies, pools=pools, index=index, on_round=advance)
+    title = f"{dataset.info.name}: {len(names)} concepts, k={config.k}, b={config.batch_size}"
+    table_path, plot_path = write_comparison(rounds, out_dir, name, title=title)
+    out.print(f"concepts: {', '.join(names)}")
+    title = f"{dataset.info.name}: mean over {len(names)} concepts, {config.budget} labels, seconds per run"
+    out.print(frame_table(summary_table(rounds)[SUMMARY_COLUMNS], title))
+    out.print(f"wrote {table_path} and {plot_path}")
+
+
+@app.command("compare", cls=opt.RegistryHelp)
+@user_errors
+def compare_command(
+    dataset_dir: opt.DatasetArg,
+    concepts: opt.Concepts = "10",
+    concept: opt.ConceptNames = None,
+    strategy: opt.Strategies = None,
+    pool: opt.Pools = None,
+    k: opt.K = 100,
+    budget: opt.Budget = 2000,
+    batch: opt.Batch = 100,
+    seed_pos: opt.SeedPos = 5,
+    neg_ratio: opt.NegRatio = 19,
+    seed: opt.Seed = 0,
+    factory: opt.Factory = "auto",
+    out_dir: opt.OutDir = Path("compare-out"),
+) -> None:
+    """The paper's protocol on your labeled data: every strategy × pool on the same concepts and seeds.
+
+    Writes OUT/compare.parquet (every round of every run) and OUT/compare.png; default strategies
+    maxent,mlp and pools all,seals.
+    """
+    from sealsearch.data.dataset import Dataset
+    from sealsearch.experiments.simulate import RunConfig
+
+    config = RunConfig(
+        concept="", k=k, budget=budget, batch_size=batch, seed_pos=seed_pos, neg_ratio=neg_ratio, seed=seed,
+        factory=factory,
+    )  # fmt: skip
+    config.validate()
+    strategies = opt.names(strategy or ["maxent", "mlp"], "--strategy", "strategy")
+    pools = opt.names(pool or ["all", "seals"], "--pool", "pool")
+    dataset = Dataset.open(dataset_dir)
+    names = opt.concepts(dataset, concepts, concept, seed_pos=seed_pos, seed=seed)
+    _compare(dataset, out_dir, names, config, strategies, pools, "compare")
+
+
+@app.command("demo")
+@user_errors
+def demo_command(
+    data_dir: Annotated[
+        Path, typer.Option(help="Where datasets live (the WordNet one is built here if missing).")
+    ] = Path("seals-data"),
+    out_dir: opt.OutDir = Path("demo-out"),
+    concepts: opt.Concepts = "6",
+    concept: opt.ConceptNames = None,
+    k: opt.K = 25,
+    budget: opt.Budget = 1000,
+    seed: opt.Seed = 0,
+) -> None:
+    """MaxEnt/MLP × All/SEALS/adaptive on WordNet nouns (real data, built locally in seconds).
+
+    Writes OUT/demo.parquet and OUT/demo.png.
+    """
+    from dataclasses import replace
+
+    from sealsearch.experiments.demo import DEMO_CONFIG, open_or_build_demo_dataset, run_demo
+    from sealsearch.reporting.demo import goals, round_summary
+    from sealsearch.reporting.plots import plot_curves
+
+    config = replace(DEMO_CONFIG, k=k, budget=budget, seed=seed)
+    config.validate()
+    with progress_bar("building WordNet dataset") as progress:
+        dataset = open_or_build_demo_dataset(data_dir, progress=progress)
+    names = opt.concepts(dataset, concepts, concept, seed_pos=config.seed_pos, seed=seed)
+    TIMES = ["t_select", "t_knn", "t_train", "t_total"]
+    with progress_bars("kNN graph", "active learning runs") as (graph_bar, runs_bar):
+        result = run_demo(dataset, names, config, graph_progress=graph_bar, run_progress=runs_bar)
+    out.print("\n".join(result.header()))
+    title = f"{dataset.info.name}: mean over {len(names)} concepts, {config.budget} labels, seconds per run"
+    summary = round_summary(result.rounds)
+    out.print(frame_table(summary[["strategy", "pool", "ap", "recall", "pool_frac", *TIMES, "round_ms"]], title))
+    out.print("\n".join(goals(summary)))
+    plot = plot_curves(result.rounds, out_dir / "demo.png", title=f"{dataset.info.name}: {len(names)} concepts, k={k}")
+    out.print(f"wrote {result.save(out_dir)} and {plot}")
+
+
+@app.command("experiment", cls=opt.RegistryHelp)
+@user_errors
+def experiment_command(
+    dataset_dir: opt.DatasetArg,
+    strategy: opt.Strategies = None,
+    pool: opt.Pools = None,
+    k: opt.Ks = None,
+    seed_pos: opt.SeedPosList = None,
+    neg_ratio: opt.NegRatio = 19,
+    budget: opt.Budget = 2000,
+    repeats: Annotated[int, typer.Option(help="Runs per cell with different random seeds.")] = 3,
+    concepts: opt.Concepts = "10",
+    concept: opt.ConceptNames = None,
+    dedup: Annotated[
+        list[str] | None,
+        typer.Option(help="Near-duplicate cosine thresholds, repeated or comma-separated; none = off."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Base random seed (repeat r uses seed + r).")] = 0,
+    factory: opt.Factory = "auto",
+    jobs: opt.Jobs = 1,
+    out_dir: Annotated[Path, typer.Option("--out", help="RESULTS directory; rerunning resumes it.")] = Path(
+        "experiment-out"
+    ),
+) -> None:
+    """The paper's protocol over a grid of concepts × strategies × pools × k × seed sizes × repeats.
+
+    Every finished run is appended to RESULTS/runs.parquet; rerunning the same command skips it.
+    Defaults: strategies maxent,mlp, pools all,seals, k 100, seed-pos 5, dedup none.
+    """
+    from sealsearch.data.dataset import Dataset
+    from sealsearch.experiments.grid import ExperimentGrid, run_experiment
+
+    grid = ExperimentGrid(
+        concepts=[], strategies=opt.names(strategy or ["maxent", "mlp"], "--strategy", "strategy"),
+        pools=opt.names(pool or ["all", "seals"], "--pool", "pool"), ks=opt.numbers(k or ["100"], "--k"),
+        seed_pos=opt.numbers(seed_pos or ["5"], "--seed-pos"),
+        dedup=opt.numbers(dedup or ["none"], "--dedup", opt.threshold), repeats=repeats, budget=budget,
+        neg_ratio=neg_ratio, seed=seed, factory=factory,
+    )  # fmt: skip
+    dataset = Dataset.open(dataset_dir)
+    grid.concepts = opt.concepts(dataset, concepts, concept, seed_pos=max(grid.seed_pos), seed=seed)
+    grid.validate()
+    index = _index_if_needed(dataset, grid.pools, factory)
+    with progress_bar("experiment cells") as progress:
+        result = run_experiment(dataset, grid, out_dir, jobs=jobs, index=index, progress=progress)
+    out.print(
+        f"{result.cells_total} cells ({result.cells_skipped} already done), {len(grid.concepts)} concepts; "
+        f"wrote {result.runs_path}. Next: seals report {out_dir}"
+    )
