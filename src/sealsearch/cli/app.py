@@ -588,3 +588,6 @@ def predict_command(
         out_path.parent.mkdir(parents=True, exist_ok=True)
         table.to_parquet(out_path, index=False)
         out.print(f"wrote {out_path}: the top {len(table)} of {dataset.info.n} items", highlight=False)
+
+
+from sealsearch.cli import datasets_digits  # noqa: E402, F401  registers `seals dataset digits`
