@@ -600,4 +600,4 @@ def predict_command(
         out.print(f"wrote {out_path}: the top {len(table)} of {dataset.info.n} items", highlight=False)
 
 
-from sealsearch.cli import datasets_digits  # noqa: E402, F401  registers `seals dataset digits`
+from sealsearch.cli import datasets_digits, export, label, project  # noqa: E402, F401  (each registers its commands)
