@@ -68,9 +68,9 @@ def export_command(
             session = project.concept(concept or names[0])
             data = session.model_bytes()
         if output is not None:
-            output.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_write(output) as tmp:
-                project.export(tmp, format=format_name, concept=concept)
+            if concept is not None:
+                project.concept(concept)  # an unknown name fails with a suggestion before anything is written
+            project.export(output, format=format_name, concept=concept)  # atomic (sealsearch._util.atomic_write)
             which = f"concept {concept!r}" if concept else "all concepts"
             out.print(f"wrote {output}: {count_rows(output, format_name)} labels of {which} ({format_name})",
                       highlight=False, markup=False, soft_wrap=True)  # fmt: skip
@@ -78,7 +78,7 @@ def export_command(
             model.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(model) as tmp:
                 tmp.write_bytes(data)
-            out.print(f"wrote {model}: the classifier of {session.name if hasattr(session, 'name') else concept!r}; "
+            out.print(f"wrote {model}: the classifier of concept {session.name!r}; "
                       f"rank a dataset with: seals predict DATASET --model {model}",
                       highlight=False, markup=False, soft_wrap=True)  # fmt: skip
     finally:

@@ -76,9 +76,12 @@ def key_reader(stream: TextIO) -> Iterator[Callable[[], str]]:
     yield read_line_key
 
 
-def describe(item: dict[str, Any]) -> str:
-    """What a person needs to decide: the text, and the file (uri) for images."""
-    parts = [str(item[key]) for key in ("text", "uri") if item.get(key)]
+def describe(item: dict[str, Any], media_dir: Path | None = None) -> str:
+    """What a person needs to decide: the text, and for images the file (under the dataset's
+    media root when it records one, so a terminal can open it) or else the uri."""
+    parts = [str(item["text"])] if item.get("text") else []
+    if item.get("uri"):
+        parts.append(str(media_dir / item["uri"]) if media_dir is not None else str(item["uri"]))
     return "  ·  ".join(parts) if parts else f"(no text or uri; item {item['id']})"
 
 
@@ -96,6 +99,8 @@ def label_loop(session: Any, labeler: str, read_key: Callable[[], str], say: Cal
     shown: list[tuple[int | None, str, dict]] = []  # answered, most recent last: what undo reopens
     answered: set[str] = set()  # ids answered in this run, so a repeated batch cannot loop forever
     saved = 0
+    dataset = getattr(getattr(session, "project", None), "dataset", None)
+    media_dir = getattr(dataset, "media_dir", None)
     while True:
         if not queue:
             batch = session.next_batch(labeler=labeler)
@@ -107,7 +112,7 @@ def label_loop(session: Any, labeler: str, read_key: Callable[[], str], say: Cal
         batch_id, mode, item = queue[0]
         score = "—" if item.get("score") is None else f"{item['score']:.3f}"
         say(
-            f"\n[bold]{escape(describe(item))}[/bold]\n"
+            f"\n[bold]{escape(describe(item, media_dir))}[/bold]\n"
             f"[dim]id {escape(str(item['id']))} · score {score} · {mode} · {_progress_line(session.stats())}[/dim]\n"
             f"{escape('[y/n/s/u/q]')} "
         )

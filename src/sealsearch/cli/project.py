@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,14 @@ CONCEPT_COLUMNS = (
     "batch_size",
     "created",
 )
+
+
+def _cell(value: object, column: str) -> str:
+    if value is None:
+        return "—"
+    if column == "created" and isinstance(value, int | float):  # seconds since the epoch
+        return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return str(value)
 
 
 @project_app.command("init")
@@ -73,5 +82,5 @@ def project_concepts(project_dir: ProjectArg) -> None:
             column, justify="right" if column in ("labels", "positives", "negatives", "skipped", "k") else "left"
         )
     for concept in concepts:
-        table.add_row(*["—" if concept.get(c) is None else str(concept[c]) for c in CONCEPT_COLUMNS])
+        table.add_row(*[_cell(concept.get(column), column) for column in CONCEPT_COLUMNS])
     out.print(table)
