@@ -215,11 +215,11 @@ class LabelStore:
     # -- batches and leases ----------------------------------------------------------------
     def add_batch(
         self, concept_id: int, round_: int, mode: str, labeler: str, items: Sequence[tuple[int, str, float | None]],
-        lease_until: float,
+        lease_until: float, now: float | None = None,
     ) -> int:  # fmt: skip
         """A batch handed to `labeler`: its items (row, id, score) are leased to them until
-        `lease_until`; the labeler's earlier leases in this concept end now."""
-        now = time.time()
+        `lease_until`; the labeler's earlier leases in this concept end `now`."""
+        now = time.time() if now is None else now
         with self.transaction() as db:
             db.execute(
                 "UPDATE batch_items SET lease_until = ? WHERE lease_until > ? AND batch_id IN "

@@ -148,7 +148,7 @@ class ConceptSession:
                     (int(r), i, None if np.isnan(s) else float(s)) for r, i, s in zip(rows, ids, scores, strict=True)
                 ]
                 batch_id = store.add_batch(
-                    self.settings.id, self._next_round, mode, labeler, items, now + self.project.lease_s
+                    self.settings.id, self._next_round, mode, labeler, items, now + self.project.lease_s, now
                 )
         self.wait_ms["next_batch"] = 1000 * (time.perf_counter() - start)
         return self._batch(batch_id, mode, rows, scores)
