@@ -1,4 +1,4 @@
-"""Datasets: `seals dataset wordnet|synthetic`, `seals import`, `seals concepts`."""
+"""Datasets: `seals dataset wordnet|synthetic|digits`, `seals import`, `seals concepts`."""
 
 from __future__ import annotations
 
@@ -115,3 +115,27 @@ def concepts_command(dataset_dir: DatasetArg) -> None:
     from sealsearch.data.dataset import Dataset
 
     out.print(Dataset.open(dataset_dir).concept_counts().to_string(index=False))
+
+
+@dataset_app.command("digits")
+@user_errors
+def dataset_digits(
+    out_dir: Annotated[Path, typer.Argument(help="Directory to create (must not exist).")],
+    rare_digit: Annotated[
+        int | None, typer.Option(help="Make this digit's concept rare: keep only --rare-keep of its images.")
+    ] = None,
+    rare_keep: Annotated[int, typer.Option(help="Images of --rare-digit kept (18 ≈ 1% of the rest).")] = 18,
+    seed: Annotated[int, typer.Option(help="Seed of the test split and of the --rare-digit sample.")] = 0,
+) -> None:
+    """scikit-learn's 1,797 handwritten digits as 64×64 PNGs, embedded by their pixels; concepts digit-0…9."""
+    from sealsearch.datasets.digits import build_digits_dataset
+
+    with progress_bar("writing PNGs") as progress:
+        dataset = build_digits_dataset(
+            out_dir, rare_digit=rare_digit, rare_keep=rare_keep, seed=seed, progress=progress
+        )
+    out.print(
+        f"wrote {dataset.path}: {dataset.info.n} images under {dataset.media_dir}, "
+        f"{len(dataset.concept_names())} concepts",
+        soft_wrap=True, highlight=False,
+    )  # fmt: skip
