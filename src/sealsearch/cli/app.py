@@ -588,3 +588,8 @@ def predict_command(
         out_path.parent.mkdir(parents=True, exist_ok=True)
         table.to_parquet(out_path, index=False)
         out.print(f"wrote {out_path}: the top {len(table)} of {dataset.info.n} items", highlight=False)
+
+
+from sealsearch.cli.serve import serve  # noqa: E402  (the labeling app, its own module)
+
+app.command("serve")(serve)
