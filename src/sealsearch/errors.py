@@ -1,5 +1,5 @@
-"""One exception hierarchy so the CLI (and later the web app) can map every failure to a
-one-line message and an exit code instead of a traceback."""
+"""One exception hierarchy so the CLI and the web app can map every failure to a one-line
+message and an exit code (CLI) or an HTTP status (web) instead of a traceback."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ class SealsearchError(Exception):
     file or field and says what to do."""
 
     exit_code = 1
+    http_status = 400
 
 
 class InvalidDataError(SealsearchError):
@@ -18,19 +19,26 @@ class InvalidDataError(SealsearchError):
 class MissingFileError(SealsearchError):
     """A required file or directory is absent."""
 
+    http_status = 404
+
 
 class InvalidParameterError(SealsearchError):
     """A parameter value is out of range or inconsistent with the data (k <= 0, budget < seed)."""
 
     exit_code = 2
+    http_status = 422
 
 
 class UnknownNameError(InvalidParameterError):
-    """A name (concept, strategy, pool, index factory) is not known; message suggests close matches."""
+    """A name (concept, strategy, pool, index factory, item id) is not known; message suggests close matches."""
+
+    http_status = 404
 
 
 class LabelConflictError(SealsearchError):
-    """A row was told a second time with a different label."""
+    """A row was told a second time with a different label (or twice, differently, in one call)."""
+
+    http_status = 409
 
 
 class MissingExtraError(SealsearchError):

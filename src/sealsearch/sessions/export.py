@@ -1,0 +1,42 @@
+"""Writing a project's final labels as CSV, JSON lines or Parquet.
+
+Every format has the same columns (sessions.insight.LABEL_COLUMNS), all strings, so an export of
+an empty project still has a header (CSV) or a schema (Parquet) a downstream job can rely on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from sealsearch._util import atomic_write, check_name
+from sealsearch.sessions.insight import LABEL_COLUMNS, empty_labels_frame
+
+if TYPE_CHECKING:
+    from sealsearch.sessions.project import Project
+
+FORMATS = ("csv", "jsonl", "parquet")
+
+
+def export(project: Project, path: Path, format: str = "csv", concept: str | None = None) -> Path:
+    """Final labels of one concept (or all) to `path`, written atomically; returns the path."""
+    check_name(format, FORMATS, "export format")
+    names = [concept] if concept is not None else [c["name"] for c in project.concepts()]
+    frames = [project.concept(name).labels_frame() for name in names]
+    frame = pd.concat([empty_labels_frame(), *frames], ignore_index=True)[list(LABEL_COLUMNS)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as tmp:
+        if format == "csv":
+            frame.to_csv(tmp, index=False)
+        elif format == "jsonl":
+            text = frame.to_json(orient="records", lines=True, force_ascii=False) if len(frame) else ""
+            tmp.write_text(text if text.endswith("\n") or not text else text + "\n")
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            schema = pa.schema([(column, pa.string()) for column in LABEL_COLUMNS])
+            pq.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), tmp)
+    return path

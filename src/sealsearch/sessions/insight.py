@@ -1,0 +1,100 @@
+"""What a labeler and an exporter read from a concept: stats, the top items, the label table, the model.
+
+Kept apart from `ConceptSession` so the session module holds only the labeling protocol; every
+function here reads the effective labels and the synced model it is given and writes nothing.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sealsearch.sessions.labelstore import Event
+from sealsearch.sessions.replay import ConceptModel
+
+if TYPE_CHECKING:
+    from sealsearch.sessions.session import ConceptSession
+
+LABEL_COLUMNS = ("id", "text", "uri", "concept", "label", "labeler", "time")
+
+
+def stats(session: ConceptSession, effective: dict[int, Event], model: ConceptModel | None) -> dict[str, Any]:
+    """Counts, pool size, AP on labeled test items, the positives-found curve and wait times."""
+    labels = [e.label for e in effective.values()]
+    curve, n_labeled, n_positive = [], 0, 0
+    for event in effective.values():  # in event order
+        if event.label != "skip":
+            n_labeled += 1
+            n_positive += event.label == "positive"
+            curve.append([n_labeled, n_positive])
+    return {
+        "labels": labels.count("positive") + labels.count("negative"),
+        "positives": labels.count("positive"),
+        "negatives": labels.count("negative"),
+        "skipped": labels.count("skip"),
+        "pool_size": model.loop.pool.size if model is not None else 0,
+        "rounds": session._next_round,
+        "ap_test": _ap_test(session, effective, model),
+        "curve": curve,
+        "wait_ms": dict(session.wait_ms),
+        "mode": "active" if {"positive", "negative"} <= set(labels) and model is not None else "search",
+    }
+
+
+def _ap_test(session: ConceptSession, effective: dict[int, Event], model: ConceptModel | None) -> float | None:
+    """Average precision of the current model on the labeled test-split items, when both classes exist."""
+    if model is None:
+        return None
+    decided = np.array([row for row, e in effective.items() if e.label != "skip"], dtype=np.int64)
+    test = session.project.dataset.rows_in_split(decided, "test")
+    y = np.array([effective[row].label == "positive" for row in test.tolist()], dtype=np.int8)
+    if np.unique(y).size < 2:
+        return None
+    from sklearn.metrics import average_precision_score
+
+    return float(average_precision_score(y, model.loop.predict_proba(test)))
+
+
+def top_rows(
+    session: ConceptSession, effective: dict[int, Event], model: ConceptModel, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The n unlabeled, unskipped pool rows with the highest P(positive), best first."""
+    pool = session.project.dataset.split_rows("pool")
+    done = np.fromiter(effective, dtype=np.int64, count=len(effective))
+    rows = pool[~np.isin(pool, done)] if done.size else pool
+    if rows.size == 0 or n <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    proba = model.loop.predict_proba(rows)
+    n = min(n, rows.size)
+    best = np.argpartition(-proba, n - 1)[:n]
+    best = best[np.lexsort((rows[best], -proba[best]))]
+    return rows[best], proba[best].astype(np.float64)
+
+
+def labels_frame(session: ConceptSession, effective: dict[int, Event]) -> pd.DataFrame:
+    """One row per item with an effective label (skips included), in labeling order."""
+    events = list(effective.values())
+    rows = np.array([e.row for e in events], dtype=np.int64)
+    info = session.project.item_table(rows)
+    frame = pd.DataFrame({
+        "id": [e.item_id for e in events], "text": info["text"], "uri": info["uri"],
+        "concept": session.name, "label": [e.label for e in events], "labeler": [e.labeler for e in events],
+        "time": [datetime.fromtimestamp(e.time, UTC).isoformat() for e in events],
+    }, columns=list(LABEL_COLUMNS))  # fmt: skip
+    return frame.astype(object)
+
+
+def empty_labels_frame() -> pd.DataFrame:
+    return pd.DataFrame({column: pd.Series([], dtype=object) for column in LABEL_COLUMNS})
+
+
+def model_bytes(model: Any) -> bytes:
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()

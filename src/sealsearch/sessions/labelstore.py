@@ -1,0 +1,274 @@
+"""The label log of a project: one SQLite file, append-only events, numbered migrations.
+
+Guarantees (tested in tests/test_sessions_store.py):
+
+- Durable on acknowledgement: WAL with `synchronous=FULL`, so a label call returns only after
+  its COMMIT reached the disk; a crash right after an acknowledged label loses nothing. (NORMAL
+  would only save an fsync per label call, ~ms, while a person labels at ~1 item/s.)
+- Append-only history: `events` rows are never updated or deleted (triggers RAISE). An undo or a
+  relabel is a new event whose `supersedes` names the earlier event, so the history is auditable.
+- Effective label of an item = its latest *active* label event (positive/negative/skip), where an
+  event stops being active when an undo event supersedes it. Undoing a relabel therefore brings
+  back the previous label.
+- Thread safety: one connection shared by the request threads and the project's background
+  worker, every statement under one lock; each write is one transaction.
+- Schema versions: `MIGRATIONS[i]` is version i + 1, applied in its own transaction together with
+  its row in `migrations`; opening a file from a newer version is refused.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sealsearch.errors import InvalidDataError
+
+LABELS = ("positive", "negative", "skip")
+EVENT_KINDS = (*LABELS, "undo")
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "initial schema",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE concepts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, strategy TEXT NOT NULL,
+            pool TEXT NOT NULL, k INTEGER NOT NULL, batch_size INTEGER NOT NULL, query TEXT,
+            seed INTEGER NOT NULL, created REAL NOT NULL);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, concept_id INTEGER NOT NULL REFERENCES concepts(id),
+            item_id TEXT NOT NULL, row INTEGER NOT NULL,
+            label TEXT NOT NULL CHECK (label IN ('positive', 'negative', 'skip', 'undo')),
+            labeler TEXT NOT NULL, time REAL NOT NULL, round INTEGER NOT NULL, batch_id INTEGER,
+            supersedes INTEGER REFERENCES events(id));
+        CREATE INDEX events_by_concept ON events (concept_id, id);
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only: record an undo or a new label instead'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'events are append-only: record an undo instead'); END;
+        CREATE TABLE rounds (
+            concept_id INTEGER NOT NULL REFERENCES concepts(id), round INTEGER NOT NULL,
+            n_labeled INTEGER NOT NULL, n_positive INTEGER NOT NULL, pool_size INTEGER NOT NULL,
+            t_select REAL NOT NULL, t_knn REAL NOT NULL, t_train REAL NOT NULL, created REAL NOT NULL,
+            PRIMARY KEY (concept_id, round));
+        CREATE TABLE batches (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, concept_id INTEGER NOT NULL REFERENCES concepts(id),
+            round INTEGER NOT NULL, mode TEXT NOT NULL, labeler TEXT NOT NULL, created REAL NOT NULL);
+        CREATE TABLE batch_items (
+            batch_id INTEGER NOT NULL REFERENCES batches(id), row INTEGER NOT NULL, item_id TEXT NOT NULL,
+            position INTEGER NOT NULL, score REAL, lease_until REAL NOT NULL,
+            PRIMARY KEY (batch_id, position));
+        CREATE INDEX batch_items_by_lease ON batch_items (lease_until);
+        """,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One row of `events`."""
+
+    id: int
+    item_id: str
+    row: int
+    label: str
+    labeler: str
+    time: float
+    round: int
+    batch_id: int | None
+    supersedes: int | None
+
+
+def effective_events(events: Sequence[Event]) -> dict[int, Event]:
+    """row -> its effective label event (see the module docstring), in event order."""
+    undone = {e.supersedes for e in events if e.label == "undo"}
+    latest: dict[int, Event] = {}
+    for event in events:
+        if event.label != "undo" and event.id not in undone:
+            latest.pop(event.row, None)  # re-insert so the dict stays ordered by effective event id
+            latest[event.row] = event
+    return latest
+
+
+class LabelStore:
+    """The project's SQLite file: meta, concepts, the event log, rounds and leased batches."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    # -- plumbing --------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT under the lock; the block's writes land together or not at all."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied REAL)")
+        applied = {row["version"] for row in self.query("SELECT version FROM migrations")}
+        newest = max(applied, default=0)
+        if newest > len(MIGRATIONS):
+            raise InvalidDataError(
+                f"{self.path}: schema version {newest} is newer than this sealsearch ({len(MIGRATIONS)}); upgrade it"
+            )
+        for version, (name, sql) in enumerate(MIGRATIONS, start=1):
+            if version in applied:
+                continue
+            with self.transaction() as db:
+                for statement in _statements(sql):
+                    db.execute(statement)
+                db.execute("INSERT INTO migrations VALUES (?, ?, ?)", (version, name, time.time()))
+
+    def migrations(self) -> list[tuple[int, str]]:
+        return [(r["version"], r["name"]) for r in self.query("SELECT * FROM migrations ORDER BY version")]
+
+    # -- meta ------------------------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        return {r["key"]: r["value"] for r in self.query("SELECT key, value FROM meta")}
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
+
+    # -- concepts --------------------------------------------------------------------------
+    def add_concept(
+        self, name: str, strategy: str, pool: str, k: int, batch_size: int, query: str | None, seed: int
+    ) -> int:
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO concepts (name, strategy, pool, k, batch_size, query, seed, created) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (name, strategy, pool, k, batch_size, query, seed, time.time()),
+            )
+            return int(cursor.lastrowid)
+
+    def concepts(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.query("SELECT * FROM concepts ORDER BY id")]
+
+    # -- events ----------------------------------------------------------------------------
+    def append_events(self, concept_id: int, events: Sequence[dict[str, Any]]) -> list[Event]:
+        """Append events (dicts with item_id, row, label, labeler, round, batch_id, supersedes) in
+        one transaction; returns them with ids and times once COMMIT has returned."""
+        now = time.time()
+        written = []
+        with self.transaction() as db:
+            for e in events:
+                cursor = db.execute(
+                    "INSERT INTO events (concept_id, item_id, row, label, labeler, time, round, batch_id, supersedes) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (concept_id, e["item_id"], e["row"], e["label"], e["labeler"], now, e["round"],
+                     e.get("batch_id"), e.get("supersedes")),
+                )  # fmt: skip
+                written.append(Event(int(cursor.lastrowid), e["item_id"], int(e["row"]), e["label"], e["labeler"],
+                                     now, int(e["round"]), e.get("batch_id"), e.get("supersedes")))  # fmt: skip
+        return written
+
+    def events(self, concept_id: int) -> list[Event]:
+        rows = self.query(
+            "SELECT id, item_id, row, label, labeler, time, round, batch_id, supersedes FROM events "
+            "WHERE concept_id = ? ORDER BY id",
+            (concept_id,),
+        )
+        return [Event(*tuple(r)) for r in rows]
+
+    # -- rounds ----------------------------------------------------------------------------
+    def record_round(self, concept_id: int, round_: int, stats: dict[str, float]) -> None:
+        """One row per (concept, round), written the first time the round's model is trained."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (concept_id, round_, stats["n_labeled"], stats["n_positive"], stats["pool_size"],
+                 stats["t_select"], stats["t_knn"], stats["t_train"], time.time()),
+            )  # fmt: skip
+
+    def rounds(self, concept_id: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.query("SELECT * FROM rounds WHERE concept_id = ? ORDER BY round", (concept_id,))]
+
+    # -- batches and leases ----------------------------------------------------------------
+    def add_batch(
+        self, concept_id: int, round_: int, mode: str, labeler: str, items: Sequence[tuple[int, str, float | None]],
+        lease_until: float,
+    ) -> int:  # fmt: skip
+        """A batch handed to `labeler`: its items (row, id, score) are leased to them until
+        `lease_until`; the labeler's earlier leases in this concept end now."""
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE batch_items SET lease_until = ? WHERE lease_until > ? AND batch_id IN "
+                "(SELECT id FROM batches WHERE concept_id = ? AND labeler = ?)",
+                (now, now, concept_id, labeler),
+            )
+            cursor = db.execute(
+                "INSERT INTO batches (concept_id, round, mode, labeler, created) VALUES (?, ?, ?, ?, ?)",
+                (concept_id, round_, mode, labeler, now),
+            )
+            batch_id = int(cursor.lastrowid)
+            db.executemany(
+                "INSERT INTO batch_items VALUES (?, ?, ?, ?, ?, ?)",
+                [(batch_id, row, item_id, pos, score, lease_until) for pos, (row, item_id, score) in enumerate(items)],
+            )
+        return batch_id
+
+    def batch(self, batch_id: int) -> dict[str, Any] | None:
+        found = self.query("SELECT * FROM batches WHERE id = ?", (batch_id,))
+        if not found:
+            return None
+        items = self.query("SELECT * FROM batch_items WHERE batch_id = ? ORDER BY position", (batch_id,))
+        return {**dict(found[0]), "items": [dict(r) for r in items]}
+
+    def open_batch(self, concept_id: int, labeler: str, now: float) -> dict[str, Any] | None:
+        """The labeler's latest batch in the concept if its lease is still running."""
+        found = self.query(
+            "SELECT b.id FROM batches b JOIN batch_items i ON i.batch_id = b.id WHERE b.concept_id = ? "
+            "AND b.labeler = ? AND i.lease_until > ? ORDER BY b.id DESC LIMIT 1",
+            (concept_id, labeler, now),
+        )
+        return self.batch(found[0]["id"]) if found else None
+
+    def leased_rows(self, concept_id: int, now: float, *, other_than: str | None = None) -> set[int]:
+        """Rows leased (to anyone but `other_than`) in the concept at time `now`."""
+        rows = self.query(
+            "SELECT i.row FROM batch_items i JOIN batches b ON i.batch_id = b.id "
+            "WHERE b.concept_id = ? AND i.lease_until > ? AND b.labeler IS NOT ?",
+            (concept_id, now, other_than),
+        )
+        return {r["row"] for r in rows}
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into statements (a trigger's BEGIN ... END; stays whole)."""
+    statements, current = [], ""
+    for line in script.strip().splitlines():
+        current += line + "\n"
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements

@@ -1,0 +1,247 @@
+"""`Project`: a directory holding one label log (project.sqlite) over one dataset.
+
+Everything concepts share is opened once here: the dataset, the kNN index (built on first use,
+like every other command), kNN graphs by k, the id -> row table, the query embedder and the one
+background worker that trains ahead after each label call. A project remembers a fingerprint of
+its dataset, so it refuses to open against different vectors — its labels address rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sealsearch._util import check_name, did_you_mean, positive_int
+from sealsearch.active.pools import POOL_NAMES
+from sealsearch.active.strategies import STRATEGY_NAMES
+from sealsearch.data.dataset import Dataset
+from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError, UnknownNameError
+from sealsearch.index import KnnIndex, auto_factory, open_or_build_index
+from sealsearch.index.graph import KnnGraph, find_graph
+from sealsearch.sessions.labelstore import LabelStore
+from sealsearch.sessions.replay import ConceptSettings
+from sealsearch.sessions.seeding import QueryVectors
+from sealsearch.sessions.session import ConceptSession
+
+PROJECT_FILE = "project.sqlite"
+DEFAULT_K = 20
+DEFAULT_BATCH_SIZE = 10  # a person reads ten items at a time, not the simulations' 100
+DEFAULT_LEASE_S = 600.0
+KNN_MODES = ("auto", "index", "graph")
+FINGERPRINT_ROWS = 1000
+log = logging.getLogger(__name__)
+
+
+def fingerprint(dataset: Dataset) -> dict[str, Any]:
+    """n, dim and a sha256 over a seeded sample of vector rows and their ids: cheap at 10^7 rows,
+    and any re-embedding, re-ordering or re-import changes it."""
+    n = dataset.info.n
+    rows = np.sort(np.random.default_rng(0).choice(n, size=min(FINGERPRINT_ROWS, n), replace=False))
+    digest = hashlib.sha256(np.ascontiguousarray(dataset.embeddings.take(rows), dtype=np.float32).tobytes())
+    digest.update("\n".join(map(str, dataset.items_at(rows, ("id",))["id"])).encode())
+    return {"n": n, "dim": dataset.info.dim, "sha256": digest.hexdigest()}
+
+
+class Project:
+    """A labeling project; see PROJECT_API.md for the contract shared with the web app and the CLI."""
+
+    def __init__(self, path: Path, store: LabelStore, dataset: Dataset, lease_s: float = DEFAULT_LEASE_S):
+        self.path = path
+        self.store = store
+        self.dataset = dataset
+        self.lease_s = float(lease_s)
+        meta = store.meta()
+        self.factory, self.knn = meta["factory"], meta["knn"]
+        self._index: KnnIndex | None = None
+        self._graphs: dict[int, KnnGraph | None] = {}
+        self._ids: pd.Index | None = None
+        self._setup_lock = threading.Lock()
+        self.query_vector = QueryVectors(dataset)
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sealsearch-train")
+        self._sessions: dict[str, ConceptSession] = {}
+        for row in store.concepts():
+            settings = ConceptSettings(**row)
+            self._sessions[settings.name] = ConceptSession(self, settings, store.events(settings.id))
+        for session in self._sessions.values():  # replay every concept in the background
+            self.precompute(session)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    def init(
+        cls, path: str | Path, dataset: str | Path, knn: str = "auto", factory: str = "auto", *,
+        lease_s: float = DEFAULT_LEASE_S,
+    ) -> Project:  # fmt: skip
+        """Create a project directory over a dataset; the dataset's fingerprint is recorded."""
+        path = Path(path)
+        check_name(knn, KNN_MODES, "knn mode")
+        if (path / PROJECT_FILE).exists():
+            raise InvalidParameterError(f"{path}: already a project; open it (Project.open / --project) instead")
+        data = Dataset.open(dataset)
+        if factory == "auto":
+            factory = auto_factory(len(data.split_rows("pool")), data.info.dim)
+        path.mkdir(parents=True, exist_ok=True)
+        store = LabelStore(path / PROJECT_FILE)
+        store.set_meta({
+            "dataset": str(Path(dataset).resolve()), "fingerprint": json.dumps(fingerprint(data)),
+            "knn": knn, "factory": factory,
+        })  # fmt: skip
+        return cls(path, store, data, lease_s)
+
+    @classmethod
+    def open(cls, path: str | Path, *, lease_s: float = DEFAULT_LEASE_S) -> Project:
+        """Open a project; refuses one whose dataset no longer matches the recorded fingerprint."""
+        path = Path(path)
+        file = path / PROJECT_FILE
+        if not file.is_file():
+            raise MissingFileError(f"{file}: not found; create the project first (Project.init / `seals project init`)")
+        store = LabelStore(file)
+        meta = store.meta()
+        data = Dataset.open(meta["dataset"])
+        recorded, current = json.loads(meta["fingerprint"]), fingerprint(data)
+        if recorded != current:
+            store.close()
+            raise InvalidDataError(
+                f"{meta['dataset']}: this dataset does not match project {path} (recorded n={recorded['n']}, "
+                f"dim={recorded['dim']}, sha256 {recorded['sha256'][:12]}; now n={current['n']}, dim={current['dim']}, "
+                f"sha256 {current['sha256'][:12]}); open the project with the dataset it was created on"
+            )
+        return cls(path, store, data, lease_s)
+
+    def close(self) -> None:
+        """Finish background work, then close the database."""
+        self._worker.shutdown(wait=True)
+        self.store.close()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- concepts --------------------------------------------------------------------------
+    def concepts(self) -> list[dict[str, Any]]:
+        return [session.summary() for session in self._sessions.values()]
+
+    def concept(self, name: str) -> ConceptSession:
+        if name not in self._sessions:
+            hint = did_you_mean(name, self._sessions) or f"; create it with create_concept({name!r})"
+            raise UnknownNameError(f"unknown concept {name!r}{hint}")
+        return self._sessions[name]
+
+    def create_concept(
+        self, name: str, query: str | None = None, positives: list[str] | None = None, strategy: str = "maxent",
+        pool: str = "seals", k: int | None = None, batch_size: int | None = None, *, seed: int = 0,
+        labeler: str = "seed",
+    ) -> dict[str, Any]:  # fmt: skip
+        """A new concept, seeded by a free-text query and/or positive item ids (recorded as
+        positive events of `labeler`); returns its `concepts()` row."""
+        name = name.strip() if isinstance(name, str) else name
+        if not name or not isinstance(name, str):
+            raise InvalidParameterError("concept name must be a non-empty string")
+        if name in self._sessions:
+            raise InvalidParameterError(f"concept {name!r} exists; open it with project.concept({name!r})")
+        check_name(strategy, STRATEGY_NAMES, "strategy")
+        check_name(pool, POOL_NAMES, "pool")
+        k = positive_int(DEFAULT_K if k is None else k, "k")
+        batch_size = positive_int(DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "batch_size")
+        query = query.strip() or None if query else None
+        if query:
+            self.query_vector(query)  # fails now, before anything is written, if text search is unavailable
+        rows = self.rows_of(list(positives or []))
+        concept_id = self.store.add_concept(name, strategy, pool, k, batch_size, query, seed)
+        settings = ConceptSettings(**next(r for r in self.store.concepts() if r["id"] == concept_id))
+        session = ConceptSession(self, settings, [])
+        self._sessions[name] = session
+        if rows.size:
+            session.label(labeler, [(item_id, "positive") for item_id in positives or []])
+        return session.summary()
+
+    # -- shared resources ------------------------------------------------------------------
+    @property
+    def index(self) -> KnnIndex:
+        """The kNN index over the pool split, opened (or built) once and shared by all concepts."""
+        with self._setup_lock:
+            if self._index is None:
+                self._index = open_or_build_index(self.dataset, self.factory)
+            return self._index
+
+    def graph(self, k: int) -> KnnGraph | None:
+        """The kNN graph for k (kNN-graph mode) when `knn` allows it and one was built."""
+        if self.knn == "index":
+            return None
+        if k not in self._graphs:
+            self._graphs[k] = find_graph(self.dataset, self.factory, k)
+            if self._graphs[k] is None and self.knn == "graph":
+                raise MissingFileError(
+                    f"no kNN graph with k >= {k} for {self.factory}; "
+                    "build one with `seals index graph` or use knn='auto'"
+                )
+        return self._graphs[k]
+
+    def _id_index(self) -> pd.Index:
+        with self._setup_lock:
+            if self._ids is None:
+                file = self.dataset.path / "items.parquet"
+                ids = pd.read_parquet(file, columns=["id"])["id"] if file.is_file() else self.dataset.items["id"]
+                self._ids = pd.Index(ids.astype(str))
+            return self._ids
+
+    def rows_of(self, ids: list[str]) -> np.ndarray:
+        """Dataset rows of item ids; an unknown id is an UnknownNameError naming it."""
+        if not ids:
+            return np.empty(0, dtype=np.int64)
+        rows = self._id_index().get_indexer([str(i) for i in ids])
+        if (rows < 0).any():
+            missing = ids[int(np.flatnonzero(rows < 0)[0])]
+            raise UnknownNameError(f"unknown item id {missing!r} in dataset {self.dataset.path}")
+        return rows.astype(np.int64)
+
+    def ids_of(self, rows: np.ndarray) -> list[str]:
+        return [str(i) for i in self.dataset.items_at(np.asarray(rows, dtype=np.int64), ("id",))["id"]]
+
+    def item_table(self, rows: np.ndarray) -> pd.DataFrame:
+        """id, text, uri of some rows (None where the dataset has no such column)."""
+        table = self.dataset.items_at(np.asarray(rows, dtype=np.int64), ("id", "text", "uri"))
+        for column in ("id", "text", "uri"):
+            if column not in table.columns:
+                table[column] = None
+        return table.astype(object).where(table.notna(), None)
+
+    def items(self, rows: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
+        """The API's item dicts: {id, row, text, uri, score}."""
+        table = self.item_table(rows)
+        rows_list, scores_list = np.asarray(rows).tolist(), np.asarray(scores, dtype=np.float64).tolist()
+        return [
+            {"id": str(table["id"][i]), "row": int(row), "text": table["text"][i], "uri": table["uri"][i],
+             "score": None if np.isnan(score) else float(score)}
+            for i, (row, score) in enumerate(zip(rows_list, scores_list, strict=True))
+        ]  # fmt: skip
+
+    # -- background work -------------------------------------------------------------------
+    def precompute(self, session: ConceptSession) -> Future | None:
+        """Queue the concept's sync + training + next batch on the project's one worker."""
+        try:
+            future = self._worker.submit(session.background)
+        except RuntimeError:  # worker shut down: the project is closing
+            return None
+        future.add_done_callback(_log_failure)
+        return future
+
+    def export(self, path: str | Path, format: str = "csv", concept: str | None = None) -> Path:
+        from sealsearch.sessions.export import export
+
+        return export(self, Path(path), format, concept)
+
+
+def _log_failure(future: Future) -> None:
+    """Background work is an optimisation: its error resurfaces on the next foreground call."""
+    if future.exception() is not None:
+        log.warning("background training failed: %s", future.exception())

@@ -1,0 +1,310 @@
+"""`ConceptSession`: labeling one concept — batches, labels, undo, search, stats, the model.
+
+Two locks keep a person from waiting on training while staying correct:
+
+- `_write_lock` guards the in-memory mirror of the event log; a label call holds it only while
+  its events are committed (acknowledged after COMMIT returns), never while a model trains.
+- `_lock` guards the loop. After each acknowledged label call the project's single background
+  worker takes it to sync the loop with the log, train and compute the next batch; a
+  `next_batch` arriving meanwhile waits for that work instead of doing it twice.
+
+The loop is always derived from the log (sessions.replay), so what is proposed never depends on
+whether the process was restarted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sealsearch.errors import InvalidParameterError, LabelConflictError, UnknownNameError
+from sealsearch.sessions import insight
+from sealsearch.sessions.labelstore import LABELS, Event, effective_events
+from sealsearch.sessions.replay import ConceptModel, ConceptSettings, TrainingLabels, ask_excluding
+from sealsearch.sessions.seeding import nearest, random_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sealsearch.sessions.project import Project
+
+Item = dict[str, Any]
+
+
+class ConceptSession:
+    """Labeling one concept of a project; obtained from `Project.concept(name)`."""
+
+    def __init__(self, project: Project, settings: ConceptSettings, events: list[Event]):
+        self.project = project
+        self.settings = settings
+        self._events = events
+        self._next_round = max((e.round for e in events), default=-1) + 1
+        self._write_lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._model: ConceptModel | None = None
+        self.wait_ms: dict[str, float] = {}
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    # -- the log ---------------------------------------------------------------------------
+    def effective(self) -> dict[int, Event]:
+        """row -> effective label event (positive/negative/skip), in event order."""
+        with self._write_lock:
+            return effective_events(self._events)
+
+    def _training_labels(self, effective: dict[int, Event]) -> TrainingLabels:
+        """Pool-split positives and negatives; test-split labels only measure (`stats()["ap_test"]`)."""
+        rows = np.fromiter(effective, dtype=np.int64, count=len(effective))
+        pool = set(self.project.dataset.rows_in_split(rows, "pool").tolist())
+        return {
+            row: (int(e.label == "positive"), e.round)
+            for row, e in effective.items()
+            if row in pool and e.label != "skip"
+        }
+
+    @property
+    def mode(self) -> str:
+        labels = {label for label, _ in self._training_labels(self.effective()).values()}
+        return "active" if labels == {0, 1} else "search"
+
+    def _synced_model(self, effective: dict[int, Event] | None = None) -> ConceptModel:
+        """The loop, synced with the log (caller holds `_lock`)."""
+        effective = self.effective() if effective is None else effective
+        if self._model is None:
+            s = self.settings
+            index = self.project.index if s.pool in ("seals", "adaptive") else None
+            self._model = ConceptModel(self.project.dataset, s, index, self.project.graph(s.k))
+        labels = self._training_labels(effective)
+        self._model.sync(labels)
+        if labels:
+            self._record_round(labels)
+        return self._model
+
+    def _record_round(self, labels: TrainingLabels) -> None:
+        loop = self._model.loop
+        _ = loop.model  # train now (in the background worker when called from there)
+        self.project.store.record_round(self.settings.id, self._next_round - 1, {
+            "n_labeled": len(labels), "n_positive": sum(label for label, _ in labels.values()),
+            "pool_size": loop.pool.size, "t_select": loop.timings.select, "t_knn": loop.timings.knn,
+            "t_train": loop.timings.train,
+        })  # fmt: skip
+
+    # -- proposing -------------------------------------------------------------------------
+    def _propose(self, n: int, excluded: set[int]) -> tuple[str, np.ndarray, np.ndarray]:
+        """(mode, rows, scores) of the next batch; caller holds `_lock`."""
+        effective = self.effective()
+        excluded = excluded | set(effective)
+        labels = self._training_labels(effective)
+        if {label for label, _ in labels.values()} == {0, 1}:
+            rows, scores = ask_excluding(self._synced_model(effective).loop, n, excluded)
+            return "active", rows, scores
+        positives = [row for row, e in effective.items() if e.label == "positive"]
+        queries = [self.project.dataset.embeddings.take(np.array(positives, dtype=np.int64))] if positives else []
+        if self.settings.query:
+            queries.insert(0, self.project.query_vector(self.settings.query)[None])
+        if queries:
+            rows, scores = nearest(self.project.index, np.vstack(queries), n, excluded)
+            return "search", rows, scores.astype(np.float64)
+        rng = np.random.default_rng([self.settings.seed, self._next_round])
+        rows = random_rows(self.project.dataset.split_rows("pool"), n, excluded, rng)
+        return "search", rows, np.full(rows.size, np.nan)
+
+    def preview(self, n: int | None = None) -> dict[str, Any]:
+        """What `next_batch` would hand out now (nothing leased, nothing written)."""
+        with self._lock:
+            mode, rows, scores = self._propose(n or self.settings.batch_size, set())
+        return {"round": self._next_round, "mode": mode, "items": self.project.items(rows, scores)}
+
+    def next_batch(self, labeler: str, n: int | None = None) -> dict[str, Any]:
+        """The labeler's batch: their open batch if it still has unlabeled leased items, else a new
+        one leased to them for `project.lease_s`; `batch` is None and `items` empty when nothing is left."""
+        start = time.perf_counter()
+        n = self.settings.batch_size if n is None else int(n)
+        if n <= 0:
+            raise InvalidParameterError(f"n must be a positive number of items, got {n}")
+        store, now = self.project.store, time.time()
+        with self._lock:
+            effective = self.effective()
+            current = store.open_batch(self.settings.id, labeler, now)
+            if current is not None and current["round"] == self._next_round:
+                left = [i for i in current["items"] if i["row"] not in effective]
+                if left:
+                    rows = np.array([i["row"] for i in left], dtype=np.int64)
+                    scores = np.array([np.nan if i["score"] is None else i["score"] for i in left])
+                    self.wait_ms["next_batch"] = 1000 * (time.perf_counter() - start)
+                    return self._batch(current["id"], current["mode"], rows, scores)
+            leased = store.leased_rows(self.settings.id, now, other_than=labeler)
+            mode, rows, scores = self._propose(n, leased)
+            batch_id = None
+            if rows.size:
+                ids = self.project.ids_of(rows)
+                items = [
+                    (int(r), i, None if np.isnan(s) else float(s)) for r, i, s in zip(rows, ids, scores, strict=True)
+                ]
+                batch_id = store.add_batch(
+                    self.settings.id, self._next_round, mode, labeler, items, now + self.project.lease_s
+                )
+        self.wait_ms["next_batch"] = 1000 * (time.perf_counter() - start)
+        return self._batch(batch_id, mode, rows, scores)
+
+    def _batch(self, batch_id: int | None, mode: str, rows: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
+        return {"batch": batch_id, "round": self._next_round, "mode": mode, "items": self.project.items(rows, scores)}
+
+    # -- labeling --------------------------------------------------------------------------
+    def label(
+        self,
+        labeler: str,
+        labels: Sequence[tuple[str, str]],
+        batch: int | None = None,
+        rest_negative: bool = False,
+    ) -> int:
+        """Record labels (item id, positive|negative|skip); returns how many events were written.
+
+        Acknowledged only after COMMIT. Repeating an item's current label writes nothing (a
+        double-submitted form is harmless); a different label is a relabel event superseding the
+        old one. With `rest_negative`, every item of `batch` not labeled by now becomes negative.
+        """
+        start = time.perf_counter()
+        wanted: dict[int, tuple[str, str]] = {}
+        ids = [item_id for item_id, _ in labels]
+        for (item_id, label), row in zip(labels, self.project.rows_of(ids).tolist(), strict=True):
+            if label not in LABELS:
+                raise InvalidParameterError(f"label of {item_id!r} must be one of {', '.join(LABELS)}, got {label!r}")
+            if wanted.setdefault(row, (item_id, label))[1] != label:
+                raise LabelConflictError(f"item {item_id!r} was given two different labels in one call")
+        if batch is not None:
+            found = self.project.store.batch(batch)
+            if found is None or found["concept_id"] != self.settings.id:
+                raise UnknownNameError(f"batch {batch} is not a batch of concept {self.name!r}; ask next_batch again")
+            if rest_negative:
+                for item in found["items"]:
+                    wanted.setdefault(item["row"], (item["item_id"], "negative"))
+        elif rest_negative:
+            raise InvalidParameterError("rest_negative needs the batch whose remaining items are negative")
+        with self._write_lock:
+            effective = effective_events(self._events)
+            if rest_negative:  # an item someone labeled meanwhile keeps that label
+                wanted = {r: v for r, v in wanted.items() if r not in effective or v[0] in ids}
+            events = [
+                {"item_id": item_id, "row": row, "label": label, "labeler": labeler, "round": self._next_round,
+                 "batch_id": batch, "supersedes": effective[row].id if row in effective else None}
+                for row, (item_id, label) in wanted.items()
+                if row not in effective or effective[row].label != label
+            ]  # fmt: skip
+            written = self.project.store.append_events(self.settings.id, events) if events else []
+            if written:
+                self._events.extend(written)
+                self._next_round += 1
+        if written:
+            self.project.precompute(self)
+        self.wait_ms["label"] = 1000 * (time.perf_counter() - start)
+        return len(written)
+
+    def undo(self, labeler: str) -> dict[str, Any] | None:
+        """Undo the labeler's latest label that is still in force; returns {id, label, row, event}."""
+        with self._write_lock:
+            undone = {e.supersedes for e in self._events if e.label == "undo"}
+            target = next(
+                (
+                    e
+                    for e in reversed(self._events)
+                    if e.labeler == labeler and e.label != "undo" and e.id not in undone
+                ),
+                None,
+            )
+            if target is None:
+                return None
+            self._events.extend(
+                self.project.store.append_events(
+                    self.settings.id,
+                    [
+                        {
+                            "item_id": target.item_id,
+                            "row": target.row,
+                            "label": "undo",
+                            "labeler": labeler,
+                            "round": self._next_round,
+                            "batch_id": target.batch_id,
+                            "supersedes": target.id,
+                        }
+                    ],
+                )  # fmt: skip
+            )
+            self._next_round += 1
+        self.project.precompute(self)
+        return {"id": target.item_id, "label": target.label, "row": target.row, "event": target.id}
+
+    def background(self) -> None:
+        """The work done ahead after a label call: sync, train and propose the labeler's next batch."""
+        with self._lock:
+            leased = self.project.store.leased_rows(self.settings.id, time.time())
+            self._propose(self.settings.batch_size, leased)
+            if self._training_labels(self.effective()):
+                self._synced_model()
+
+    # -- finding items ---------------------------------------------------------------------
+    def search(self, q: str | None = None, like: str | None = None, n: int = 20) -> list[Item]:
+        """Pool items nearest to a free-text query (the dataset's embedder) or to an item (like=ID)."""
+        if (q is None) == (like is None):
+            raise InvalidParameterError("search needs exactly one of q (text) or like (an item id)")
+        if q is not None:
+            vector = self.project.query_vector(q)
+            excluded: set[int] = set()
+        else:
+            row = int(self.project.rows_of([like])[0])
+            vector, excluded = self.project.dataset.embeddings.take(np.array([row]))[0], {row}
+        rows, sims = nearest(self.project.index, vector[None], n, excluded)
+        return self.project.items(rows, sims.astype(np.float64))
+
+    def random_items(self, n: int = 10, split: str = "pool") -> list[Item]:
+        """Random unlabeled items (random negatives; split="test" for a held-out set that
+        measures `ap_test` without training on it)."""
+        effective = self.effective()
+        rng = np.random.default_rng([self.settings.seed, self._next_round, len(self._events), 7])
+        rows = random_rows(self.project.dataset.split_rows(split), n, set(effective), rng)
+        return self.project.items(rows, np.full(rows.size, np.nan))
+
+    # -- results ---------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            effective = self.effective()
+            model = self._synced_model(effective) if self._training_labels(effective) else None
+            return insight.stats(self, effective, model)
+
+    def top(self, n: int = 20) -> list[Item]:
+        """Unlabeled pool items ranked by the current model over the whole pool (scored in blocks)."""
+        with self._lock:
+            effective = self.effective()
+            if not self._training_labels(effective):
+                return []
+            rows, scores = insight.top_rows(self, effective, self._synced_model(effective), n)
+        return self.project.items(rows, scores)
+
+    def labels_frame(self) -> pd.DataFrame:
+        """Final label per item: id, text, uri, concept, label, labeler, time (ISO 8601, UTC)."""
+        return insight.labels_frame(self, self.effective())
+
+    def model_bytes(self) -> bytes:
+        """The trained classifier, joblib-dumped (load with joblib.load(io.BytesIO(...)))."""
+        with self._lock:
+            effective = self.effective()
+            if not self._training_labels(effective):
+                raise InvalidParameterError(f"concept {self.name!r} has no labels yet: label some items first")
+            return insight.model_bytes(self._synced_model(effective).loop.model)
+
+    def summary(self) -> dict[str, Any]:
+        """The concept's row of `project.concepts()`."""
+        labels = [e.label for e in self.effective().values()]
+        s = self.settings
+        return {
+            "name": s.name, "labels": labels.count("positive") + labels.count("negative"),
+            "positives": labels.count("positive"), "negatives": labels.count("negative"),
+            "skipped": labels.count("skip"), "strategy": s.strategy, "pool": s.pool, "k": s.k,
+            "batch_size": s.batch_size, "query": s.query, "created": s.created,
+        }  # fmt: skip
