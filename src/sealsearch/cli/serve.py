@@ -33,22 +33,33 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host.strip("[]"), port))
     except OSError as exc:
         sock.close()
-        raise InvalidParameterError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror}); pick another port or -p 0") from None
+        raise InvalidParameterError(
+            f"--port {port}: cannot listen on {host}:{port} ({exc.strerror}); pick another port or -p 0"
+        ) from None
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
 
 
 def serve(
-    project_dir: Annotated[Path, typer.Argument(metavar="PROJECT", help="Project directory (created by Project.init).")],
+    project_dir: Annotated[
+        Path, typer.Argument(metavar="PROJECT", help="Project directory (created by Project.init).")
+    ],
     host: Annotated[
-        str, typer.Option(help="Interface to listen on. 127.0.0.1 keeps the app on this machine; 0.0.0.0 exposes it and needs --token.")
+        str,
+        typer.Option(
+            help="Interface to listen on. 127.0.0.1 keeps the app on this machine; "
+            "0.0.0.0 exposes it to the network and needs --token."
+        ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", help="Port; 0 picks a free one.")] = 8765,
     token: Annotated[
-        str | None, typer.Option(envvar="SEALS_TOKEN", help="Require this token (Bearer header or the printed login URL).")
+        str | None,
+        typer.Option(envvar="SEALS_TOKEN", help="Require this token (Bearer header or the printed login URL)."),
     ] = None,
-    media: Annotated[Path | None, typer.Option(help="Directory of the items' image files (default DATASET/media).")] = None,
+    media: Annotated[
+        Path | None, typer.Option(help="Directory of the items' image files (default DATASET/media).")
+    ] = None,
 ) -> None:
     """Serve the labeling app for PROJECT (loopback only unless --host and --token are given)."""
     import uvicorn

@@ -31,7 +31,12 @@ EXPORT_TYPES = {
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": models.Error, "description": text}
-    for code, text in ((400, "bad parameter"), (404, "unknown concept or item"), (409, "conflict"), (422, "invalid input"))
+    for code, text in (
+        (400, "bad parameter"),
+        (404, "unknown concept or item"),
+        (409, "conflict"),
+        (422, "invalid input"),
+    )
 }
 
 
@@ -120,7 +125,7 @@ def install_api(app: FastAPI) -> None:  # noqa: C901 - one closure per endpoint
 
     @app.post("/api/concepts", response_model=models.Concept, status_code=201, tags=["concepts"])
     def create_concept(body: models.ConceptCreate, project: ProjectDep):
-        """A new concept seeded by a text query and/or known positive ids; 409 if the name exists."""
+        """A new concept seeded by a text query and/or known positive ids."""
         options = body.model_dump(exclude_none=True, exclude={"name"})
         return plain(project.create_concept(body.name, **options))
 
@@ -149,12 +154,11 @@ def install_api(app: FastAPI) -> None:  # noqa: C901 - one closure per endpoint
     @app.get("/api/concepts/{c}/labels", response_model=models.Labels, tags=["labeling"])
     def list_labels(c: str, project: ProjectDep, n: Annotated[int, Query(gt=0, le=100_000)] = 50):
         """The final label of each labeled item, newest first (the labeling history)."""
-        frame = _session(project, c).labels_frame()
-        if "time" in frame.columns:
-            frame = frame.sort_values("time", ascending=False, kind="stable")
+        frame = _session(project, c).labels_frame()  # in labeling order
         columns = [col for col in ("id", "label", "labeler", "text", "uri", "time") if col in frame.columns]
-        records = frame[columns].head(n).astype(object).where(frame[columns].head(n).notna(), None)
-        return {"labels": plain(records.to_dict("records")), "total": len(frame)}
+        newest = frame[columns].iloc[::-1].head(n).astype(object)
+        records = newest.where(newest.notna(), None).to_dict("records")
+        return {"labels": plain(records), "total": len(frame)}
 
     @app.get("/api/concepts/{c}/search", response_model=models.Items, tags=["explore"])
     def search(
@@ -168,6 +172,16 @@ def install_api(app: FastAPI) -> None:  # noqa: C901 - one closure per endpoint
         if (q is None or not q.strip()) == (like is None):
             raise InvalidParameterError("q/like: give exactly one: ?q=TEXT for a text query or ?like=ITEM_ID")
         return {"items": plain(_session(project, c).search(q=q if like is None else None, like=like, n=n))}
+
+    @app.get("/api/concepts/{c}/random", response_model=models.Items, tags=["explore"])
+    def random_items(
+        c: str,
+        project: ProjectDep,
+        n: Annotated[int, Query(gt=0, le=1000)] = 10,
+        split: Literal["pool", "test"] = "pool",
+    ):
+        """Random unlabeled items (seeding negatives; split=test for held-out items that measure AP)."""
+        return {"items": plain(_session(project, c).random_items(n=n, split=split))}
 
     @app.get("/api/concepts/{c}/stats", response_model=models.Stats, tags=["explore"])
     def stats(c: str, project: ProjectDep):

@@ -1,8 +1,5 @@
-"""Every failure as `{"error": "one line"}` with a 4xx status, never a traceback or a list.
-
-`SealsearchError`s carry `http_status` (sealsearch/errors.py); the class map below is the
-fallback for errors raised before that attribute existed.
-"""
+"""Every failure as `{"error": "one line"}` with a 4xx status, never a traceback or a list;
+`SealsearchError`s carry their `http_status` (sealsearch/errors.py)."""
 
 from __future__ import annotations
 
@@ -13,32 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from sealsearch.errors import (
-    InvalidDataError,
-    InvalidParameterError,
-    LabelConflictError,
-    MissingFileError,
-    SealsearchError,
-    UnknownNameError,
-)
+from sealsearch.errors import SealsearchError
 
 log = logging.getLogger("sealsearch.web")
 
-# Most specific first (UnknownNameError is an InvalidParameterError).
-_FALLBACK_STATUS = (
-    (UnknownNameError, 404),
-    (LabelConflictError, 409),
-    (MissingFileError, 404),
-    (InvalidParameterError, 400),
-    (InvalidDataError, 422),
-)
-
 
 def http_status(exc: SealsearchError) -> int:
-    status = getattr(exc, "http_status", None)
-    if isinstance(status, int) and 400 <= status < 500:
-        return status
-    return next((code for cls, code in _FALLBACK_STATUS if isinstance(exc, cls)), 400)
+    """The error class's `http_status` (400/404/409/422), 400 when it has none."""
+    status = getattr(exc, "http_status", 400)
+    return status if isinstance(status, int) and 400 <= status < 500 else 400
 
 
 def one_line(text: str) -> str:

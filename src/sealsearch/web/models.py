@@ -58,7 +58,7 @@ class ConceptCreate(BaseModel):
 
 
 class Batch(BaseModel):
-    batch: int
+    batch: int | None = Field(description="the batch id; null (and no items) when nothing is left to label")
     round: int
     mode: Literal["search", "active"]
     items: list[Item]

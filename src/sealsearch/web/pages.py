@@ -65,9 +65,14 @@ def install_pages(app: FastAPI) -> None:
         root = request.app.state.media_root
         found = resolve_media(root, path)
         if found is None:
-            return error_response(404, f"media path {path!r}: no such file inside the media root; item URIs must be relative paths under it")
+            return error_response(
+                404,
+                f"media path {path!r}: no such file inside the media root; item URIs must be relative paths under it",
+            )
         if found.suffix.lower() not in MEDIA_TYPES:
-            return error_response(404, f"media path {path!r}: only image files ({', '.join(sorted(MEDIA_TYPES))}) are served")
+            return error_response(
+                404, f"media path {path!r}: only image files ({', '.join(sorted(MEDIA_TYPES))}) are served"
+            )
         return FileResponse(found, headers={"Cache-Control": "private, max-age=3600"})
 
     @app.get("/favicon.ico", include_in_schema=False)

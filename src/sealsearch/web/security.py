@@ -29,6 +29,18 @@ COOKIE_MAX_AGE = 30 * 24 * 3600
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 OPEN_PATHS = ("/-/auth", "/static/", "/favicon.ico")
+BAD_HOST = "is not allowed; open the app at http://127.0.0.1:PORT/ (loopback only without --token)"
+NO_TOKEN = (
+    "authorization: missing or wrong token; send Authorization: Bearer TOKEN or open the login URL "
+    "printed by `seals serve`"
+)
+USED_LOGIN = (
+    "token: this login URL is invalid or was already used; restart `seals serve` for a new one, "
+    "or send Authorization: Bearer TOKEN"
+)
+CROSS_SITE = (
+    "origin: cross-site request refused (CSRF); send requests from the app's own pages or without browser cookies"
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -102,14 +114,18 @@ class Guard:
 
     def login(self, request: Request, code: str) -> Response:
         """The single-use login URL: a valid code sets the cookie and redirects home."""
-        if self.login_code is None:
+        if self.token is None:
             return RedirectResponse("/", status_code=303)
-        if not secrets.compare_digest(code, self.login_code):
-            return _refuse(request, 403, "token: this login URL is invalid or was already used; restart `seals serve` for a new one, or send Authorization: Bearer TOKEN")
+        if self.login_code is None or not secrets.compare_digest(code, self.login_code):
+            return _refuse(403, USED_LOGIN)
         self.login_code = None
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(
-            COOKIE, self.signer.sign(f"user:{int(time.time())}"), max_age=COOKIE_MAX_AGE, httponly=True, samesite="strict"
+            COOKIE,
+            self.signer.sign(f"user:{int(time.time())}"),
+            max_age=COOKIE_MAX_AGE,
+            httponly=True,
+            samesite="lax",
         )
         return response
 
@@ -117,12 +133,12 @@ class Guard:
     def check(self, request: Request) -> Response | None:
         host = host_name(request.headers.get("host", ""))
         if self.allowed_hosts is not None and host.lower() not in self.allowed_hosts:
-            return _refuse(request, 400, f"Host: {host or '(none)'} is not allowed; open the app at http://127.0.0.1:PORT/ (loopback only without --token)")
+            return _refuse(400, f"Host: {host or '(none)'} {BAD_HOST}")
         path = request.url.path
         if not path.startswith(OPEN_PATHS) and not self.authenticated(request):
-            return _refuse(request, 401, "authorization: missing or wrong token; send Authorization: Bearer TOKEN or open the login URL printed by `seals serve`")
+            return _refuse(401, NO_TOKEN)
         if request.method in UNSAFE_METHODS and not self._same_origin(request):
-            return _refuse(request, 403, "origin: cross-site request refused (CSRF); send requests from the app's own pages or without browser cookies")
+            return _refuse(403, CROSS_SITE)
         return None
 
     def _same_origin(self, request: Request) -> bool:
@@ -137,5 +153,5 @@ class Guard:
         return origin.rstrip("/") == f"{request.url.scheme}://{request.headers.get('host', '')}"
 
 
-def _refuse(request: Request, status: int, message: str) -> Response:
+def _refuse(status: int, message: str) -> Response:
     return JSONResponse({"error": message}, status_code=status)

@@ -192,8 +192,9 @@ async function runSearch(params, title) {
   const status = document.getElementById("search-status");
   status.textContent = "Searching…";
   try {
-    const query = new URLSearchParams({ ...params, n: "24" });
-    const { items } = await api(conceptUrl(concept, `/search?${query}`));
+    const { items } = params
+      ? await api(conceptUrl(concept, `/search?${new URLSearchParams({ ...params, n: "24" })}`))
+      : await api(conceptUrl(concept, "/random?n=12"));
     fillGrid(document.getElementById("search-grid"), items, (item, label, card) => {
       sendLabel(item, label, card, null);
       focusNextUndecided(card);
@@ -241,7 +242,7 @@ document.getElementById("seed-form").addEventListener("submit", (event) => {
 });
 document.getElementById("random-btn").addEventListener("click", () => {
   selectView("search");
-  runSearch({ random: "1" }, "Random items");
+  runSearch(null, "Random items");
 });
 document.getElementById("submit-btn").addEventListener("click", nextBatch);
 document.getElementById("undo-btn").addEventListener("click", undo);
