@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from web_support import Server, make_text_dataset
 
 from sealsearch.sessions import Project
+from web_support import Server, make_text_dataset
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "labeling.png"

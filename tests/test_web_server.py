@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from web_support import Server, make_text_dataset
 
 from sealsearch.sessions import Project
+from web_support import Server, make_text_dataset
 
 
 @pytest.fixture(scope="module")
