@@ -297,3 +297,19 @@ def test_query_seeding_proposes_the_query_neighbours(tmp_path, glove_dataset):
     c.label("alice", [("dog", "positive"), ("piano", "negative")])
     assert c.next_batch("alice")["mode"] == "active"
     project.close()
+
+
+def test_two_processes_share_one_log(tmp_path, dataset):
+    """A second Project on the same file (the web app next to the terminal) sees the other's
+    concepts and labels before it writes, so rounds and supersedes stay consistent."""
+    web = Project.init(tmp_path / "proj", dataset.path)
+    terminal = Project.open(tmp_path / "proj")
+    web.create_concept("rare", positives=_rare(dataset)[:1])
+    assert [c["name"] for c in terminal.concepts()] == ["rare"]
+    terminal.concept("rare").label("t", [("item7", "negative")])
+    assert web.concept("rare").label("w", [("item7", "positive")]) == 1  # a relabel of the terminal's event
+    events = web.store.events(web.concept("rare").settings.id)
+    assert [e.round for e in events] == [0, 1, 2] and events[-1].supersedes == events[-2].id
+    assert terminal.concept("rare").preview() == web.concept("rare").preview()
+    web.close()
+    terminal.close()

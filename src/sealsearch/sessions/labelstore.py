@@ -112,8 +112,14 @@ class LabelStore:
     # -- plumbing --------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT under the lock; the block's writes land together or not at all."""
+        """BEGIN IMMEDIATE ... COMMIT under the lock; the block's writes land together or not at all.
+
+        Nested blocks (in the same thread, which holds the lock) join the outer transaction, so a
+        caller can read the log and append to it atomically even against another process."""
         with self._lock:
+            if self._db.in_transaction:
+                yield self._db
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -191,11 +197,13 @@ class LabelStore:
                                      now, int(e["round"]), e.get("batch_id"), e.get("supersedes")))  # fmt: skip
         return written
 
-    def events(self, concept_id: int) -> list[Event]:
+    def events(self, concept_id: int, after: int = 0) -> list[Event]:
+        """The concept's events with id > `after`, in order (`after` lets a process catch up with
+        what another process appended)."""
         rows = self.query(
             "SELECT id, item_id, row, label, labeler, time, round, batch_id, supersedes FROM events "
-            "WHERE concept_id = ? ORDER BY id",
-            (concept_id,),
+            "WHERE concept_id = ? AND id > ? ORDER BY id",
+            (concept_id, after),
         )
         return [Event(*tuple(r)) for r in rows]
 
