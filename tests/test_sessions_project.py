@@ -313,3 +313,17 @@ def test_two_processes_share_one_log(tmp_path, dataset):
     assert terminal.concept("rare").preview() == web.concept("rare").preview()
     web.close()
     terminal.close()
+
+
+def test_embedder_registry(monkeypatch):
+    import sys
+
+    from sealsearch.embedders import query_embedder
+    from sealsearch.errors import MissingExtraError
+
+    assert query_embedder("glove-6B-50d-mean").embed_query("dog").shape == (50,)
+    with pytest.raises(InvalidParameterError, match="text search is unavailable.*item ids"):
+        query_embedder("my-own-model")
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as if the extra were not installed
+    with pytest.raises(MissingExtraError, match=r"sealsearch\[text\]"):
+        query_embedder("all-MiniLM-L6-v2").embed_query("dog")
