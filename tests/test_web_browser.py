@@ -62,13 +62,14 @@ def page(server):
         assert not errors, errors
 
 
-def wait_until(page, expression: str, arg=None, timeout: float = 20.0) -> None:
+def wait_until(page, expression: str, arg=None, timeout: float = 60.0) -> None:
     """Poll a JS predicate with page.evaluate (wait_for_function would need eval, which the app's
     Content-Security-Policy rightly forbids)."""
     deadline = time.monotonic() + timeout
     while not page.evaluate(expression, arg):
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {expression}")
+            shown = page.inner_text("#error") if page.is_visible("#error") else "no error shown"
+            raise AssertionError(f"timed out waiting for {expression} ({shown})")
         page.wait_for_timeout(25)
 
 

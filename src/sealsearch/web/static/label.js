@@ -12,7 +12,9 @@ labelerInput.addEventListener("change", () => {
 });
 const labeler = () => labelerInput.value.trim() || "me";
 
-const state = { batch: null, pending: new Set(), view: "batch" };
+// Label POSTs go one after another, so the server records them in the order they were given
+// (undo takes back the latest one).
+const state = { batch: null, pending: new Set(), view: "batch", statsSeq: 0, chain: Promise.resolve() };
 const grids = { batch: "grid", search: "search-grid", top: "top-grid" };
 
 for (const [kind, id] of [["csv", "export-csv"], ["jsonl", "export-jsonl"], ["parquet", "export-parquet"]]) {
@@ -42,9 +44,9 @@ function updateSubmit() {
 async function sendLabel(item, label, card, batch) {
   const previous = card.dataset.label || null;
   markCard(card, label, "pending");
-  const request = api(conceptUrl(concept, "/labels"), {
-    method: "POST", body: { labeler: labeler(), labels: [{ id: item.id, label }], batch },
-  });
+  const body = { labeler: labeler(), labels: [{ id: item.id, label }], batch };
+  const request = state.chain.catch(() => null).then(() => api(conceptUrl(concept, "/labels"), { method: "POST", body }));
+  state.chain = request;
   state.pending.add(request);
   updateSubmit();
   try {
@@ -119,6 +121,7 @@ async function nextBatch() {
 
 async function undo() {
   try {
+    await state.chain.catch(() => null);
     const { undone } = await api(conceptUrl(concept, "/undo"), { method: "POST", body: { labeler: labeler() } });
     if (!undone) { document.getElementById("batch-status").textContent = "Nothing to undo."; return; }
     for (const card of document.querySelectorAll(".card")) {
@@ -176,8 +179,10 @@ function drawChart(curve) {
 }
 
 async function loadStats() {
+  const seq = ++state.statsSeq;  // a slower, older answer must not overwrite a newer one
   try {
     const s = await api(conceptUrl(concept, "/stats"));
+    if (seq !== state.statsSeq) return;
     const set = (id, value) => { document.getElementById(id).textContent = value; };
     set("s-labels", s.labels);
     set("s-positives", s.positives);
