@@ -246,3 +246,14 @@ def test_serve_refuses_the_network_without_a_token(project):
     result = CliRunner().invoke(cli_app, ["serve", str(project.path), "--host", "0.0.0.0", "-p", "0"])
     assert result.exit_code == 2
     assert "--token: required with --host 0.0.0.0" in result.output
+
+
+def test_serve_socket_is_tcp_so_responses_are_not_delayed():
+    """asyncio sets TCP_NODELAY on accepted connections only for IPPROTO_TCP sockets; without it
+    every keep-alive response waited ~40 ms for a delayed ACK."""
+    import socket
+
+    from sealsearch.cli.serve import bind
+
+    with bind("127.0.0.1", 0) as sock:
+        assert sock.proto == socket.IPPROTO_TCP and sock.getsockname()[1] > 0

@@ -25,9 +25,13 @@ def check_exposure(host: str, token: str | None) -> None:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket; port 0 picks a free one (no race between choosing and binding)."""
+    """A listening socket; port 0 picks a free one (no race between choosing and binding).
+
+    proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only when the
+    socket says TCP, and without it every keep-alive response waited ~40 ms (Nagle + delayed ACK).
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))
