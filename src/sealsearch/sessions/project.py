@@ -68,11 +68,18 @@ class Project:
         self.query_vector = QueryVectors(dataset)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sealsearch-train")
         self._sessions: dict[str, ConceptSession] = {}
-        for row in store.concepts():
-            settings = ConceptSettings(**row)
-            self._sessions[settings.name] = ConceptSession(self, settings, store.events(settings.id))
-        for session in self._sessions.values():  # replay every concept in the background
+        for session in self._load_concepts():  # replay every concept in the background
             self.precompute(session)
+
+    def _load_concepts(self) -> list[ConceptSession]:
+        """Sessions for concepts not loaded yet (all on open; later, those another process created)."""
+        new = []
+        for row in self.store.concepts():
+            if row["name"] not in self._sessions:
+                settings = ConceptSettings(**row)
+                new.append(ConceptSession(self, settings, self.store.events(settings.id)))
+                self._sessions[settings.name] = new[-1]
+        return new
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -129,9 +136,12 @@ class Project:
 
     # -- concepts --------------------------------------------------------------------------
     def concepts(self) -> list[dict[str, Any]]:
+        self._load_concepts()
         return [session.summary() for session in self._sessions.values()]
 
     def concept(self, name: str) -> ConceptSession:
+        if name not in self._sessions:
+            self._load_concepts()
         if name not in self._sessions:
             hint = did_you_mean(name, self._sessions) or f"; create it with create_concept({name!r})"
             raise UnknownNameError(f"unknown concept {name!r}{hint}")
@@ -147,7 +157,7 @@ class Project:
         name = name.strip() if isinstance(name, str) else name
         if not name or not isinstance(name, str):
             raise InvalidParameterError("concept name must be a non-empty string")
-        if name in self._sessions:
+        if name in self._sessions or name in {row["name"] for row in self.store.concepts()}:
             raise InvalidParameterError(f"concept {name!r} exists; open it with project.concept({name!r})")
         check_name(strategy, STRATEGY_NAMES, "strategy")
         check_name(pool, POOL_NAMES, "pool")

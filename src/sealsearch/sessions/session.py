@@ -53,9 +53,18 @@ class ConceptSession:
         return self.settings.name
 
     # -- the log ---------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        """Append events another process (web app, terminal) wrote since we last looked; caller
+        holds `_write_lock`. One indexed query, usually returning nothing."""
+        newer = self.project.store.events(self.settings.id, after=self._events[-1].id if self._events else 0)
+        if newer:
+            self._events.extend(newer)
+            self._next_round = max(self._next_round, max(e.round for e in newer) + 1)
+
     def effective(self) -> dict[int, Event]:
         """row -> effective label event (positive/negative/skip), in event order."""
         with self._write_lock:
+            self._refresh()
             return effective_events(self._events)
 
     def _training_labels(self, effective: dict[int, Event]) -> TrainingLabels:
@@ -187,7 +196,8 @@ class ConceptSession:
                     wanted.setdefault(item["row"], (item["item_id"], "negative"))
         elif rest_negative:
             raise InvalidParameterError("rest_negative needs the batch whose remaining items are negative")
-        with self._write_lock:
+        with self._write_lock, self.project.store.transaction():  # read and append atomically
+            self._refresh()
             effective = effective_events(self._events)
             if rest_negative:  # an item someone labeled meanwhile keeps that label
                 wanted = {r: v for r, v in wanted.items() if r not in effective or v[0] in ids}
@@ -208,7 +218,8 @@ class ConceptSession:
 
     def undo(self, labeler: str) -> dict[str, Any] | None:
         """Undo the labeler's latest label that is still in force; returns {id, label, row, event}."""
-        with self._write_lock:
+        with self._write_lock, self.project.store.transaction():
+            self._refresh()
             undone = {e.supersedes for e in self._events if e.label == "undo"}
             target = next(
                 (
