@@ -63,6 +63,65 @@ def read_labels(path: str | Path, n: int) -> tuple[np.ndarray, np.ndarray]:
     return given["row"].to_numpy(), given["label"].to_numpy()
 
 
+def load_model(path: str | Path, dataset: Dataset) -> BaseEstimator:
+    """A classifier exported by `seals export --model` (a joblib file), checked against the dataset.
+
+    Accepts a fitted estimator with `predict_proba` and a class 1, or a dict holding one under
+    "model". joblib files are pickles: load only files you trust.
+    """
+    import joblib
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(f"{path}: model file not found; `seals export PROJECT --concept C --model M.joblib`")
+    try:
+        model = joblib.load(path)
+    except Exception as exc:  # a pickle of anything can fail in any way; the user only needs to know which file
+        raise InvalidDataError(f"{path}: not a joblib model file ({type(exc).__name__}: {exc})") from None
+    if isinstance(model, dict) and "model" in model:
+        model = model["model"]
+    classes = getattr(model, "classes_", None)
+    if not hasattr(model, "predict_proba") or classes is None or 1 not in np.asarray(classes).tolist():
+        raise InvalidDataError(
+            f"{path}: holds a {type(model).__name__}, not a fitted classifier with predict_proba and a class 1; "
+            "export one with `seals export --model`"
+        )
+    try:
+        positive_proba(model, dataset.embeddings.take(np.array([0])))
+    except Exception as exc:  # wrong dimension, wrong feature names, ...: one line naming both sides
+        raise InvalidDataError(
+            f"{path}: this model cannot score {dataset.path} (vectors of dimension {dataset.info.dim}): "
+            f"{type(exc).__name__}: {exc}; was it trained on another dataset?"
+        ) from None
+    return model
+
+
+def _rank(dataset: Dataset, model: BaseEstimator, top: int, progress: Progress | None) -> tuple[np.ndarray, np.ndarray]:
+    with single_threaded_blas():  # one BLAS thread per block; the scan runs blocks on every core
+        scores = score_rows(dataset.embeddings, None, lambda vectors: positive_proba(model, vectors), progress=progress)
+    best = select_top(scores, top)
+    return best, scores[best]
+
+
+def _check_top(top: int) -> None:
+    if top <= 0:
+        raise InvalidParameterError(f"top (--top) must be positive, got {top}")
+
+
+def predict_top_with_model(
+    dataset: Dataset, model_path: str | Path, *, top: int = 1000, progress: Progress | None = None
+) -> pd.DataFrame:
+    """The `top` items by P(positive) under an exported model (`load_model`), scored in blocks.
+
+    Columns: row, id, text and uri (those the dataset has), score; best first, ties to the lower row.
+    """
+    _check_top(top)
+    model = load_model(model_path, dataset)
+    best, scores = _rank(dataset, model, top, progress)
+    items = dataset.items_at(best, ("id", "text", "uri"))
+    return pd.concat([pd.DataFrame({"row": best}), items, pd.DataFrame({"score": scores})], axis=1)
+
+
 def predict_top(
     dataset: Dataset,
     labels_path: str | Path,
@@ -76,19 +135,16 @@ def predict_top(
     Columns: row, id, text (when the dataset has texts), score, label (the given label, or <NA>
     for unlabeled items); best first, ties to the lower row.
     """
-    if top <= 0:
-        raise InvalidParameterError(f"top (--top) must be positive, got {top}")
+    _check_top(top)
     rows, labels = read_labels(labels_path, dataset.info.n)
-    store = dataset.embeddings
-    with single_threaded_blas():  # one BLAS thread per block; the scan runs blocks on every core
-        model = fit_learner(learner if learner is not None else default_learner(), store.take(rows), labels)
-        scores = score_rows(store, None, lambda vectors: positive_proba(model, vectors), progress=progress)
-    best = select_top(scores, top)
+    with single_threaded_blas():
+        model = fit_learner(
+            learner if learner is not None else default_learner(), dataset.embeddings.take(rows), labels
+        )
+    best, best_scores = _rank(dataset, model, top, progress)
     known = pd.array(np.full(best.size, pd.NA), dtype="Int8")
     labeled = np.searchsorted(rows, best).clip(max=rows.size - 1)
     hit = rows[labeled] == best
     known[hit] = labels[labeled[hit]]
     items = dataset.items_at(best)
-    return pd.concat(
-        [pd.DataFrame({"row": best}), items, pd.DataFrame({"score": scores[best], "label": known})], axis=1
-    )
+    return pd.concat([pd.DataFrame({"row": best}), items, pd.DataFrame({"score": best_scores, "label": known})], axis=1)

@@ -569,22 +569,35 @@ def experiment_command(
 @user_errors
 def predict_command(
     dataset_dir: DatasetArg,
-    labels: Annotated[Path, typer.Option(help="Labels file (round, row, label): RUN.labels.parquet of `seals run`.")],
+    labels: Annotated[
+        Path | None, typer.Option(help="Labels file (round, row, label): RUN.labels.parquet of `seals run`.")
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Or a model from `seals export --model` (joblib: only files you trust).")
+    ] = None,
     out_path: Annotated[Path | None, typer.Option("--out", help="Write the top rows here (.parquet).")] = None,
     top: Annotated[int, typer.Option(help="How many of the best-scored items to keep.")] = 1000,
 ) -> None:
-    """Train the default learner on a labels file and rank every item (scored in blocks, any N)."""
-    from sealsearch.active.predict import predict_top
+    """Rank every item with a learner trained on a labels file, or an exported model (scored in blocks, any N)."""
+    from sealsearch.active.predict import predict_top, predict_top_with_model
     from sealsearch.data.dataset import Dataset
 
+    if (labels is None) == (model is None):
+        raise InvalidParameterError("give exactly one of --labels RUN.labels.parquet or --model M.joblib")
     if out_path is not None and out_path.suffix != ".parquet":
         raise InvalidParameterError(f"--out {out_path}: must end in .parquet")
     dataset = Dataset.open(dataset_dir)
     with progress_bar("scoring every item") as progress:
-        table = predict_top(dataset, labels, top=top, progress=progress)
+        if model is not None:
+            table = predict_top_with_model(dataset, model, top=top, progress=progress)
+        else:
+            table = predict_top(dataset, labels, top=top, progress=progress)
     shown = table if out_path is None else table.head(20)  # with --out, the file holds them all
     out.print(shown.to_string(index=False), soft_wrap=True, highlight=False, markup=False)
     if out_path is not None:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         table.to_parquet(out_path, index=False)
         out.print(f"wrote {out_path}: the top {len(table)} of {dataset.info.n} items", highlight=False)
+
+
+from sealsearch.cli import datasets_digits, export, label, project  # noqa: E402, F401  (each registers its commands)

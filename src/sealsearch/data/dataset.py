@@ -35,6 +35,7 @@ class DatasetInfo:
     embedder: str
     format_version: int = FORMAT_VERSION
     projection: dict[str, Any] | None = None  # set by `import --pca` (see projection.py)
+    media_root: str | None = None  # where items' `uri`s point (relative: to the dataset directory)
 
 
 class Dataset:
@@ -102,6 +103,27 @@ class Dataset:
             batch = self.projection.apply(batch)
         unit = normalise_rows(batch, 0, "query vectors")
         return unit[0] if vectors.ndim == 1 else unit
+
+    @property
+    def media_dir(self) -> Path | None:
+        """The directory the items' `uri`s are relative to (absolute), or None when not recorded."""
+        if self.info.media_root is None:
+            return None
+        root = Path(self.info.media_root)
+        return (root if root.is_absolute() else self.path / root).resolve()
+
+    def media_file(self, uri: str) -> Path:
+        """The file an item's `uri` names, refused unless it lies under the media root (so a
+        server handing out media never reads `../../secret`)."""
+        root = self.media_dir
+        if root is None:
+            raise MissingFileError(f"{self.path / 'dataset.json'}: records no media_root; items' uris are not files")
+        path = (root / uri).resolve()
+        if not path.is_relative_to(root):
+            raise InvalidDataError(f"uri {uri!r} points outside the media root {root}")
+        if not path.is_file():
+            raise MissingFileError(f"{path}: media file of uri {uri!r} not found")
+        return path
 
     @property
     def index_dir(self) -> Path:

@@ -90,6 +90,7 @@ class DatasetWriter:
         tables: dict[str, pd.DataFrame] | None = None,
         dtype: str = "float32",
         source_label: str = "embeddings",
+        media_root: str | None = None,
     ):
         self.out = Path(out)
         if self.out.exists():
@@ -102,7 +103,7 @@ class DatasetWriter:
         self.n, self.dim, self.written = int(n), int(dim), 0
         self.info = DatasetInfo(
             name=name or self.out.name, n=self.n, dim=self.dim, dtype=str(self.dtype), normalized=True,
-            embedder=embedder,
+            embedder=embedder, media_root=media_root,
         )  # fmt: skip
         self.source_label = source_label
         self.items = _validate_items(items, self.n, "items") if items is not None else None

@@ -1,0 +1,85 @@
+"""`seals export`: a project's final labels as csv / jsonl / parquet, and a concept's model (joblib).
+
+Both files are written atomically (`sealsearch._util.atomic_write`): a reader sees the old file
+or the whole new one, never half of one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sealsearch._util import atomic_write, check_name
+from sealsearch.cli.app import app, out, user_errors
+from sealsearch.errors import InvalidParameterError
+
+FORMATS = ("csv", "jsonl", "parquet")
+
+
+def export_format(format_: str | None, output: Path) -> str:
+    """The format asked for, or the one the output's suffix names."""
+    if format_ is None:
+        suffix = output.suffix.lstrip(".").lower()
+        if suffix not in FORMATS:
+            raise InvalidParameterError(
+                f"--format: give one of {', '.join(FORMATS)} (cannot tell from {output.name!r})"
+            )
+        return suffix
+    return check_name(format_.lower(), FORMATS, "--format")
+
+
+def count_rows(path: Path, format_: str) -> int:
+    if format_ == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    with open(path, "rb") as file:
+        lines = sum(1 for line in file if line.strip())
+    return lines - 1 if format_ == "csv" else lines
+
+
+@app.command("export")
+@user_errors
+def export_command(
+    project_dir: Annotated[Path, typer.Argument(help="Project directory.")],
+    concept: Annotated[str | None, typer.Option(help="Only this concept (default: all).")] = None,
+    format_: Annotated[
+        str | None, typer.Option("--format", help="csv | jsonl | parquet (default: from --output's suffix).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="Labels file to write: id, text, uri, concept, label, "
+                                                      "labeler, time (the final label per item).")] = None,
+    model: Annotated[Path | None, typer.Option(help="Also write --concept's trained classifier here (joblib), "
+                                                     "for `seals predict DATASET --model`.")] = None,
+) -> None:  # fmt: skip
+    """Export final labels (csv, jsonl, parquet) and a concept's classifier (joblib)."""
+    from sealsearch.sessions import Project
+
+    if output is None and model is None:
+        raise InvalidParameterError("give --output FILE (labels), --model M.joblib (classifier), or both")
+    format_name = export_format(format_, output) if output is not None else None
+    project = Project.open(project_dir)
+    try:
+        if model is not None:
+            names = [c["name"] for c in project.concepts()]
+            if concept is None and len(names) != 1:
+                raise InvalidParameterError(f"--model needs --concept (the project has {len(names)} concepts)")
+            session = project.concept(concept or names[0])
+            data = session.model_bytes()
+        if output is not None:
+            if concept is not None:
+                project.concept(concept)  # an unknown name fails with a suggestion before anything is written
+            project.export(output, format=format_name, concept=concept)  # atomic (sealsearch._util.atomic_write)
+            which = f"concept {concept!r}" if concept else "all concepts"
+            out.print(f"wrote {output}: {count_rows(output, format_name)} labels of {which} ({format_name})",
+                      highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+        if model is not None:
+            model.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(model) as tmp:
+                tmp.write_bytes(data)
+            out.print(f"wrote {model}: the classifier of concept {session.name!r}; "
+                      f"rank a dataset with: seals predict DATASET --model {model}",
+                      highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+    finally:
+        project.close()

@@ -1,0 +1,176 @@
+"""`seals label`: label a concept in the terminal, one key per item.
+
+The same `Project` / `ConceptSession` API as the web app, so the same SQLite file, leases and
+durability: each answer is sent with `ConceptSession.label` as soon as it is typed and "saved" is
+printed only once that call returned (after COMMIT), so quitting, a closed terminal or a crash
+loses at most the one answer being typed. Undo appends an undo event (`ConceptSession.undo`) and
+shows the item again.
+
+Keys: y positive, n negative, s skip, u undo, q quit, ? help. On a terminal one key press is
+enough (cbreak mode via termios; Ctrl-C and Ctrl-D quit); from a pipe each line is one key, so
+scripts and tests can drive it (`printf 'y\\nn\\nq\\n' | seals label ...`). End of input quits.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+import typer
+from rich.markup import escape
+
+from sealsearch.cli.app import app, out, user_errors
+from sealsearch.errors import InvalidParameterError
+
+ANSWERS = {"y": "positive", "n": "negative", "s": "skip"}
+QUIT_KEYS = {"q", "\x03", "\x04"}  # q, Ctrl-C and Ctrl-D as read in cbreak mode
+HELP = "keys: [y] positive  [n] negative  [s] skip  [u] undo  [q] quit  [?] help"
+
+
+def default_labeler() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (containers without a passwd entry)
+        return "terminal"
+
+
+@contextmanager
+def key_reader(stream: TextIO) -> Iterator[Callable[[], str]]:
+    """A function returning the next key: one key press on a terminal (cbreak mode, restored on
+    exit), the first character of the next non-empty line otherwise; "q" at end of input."""
+    if stream.isatty():
+        import termios
+        import tty
+
+        fd = stream.fileno()
+        saved = termios.tcgetattr(fd)
+        tty.setcbreak(fd)
+
+        def read_key() -> str:
+            try:
+                data = os.read(fd, 1)
+            except KeyboardInterrupt:
+                return "q"
+            return data.decode("utf-8", "replace").lower() if data else "q"
+
+        try:
+            yield read_key
+        finally:
+            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        return
+
+    def read_line_key() -> str:
+        while True:
+            line = stream.readline()
+            if not line:
+                return "q"
+            if line.strip():
+                return line.strip()[0].lower()
+
+    yield read_line_key
+
+
+def describe(item: dict[str, Any], media_dir: Path | None = None) -> str:
+    """What a person needs to decide: the text, and for images the file (under the dataset's
+    media root when it records one, so a terminal can open it) or else the uri."""
+    parts = [str(item["text"])] if item.get("text") else []
+    if item.get("uri"):
+        parts.append(str(media_dir / item["uri"]) if media_dir is not None else str(item["uri"]))
+    return "  ·  ".join(parts) if parts else f"(no text or uri; item {item['id']})"
+
+
+def _progress_line(stats: dict[str, Any]) -> str:
+    labels, positives, pool = (stats.get(key) or 0 for key in ("labels", "positives", "pool_size"))
+    return f"labels {labels:,} · positives {positives:,} · pool {pool:,}"
+
+
+def label_loop(session: Any, labeler: str, read_key: Callable[[], str], say: Callable[[str], None]) -> int:
+    """Show items of `session`'s batches and send each answer; returns the answers acknowledged.
+
+    `session` is a `ConceptSession`; `say` prints one line (rich markup allowed).
+    """
+    queue: deque[tuple[int | None, str, dict]] = deque()  # (batch, mode, item) still to show
+    shown: list[tuple[int | None, str, dict]] = []  # answered, most recent last: what undo reopens
+    answered: set[str] = set()  # ids answered in this run, so a repeated batch cannot loop forever
+    saved = 0
+    dataset = getattr(getattr(session, "project", None), "dataset", None)
+    media_dir = getattr(dataset, "media_dir", None)
+    while True:
+        if not queue:
+            batch = session.next_batch(labeler=labeler)
+            fresh = [item for item in batch["items"] if item["id"] not in answered]
+            if not fresh:
+                say("nothing left to label for this concept" if not batch["items"] else "no new items to label")
+                return saved
+            queue.extend((batch.get("batch"), batch.get("mode", "active"), item) for item in fresh)
+        batch_id, mode, item = queue[0]
+        score = "—" if item.get("score") is None else f"{item['score']:.3f}"
+        say(
+            f"\n[bold]{escape(describe(item, media_dir))}[/bold]\n"
+            f"[dim]id {escape(str(item['id']))} · score {score} · {mode} · {_progress_line(session.stats())}[/dim]\n"
+            f"{escape('[y/n/s/u/q]')} "
+        )
+        key = read_key()
+        if key in ANSWERS:
+            session.label(labeler=labeler, labels=[(item["id"], ANSWERS[key])], batch=batch_id)
+            saved += 1
+            answered.add(item["id"])
+            shown.append(queue.popleft())
+            say(f"{ANSWERS[key]}: saved")
+        elif key == "u":
+            undone = session.undo(labeler=labeler)
+            if undone is None:
+                say("nothing to undo")
+                continue
+            say(f"undid {undone.get('label', 'label')} on {escape(str(undone['id']))}: saved")
+            if shown and shown[-1][2]["id"] == undone["id"]:
+                queue.appendleft(shown.pop())
+                answered.discard(undone["id"])
+        elif key in QUIT_KEYS:
+            return saved
+        else:
+            say(escape(HELP))
+
+
+@app.command("label")
+@user_errors
+def label_command(
+    project_dir: Annotated[Path, typer.Argument(help="Project directory (`seals project init`).")],
+    concept: Annotated[str, typer.Option(help="Concept to label; created from --query or --positive if new.")],
+    query: Annotated[str | None, typer.Option(help="Text query that seeds a new concept.")] = None,
+    positive: Annotated[
+        list[str] | None, typer.Option(help="Item id known to be positive (repeatable): seeds a new concept.")
+    ] = None,
+    labeler: Annotated[str | None, typer.Option(help="Who is labeling (default: your login name).")] = None,
+) -> None:
+    """Label a concept in the terminal: y positive, n negative, s skip, u undo, q quit; each answer is saved at once."""
+    from sealsearch.sessions import Project
+
+    labeler = labeler or default_labeler()
+    project = Project.open(project_dir)
+    try:
+        names = [c["name"] for c in project.concepts()]
+        if concept not in names:
+            if query is None and not positive:
+                raise InvalidParameterError(
+                    f"concept {concept!r} does not exist in {project_dir}; give --query TEXT or --positive ID to "
+                    "create it (list concepts with `seals project concepts`)"
+                )
+            project.create_concept(concept, query=query, positives=list(positive or []))
+            out.print(f"created concept {concept!r}", highlight=False, markup=False)
+        elif query is not None or positive:
+            out.print(f"concept {concept!r} exists; --query/--positive ignored", highlight=False, markup=False)
+        session = project.concept(concept)
+        out.print(HELP, highlight=False, markup=False)
+        with key_reader(sys.stdin) as read_key:
+            saved = label_loop(session, labeler, read_key, lambda line: out.print(line, highlight=False))
+        stats = session.stats()
+        out.print(f"{saved} answers saved this time; {_progress_line(stats)}", highlight=False, markup=False)
+    finally:
+        project.close()

@@ -1,0 +1,86 @@
+"""`seals project init|concepts`: create a labeling project over a dataset, list its concepts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from sealsearch.cli.app import app, out, user_errors
+
+project_app = typer.Typer(
+    help="Labeling projects: one SQLite file of label events over a dataset.", no_args_is_help=True
+)
+app.add_typer(project_app, name="project")
+
+ProjectArg = Annotated[Path, typer.Argument(help="Project directory.")]
+CONCEPT_COLUMNS = (
+    "name",
+    "labels",
+    "positives",
+    "negatives",
+    "skipped",
+    "strategy",
+    "pool",
+    "k",
+    "batch_size",
+    "created",
+)
+
+
+def _cell(value: object, column: str) -> str:
+    if value is None:
+        return "—"
+    if column == "created" and isinstance(value, int | float):  # seconds since the epoch
+        return datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return str(value)
+
+
+@project_app.command("init")
+@user_errors
+def project_init(
+    project_dir: ProjectArg,
+    dataset: Annotated[Path, typer.Option(help="Dataset directory the project labels (see `seals dataset`).")],
+    knn: Annotated[
+        str, typer.Option(help="auto | graph (precomputed kNN graph) | index (search the index each round).")
+    ] = "auto",
+    factory: Annotated[str, typer.Option(help='Faiss index factory string, or "auto".')] = "auto",
+) -> None:
+    """Create a project: PROJECT/project.sqlite, tied to the dataset by a fingerprint."""
+    from sealsearch.sessions import Project
+
+    project = Project.init(project_dir, dataset=dataset, knn=knn, factory=factory)
+    project.close()
+    out.print(
+        f"created project {project_dir} on {dataset}. Next: seals label {project_dir} --concept NAME --query TEXT",
+        highlight=False, markup=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+@project_app.command("concepts")
+@user_errors
+def project_concepts(project_dir: ProjectArg) -> None:
+    """List the project's concepts with their label counts."""
+    from sealsearch.sessions import Project
+
+    project = Project.open(project_dir)
+    try:
+        concepts = project.concepts()
+    finally:
+        project.close()
+    if not concepts:
+        out.print(f"no concepts yet; start one with: seals label {project_dir} --concept NAME --query TEXT",
+                  highlight=False, markup=False)  # fmt: skip
+        return
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in CONCEPT_COLUMNS:
+        table.add_column(
+            column, justify="right" if column in ("labels", "positives", "negatives", "skipped", "k") else "left"
+        )
+    for concept in concepts:
+        table.add_row(*[_cell(concept.get(column), column) for column in CONCEPT_COLUMNS])
+    out.print(table)
