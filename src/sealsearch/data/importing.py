@@ -11,8 +11,9 @@ from sealsearch._util import Progress
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.embeddings import check_matrix_shape
 from sealsearch.data.projection import PCA_SAMPLE_ROWS, check_pca_parameters, fit_projection
+from sealsearch.data.sources import ROW_IDS, iter_blocks, open_source
 from sealsearch.data.writer import DatasetWriter, write_dataset
-from sealsearch.errors import InvalidDataError, MissingFileError
+from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 
 
 def read_embedding_source(path: str | Path) -> np.ndarray:
@@ -26,8 +27,9 @@ def read_embedding_source(path: str | Path) -> np.ndarray:
     if path.suffix == ".npy":
         try:
             return np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:
-            raise InvalidDataError(f"{path}: not a readable .npy matrix ({exc})") from None
+        except (ValueError, EOFError, OSError) as exc:  # a zero-byte file raises EOFError
+            reason = "empty file" if path.stat().st_size == 0 else str(exc)
+            raise InvalidDataError(f"{path}: not a readable .npy matrix ({reason})") from None
     if path.suffix != ".parquet":
         raise InvalidDataError(f"{path}: embeddings must be a .npy or .parquet file")
     import pyarrow as pa
@@ -55,7 +57,8 @@ def read_embedding_source(path: str | Path) -> np.ndarray:
     non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
         raise InvalidDataError(
-            f"{path}: column {non_numeric[0]!r} is not numeric; give one vector column or only numeric columns"
+            f"{path}: column {non_numeric[0]!r} is not numeric; give one vector column or only numeric columns, "
+            f"or import a table with id/text/vector columns by `seals import OUT --from {path}`"
         )
     return frame.to_numpy()
 
@@ -116,3 +119,78 @@ def import_dataset(
             if progress:
                 progress(writer.written, n)
         return writer.finish(projection)
+
+
+def concept_pairs(column, first_row: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, concept) pairs of a label column holding one concept name or a list of them per item."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        rows, names = pc.list_parent_indices(column).to_numpy(), pc.list_flatten(column)
+    else:
+        rows, names = np.arange(len(column)), column
+    names = pc.cast(names, pa.string())
+    keep = pc.and_(pc.is_valid(names), pc.not_equal(pc.fill_null(names, ""), "")).to_numpy(zero_copy_only=False)
+    return first_row + rows[keep], names.filter(pa.array(keep)).to_numpy(zero_copy_only=False)
+
+
+def import_from(
+    out: str | Path,
+    path: str | Path,
+    *,
+    metadata: str | Path | None = None,
+    modality: str | None = None,
+    columns: dict[str, str | None] | None = None,
+    row_ids: bool = False,
+    name: str | None = None,
+    embedder: str = "imported",
+    dtype: str | None = None,
+    media_root: str | Path | None = None,
+    progress: Progress | None = None,
+) -> Dataset:
+    """Import a Parquet table or shards, a clip-retrieval folder, or .npy shards (see `open_source`).
+
+    Shards are read one at a time, batch by batch, and streamed into the dataset: vectors through
+    `DatasetWriter.append`, items (id, text, uri, split) and concepts (from a label column) into
+    Parquet writers, so memory is bounded by a batch whatever the total. float16 vectors stay
+    float16 unless `dtype` says otherwise.
+    """
+    overrides = dict(columns or {})
+    if row_ids:
+        overrides["id"] = ROW_IDS
+    source = open_source(path, metadata=metadata, modality=modality, overrides=overrides)
+    root = None
+    if media_root is not None:
+        if not Path(media_root).is_dir():
+            raise MissingFileError(f"--media-root {media_root}: not a directory")
+        if source.columns.get("uri") is None:
+            raise InvalidParameterError(
+                f"--media-root {media_root}: {path} has no uri column; name it with --uri-column"
+            )
+        root = str(Path(media_root).resolve())
+    starts = np.cumsum([0] + [s.rows for s in source.shards])
+    labels = [s.label for s in source.shards]
+
+    def locate(row: int) -> str:
+        shard = int(np.searchsorted(starts, row, side="right")) - 1
+        return f"{labels[shard]} row {row - starts[shard]}"
+
+    with DatasetWriter(
+        out, source.n, source.dim, name=name, embedder=embedder, dtype=dtype or str(source.dtype),
+        source_label=str(path), media_root=root,
+    ) as writer:  # fmt: skip
+        for label, first, block, meta in iter_blocks(source):
+            row = writer.written
+            writer.append(block, where=(label, first))
+            if meta is not None:
+                item_roles = [c for c in ("id", "text", "uri", "split") if c in meta.column_names]
+                if item_roles:
+                    writer.append_items(meta.select(item_roles).to_pandas(), label)
+                if "label" in meta.column_names:
+                    writer.append_concepts(*concept_pairs(meta.column("label"), row))
+            if progress:
+                progress(writer.written, source.n)
+        return writer.finish(locate=locate)
