@@ -24,7 +24,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sealsearch.active.pools import POOLS_USING_K
-from sealsearch.data.projection import PCA_SAMPLE_ROWS
 from sealsearch.errors import InvalidParameterError, SealsearchError
 
 app = typer.Typer(
@@ -141,54 +140,6 @@ def dataset_wordnet(
             out_dir, wordnet_dir=wordnet_dir, embedder=embedder, progress=progress, embed_progress=embed_progress
         )
     out.print(f"wrote {dataset.path}: {dataset.info.n} items, {len(dataset.concept_names())} concepts")
-
-
-@app.command("import")
-@user_errors
-def import_command(
-    out_dir: Annotated[Path, typer.Argument(help="Dataset directory to create (must not exist).")],
-    embeddings: Annotated[Path, typer.Option(help="N×d matrix: .npy, or .parquet with one vector column.")],
-    items: Annotated[Path | None, typer.Option(help="items.parquet: id, text, uri, split ('pool'|'test').")] = None,
-    labels: Annotated[Path | None, typer.Option(help="concepts.parquet: row, concept (long format).")] = None,
-    name: Annotated[str | None, typer.Option(help="Dataset name (default: the directory name).")] = None,
-    embedder: Annotated[str, typer.Option(help="What produced the vectors, for the record.")] = "imported",
-    dtype: Annotated[
-        str | None, typer.Option(help="float32 or float16 on disk (default: keep float16, else float32).")
-    ] = None,
-    pca: Annotated[int | None, typer.Option(help="Reduce to this many PCA dimensions before normalising.")] = None,
-    whiten: Annotated[bool, typer.Option(help="With --pca: scale every kept component to unit variance.")] = False,
-    pca_sample: Annotated[
-        int, typer.Option(help="Rows (seeded random sample) the PCA is fitted on.")
-    ] = PCA_SAMPLE_ROWS,
-    pca_seed: Annotated[int, typer.Option(help="Seed of that sample.")] = 0,
-) -> None:
-    """Validate your embeddings, L2-normalise them in chunks and write a dataset directory."""
-    from sealsearch.data.importing import import_dataset
-
-    with progress_bars(*(["fitting PCA", "projecting"] if pca else ["normalising"])) as bars:
-        dataset = import_dataset(
-            out_dir,
-            embeddings,
-            items=items,
-            labels=labels,
-            name=name,
-            embedder=embedder,
-            dtype=dtype,
-            pca=pca,
-            whiten=whiten,
-            pca_sample=pca_sample,
-            pca_seed=pca_seed,
-            progress=bars[-1],
-            fit_progress=bars[0],
-        )
-    out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim} {dataset.info.dtype}")
-    if dataset.projection is not None:
-        p = dataset.projection
-        how = "whitened PCA" if p.whiten else "PCA"
-        out.print(
-            f"{how} {p.source_dim} → {p.dim} fitted on {p.sample_rows:,} sampled rows: "
-            f"{p.variance_kept:.1%} of the variance kept"
-        )
 
 
 @index_app.command("build")
@@ -600,4 +551,4 @@ def predict_command(
         out.print(f"wrote {out_path}: the top {len(table)} of {dataset.info.n} items", highlight=False)
 
 
-from sealsearch.cli import datasets_digits, export, label, project  # noqa: E402, F401  (each registers its commands)
+from sealsearch.cli import datasets_digits, export, importing, label, project  # noqa: E402, F401  (each registers its commands)

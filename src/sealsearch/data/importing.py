@@ -72,6 +72,17 @@ def _read_table(path: str | Path | None, what: str) -> pd.DataFrame | None:
     return pd.read_parquet(path)
 
 
+def _media_root(media_root: str | Path | None, has_uris: bool) -> str | None:
+    """The absolute media directory recorded in dataset.json (items' uris are relative to it)."""
+    if media_root is None:
+        return None
+    if not Path(media_root).is_dir():
+        raise MissingFileError(f"--media-root {media_root}: not a directory")
+    if not has_uris:
+        raise InvalidParameterError(f"--media-root {media_root}: the items have no uri column to resolve under it")
+    return str(Path(media_root).resolve())
+
+
 def import_dataset(
     out: str | Path,
     embeddings: str | Path,
@@ -87,6 +98,7 @@ def import_dataset(
     pca_seed: int = 0,
     progress: Progress | None = None,
     fit_progress: Progress | None = None,
+    media_root: str | Path | None = None,
 ) -> Dataset:
     """Bring your own embeddings: validate every input first, then write the dataset directory.
 
@@ -95,6 +107,7 @@ def import_dataset(
     (see `Dataset.project`).
     """
     matrix = read_embedding_source(embeddings)
+    root = _media_root(media_root, items is not None)
     items_table = _read_table(items, "items")
     labels_table = _read_table(labels, "labels")
     check_matrix_shape(matrix, str(embeddings))
@@ -103,12 +116,12 @@ def import_dataset(
     if pca is None:
         return write_dataset(
             out, matrix, name=name, embedder=embedder, items=items_table, concepts=labels_table,
-            dtype=dtype, source_label=str(embeddings), progress=progress,
+            dtype=dtype, source_label=str(embeddings), progress=progress, media_root=root,
         )  # fmt: skip
     with DatasetWriter(
         out, n, pca, name=name, embedder=embedder, items=items_table, concepts=labels_table,
         dtype=dtype or ("float16" if matrix.dtype == np.float16 else "float32"),
-        source_label=f"{embeddings} after --pca {pca}",
+        source_label=f"{embeddings} after --pca {pca}", media_root=root,
     ) as writer:  # fmt: skip
         projection = fit_projection(
             matrix, pca, whiten=whiten, sample_size=pca_sample, seed=pca_seed, label=str(embeddings),
@@ -162,15 +175,7 @@ def import_from(
     if row_ids:
         overrides["id"] = ROW_IDS
     source = open_source(path, metadata=metadata, modality=modality, overrides=overrides)
-    root = None
-    if media_root is not None:
-        if not Path(media_root).is_dir():
-            raise MissingFileError(f"--media-root {media_root}: not a directory")
-        if source.columns.get("uri") is None:
-            raise InvalidParameterError(
-                f"--media-root {media_root}: {path} has no uri column; name it with --uri-column"
-            )
-        root = str(Path(media_root).resolve())
+    root = _media_root(media_root, source.columns.get("uri") is not None)
     starts = np.cumsum([0] + [s.rows for s in source.shards])
     labels = [s.label for s in source.shards]
 

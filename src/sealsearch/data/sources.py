@@ -185,7 +185,8 @@ def _parquet_source(files: list[Path], overrides: dict) -> Source:
     dim = kind.list_size if hasattr(kind, "list_size") else _first_vector_length(files[0], columns["vector"])
     shards = [Shard(str(p), _parquet(p).metadata.num_rows, None, p) for p in files]
     n = sum(s.rows for s in shards)
-    return Source("parquet", shards, n, dim, np.dtype(FLOATS[str(kind.value_type)]), columns, files)
+    dtype = np.dtype(np.float16 if FLOATS[str(kind.value_type)] is np.float16 else np.float32)  # as on disk
+    return Source("parquet", shards, n, dim, dtype, columns, files)
 
 
 def _npy_source(kind: str, vectors: list[Path], metadata: list[Path], overrides: dict, pair: bool) -> Source:

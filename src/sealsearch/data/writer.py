@@ -311,6 +311,7 @@ def write_dataset(
     dtype: str | None = None,
     source_label: str = "embeddings",
     progress: Progress | None = None,
+    media_root: str | None = None,
 ) -> Dataset:
     """Validate, L2-normalise and write a dataset directory; all or nothing (see `DatasetWriter`).
 
@@ -321,7 +322,7 @@ def write_dataset(
     target_dtype = dtype or ("float16" if embeddings.dtype == np.float16 else "float32")
     with DatasetWriter(
         out, n, dim, name=name, embedder=embedder, items=items, concepts=concepts, dtype=target_dtype,
-        source_label=source_label,
+        source_label=source_label, media_root=media_root,
     ) as writer:  # fmt: skip
         for start in range(0, n, CHUNK_ROWS):
             writer.append(embeddings[start : start + CHUNK_ROWS])
