@@ -127,8 +127,8 @@ class DatasetWriter:
 
     Item and concept tables are validated when the writer is created, before any vector is
     written, so a bad table fails in a second rather than after a 10 GB pass. Blocks are appended
-    in row order, checked (finite, non-zero) and L2-normalised on the way into a memory-mapped
-    file in a temporary sibling of `out`; `finish` renames it into place. Used as a context
+    in row order, checked (finite, non-zero) and L2-normalised on the way into a file (written,
+    not memory-mapped) in a temporary sibling of `out`; `finish` renames it into place. Used as a context
     manager, an exception (or a missing `finish`) leaves nothing behind.
     """
 
@@ -168,9 +168,15 @@ class DatasetWriter:
         self.tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir()
-        self._target = np.lib.format.open_memmap(
+        # open_memmap writes the .npy header and sizes the (sparse) file; rows are then written
+        # through a plain file: the dirty pages of a 10 GB map would count toward the process's
+        # resident memory, written pages only toward the kernel's page cache.
+        header = np.lib.format.open_memmap(
             self.tmp / "embeddings.npy", mode="w+", dtype=self.dtype, shape=(self.n, self.dim)
         )
+        self._offset = header.offset
+        del header
+        self._file = open(self.tmp / "embeddings.npy", "r+b")  # noqa: SIM115 (closed by finish / __exit__)
         self._items_sink = self._concepts_sink = None  # pyarrow ParquetWriters of streamed tables
         self._items_written = 0
         self._id_hashes: list[np.ndarray] = []
@@ -190,7 +196,9 @@ class DatasetWriter:
         if end > self.n:
             raise InvalidDataError(f"{self.source_label}: more than the announced {self.n} rows")
         label, first = where if where else (self.source_label, self.written)
-        self._target[self.written : end] = normalise_rows(block, first, label)
+        rows = np.ascontiguousarray(normalise_rows(block, first, label), dtype=self.dtype)
+        self._file.seek(self._offset + self.written * self.dim * self.dtype.itemsize)
+        self._file.write(rows.data)
         self.written = end
 
     def append_items(self, chunk: pd.DataFrame, label: str) -> None:
@@ -275,8 +283,7 @@ class DatasetWriter:
                 )
             projection.save(self.tmp / PROJECTION_FILE)
             self.info = replace(self.info, projection=projection.describe())
-        self._target.flush()
-        del self._target
+        self._file.close()
         record_check(self.tmp / "embeddings.npy")  # every value was checked while normalising
         if self.items is not None:
             self.items.to_parquet(self.tmp / "items.parquet", index=False)
@@ -293,6 +300,7 @@ class DatasetWriter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._file.close()
         for sink in (self._items_sink, self._concepts_sink):
             if sink is not None:
                 sink.close()
