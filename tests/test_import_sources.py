@@ -191,6 +191,12 @@ def test_ragged_nonfinite_and_mixed_dimensions_name_shard_and_row(tmp_path):
     matrix[17, 2] = np.nan
     write_shards(tmp_path / "nan", matrix, [10, 10, 10])
     refused(tmp_path, ["--from", tmp_path / "nan"], "part-1.parquet: row 7 contains NaN")
+    shards = tmp_path / "nullid"
+    write_shards(shards, vectors(n=30), [10, 10, 10])
+    pq.write_table(
+        table(vectors(n=10), 20).set_column(0, "id", pa.array([None, "b"] * 5, pa.string())), shards / "part-2.parquet"
+    )
+    refused(tmp_path, ["--from", shards], "part-2.parquet: row 0 has no id")
     write_shards(tmp_path / "mixed", vectors(n=20), [10, 10])
     pq.write_table(table(vectors(n=5, dim=DIM + 1), 20), tmp_path / "mixed" / "part-2.parquet")
     refused(tmp_path, ["--from", tmp_path / "mixed"], "part-2.parquet: row 0 has 7 values but the vectors have 6")

@@ -193,7 +193,7 @@ def import_from(
             if meta is not None:
                 item_roles = [c for c in ("id", "text", "uri", "split") if c in meta.column_names]
                 if item_roles:
-                    writer.append_items(meta.select(item_roles).to_pandas(), label)
+                    writer.append_items(meta.select(item_roles).to_pandas(), (label, first))
                 if "label" in meta.column_names:
                     writer.append_concepts(*concept_pairs(meta.column("label"), row))
             if progress:

@@ -201,10 +201,11 @@ class DatasetWriter:
         self._file.write(rows.data)
         self.written = end
 
-    def append_items(self, chunk: pd.DataFrame, label: str) -> None:
+    def append_items(self, chunk: pd.DataFrame, where: tuple[str, int]) -> None:
         """The next items, in row order, streamed into items.parquet (for tables too big to hold).
 
-        Every chunk needs the columns of the first; ids are checked for duplicates at `finish`
+        `where` = (source, its first row) as in `append`. Every chunk needs the columns of the
+        first; ids are checked for duplicates at `finish`
         (8 bytes per item), where `locate(row)` names the place a duplicate came from.
         """
         import pyarrow as pa
@@ -212,7 +213,10 @@ class DatasetWriter:
 
         if self.items is not None:
             raise InvalidParameterError("items were given whole; do not stream them too")
-        table = pa.Table.from_pandas(check_item_chunk(chunk, self._items_written, label), preserve_index=False)
+        label, first = where  # the shard and its first row, to name a bad row where it lies
+        checked = check_item_chunk(chunk, first, label)
+        checked["row"] = np.arange(self._items_written, self._items_written + len(checked), dtype=np.int64)
+        table = pa.Table.from_pandas(checked, preserve_index=False)
         if self._items_sink is None:
             self._items_sink = pq.ParquetWriter(self.tmp / "items.parquet", table.schema)
         elif table.schema.names != self._items_sink.schema.names:
