@@ -1,4 +1,6 @@
-"""Bring your own embeddings: `.npy` or Parquet vectors plus optional item and label tables."""
+"""Bring your own embeddings: `import_dataset` for one matrix plus optional item and label tables,
+`import_from` for what embedding tools export (tables with id/text/vector columns, Parquet or .npy
+shards, clip-retrieval folders; see sealsearch.data.sources), streamed shard by shard."""
 
 from __future__ import annotations
 
