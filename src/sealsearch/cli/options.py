@@ -138,6 +138,7 @@ def suffix(path: Path | None, flag: str, expected: str) -> Path | None:
 
 # -- the shared options ------------------------------------------------------------------------
 DatasetArg = Annotated[Path, typer.Argument(help="Dataset directory (see README: dataset layout).")]
+ProjectDir = Annotated[Path, typer.Argument(help="Project directory (`seals project init`).")]
 Concept = Annotated[str, typer.Option(help="Concept to find (see `seals concepts`).")]
 Concepts = Annotated[str, typer.Option(help="A count of concepts to sample (seeded) or comma-separated names.")]
 ConceptNames = Annotated[

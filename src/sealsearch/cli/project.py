@@ -19,7 +19,6 @@ project_app = typer.Typer(
 app = typer.Typer()
 app.add_typer(project_app, name="project")
 
-ProjectArg = Annotated[Path, typer.Argument(help="Project directory.")]
 CONCEPT_COLUMNS = (
     "name",
     "labels",
@@ -45,7 +44,7 @@ def _cell(value: object, column: str) -> str:
 @project_app.command("init", cls=opt.RegistryHelp)
 @user_errors
 def project_init(
-    project_dir: ProjectArg,
+    project_dir: opt.ProjectDir,
     dataset: Annotated[Path, typer.Option(help="Dataset directory the project labels (see `seals dataset`).")],
     knn: opt.Knn = "auto",
     factory: opt.Factory = "auto",
@@ -63,7 +62,7 @@ def project_init(
 
 @project_app.command("concepts")
 @user_errors
-def project_concepts(project_dir: ProjectArg) -> None:
+def project_concepts(project_dir: opt.ProjectDir) -> None:
     """List the project's concepts with their label counts."""
     from sealsearch.sessions import Project
 
