@@ -10,6 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from sealsearch.cli import options as opt
 from sealsearch.cli.output import out, user_errors
 
 project_app = typer.Typer(
@@ -18,7 +19,6 @@ project_app = typer.Typer(
 app = typer.Typer()
 app.add_typer(project_app, name="project")
 
-ProjectArg = Annotated[Path, typer.Argument(help="Project directory.")]
 CONCEPT_COLUMNS = (
     "name",
     "labels",
@@ -41,20 +41,18 @@ def _cell(value: object, column: str) -> str:
     return str(value)
 
 
-@project_app.command("init")
+@project_app.command("init", cls=opt.RegistryHelp)
 @user_errors
 def project_init(
-    project_dir: ProjectArg,
+    project_dir: opt.ProjectDir,
     dataset: Annotated[Path, typer.Option(help="Dataset directory the project labels (see `seals dataset`).")],
-    knn: Annotated[
-        str, typer.Option(help="auto | graph (precomputed kNN graph) | index (search the index each round).")
-    ] = "auto",
-    factory: Annotated[str, typer.Option(help='Faiss index factory string, or "auto".')] = "auto",
+    knn: opt.Knn = "auto",
+    factory: opt.Factory = "auto",
 ) -> None:
     """Create a project: PROJECT/project.sqlite, tied to the dataset by a fingerprint."""
     from sealsearch.sessions import Project
 
-    project = Project.init(project_dir, dataset=dataset, knn=knn, factory=factory)
+    project = Project.init(project_dir, dataset=dataset, knn=opt.knn(knn), factory=factory)
     project.close()
     out.print(
         f"created project {project_dir} on {dataset}. Next: seals label {project_dir} --concept NAME --query TEXT",
@@ -64,7 +62,7 @@ def project_init(
 
 @project_app.command("concepts")
 @user_errors
-def project_concepts(project_dir: ProjectArg) -> None:
+def project_concepts(project_dir: opt.ProjectDir) -> None:
     """List the project's concepts with their label counts."""
     from sealsearch.sessions import Project
 

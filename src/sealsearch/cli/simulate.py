@@ -40,6 +40,7 @@ def run_command(
     neg_ratio: opt.NegRatio = 19,
     seed: opt.Seed = 0,
     factory: opt.Factory = "auto",
+    knn: opt.Knn = "auto",
     randpool_fraction: Annotated[float, typer.Option(help="Pool share kept by randpool.")] = 0.1,
     dedup: Annotated[
         float | None, typer.Option(help="Skip a candidate whose cosine to one already in the batch exceeds this.")
@@ -60,6 +61,7 @@ def run_command(
     config = RunConfig(
         concept=concept, strategy=strategy, pool=pool, k=k, budget=budget, batch_size=batch, seed_pos=seed_pos,
         neg_ratio=neg_ratio, seed=seed, factory=factory, randpool_fraction=randpool_fraction, dedup=dedup,
+        knn=opt.knn(knn),
     )  # fmt: skip
     config.validate()
     opt.suffix(out_path, "--out", ".parquet")
@@ -72,6 +74,7 @@ def run_command(
             dataset, config, index=index, on_round=lambda row: progress(row["round"] + 1, rounds_per_run(config))
         )
     out.print(frame_table(result.rounds, f"{strategy}-{pool} on {concept!r} (times in seconds)"))
+    out.print(f"kNN source: {_knn_used(result.rounds)}")
     if out_path is not None:
         rounds_path, labels_path = result.save(out_path)
         out.print(f"wrote {rounds_path} and {labels_path}")
@@ -80,6 +83,12 @@ def run_command(
 
         curves = result.rounds.assign(strategy=strategy, pool=pool, concept=concept)
         out.print(f"wrote {plot_curves(curves, plot, title=f'{concept}: {strategy}-{pool}, k={k}')}")
+
+
+def _knn_used(rounds) -> str:
+    """Where a run's pool found neighbours, as its `knn` column records it ("none": no kNN pool)."""
+    used = sorted(set(rounds["knn"])) if len(rounds) else []
+    return ", ".join(used) or "none"
 
 
 def _compare(dataset, out_dir: Path, names: list[str], config, strategies, pools, name: str) -> None:
@@ -124,6 +133,7 @@ def compare_command(
     neg_ratio: opt.NegRatio = 19,
     seed: opt.Seed = 0,
     factory: opt.Factory = "auto",
+    knn: opt.Knn = "auto",
     out_dir: opt.OutDir = Path("compare-out"),
 ) -> None:
     """The paper's protocol on your labeled data: every strategy × pool on the same concepts and seeds.
@@ -136,7 +146,7 @@ def compare_command(
 
     config = RunConfig(
         concept="", k=k, budget=budget, batch_size=batch, seed_pos=seed_pos, neg_ratio=neg_ratio, seed=seed,
-        factory=factory,
+        factory=factory, knn=opt.knn(knn),
     )  # fmt: skip
     config.validate()
     strategies = opt.names(strategy or ["maxent", "mlp"], "--strategy", "strategy")
@@ -205,6 +215,7 @@ def experiment_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="Base random seed (repeat r uses seed + r).")] = 0,
     factory: opt.Factory = "auto",
+    knn: opt.Knn = "auto",
     jobs: opt.Jobs = 1,
     out_dir: Annotated[Path, typer.Option("--out", help="RESULTS directory; rerunning resumes it.")] = Path(
         "experiment-out"
@@ -223,7 +234,7 @@ def experiment_command(
         pools=opt.names(pool or ["all", "seals"], "--pool", "pool"), ks=opt.numbers(k or ["100"], "--k"),
         seed_pos=opt.numbers(seed_pos or ["5"], "--seed-pos"),
         dedup=opt.numbers(dedup or ["none"], "--dedup", opt.threshold), repeats=repeats, budget=budget,
-        neg_ratio=neg_ratio, seed=seed, factory=factory,
+        neg_ratio=neg_ratio, seed=seed, factory=factory, knn=opt.knn(knn),
     )  # fmt: skip
     dataset = Dataset.open(dataset_dir)
     grid.concepts = opt.concepts(dataset, concepts, concept, seed_pos=max(grid.seed_pos), seed=seed)
