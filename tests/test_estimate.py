@@ -146,3 +146,18 @@ def test_cli_run_takes_estimate_audit_and_stop(small_dataset, tmp_path):
     assert table["audit_labels"].iloc[-1] > 0 and table["est_recall"].notna().all()
     bad = CliRunner().invoke(app, ["run", str(small_dataset.path), "--concept", "rare", "--estimate", "guess"])
     assert bad.exit_code != 0 and "audit, model" in bad.output
+
+
+def test_report_shows_estimates_beside_the_truth_and_the_stopping_rules(small_dataset, tmp_path):
+    from sealsearch.experiments.grid import ExperimentGrid, run_experiment
+    from sealsearch.reporting.report import write_report
+
+    grid = ExperimentGrid(
+        concepts=["rare"], strategies=["mlp"], pools=["seals"], ks=[5], seed_pos=[2], repeats=2, budget=60,
+        neg_ratio=4, factory="Flat", estimate="audit",
+    )  # fmt: skip
+    run_experiment(small_dataset, grid, tmp_path / "results")
+    write_report(tmp_path / "results")
+    text = (tmp_path / "results" / "report.md").read_text()
+    assert "Recall estimates and stopping" in text and "knee" in text and "`audit`" in text
+    assert (tmp_path / "results" / "figures" / "estimates.png").is_file()
