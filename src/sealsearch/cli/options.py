@@ -177,3 +177,18 @@ Factory = Annotated[
 Jobs = Annotated[int, typer.Option(help="Processes running in parallel.")]
 OutDir = Annotated[Path, typer.Option("--out", help="Directory the results are written to (created).")]
 OutFile = Annotated[Path | None, typer.Option("--out", help="Write the result table here (.parquet).")]
+Estimate = Annotated[
+    str | None,
+    typer.Option(
+        help="Estimate recall each round: audit (labels a few random unlabeled items) or model (free, biased)."
+    ),
+]
+Audit = Annotated[
+    int | None, typer.Option(help="Audit labels per round for --estimate audit (default: a tenth of the batch).")
+]
+Stop = Annotated[
+    str | None,
+    typer.Option(
+        help="Stopping rule: target:R[:C] (estimated recall ≥ R at confidence C), knee[:MIN_LABELS], budget:N."
+    ),
+]

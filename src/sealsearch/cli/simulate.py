@@ -51,6 +51,9 @@ def run_command(
     plot: Annotated[
         Path | None, typer.Option(help="Also draw the run's curves (AP, recall, pool %) to this PNG.")
     ] = None,
+    estimate: opt.Estimate = None,
+    audit: opt.Audit = None,
+    stop: opt.Stop = None,
 ) -> None:
     """Simulate active learning / search for one concept with the dataset's ground truth."""
     from sealsearch.data.dataset import Dataset
@@ -62,6 +65,7 @@ def run_command(
         concept=concept, strategy=strategy, pool=pool, k=k, budget=budget, batch_size=batch, seed_pos=seed_pos,
         neg_ratio=neg_ratio, seed=seed, factory=factory, randpool_fraction=randpool_fraction, dedup=dedup,
         knn=opt.knn(knn),
+        estimate=estimate, audit=audit, stop=stop,
     )  # fmt: skip
     config.validate()
     opt.suffix(out_path, "--out", ".parquet")
@@ -75,6 +79,8 @@ def run_command(
         )
     out.print(frame_table(result.rounds, f"{strategy}-{pool} on {concept!r} (times in seconds)"))
     out.print(f"kNN source: {_knn_used(result.rounds)}")
+    if stop is not None:
+        out.print(f"stopped: {result.stop_reason}" if result.stop_reason else f"--stop {stop} never fired")
     if out_path is not None:
         rounds_path, labels_path = result.save(out_path)
         out.print(f"wrote {rounds_path} and {labels_path}")
@@ -216,6 +222,9 @@ def experiment_command(
     seed: Annotated[int, typer.Option(help="Base random seed (repeat r uses seed + r).")] = 0,
     factory: opt.Factory = "auto",
     knn: opt.Knn = "auto",
+    estimate: opt.Estimate = None,
+    audit: opt.Audit = None,
+    stop: opt.Stop = None,
     jobs: opt.Jobs = 1,
     out_dir: Annotated[Path, typer.Option("--out", help="RESULTS directory; rerunning resumes it.")] = Path(
         "experiment-out"
@@ -234,7 +243,8 @@ def experiment_command(
         pools=opt.names(pool or ["all", "seals"], "--pool", "pool"), ks=opt.numbers(k or ["100"], "--k"),
         seed_pos=opt.numbers(seed_pos or ["5"], "--seed-pos"),
         dedup=opt.numbers(dedup or ["none"], "--dedup", opt.threshold), repeats=repeats, budget=budget,
-        neg_ratio=neg_ratio, seed=seed, factory=factory, knn=opt.knn(knn),
+        neg_ratio=neg_ratio, seed=seed, factory=factory, knn=opt.knn(knn), estimate=estimate, audit=audit,
+        stop=stop,
     )  # fmt: skip
     dataset = Dataset.open(dataset_dir)
     grid.concepts = opt.concepts(dataset, concepts, concept, seed_pos=max(grid.seed_pos), seed=seed)

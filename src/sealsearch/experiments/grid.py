@@ -72,6 +72,10 @@ class ExperimentGrid:
     knn: str = "auto"
     """Where seals pools find neighbours (see `RunConfig.knn`); what each k resolved to is
     recorded in experiment.json and every run's `knn` column."""
+    estimate: str | None = None
+    audit: int | None = None
+    stop: str | None = None
+    """Recall estimate, audit labels per round and stopping rule of every cell (`RunConfig`)."""
 
     def validate(self) -> None:
         for name in ("concepts", "strategies", "pools", "ks", "seed_pos", "dedup"):
@@ -101,6 +105,8 @@ class ExperimentGrid:
             "neg_ratio": self.neg_ratio,
             "seed": self.seed,
             "factory": self.factory,
+            # only when set, so experiments written before these existed still resume
+            **{k: v for k, v in (("estimate", self.estimate), ("audit", self.audit), ("stop", self.stop)) if v},
         }
 
     def configs(self) -> Iterator[RunConfig]:
@@ -117,7 +123,8 @@ class ExperimentGrid:
             yield RunConfig(
                 concept=concept, strategy=strategy, pool=pool, k=max(k, 1), budget=self.budget,
                 batch_size=seed_size, seed_pos=seed_pos, neg_ratio=self.neg_ratio, seed=self.seed + repeat,
-                factory=self.factory, dedup=dedup, repeat=repeat, knn=self.knn,
+                factory=self.factory, dedup=dedup, repeat=repeat, knn=self.knn, estimate=self.estimate,
+                audit=self.audit, stop=self.stop,
             )  # fmt: skip
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from sealsearch.active.pools import POOLS_USING_K
 from sealsearch.errors import InvalidParameterError, LabelConflictError, UnknownNameError
+from sealsearch.sessions import estimate as estimating
 from sealsearch.sessions import insight
 from sealsearch.sessions.labelstore import LABELS, Event, effective_events
 from sealsearch.sessions.replay import ConceptModel, ConceptSettings, TrainingLabels, ask_excluding
@@ -48,6 +49,7 @@ class ConceptSession:
         self._lock = threading.RLock()
         self._model: ConceptModel | None = None
         self.wait_ms: dict[str, float] = {}
+        self._audit = estimating.SessionAudit()
 
     @property
     def name(self) -> str:
@@ -293,7 +295,28 @@ class ConceptSession:
         with self._lock:
             effective = self.effective()
             model = self._synced_model(effective) if self._training_labels(effective) else None
-            return insight.stats(self, effective, model)
+            return {**insight.stats(self, effective, model), "estimate": estimating.estimate(
+                self, effective, model, self._audit
+            )}  # fmt: skip
+
+    def estimate(self) -> dict[str, Any] | None:
+        """Estimated positives in the pool and recall so far with a 95% interval (see
+        sessions/estimate.py); None until a model exists. The audit's once audit items are labeled."""
+        with self._lock:
+            effective = self.effective()
+            model = self._synced_model(effective) if self._training_labels(effective) else None
+            return estimating.estimate(self, effective, model, self._audit)
+
+    def audit(self, n: int = 20) -> list[Item]:
+        """n random unlabeled pool items to label (with `label`) so the estimate tightens."""
+        if n <= 0:
+            raise InvalidParameterError(f"n must be a positive number of items, got {n}")
+        with self._lock:
+            effective = self.effective()
+            if not self._training_labels(effective):
+                raise InvalidParameterError(f"concept {self.name!r} has no labels yet: label some items first")
+            rows = estimating.draw(self, effective, self._synced_model(effective), self._audit, n)
+        return self.project.items(rows, np.full(rows.size, np.nan))
 
     def top(self, n: int = 20) -> list[Item]:
         """Unlabeled pool items ranked by the current model over the whole pool (scored in blocks)."""
