@@ -180,3 +180,23 @@ def test_a_real_milvus_server(tmp_path):
     ids, _ = index.search(queries, 10)
     truth, _ = exact.search(queries, 10)
     assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth, strict=True)]) > 0.9
+
+
+def test_cli_flags_build_run_and_init_a_project_on_milvus(tmp_path):
+    from typer.testing import CliRunner
+
+    from sealsearch.cli import app
+
+    data = make_dataset(tmp_path / "ds")
+    runner = CliRunner()
+    built = runner.invoke(app, ["index", "build", str(data.path), "--backend", "milvus", "--index-type", "FLAT"])
+    assert built.exit_code == 0, built.output
+    assert "milvus:FLAT" in built.output and "milvus.db" in built.output and "recall@" in built.output
+    ran = runner.invoke(app, ["run", str(data.path), "--concept", "rare", "--budget", "60", "--batch", "20",
+                              "--seed-pos", "2", "--k", "10", "--backend", "milvus", "--index-type", "FLAT"])  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    made = runner.invoke(app, ["project", "init", str(tmp_path / "p"), "--dataset", str(data.path),
+                               "--backend", "milvus", "--index-type", "HNSW"])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    wrong = runner.invoke(app, ["index", "build", str(data.path), "--index-type", "HNSW"])
+    assert wrong.exit_code == 2 and "add --backend milvus" in wrong.output

@@ -10,6 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from sealsearch.cli import options as opt
 from sealsearch.cli.output import out, user_errors
 
 project_app = typer.Typer(
@@ -50,11 +51,15 @@ def project_init(
         str, typer.Option(help="auto | graph (precomputed kNN graph) | index (search the index each round).")
     ] = "auto",
     factory: Annotated[str, typer.Option(help='Faiss index factory string, or "auto".')] = "auto",
+    backend: opt.Backend = "faiss",
+    uri: opt.Uri = None,
+    index_type: opt.IndexType = None,
 ) -> None:
     """Create a project: PROJECT/project.sqlite, tied to the dataset by a fingerprint."""
     from sealsearch.sessions import Project
 
-    project = Project.init(project_dir, dataset=dataset, knn=knn, factory=factory)
+    factory = opt.index_factory(factory, index_type, backend)
+    project = Project.init(project_dir, dataset=dataset, knn=knn, factory=factory, backend=backend, uri=uri)
     project.close()
     out.print(
         f"created project {project_dir} on {dataset}. Next: seals label {project_dir} --concept NAME --query TEXT",
