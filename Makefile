@@ -7,9 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEXT_STAMP := $(VENV)/.installed-text
+SCALE_STAMP := $(VENV)/.installed-scale
 WORDNET := /usr/share/wordnet/data.noun
 
-.PHONY: demo test test-fast test-slow wordnet lint clean text
+.PHONY: demo test test-fast test-slow wordnet lint clean text scale
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +27,13 @@ $(TEXT_STAMP): $(STAMP)
 
 text: $(TEXT_STAMP)
 
+# The milvus and ray extras (Milvus index backend, Ray executor); their tests skip without them.
+$(SCALE_STAMP): $(TEXT_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,text,milvus,ray]'
+	touch $(SCALE_STAMP)
+
+scale: $(SCALE_STAMP)
+
 wordnet:
 	@if [ ! -f $(WORDNET) ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -40,7 +48,7 @@ demo: $(STAMP) wordnet
 	$(BIN)/seals demo
 
 # Everything, slow tests included (the full WordNet build and whole runs).
-test: $(TEXT_STAMP) wordnet
+test: $(SCALE_STAMP) wordnet
 	$(BIN)/python -m pytest -m "slow or not slow"
 
 test-fast: $(STAMP)

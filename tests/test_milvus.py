@@ -192,8 +192,8 @@ def test_cli_flags_build_run_and_init_a_project_on_milvus(tmp_path):
     built = runner.invoke(app, ["index", "build", str(data.path), "--backend", "milvus", "--index-type", "FLAT"])
     assert built.exit_code == 0, built.output
     assert "milvus:FLAT" in built.output and "milvus.db" in built.output and "recall@" in built.output
-    ran = runner.invoke(app, ["run", str(data.path), "--concept", "rare", "--budget", "60", "--batch", "20",
-                              "--seed-pos", "2", "--k", "10", "--backend", "milvus", "--index-type", "FLAT"])  # fmt: skip
+    flags = ["--budget", "60", "--batch", "20", "--seed-pos", "2", "--k", "10", "--backend", "milvus"]
+    ran = runner.invoke(app, ["run", str(data.path), "--concept", "rare", *flags, "--index-type", "FLAT"])
     assert ran.exit_code == 0, ran.output
     made = runner.invoke(app, ["project", "init", str(tmp_path / "p"), "--dataset", str(data.path),
                                "--backend", "milvus", "--index-type", "HNSW"])  # fmt: skip
