@@ -34,8 +34,9 @@ def index_build(
     dataset = Dataset.open(dataset_dir)
     with progress_bar(f"indexing ({factory})") as progress:
         index = open_or_build_index(dataset, factory, backend=backend, uri=uri, progress=progress)
-    where = f"in {index.uri}" if hasattr(index, "uri") else f"under {dataset.index_dir}"
-    out.print(f"index {index.describe()}: {index.ntotal} vectors of dim {index.dim} {where}")
+    name = index.factory if backend == "faiss" else index.describe()
+    where = f"under {dataset.index_dir}" if backend == "faiss" else f"in {getattr(index, 'uri', '?')}"
+    out.print(f"index {name}: {index.ntotal} vectors of dim {index.dim} {where}")
     with progress_bar("exact search for recall") as progress:
         recall = index_recall(dataset, index, progress=progress)
     out.print(f"recall@{RECALL_K} vs exact search on {min(RECALL_QUERIES, index.ntotal)} pool rows: {recall:.3f}")
