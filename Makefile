@@ -10,7 +10,7 @@ TEXT_STAMP := $(VENV)/.installed-text
 SCALE_STAMP := $(VENV)/.installed-scale
 WORDNET := /usr/share/wordnet/data.noun
 
-.PHONY: demo test test-fast test-slow wordnet lint clean text scale
+.PHONY: demo test test-fast test-slow wordnet chromium lint clean text scale
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,11 +44,22 @@ wordnet:
 	  fi; \
 	fi
 
+# The browser tests (pytest -m browser) drive Debian's chromium through Playwright.
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium (Debian package) for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "note: /usr/bin/chromium is missing, so the browser tests will be skipped; run: sudo apt-get install -y chromium"; \
+	  fi; \
+	fi
+
 demo: $(STAMP) wordnet
 	$(BIN)/seals demo
 
 # Everything, slow tests included (the full WordNet build and whole runs).
-test: $(SCALE_STAMP) wordnet
+test: $(SCALE_STAMP) wordnet chromium
 	$(BIN)/python -m pytest -m "slow or not slow"
 
 test-fast: $(STAMP)

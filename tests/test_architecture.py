@@ -25,3 +25,20 @@ def test_index_layer_does_not_load_the_dataset_folder_code():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_public_names_load_lazily_and_all_resolve():
+    """`import sealsearch` pays for none of the heavy libraries; every name in `__all__` resolves,
+    the labeling `Project` and the registries included."""
+    code = (
+        "import sys, sealsearch; "
+        "print(*sorted(m for m in ('numpy', 'pandas', 'faiss', 'sklearn') if m in sys.modules)); "
+        "from sealsearch import Project, STRATEGIES, Strategy, POOLS; "
+        "from sealsearch.sessions import Project as P; assert Project is P; "
+        "assert isinstance(STRATEGIES['kcenter'], Strategy) and 'seals' in POOLS; "
+        "assert sorted(sealsearch.__all__) == sorted(sealsearch._EXPORTS); "
+        "[getattr(sealsearch, name) for name in sealsearch.__all__]"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", result.stdout

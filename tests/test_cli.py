@@ -210,7 +210,7 @@ def test_result_tables_fit_an_80_column_terminal(small_dataset):
 
 
 COMMANDS = ["import", "concepts", "dataset", "index", "run", "compare", "demo", "experiment", "analyze", "report",
-            "predict", "project", "label", "export"]  # fmt: skip
+            "predict", "project", "serve", "label", "export", "embed"]  # fmt: skip
 
 
 def test_help_lists_every_command_without_loading_the_library():
@@ -239,7 +239,8 @@ def test_option_help_names_the_registries():
         text = " ".join(seals(command, "--help").output.split())
         for name in (*STRATEGY_NAMES, *POOL_NAMES):
             assert name in text, (command, name)
-        assert "{strategies}" not in text and "{pools}" not in text
+        assert "{strategies}" not in text and "{pools}" not in text and "{knn_sources}" not in text
+        assert "--knn" in text and "auto, graph, index" in text, command
 
 
 def test_multi_valued_flags_accept_repeats_and_commas():
@@ -263,6 +264,8 @@ def test_multi_valued_flags_accept_repeats_and_commas():
         (["experiment", "--k", "10,x"], ["--k '10,x'", "comma-separated"]),
         (["experiment", "--seed-pos", "2", "--dedup", "0.9,high"], ["--dedup"]),
         (["experiment", "--concept", "two", "--pool", "al"], ["unknown pool 'al'", "did you mean 'all'"]),
+        (["run", "--concept", "two", "--knn", "grap"], ["unknown kNN source (--knn) 'grap'", "did you mean 'graph'"]),
+        (["experiment", "--knn", "indx"], ["did you mean 'index'"]),
     ],
 )
 def test_bad_flag_values_are_one_line_and_exit_2(inputs, args, fragments):
@@ -272,6 +275,30 @@ def test_bad_flag_values_are_one_line_and_exit_2(inputs, args, fragments):
     assert result.exit_code == 2, result.output
     assert_one_line_error(result, *fragments)
     assert not (inputs / "out").exists()
+
+
+def test_knn_source_is_chosen_on_the_command_line_and_recorded(inputs):
+    assert seals(*import_args(inputs)).exit_code == 0
+    args = ["--concept", "two", "--k", "5", "--budget", "60", "--batch", "20", "--seed-pos", "2", "--neg-ratio", "9",
+            "--factory", "Flat"]  # fmt: skip
+    refused = seals("run", inputs / "ds", *args, "--knn", "graph", "--out", inputs / "g.parquet")
+    assert_one_line_error(refused, "seals index graph", "--k 5")
+    assert not (inputs / "g.parquet").exists()
+    result = seals("run", inputs / "ds", *args, "--knn", "index", "--out", inputs / "i.parquet")
+    assert result.exit_code == 0, result.output
+    assert "kNN source: index" in result.output
+    assert set(pd.read_parquet(inputs / "i.parquet")["knn"]) == {"index"}
+    assert seals("index", "graph", inputs / "ds", "--factory", "Flat", "--k", "5").exit_code == 0
+    result = seals("run", inputs / "ds", *args, "--knn", "graph")
+    assert result.exit_code == 0 and "kNN source: graph" in result.output, result.output
+    result = seals("compare", inputs / "ds", *args, "--pool", "seals", "--knn", "index", "--out", inputs / "cmp")
+    assert result.exit_code == 0, result.output
+    assert set(pd.read_parquet(inputs / "cmp" / "compare.parquet")["knn"]) == {"index"}
+    result = seals("experiment", inputs / "ds", *args[:2], "--k", "5", "--budget", "60", "--seed-pos", "2",
+                   "--neg-ratio", "9", "--factory", "Flat", "--pool", "seals", "--strategy", "maxent",
+                   "--repeats", "1", "--knn", "graph", "--out", inputs / "exp")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert set(pd.read_parquet(inputs / "exp" / "runs.parquet")["knn"]) == {"graph"}
 
 
 def test_import_help_states_the_library_pca_sample_default():

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -44,7 +46,34 @@ def write_import_inputs(path: Path) -> Path:
     split = np.where(np.arange(3000) % 5 == 0, "test", "pool")
     pd.DataFrame({"id": np.arange(3000).astype(str), "split": split}).to_parquet(path / "items.parquet")
     pd.DataFrame({"row": np.arange(60), "concept": "harbor seal"}).to_parquet(path / "concepts.parquet")
+    write_from_inputs(path, vectors, split)
     return path
+
+
+def write_from_inputs(path: Path, vectors: np.ndarray, split: np.ndarray) -> None:
+    """The same items in the shapes `seals import --from` and `seals embed` read (docs/import.md)."""
+    ids = [f"item-{i}" for i in range(len(vectors))]
+    column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), vectors.shape[1])
+    concepts = pa.array([["harbor seal"] if i < 60 else [] for i in range(len(vectors))], pa.list_(pa.string()))
+    table = pa.table({"id": ids, "text": [f"item {i}" for i in range(len(vectors))], "split": split})
+    pq.write_table(table.append_column("vector", column).append_column("concepts", concepts), path / "vectors.parquet")
+    for sub in ("shards", "clip-out/img_emb", "clip-out/text_emb", "clip-out/metadata", "emb", "photos"):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    for shard, start in enumerate(range(0, len(vectors), 1000)):
+        rows = slice(start, start + 1000)
+        pq.write_table(
+            table.slice(start, 1000).append_column("vector", column[rows]), path / f"shards/part-{shard}.parquet"
+        )
+        np.save(path / f"clip-out/img_emb/img_emb_{shard}.npy", vectors[rows].astype(np.float16))
+        np.save(path / f"clip-out/text_emb/text_emb_{shard}.npy", vectors[rows][:, ::-1].astype(np.float16))
+        uris = [f"{i}.jpg" for i in range(start, min(start + 1000, len(vectors)))]
+        pd.DataFrame({"image_path": uris, "caption": "a photo"}).to_parquet(
+            path / f"clip-out/metadata/metadata_{shard}.parquet"
+        )
+        np.save(path / f"emb/part-{shard}.npy", vectors[rows])
+    table.to_pandas().to_parquet(path / "meta.parquet")
+    products = ["red wool sweater", "blue denim jeans", "leather hiking boots", "stainless steel kitchen knife"]
+    pd.DataFrame({"sku": ["P1", "P2", "P3", "P4"], "description": products}).to_csv(path / "products.csv", index=False)
 
 
 @pytest.fixture(scope="module")

@@ -297,3 +297,68 @@ def test_query_seeding_proposes_the_query_neighbours(tmp_path, glove_dataset):
     c.label("alice", [("dog", "positive"), ("piano", "negative")])
     assert c.next_batch("alice")["mode"] == "active"
     project.close()
+
+
+def test_two_processes_share_one_log(tmp_path, dataset):
+    """A second Project on the same file (the web app next to the terminal) sees the other's
+    concepts and labels before it writes, so rounds and supersedes stay consistent."""
+    web = Project.init(tmp_path / "proj", dataset.path)
+    terminal = Project.open(tmp_path / "proj")
+    web.create_concept("rare", positives=_rare(dataset)[:1])
+    assert [c["name"] for c in terminal.concepts()] == ["rare"]
+    terminal.concept("rare").label("t", [("item7", "negative")])
+    assert web.concept("rare").label("w", [("item7", "positive")]) == 1  # a relabel of the terminal's event
+    events = web.store.events(web.concept("rare").settings.id)
+    assert [e.round for e in events] == [0, 1, 2] and events[-1].supersedes == events[-2].id
+    assert terminal.concept("rare").preview() == web.concept("rare").preview()
+    web.close()
+    terminal.close()
+
+
+def test_embedder_registry(monkeypatch):
+    import sys
+
+    from sealsearch.embedders import query_embedder
+    from sealsearch.errors import MissingExtraError
+
+    assert query_embedder("glove-6B-50d-mean").embed_query("dog").shape == (50,)
+    with pytest.raises(InvalidParameterError, match="text search is unavailable.*item ids"):
+        query_embedder("my-own-model")
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as if the extra were not installed
+    with pytest.raises(MissingExtraError, match=r"sealsearch\[text\]"):
+        query_embedder("all-MiniLM-L6-v2").embed_query("dog")
+
+
+def test_acknowledged_labels_are_committed_and_threads_share_one_log(tmp_path, dataset):
+    """Another connection sees a label as soon as `label` returns; labelers in threads (the web
+    app's request pool) and the background worker never corrupt the log or the proposal."""
+    import sqlite3
+    import threading
+
+    project = Project.init(tmp_path / "proj", dataset.path)
+    project.create_concept("rare", positives=_rare(dataset)[:1])
+    c = project.concept("rare")
+    c.label("alice", [("item3", "negative")])
+    with sqlite3.connect(tmp_path / "proj" / "project.sqlite") as other:
+        assert other.execute("SELECT label FROM events WHERE item_id = 'item3'").fetchall() == [("negative",)]
+    errors: list[BaseException] = []
+
+    def work(labeler: str) -> None:
+        try:
+            for _ in range(3):
+                batch = c.next_batch(labeler, n=5)
+                c.label(labeler, _answer(dataset, batch["items"]), batch=batch["batch"])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(name,)) for name in ("a", "b", "c")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert c.stats()["labels"] == 2 + 3 * 3 * 5  # disjoint leases: every item labeled once
+    live = c.preview()
+    project.close()
+    with Project.open(tmp_path / "proj") as reopened:
+        assert reopened.concept("rare").preview() == live

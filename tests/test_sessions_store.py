@@ -78,3 +78,12 @@ def test_leases_exclude_other_labelers_until_they_expire(store):
         concept, 1, "active", "alice", [(3, "item3", 0.1)], lease_until=100.0, now=50.0
     )  # ends the first lease
     assert store.leased_rows(concept, 50.0, other_than="bob") == {3}
+
+
+def test_every_error_has_an_http_status():
+    from sealsearch import errors
+
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.SealsearchError)]
+    assert all(c.http_status in (400, 404, 409, 422) for c in classes)
+    assert errors.UnknownNameError.http_status == 404 and errors.MissingFileError.http_status == 404
+    assert errors.LabelConflictError.http_status == 409 and errors.InvalidParameterError.http_status == 422

@@ -1,7 +1,7 @@
 """sealsearch: find and learn rare concepts in huge unlabeled pools (SEALS).
 
 Layers, each importing only those below it (enforced by import-linter, see pyproject.toml):
-errors, _util ← data, embedders ← datasets, index ← active ← experiments ← reporting ← cli.
+errors, _util ← data, embedders ← datasets, index ← active ← experiments | sessions ← reporting ← cli.
 
 The public names below load on first use, so `import sealsearch` and `seals --help` do not pay
 for Faiss, scikit-learn and pandas until something needs them.
@@ -38,7 +38,11 @@ _EXPORTS = {  # name -> module, or module:attribute where the public name is an 
     "EmbeddingStore": "sealsearch.data.embeddings",
     "import_dataset": "sealsearch.data.importing",
     "write_dataset": "sealsearch.data.writer",
+    "STRATEGIES": "sealsearch.active.strategies",
     "STRATEGY_NAMES": "sealsearch.active.strategies",
+    "Strategy": "sealsearch.active.strategies",
+    "POOLS": "sealsearch.active.pools",
+    "Project": "sealsearch.sessions.project",
     "ScoringContext": "sealsearch.active.strategies",
     "select_top": "sealsearch.active.strategies",
 }
@@ -53,12 +57,16 @@ __all__ = [
     "GroundTruthOracle",
     "KnnIndex",
     "Oracle",
+    "POOLS",
+    "Project",
     "RunConfig",
     "RunResult",
+    "STRATEGIES",
     "STRATEGY_NAMES",
     "ScoringContext",
     "SealsPool",
     "SealsearchError",
+    "Strategy",
     "auto_factory",
     "build_index",
     "compare",
@@ -93,8 +101,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from sealsearch.active.knn import open_knn, open_or_build_index
     from sealsearch.active.learner import default_learner
     from sealsearch.active.loop import ActiveLoop, Batch
-    from sealsearch.active.pools import AllPool, CandidatePool, SealsPool, make_pool
-    from sealsearch.active.strategies import STRATEGY_NAMES, ScoringContext, select_top
+    from sealsearch.active.pools import POOLS, AllPool, CandidatePool, SealsPool, make_pool
+    from sealsearch.active.strategies import STRATEGIES, STRATEGY_NAMES, ScoringContext, Strategy, select_top
     from sealsearch.data.dataset import Dataset
     from sealsearch.data.embeddings import EmbeddingStore
     from sealsearch.data.importing import import_dataset
@@ -104,3 +112,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from sealsearch.experiments.simulate import GroundTruthOracle, Oracle, RunConfig, RunResult, run
     from sealsearch.index import KnnIndex, auto_factory, build_index, load_index
     from sealsearch.reporting.results import summary_table as summarize
+    from sealsearch.sessions.project import Project

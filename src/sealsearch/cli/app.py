@@ -10,9 +10,9 @@ Where things live:
 - `options.py`: every option shared by two commands, declared once, and the one parser of
   multi-valued flags (`--strategy a,b --strategy c`), concept choices and registry names.
 - one module per command group, each with its own `app = typer.Typer()`: `data` (dataset,
-  import, concepts), `index` (index build/graph), `simulate` (run, compare, demo, experiment),
-  `analysis` (analyze, report, predict), `project` (project init/concepts), `label` (terminal
-  labeling), `export` (labels and model of a project).
+  concepts), `importing` (import, embed), `index` (index build/graph), `simulate` (run, compare, demo, experiment),
+  `analysis` (analyze, report, predict), `project` (project init/concepts), `serve` (the web
+  labeling app), `label` (terminal labeling), `export` (labels and model of a project).
 
 Adding a command group: write `cli/<group>.py` with `app = typer.Typer()` and its commands
 (`@app.command("name")` + `@user_errors`; `cls=RegistryHelp` when help names `{strategies}` or
@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import typer
 
-from sealsearch.cli import analysis, data, export, index, label, project, simulate
+from sealsearch.cli import analysis, data, export, importing, index, label, project, serve, simulate
 
 app = typer.Typer(
     help="SEALS: find and learn rare concepts in huge unlabeled pools.", no_args_is_help=True, add_completion=False
 )
-GROUPS = (data, index, simulate, analysis, project, label, export)
+GROUPS = (data, importing, index, simulate, analysis, project, serve, label, export)
 """Command modules, in the order `seals --help` lists their commands."""
 for group in GROUPS:
     app.add_typer(group.app)

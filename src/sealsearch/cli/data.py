@@ -1,4 +1,4 @@
-"""Datasets: `seals dataset wordnet|synthetic|digits`, `seals import`, `seals concepts`."""
+"""Datasets: `seals dataset wordnet|synthetic|digits`, `seals concepts` (`seals import` is in importing.py)."""
 
 from __future__ import annotations
 
@@ -57,55 +57,6 @@ def dataset_synthetic(
             progress=progress,
         )  # fmt: skip
     out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim}, {len(dataset.concept_names())} concepts")
-
-
-@app.command("import")
-@user_errors
-def import_command(
-    out_dir: Annotated[Path, typer.Argument(help="Dataset directory to create (must not exist).")],
-    embeddings: Annotated[Path, typer.Option(help="N×d matrix: .npy, or .parquet with one vector column.")],
-    items: Annotated[Path | None, typer.Option(help="items.parquet: id, text, uri, split ('pool'|'test').")] = None,
-    labels: Annotated[Path | None, typer.Option(help="concepts.parquet: row, concept (long format).")] = None,
-    name: Annotated[str | None, typer.Option(help="Dataset name (default: the directory name).")] = None,
-    embedder: Annotated[str, typer.Option(help="What produced the vectors, for the record.")] = "imported",
-    dtype: Annotated[
-        str | None, typer.Option(help="float32 or float16 on disk (default: keep float16, else float32).")
-    ] = None,
-    pca: Annotated[int | None, typer.Option(help="Reduce to this many PCA dimensions before normalising.")] = None,
-    whiten: Annotated[bool, typer.Option(help="With --pca: scale every kept component to unit variance.")] = False,
-    pca_sample: Annotated[
-        int | None, typer.Option(help="Rows (seeded random sample) the PCA is fitted on (default 100,000).")
-    ] = None,
-    pca_seed: Annotated[int, typer.Option(help="Seed of that sample.")] = 0,
-) -> None:
-    """Validate your embeddings, L2-normalise them in chunks and write a dataset directory."""
-    from sealsearch.data.importing import import_dataset
-    from sealsearch.data.projection import PCA_SAMPLE_ROWS
-
-    with progress_bars(*(["fitting PCA", "projecting"] if pca else ["normalising"])) as bars:
-        dataset = import_dataset(
-            out_dir,
-            embeddings,
-            items=items,
-            labels=labels,
-            name=name,
-            embedder=embedder,
-            dtype=dtype,
-            pca=pca,
-            whiten=whiten,
-            pca_sample=PCA_SAMPLE_ROWS if pca_sample is None else pca_sample,
-            pca_seed=pca_seed,
-            progress=bars[-1],
-            fit_progress=bars[0],
-        )
-    out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim} {dataset.info.dtype}")
-    if dataset.projection is not None:
-        p = dataset.projection
-        how = "whitened PCA" if p.whiten else "PCA"
-        out.print(
-            f"{how} {p.source_dim} → {p.dim} fitted on {p.sample_rows:,} sampled rows: "
-            f"{p.variance_kept:.1%} of the variance kept"
-        )
 
 
 @app.command("concepts")

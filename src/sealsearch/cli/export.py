@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from sealsearch._util import atomic_write, check_name
+from sealsearch.cli import options as opt
 from sealsearch.cli.output import out, user_errors
 from sealsearch.errors import InvalidParameterError
 
@@ -45,7 +46,7 @@ def count_rows(path: Path, format_: str) -> int:
 @app.command("export")
 @user_errors
 def export_command(
-    project_dir: Annotated[Path, typer.Argument(help="Project directory.")],
+    project_dir: opt.ProjectDir,
     concept: Annotated[str | None, typer.Option(help="Only this concept (default: all).")] = None,
     format_: Annotated[
         str | None, typer.Option("--format", help="csv | jsonl | parquet (default: from --output's suffix).")

@@ -25,6 +25,7 @@ from typing import Annotated, Any, TextIO
 import typer
 from rich.markup import escape
 
+from sealsearch.cli import options as opt
 from sealsearch.cli.output import out, user_errors
 from sealsearch.errors import InvalidParameterError
 
@@ -143,7 +144,7 @@ def label_loop(session: Any, labeler: str, read_key: Callable[[], str], say: Cal
 @app.command("label")
 @user_errors
 def label_command(
-    project_dir: Annotated[Path, typer.Argument(help="Project directory (`seals project init`).")],
+    project_dir: opt.ProjectDir,
     concept: Annotated[str, typer.Option(help="Concept to label; created from --query or --positive if new.")],
     query: Annotated[str | None, typer.Option(help="Text query that seeds a new concept.")] = None,
     positive: Annotated[

@@ -9,9 +9,10 @@ Conventions:
   (repeatable) names concepts verbatim, for names that hold a comma.
 - `--out` is where a command writes; a bad value anywhere is a one-line `error:` and exit code 2.
 
-Strategy and pool names, their help and their "did you mean" errors come from the registries
-(`active.strategies.STRATEGY_NAMES`, `active.pools.POOL_NAMES`). Importing those loads Faiss and
-pandas, so help texts hold `{strategies}` / `{pools}` and `RegistryHelp` fills them in only when a
+Strategy and pool names and kNN sources, their help and their "did you mean" errors come from
+the registries (`active.strategies.STRATEGY_NAMES`, `active.pools.POOL_NAMES`,
+`active.knn.KNN_SOURCES`). Importing those loads Faiss and pandas, so help texts hold
+`{strategies}` / `{pools}` / `{knn_sources}` and `RegistryHelp` fills them in only when a
 command's help is shown; `seals --help` never imports them.
 """
 
@@ -42,14 +43,24 @@ def pool_names() -> tuple[str, ...]:
     return tuple(POOL_NAMES)
 
 
-REGISTRIES: dict[str, Callable[[], tuple[str, ...]]] = {"strategy": strategy_names, "pool": pool_names}
+def knn_sources() -> tuple[str, ...]:
+    from sealsearch.active.knn import KNN_SOURCES
+
+    return tuple(KNN_SOURCES)
+
+
+REGISTRIES: dict[str, Callable[[], tuple[str, ...]]] = {
+    "strategy": strategy_names,
+    "pool": pool_names,
+    "knn": knn_sources,
+}
 """The registry behind each `kind` of `names()`."""
-PLACEHOLDERS = {"{strategies}": "strategy", "{pools}": "pool"}
+PLACEHOLDERS = {"{strategies}": "strategy", "{pools}": "pool", "{knn_sources}": "knn"}
 """Help-text placeholders `RegistryHelp` replaces with a registry's names."""
 
 
 class RegistryHelp(TyperCommand):
-    """A command whose option help may name `{strategies}` and `{pools}`, filled from the
+    """A command whose option help may name `{strategies}`, `{pools}` and `{knn_sources}`, filled from the
     registries the first time the command's parameters are needed (its help or its run)."""
 
     def get_params(self, ctx):  # noqa: ANN001 - click's signature
@@ -77,6 +88,13 @@ def names(given: Iterable[str] | str | None, flag: str, kind: str) -> list[str]:
 
     choices = REGISTRIES[kind]()
     return [check_name(name, choices, kind) for name in values(given, flag)]
+
+
+def knn(value: str) -> str:
+    """A `--knn` value, checked against `sealsearch.active.knn.KNN_SOURCES` (did-you-mean on a typo)."""
+    from sealsearch.active.knn import check_knn
+
+    return check_knn(value)
 
 
 def numbers(given: Iterable[str] | str | None, flag: str, convert: Callable[[str], Any] = int) -> list:
@@ -120,6 +138,7 @@ def suffix(path: Path | None, flag: str, expected: str) -> Path | None:
 
 # -- the shared options ------------------------------------------------------------------------
 DatasetArg = Annotated[Path, typer.Argument(help="Dataset directory (see README: dataset layout).")]
+ProjectDir = Annotated[Path, typer.Argument(help="Project directory (`seals project init`).")]
 Concept = Annotated[str, typer.Option(help="Concept to find (see `seals concepts`).")]
 Concepts = Annotated[str, typer.Option(help="A count of concepts to sample (seeded) or comma-separated names.")]
 ConceptNames = Annotated[
@@ -134,6 +153,13 @@ Pools = Annotated[list[str] | None, typer.Option("--pool", help="Pools, repeated
 K = Annotated[int, typer.Option(help="Neighbours added per labeled item (seals, adaptive pools).")]
 Ks = Annotated[list[str] | None, typer.Option("--k", help="Neighbour counts, repeated or comma-separated.")]
 Budget = Annotated[int, typer.Option(help="Total labels per run, seed set included.")]
+Knn = Annotated[
+    str,
+    typer.Option(
+        help="Where seals/adaptive pools find neighbours: {knn_sources}. graph = a stored kNN graph (`seals index "
+        "graph`, refused without one), index = search the index every round, auto = the graph when one fits."
+    ),
+]
 Batch = Annotated[int, typer.Option(help="Labels per round.")]
 SeedPos = Annotated[int, typer.Option(help="Positives in the seed set.")]
 SeedPosList = Annotated[

@@ -19,7 +19,6 @@ project_app = typer.Typer(
 app = typer.Typer()
 app.add_typer(project_app, name="project")
 
-ProjectArg = Annotated[Path, typer.Argument(help="Project directory.")]
 CONCEPT_COLUMNS = (
     "name",
     "labels",
@@ -42,15 +41,13 @@ def _cell(value: object, column: str) -> str:
     return str(value)
 
 
-@project_app.command("init")
+@project_app.command("init", cls=opt.RegistryHelp)
 @user_errors
 def project_init(
-    project_dir: ProjectArg,
+    project_dir: opt.ProjectDir,
     dataset: Annotated[Path, typer.Option(help="Dataset directory the project labels (see `seals dataset`).")],
-    knn: Annotated[
-        str, typer.Option(help="auto | graph (precomputed kNN graph) | index (search the index each round).")
-    ] = "auto",
-    factory: Annotated[str, typer.Option(help='Faiss index factory string, or "auto".')] = "auto",
+    knn: opt.Knn = "auto",
+    factory: opt.Factory = "auto",
     backend: opt.Backend = "faiss",
     uri: opt.Uri = None,
     index_type: opt.IndexType = None,
@@ -59,7 +56,7 @@ def project_init(
     from sealsearch.sessions import Project
 
     factory = opt.index_factory(factory, index_type, backend)
-    project = Project.init(project_dir, dataset=dataset, knn=knn, factory=factory, backend=backend, uri=uri)
+    project = Project.init(project_dir, dataset=dataset, knn=opt.knn(knn), factory=factory, backend=backend, uri=uri)
     project.close()
     out.print(
         f"created project {project_dir} on {dataset}. Next: seals label {project_dir} --concept NAME --query TEXT",
@@ -69,7 +66,7 @@ def project_init(
 
 @project_app.command("concepts")
 @user_errors
-def project_concepts(project_dir: ProjectArg) -> None:
+def project_concepts(project_dir: opt.ProjectDir) -> None:
     """List the project's concepts with their label counts."""
     from sealsearch.sessions import Project
 

@@ -40,6 +40,7 @@ def run_command(
     neg_ratio: opt.NegRatio = 19,
     seed: opt.Seed = 0,
     factory: opt.Factory = "auto",
+    knn: opt.Knn = "auto",
     backend: opt.Backend = "faiss",
     uri: opt.Uri = None,
     index_type: opt.IndexType = None,
@@ -64,6 +65,7 @@ def run_command(
     config = RunConfig(
         concept=concept, strategy=strategy, pool=pool, k=k, budget=budget, batch_size=batch, seed_pos=seed_pos,
         neg_ratio=neg_ratio, seed=seed, factory=factory, randpool_fraction=randpool_fraction, dedup=dedup,
+        knn=opt.knn(knn),
     )  # fmt: skip
     config.validate()
     opt.suffix(out_path, "--out", ".parquet")
@@ -76,6 +78,7 @@ def run_command(
             dataset, config, index=index, on_round=lambda row: progress(row["round"] + 1, rounds_per_run(config))
         )
     out.print(frame_table(result.rounds, f"{strategy}-{pool} on {concept!r} (times in seconds)"))
+    out.print(f"kNN source: {_knn_used(result.rounds)}")
     if out_path is not None:
         rounds_path, labels_path = result.save(out_path)
         out.print(f"wrote {rounds_path} and {labels_path}")
@@ -84,6 +87,12 @@ def run_command(
 
         curves = result.rounds.assign(strategy=strategy, pool=pool, concept=concept)
         out.print(f"wrote {plot_curves(curves, plot, title=f'{concept}: {strategy}-{pool}, k={k}')}")
+
+
+def _knn_used(rounds) -> str:
+    """Where a run's pool found neighbours, as its `knn` column records it ("none": no kNN pool)."""
+    used = sorted(set(rounds["knn"])) if len(rounds) else []
+    return ", ".join(used) or "none"
 
 
 def _compare(
@@ -130,6 +139,7 @@ def compare_command(
     neg_ratio: opt.NegRatio = 19,
     seed: opt.Seed = 0,
     factory: opt.Factory = "auto",
+    knn: opt.Knn = "auto",
     out_dir: opt.OutDir = Path("compare-out"),
     backend: opt.Backend = "faiss",
     uri: opt.Uri = None,
@@ -145,7 +155,7 @@ def compare_command(
 
     config = RunConfig(
         concept="", k=k, budget=budget, batch_size=batch, seed_pos=seed_pos, neg_ratio=neg_ratio, seed=seed,
-        factory=opt.index_factory(factory, index_type, backend),
+        factory=opt.index_factory(factory, index_type, backend), knn=opt.knn(knn),
     )  # fmt: skip
     config.validate()
     strategies = opt.names(strategy or ["maxent", "mlp"], "--strategy", "strategy")
@@ -214,6 +224,7 @@ def experiment_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="Base random seed (repeat r uses seed + r).")] = 0,
     factory: opt.Factory = "auto",
+    knn: opt.Knn = "auto",
     jobs: opt.Jobs = 1,
     out_dir: Annotated[Path, typer.Option("--out", help="RESULTS directory; rerunning resumes it.")] = Path(
         "experiment-out"
@@ -237,8 +248,8 @@ def experiment_command(
         pools=opt.names(pool or ["all", "seals"], "--pool", "pool"), ks=opt.numbers(k or ["100"], "--k"),
         seed_pos=opt.numbers(seed_pos or ["5"], "--seed-pos"),
         dedup=opt.numbers(dedup or ["none"], "--dedup", opt.threshold), repeats=repeats, budget=budget,
-        neg_ratio=neg_ratio, seed=seed, factory=opt.index_factory(factory, index_type, backend), backend=backend,
-        uri=uri,
+        neg_ratio=neg_ratio, seed=seed, factory=opt.index_factory(factory, index_type, backend), knn=opt.knn(knn),
+        backend=backend, uri=uri,
     )  # fmt: skip
     dataset = Dataset.open(dataset_dir)
     grid.concepts = opt.concepts(dataset, concepts, concept, seed_pos=max(grid.seed_pos), seed=seed)

@@ -104,7 +104,7 @@ class EmbeddingStore:
             raise MissingFileError(f"{path}: embeddings file not found; run `seals import` to create a dataset")
         try:
             vectors = np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as exc:
+        except (ValueError, EOFError) as exc:  # a zero-byte file raises EOFError
             raise InvalidDataError(f"{path}: not a readable .npy matrix ({exc})") from None
         if verify and not _check_recorded(path):
             check_embedding_matrix(vectors, str(path))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -23,8 +24,69 @@ from sealsearch.data.projection import PROJECTION_FILE, Projection
 from sealsearch.errors import InvalidDataError, InvalidParameterError
 
 
+def check_item_chunk(chunk: pd.DataFrame, first_row: int, label: str) -> pd.DataFrame:
+    """Items `first_row`.. as stored: row, id (str), text, uri, split ('pool'|'test', default pool).
+
+    The one copy of the per-row item checks, used for a whole table and for streamed chunks alike.
+    """
+    out = pd.DataFrame({"row": np.arange(first_row, first_row + len(chunk), dtype=np.int64)})
+    if "id" in chunk.columns:
+        ids = chunk["id"]
+        if ids.isna().any():
+            where = first_row + int(np.flatnonzero(ids.isna().to_numpy())[0])
+            raise InvalidDataError(f"{label}: row {where} has no id (null); give every item an id")
+        out["id"] = ids.astype(str).to_numpy()
+    else:
+        out["id"] = out["row"].astype(str)
+    for column in ("text", "uri"):
+        if column in chunk.columns:
+            out[column] = chunk[column].astype("string").array  # nulls stay null, not "None"
+    if "split" in chunk.columns:
+        split = chunk["split"].astype(str)
+        unknown = sorted(set(split.unique()) - set(SPLITS))  # unique first: set() of 10M strings takes ~10 s
+        if unknown:
+            raise InvalidDataError(f"{label}: column 'split' may hold only 'pool' or 'test', found {unknown[:3]}")
+        out["split"] = split.to_numpy()
+    else:
+        out["split"] = "pool"
+    return out
+
+
+def hash_ids(ids: pd.Series | np.ndarray) -> np.ndarray:
+    """64-bit hashes of string ids: 8 bytes per item, so 10^7 ids are checked for duplicates in 80 MB."""
+    return pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
+
+
+def first_duplicate(hashes: np.ndarray, ids_of: Callable[[np.ndarray], np.ndarray]) -> tuple[int, int] | None:
+    """The first pair of rows (by the later row) whose ids are equal, or None.
+
+    Equal hashes are only candidates: `ids_of(rows)` fetches their ids to compare, so a hash
+    collision never refuses good data.
+    """
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    same = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if not same.size:
+        return None
+    first, second = order[same], order[same + 1]
+    rows = np.unique(np.concatenate([first, second]))
+    ids = dict(zip(rows.tolist(), ids_of(rows).tolist(), strict=True))
+    equal = np.fromiter((ids[a] == ids[b] for a, b in zip(first, second, strict=True)), bool, count=first.size)
+    if not equal.any():
+        return None
+    pairs = np.sort(np.stack([first[equal], second[equal]], axis=1), axis=1)
+    pick = int(np.argmin(pairs[:, 1]))
+    return int(pairs[pick, 0]), int(pairs[pick, 1])
+
+
+def _duplicate_error(label: str, item_id: str, where: tuple[str, str]) -> InvalidDataError:
+    return InvalidDataError(
+        f"{label}: id {item_id!r} appears twice ({where[0]} and {where[1]}); ids must be unique: "
+        "fix the source or choose another id column"
+    )
+
+
 def _validate_items(items: pd.DataFrame, n: int, label: str) -> pd.DataFrame:
-    items = items.copy()
     if "row" in items.columns:
         rows = items["row"].to_numpy()
         if len(items) != n or not np.array_equal(np.sort(rows), np.arange(n)):
@@ -34,19 +96,12 @@ def _validate_items(items: pd.DataFrame, n: int, label: str) -> pd.DataFrame:
         raise InvalidDataError(
             f"{label}: has {len(items)} rows but the embeddings have {n}; they must match one to one"
         )
-    items["row"] = np.arange(n, dtype=np.int64)
-    if "split" in items.columns:
-        split = items["split"].astype(str)
-        unknown = sorted(set(split.unique()) - set(SPLITS))  # unique first: set() of 10M strings takes ~10 s
-        if unknown:
-            raise InvalidDataError(f"{label}: column 'split' may hold only 'pool' or 'test', found {unknown[:3]}")
-        items["split"] = split
-    else:
-        items["split"] = "pool"
-    if "id" not in items.columns:
-        items["id"] = items["row"].astype(str)
-    columns = ["row", "id"] + [c for c in ("text", "uri") if c in items.columns] + ["split"]
-    return items[columns]
+    checked = check_item_chunk(items, 0, label)
+    ids = checked["id"].to_numpy()
+    pair = first_duplicate(hash_ids(ids), lambda rows: ids[rows])
+    if pair is not None:
+        raise _duplicate_error(label, ids[pair[0]], (f"row {pair[0]}", f"row {pair[1]}"))
+    return checked
 
 
 def _validate_concepts(concepts: pd.DataFrame, n: int, label: str) -> pd.DataFrame:
@@ -72,8 +127,8 @@ class DatasetWriter:
 
     Item and concept tables are validated when the writer is created, before any vector is
     written, so a bad table fails in a second rather than after a 10 GB pass. Blocks are appended
-    in row order, checked (finite, non-zero) and L2-normalised on the way into a memory-mapped
-    file in a temporary sibling of `out`; `finish` renames it into place. Used as a context
+    in row order, checked (finite, non-zero) and L2-normalised on the way into a file (written,
+    not memory-mapped) in a temporary sibling of `out`; `finish` renames it into place. Used as a context
     manager, an exception (or a missing `finish`) leaves nothing behind.
     """
 
@@ -113,23 +168,110 @@ class DatasetWriter:
         self.tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir()
-        self._target = np.lib.format.open_memmap(
+        # open_memmap writes the .npy header and sizes the (sparse) file; rows are then written
+        # through a plain file: the dirty pages of a 10 GB map would count toward the process's
+        # resident memory, written pages only toward the kernel's page cache.
+        header = np.lib.format.open_memmap(
             self.tmp / "embeddings.npy", mode="w+", dtype=self.dtype, shape=(self.n, self.dim)
         )
+        self._offset = header.offset
+        del header
+        self._file = open(self.tmp / "embeddings.npy", "r+b")  # noqa: SIM115 (closed by finish / __exit__)
+        self._items_sink = self._concepts_sink = None  # pyarrow ParquetWriters of streamed tables
+        self._items_written = 0
+        self._id_hashes: list[np.ndarray] = []
 
-    def append(self, block: np.ndarray) -> None:
-        """The next rows, in order; any float dtype, normalised here."""
+    def append(self, block: np.ndarray, where: tuple[str, int] | None = None) -> None:
+        """The next rows, in order; any float dtype, normalised here.
+
+        `where` = (source, its first row) names a bad row by the shard it came from instead of
+        by its row in the dataset.
+        """
         if block.ndim != 2 or block.shape[1] != self.dim:
             raise InvalidDataError(
-                f"{self.source_label}: block of shape {block.shape} does not fit a matrix of dimension {self.dim}"
+                f"{where[0] if where else self.source_label}: block of shape {block.shape} does not fit a matrix "
+                f"of dimension {self.dim}"
             )
         end = self.written + block.shape[0]
         if end > self.n:
             raise InvalidDataError(f"{self.source_label}: more than the announced {self.n} rows")
-        self._target[self.written : end] = normalise_rows(block, self.written, self.source_label)
+        label, first = where if where else (self.source_label, self.written)
+        rows = np.ascontiguousarray(normalise_rows(block, first, label), dtype=self.dtype)
+        self._file.seek(self._offset + self.written * self.dim * self.dtype.itemsize)
+        self._file.write(rows.data)
         self.written = end
 
-    def finish(self, projection: Projection | None = None) -> Dataset:
+    def append_items(self, chunk: pd.DataFrame, where: tuple[str, int]) -> None:
+        """The next items, in row order, streamed into items.parquet (for tables too big to hold).
+
+        `where` = (source, its first row) as in `append`. Every chunk needs the columns of the
+        first; ids are checked for duplicates at `finish`
+        (8 bytes per item), where `locate(row)` names the place a duplicate came from.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.items is not None:
+            raise InvalidParameterError("items were given whole; do not stream them too")
+        label, first = where  # the shard and its first row, to name a bad row where it lies
+        checked = check_item_chunk(chunk, first, label)
+        checked["row"] = np.arange(self._items_written, self._items_written + len(checked), dtype=np.int64)
+        table = pa.Table.from_pandas(checked, preserve_index=False)
+        if self._items_sink is None:
+            self._items_sink = pq.ParquetWriter(self.tmp / "items.parquet", table.schema)
+        elif table.schema.names != self._items_sink.schema.names:
+            raise InvalidDataError(
+                f"{label}: item columns {table.schema.names} differ from the first shard's "
+                f"{self._items_sink.schema.names}"
+            )
+        self._items_sink.write_table(table.cast(self._items_sink.schema))
+        self._id_hashes.append(hash_ids(table.column("id").to_numpy(zero_copy_only=False)))
+        self._items_written += len(table)
+
+    def append_concepts(self, rows: np.ndarray, concepts: np.ndarray) -> None:
+        """Ground-truth (row, concept) pairs streamed into concepts.parquet; rows must be written items."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.concepts is not None:
+            raise InvalidParameterError("concepts were given whole; do not stream them too")
+        frame = pd.DataFrame({"row": np.asarray(rows, dtype=np.int64), "concept": np.asarray(concepts).astype(str)})
+        bad = (frame["row"] < 0) | (frame["row"] >= self.n)
+        if bad.any():
+            raise InvalidDataError(f"concepts: row {int(frame['row'][bad].iloc[0])} is outside 0..{self.n - 1}")
+        table = pa.Table.from_pandas(frame.drop_duplicates(), preserve_index=False)
+        table = table.cast(pa.schema([("row", pa.int64()), ("concept", pa.string())]))
+        if self._concepts_sink is None:
+            self._concepts_sink = pq.ParquetWriter(self.tmp / "concepts.parquet", table.schema)
+        self._concepts_sink.write_table(table)
+
+    def _close_streams(self, locate: Callable[[int], str]) -> None:
+        """Close the streamed tables; refuse a short item table or duplicate ids (see `first_duplicate`)."""
+        import pyarrow.parquet as pq
+
+        for sink in (self._items_sink, self._concepts_sink):
+            if sink is not None:
+                sink.close()
+        self._items_sink = self._concepts_sink = None
+        if not self._id_hashes:
+            return
+        if self._items_written != self.n:
+            raise InvalidDataError(f"items: {self._items_written} item rows for {self.n} vectors; they must match")
+        ids = None
+
+        def ids_of(rows: np.ndarray) -> np.ndarray:
+            nonlocal ids
+            if ids is None:  # only when two hashes collide: read the id column back once
+                ids = pq.read_table(self.tmp / "items.parquet", columns=["id"]).column("id")
+            return ids.take(rows).to_numpy(zero_copy_only=False)
+
+        pair = first_duplicate(np.concatenate(self._id_hashes), ids_of)
+        if pair is not None:
+            raise _duplicate_error("items", str(ids_of(np.array([pair[0]]))[0]), (locate(pair[0]), locate(pair[1])))
+
+    def finish(
+        self, projection: Projection | None = None, locate: Callable[[int], str] = lambda row: f"row {row}"
+    ) -> Dataset:
         """Write the tables and dataset.json, then rename the directory into place.
 
         `projection` is the map the appended blocks went through (fitted once writing had begun,
@@ -137,6 +279,7 @@ class DatasetWriter:
         """
         if self.written != self.n:
             raise InvalidDataError(f"{self.source_label}: {self.written} of the announced {self.n} rows were written")
+        self._close_streams(locate)
         if projection is not None:
             if projection.dim != self.dim:
                 raise InvalidDataError(
@@ -144,8 +287,7 @@ class DatasetWriter:
                 )
             projection.save(self.tmp / PROJECTION_FILE)
             self.info = replace(self.info, projection=projection.describe())
-        self._target.flush()
-        del self._target
+        self._file.close()
         record_check(self.tmp / "embeddings.npy")  # every value was checked while normalising
         if self.items is not None:
             self.items.to_parquet(self.tmp / "items.parquet", index=False)
@@ -162,6 +304,10 @@ class DatasetWriter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._file.close()
+        for sink in (self._items_sink, self._concepts_sink):
+            if sink is not None:
+                sink.close()
         if self.tmp.exists():  # finish renames it away; anything else is an abandoned write
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -177,6 +323,7 @@ def write_dataset(
     dtype: str | None = None,
     source_label: str = "embeddings",
     progress: Progress | None = None,
+    media_root: str | None = None,
 ) -> Dataset:
     """Validate, L2-normalise and write a dataset directory; all or nothing (see `DatasetWriter`).
 
@@ -187,7 +334,7 @@ def write_dataset(
     target_dtype = dtype or ("float16" if embeddings.dtype == np.float16 else "float32")
     with DatasetWriter(
         out, n, dim, name=name, embedder=embedder, items=items, concepts=concepts, dtype=target_dtype,
-        source_label=source_label,
+        source_label=source_label, media_root=media_root,
     ) as writer:  # fmt: skip
         for start in range(0, n, CHUNK_ROWS):
             writer.append(embeddings[start : start + CHUNK_ROWS])

@@ -8,7 +8,7 @@ matrix, torch) load only when a query is embedded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -20,25 +20,35 @@ class QueryEmbedder(Protocol):
     """What text seeding needs: one query in, one vector (before the dataset's projection) out."""
 
     name: str
+    dim: int
 
     def embed_query(self, text: str) -> np.ndarray: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """A batch of texts as an n×dim float32 matrix (`seals embed`); rows need not be normalised."""
+        ...
 
 
 class GloveQueryEmbedder:
     """Mean GloVe 6B-50d vectors (sealsearch.embedders.glove), the embedder of the demo datasets."""
 
     name = "glove-6B-50d-mean"
+    dim = 50
 
     def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
         from sealsearch.embedders.glove import embed_texts
 
-        return embed_texts([text])[0]
+        return embed_texts(texts)
 
 
 class MiniLMQueryEmbedder:
     """all-MiniLM-L6-v2 sentence vectors; needs the `sealsearch[text]` extra (MissingExtraError otherwise)."""
 
     name = "all-MiniLM-L6-v2"
+    dim = 384
 
     def __init__(self) -> None:
         from sealsearch.embedders.minilm import MiniLMEmbedder
@@ -47,6 +57,9 @@ class MiniLMQueryEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self._embedder.embed_query(text)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embedder.embed(texts)
 
 
 EMBEDDERS: dict[str, Callable[[], QueryEmbedder]] = {

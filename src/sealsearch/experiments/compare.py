@@ -28,7 +28,7 @@ def comparison_grid(
     return ExperimentGrid(
         concepts=list(concepts), strategies=list(strategies), pools=list(pools), ks=[base.k],
         seed_pos=[base.seed_pos], dedup=[base.dedup], repeats=1, budget=base.budget, neg_ratio=base.neg_ratio,
-        seed=base.seed, factory=base.factory,
+        seed=base.seed, factory=base.factory, knn=base.knn,
     )  # fmt: skip
 
 

@@ -41,7 +41,7 @@ def stats(session: ConceptSession, effective: dict[int, Event], model: ConceptMo
         "ap_test": _ap_test(session, effective, model),
         "curve": curve,
         "wait_ms": dict(session.wait_ms),
-        "mode": "active" if {"positive", "negative"} <= set(labels) and model is not None else "search",
+        "mode": "active" if model is not None and {y for y, _ in model.told.values()} == {0, 1} else "search",
     }
 
 

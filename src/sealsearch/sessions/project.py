@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from sealsearch._util import check_name, did_you_mean, positive_int
-from sealsearch.active.knn import find_graph, open_or_build_index
-from sealsearch.active.pools import POOL_NAMES
+from sealsearch.active.knn import check_knn, open_or_build_index, resolve_knn
+from sealsearch.active.pools import POOL_NAMES, POOLS_USING_K
 from sealsearch.active.strategies import STRATEGY_NAMES
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError, UnknownNameError
@@ -36,7 +36,6 @@ PROJECT_FILE = "project.sqlite"
 DEFAULT_K = 20
 DEFAULT_BATCH_SIZE = 10  # a person reads ten items at a time, not the simulations' 100
 DEFAULT_LEASE_S = 600.0
-KNN_MODES = ("auto", "index", "graph")
 FINGERPRINT_ROWS = 1000
 log = logging.getLogger(__name__)
 
@@ -69,11 +68,18 @@ class Project:
         self.query_vector = QueryVectors(dataset)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sealsearch-train")
         self._sessions: dict[str, ConceptSession] = {}
-        for row in store.concepts():
-            settings = ConceptSettings(**row)
-            self._sessions[settings.name] = ConceptSession(self, settings, store.events(settings.id))
-        for session in self._sessions.values():  # replay every concept in the background
+        for session in self._load_concepts():  # replay every concept in the background
             self.precompute(session)
+
+    def _load_concepts(self) -> list[ConceptSession]:
+        """Sessions for concepts not loaded yet (all on open; later, those another process created)."""
+        new = []
+        for row in self.store.concepts():
+            if row["name"] not in self._sessions:
+                settings = ConceptSettings(**row)
+                new.append(ConceptSession(self, settings, self.store.events(settings.id)))
+                self._sessions[settings.name] = new[-1]
+        return new
 
     # -- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -81,16 +87,21 @@ class Project:
         cls, path: str | Path, dataset: str | Path, knn: str = "auto", factory: str = "auto", *,
         lease_s: float = DEFAULT_LEASE_S, backend: str = DEFAULT_BACKEND, uri: str | None = None,
     ) -> Project:  # fmt: skip
-        """Create a project directory over a dataset; the dataset's fingerprint is recorded, and the
-        index backend ("faiss", or "milvus" at `uri`) every concept's kNN search uses."""
+        """Create a project directory over a dataset; the dataset's fingerprint is recorded.
+
+        `knn` is the kNN source of every concept (`sealsearch.active.knn.KNN_SOURCES`): "graph"
+        is refused here, before anything is written, when the dataset has no kNN graph for the
+        default k. `backend` is the index backend every concept's kNN search uses ("faiss", or
+        "milvus" at `uri`)."""
         path = Path(path)
-        check_name(knn, KNN_MODES, "knn mode")
+        check_knn(knn)
         backend_at(backend, uri)  # an unknown backend, or a uri Faiss cannot take, fails here
         if (path / PROJECT_FILE).exists():
             raise InvalidParameterError(f"{path}: already a project; open it (Project.open / --project) instead")
         data = Dataset.open(dataset)
         if factory == "auto":
             factory = auto_factory(len(data.split_rows("pool")), data.info.dim)
+        resolve_knn(data, factory, DEFAULT_K, knn)
         path.mkdir(parents=True, exist_ok=True)
         store = LabelStore(path / PROJECT_FILE)
         store.set_meta({
@@ -132,9 +143,12 @@ class Project:
 
     # -- concepts --------------------------------------------------------------------------
     def concepts(self) -> list[dict[str, Any]]:
+        self._load_concepts()
         return [session.summary() for session in self._sessions.values()]
 
     def concept(self, name: str) -> ConceptSession:
+        if name not in self._sessions:
+            self._load_concepts()
         if name not in self._sessions:
             hint = did_you_mean(name, self._sessions) or f"; create it with create_concept({name!r})"
             raise UnknownNameError(f"unknown concept {name!r}{hint}")
@@ -150,7 +164,7 @@ class Project:
         name = name.strip() if isinstance(name, str) else name
         if not name or not isinstance(name, str):
             raise InvalidParameterError("concept name must be a non-empty string")
-        if name in self._sessions:
+        if name in self._sessions or name in {row["name"] for row in self.store.concepts()}:
             raise InvalidParameterError(f"concept {name!r} exists; open it with project.concept({name!r})")
         check_name(strategy, STRATEGY_NAMES, "strategy")
         check_name(pool, POOL_NAMES, "pool")
@@ -159,6 +173,8 @@ class Project:
         query = query.strip() or None if query else None
         if query:
             self.query_vector(query)  # fails now, before anything is written, if text search is unavailable
+        if pool in POOLS_USING_K:
+            self.graph(k)  # knn="graph" without a graph for this k fails now too
         rows = self.rows_of(list(positives or []))
         concept_id = self.store.add_concept(name, strategy, pool, k, batch_size, query, seed)
         settings = ConceptSettings(**next(r for r in self.store.concepts() if r["id"] == concept_id))
@@ -178,17 +194,13 @@ class Project:
             return self._index
 
     def graph(self, k: int) -> KnnGraph | None:
-        """The kNN graph for k (kNN-graph mode) when `knn` allows it and one was built."""
-        if self.knn == "index":
-            return None
-        if k not in self._graphs:
-            self._graphs[k] = find_graph(self.dataset, self.factory, k)
-            if self._graphs[k] is None and self.knn == "graph":
-                raise MissingFileError(
-                    f"no kNN graph with k >= {k} for {self.factory}; "
-                    "build one with `seals index graph` or use knn='auto'"
-                )
-        return self._graphs[k]
+        """The kNN graph a pool with k neighbours looks up, by the project's `knn` source
+        (`sealsearch.active.knn.resolve_knn`): None for "index" or when "auto" finds none;
+        "graph" without one is an InvalidParameterError naming `seals index graph`."""
+        with self._setup_lock:
+            if k not in self._graphs:
+                self._graphs[k], _ = resolve_knn(self.dataset, self.factory, k, self.knn)
+            return self._graphs[k]
 
     def _id_index(self) -> pd.Index:
         with self._setup_lock:

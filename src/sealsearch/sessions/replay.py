@@ -1,11 +1,13 @@
 """One concept's ActiveLoop, kept equal to a replay of its label log.
 
 The log (sessions.labelstore) is the truth; the loop is derived state. `ConceptModel.sync` takes
-the effective training labels — row -> (0/1, round) — and either tells the rounds the loop has
-not seen yet, or, when a told label was undone or changed (ActiveLoop cannot forget a label),
-rebuilds the loop and tells every round again. Both paths tell the same sequence (one `tell` per
-round, rounds ascending, rows sorted inside a round), so a process that labeled live and one that
-reopened the project afterwards hold the same loop and propose the same next batch.
+the effective training labels — row -> (0/1, round) — and the skipped rows, and either tells the
+rounds the loop has not seen yet and skips the new skips, or, when a told label was undone or
+changed or a skip was taken back (ActiveLoop forgets neither), rebuilds the loop with
+`ActiveLoop.replay`. Both paths tell the same sequence (one `tell` per round, rounds ascending,
+rows sorted inside a round) and skip the same rows; the loop draws its random numbers from
+`default_rng([seed, round])`, so a process that labeled live and one that reopened the project
+afterwards hold the same loop and propose the same next batch, whatever the strategy.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import POOLS_USING_K, make_pool
@@ -40,56 +43,77 @@ class ConceptSettings:
 
 
 class ConceptModel:
-    """The loop of one concept and the labels it has been told."""
+    """The loop of one concept and the labels and skips it has been told."""
 
     def __init__(self, dataset: Dataset, settings: ConceptSettings, index: KnnIndex | None, graph: KnnGraph | None):
         self.dataset = dataset
         self.settings = settings
         self.index = index
         self.graph = graph
-        self.loop = self._fresh_loop()
+        self.loop = self._replayed({}, set())
         self.told: TrainingLabels = {}
+        self.skipped: set[int] = set()
         self.rebuilds = 0
 
-    def _fresh_loop(self) -> ActiveLoop:
+    def _replayed(self, labels: TrainingLabels, skipped: set[int]) -> ActiveLoop:
+        """A fresh loop told `labels` round by round, then skipping `skipped`."""
         s = self.settings
         needs_index = s.pool in POOLS_USING_K
+        pool_rows = self.dataset.split_rows("pool")
         pool = make_pool(
-            s.pool, self.dataset.embeddings, self.dataset.split_rows("pool"),
+            s.pool, self.dataset.embeddings, pool_rows,
             index=self.index if needs_index else None, graph=self.graph if needs_index else None,
             k=s.k, rng=np.random.default_rng(s.seed),
         )  # fmt: skip
-        return ActiveLoop(self.dataset.embeddings, pool, strategy=s.strategy, batch_size=s.batch_size, seed=s.seed)
+        return ActiveLoop.replay(
+            self.dataset.embeddings, pool, _label_log(labels), skipped=np.array(sorted(skipped), dtype=np.int64),
+            strategy=s.strategy, batch_size=s.batch_size, seed=s.seed, eligible_rows=pool_rows,
+        )  # fmt: skip
 
-    def sync(self, labels: TrainingLabels) -> None:
-        """Bring the loop to exactly `labels` (see the module docstring)."""
-        if labels == self.told:
+    def sync(self, labels: TrainingLabels, skipped: set[int] | None = None) -> None:
+        """Bring the loop to exactly `labels` and `skipped` (see the module docstring)."""
+        skipped = set() if skipped is None else set(skipped)
+        if labels == self.told and skipped == self.skipped:
             return
         last_told = max((r for _, r in self.told.values()), default=-1)
         kept = all(labels.get(row) == value for row, value in self.told.items())
         fresh = {row: value for row, value in labels.items() if row not in self.told}
-        if not kept or any(r <= last_told for _, r in fresh.values()):
-            self.loop = self._fresh_loop()
-            self.told = {}
+        unskipped = self.skipped - skipped - labels.keys()  # a skip undone: the loop cannot forget it
+        if not kept or unskipped or any(r <= last_told for _, r in fresh.values()):
+            self.loop = self._replayed(labels, skipped)
             self.rebuilds += 1
-            fresh = dict(labels)
-        for round_ in sorted({r for _, r in fresh.values()}):
-            rows = np.array(sorted(row for row, (_, r) in fresh.items() if r == round_), dtype=np.int64)
-            self.loop.tell(rows, np.array([fresh[row][0] for row in rows.tolist()], dtype=np.int8))
-        self.told = dict(labels)
+        else:
+            log = _label_log(fresh)
+            for _, group in log.groupby("round", sort=True):
+                self.loop.tell(group["row"].to_numpy(), group["label"].to_numpy())
+            new = skipped - self.skipped
+            if new:
+                self.loop.skip(np.array(sorted(new), dtype=np.int64))
+        self.told, self.skipped = dict(labels), skipped
 
 
-def ask_excluding(loop: ActiveLoop, n: int, excluded: set[int]) -> tuple[np.ndarray, np.ndarray]:
-    """The loop's next n rows that are not in `excluded` (skipped or leased to someone else).
+def _label_log(labels: TrainingLabels) -> pd.DataFrame:
+    """(round, row, label) sorted by round, then row: the one order both sync paths tell."""
+    rows = sorted(labels, key=lambda row: (labels[row][1], row))
+    return pd.DataFrame({
+        "round": np.array([labels[row][1] for row in rows], dtype=np.int64),
+        "row": np.array(rows, dtype=np.int64),
+        "label": np.array([labels[row][0] for row in rows], dtype=np.int8),
+    })  # fmt: skip
 
-    Today's ActiveLoop has no `skip`: ask for as many extra rows as excluded candidates exist
-    and drop them, which for ranking strategies gives the same rows as a pool without them. When
-    `ActiveLoop.skip` lands, skipped rows move there and only leases remain here.
+
+def ask_excluding(loop: ActiveLoop, n: int, leased: set[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The loop's next n rows that are not leased to someone else.
+
+    Skipped rows are part of the loop's state (`loop.skip`), so only leases are excluded here:
+    ask for as many extra rows as leased candidates exist and drop those, which for ranking
+    strategies gives the rows a pool without them would give.
     """
     candidates = loop.pool.candidates()
-    blocked = np.fromiter(excluded, dtype=np.int64, count=len(excluded))
-    extra = int(np.isin(blocked, candidates).sum()) if blocked.size else 0
-    m = min(n + extra, int(candidates.size))
+    open_rows = candidates[~np.isin(candidates, loop.skipped_rows)]
+    blocked = np.fromiter(leased, dtype=np.int64, count=len(leased))
+    extra = int(np.isin(blocked, open_rows).sum()) if blocked.size else 0
+    m = min(n + extra, int(open_rows.size))
     if m <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0)
     batch = loop.ask(m)

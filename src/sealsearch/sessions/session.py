@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sealsearch.active.pools import POOLS_USING_K
 from sealsearch.errors import InvalidParameterError, LabelConflictError, UnknownNameError
 from sealsearch.sessions import insight
 from sealsearch.sessions.labelstore import LABELS, Event, effective_events
@@ -53,19 +54,32 @@ class ConceptSession:
         return self.settings.name
 
     # -- the log ---------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        """Append events another process (web app, terminal) wrote since we last looked; caller
+        holds `_write_lock`. One indexed query, usually returning nothing."""
+        newer = self.project.store.events(self.settings.id, after=self._events[-1].id if self._events else 0)
+        if newer:
+            self._events.extend(newer)
+            self._next_round = max(self._next_round, max(e.round for e in newer) + 1)
+
     def effective(self) -> dict[int, Event]:
         """row -> effective label event (positive/negative/skip), in event order."""
         with self._write_lock:
+            self._refresh()
             return effective_events(self._events)
+
+    def _pool_events(self, effective: dict[int, Event]) -> dict[int, Event]:
+        """The effective events on pool-split rows: the only ones the loop is told or skips."""
+        rows = np.fromiter(effective, dtype=np.int64, count=len(effective))
+        pool = set(self.project.dataset.rows_in_split(rows, "pool").tolist())
+        return {row: e for row, e in effective.items() if row in pool}
 
     def _training_labels(self, effective: dict[int, Event]) -> TrainingLabels:
         """Pool-split positives and negatives; test-split labels only measure (`stats()["ap_test"]`)."""
-        rows = np.fromiter(effective, dtype=np.int64, count=len(effective))
-        pool = set(self.project.dataset.rows_in_split(rows, "pool").tolist())
         return {
             row: (int(e.label == "positive"), e.round)
-            for row, e in effective.items()
-            if row in pool and e.label != "skip"
+            for row, e in self._pool_events(effective).items()
+            if e.label != "skip"
         }
 
     @property
@@ -78,10 +92,12 @@ class ConceptSession:
         effective = self.effective() if effective is None else effective
         if self._model is None:
             s = self.settings
-            index = self.project.index if s.pool in ("seals", "adaptive") else None
-            self._model = ConceptModel(self.project.dataset, s, index, self.project.graph(s.k))
+            uses_k = s.pool in POOLS_USING_K
+            index, graph = (self.project.index, self.project.graph(s.k)) if uses_k else (None, None)
+            self._model = ConceptModel(self.project.dataset, s, index, graph)
         labels = self._training_labels(effective)
-        self._model.sync(labels)
+        skipped = {row for row, e in self._pool_events(effective).items() if e.label == "skip"}
+        self._model.sync(labels, skipped)
         if labels:
             self._record_round(labels)
         return self._model
@@ -97,13 +113,13 @@ class ConceptSession:
 
     # -- proposing -------------------------------------------------------------------------
     def _propose(self, n: int, excluded: set[int]) -> tuple[str, np.ndarray, np.ndarray]:
-        """(mode, rows, scores) of the next batch; caller holds `_lock`."""
+        """(mode, rows, scores) of the next batch, never an `excluded` (leased) row; caller holds `_lock`."""
         effective = self.effective()
-        excluded = excluded | set(effective)
         labels = self._training_labels(effective)
-        if {label for label, _ in labels.values()} == {0, 1}:
+        if {label for label, _ in labels.values()} == {0, 1}:  # skips and labels are the loop's state
             rows, scores = ask_excluding(self._synced_model(effective).loop, n, excluded)
             return "active", rows, scores
+        excluded = excluded | set(effective)
         positives = [row for row, e in effective.items() if e.label == "positive"]
         queries = [self.project.dataset.embeddings.take(np.array(positives, dtype=np.int64))] if positives else []
         if self.settings.query:
@@ -187,7 +203,8 @@ class ConceptSession:
                     wanted.setdefault(item["row"], (item["item_id"], "negative"))
         elif rest_negative:
             raise InvalidParameterError("rest_negative needs the batch whose remaining items are negative")
-        with self._write_lock:
+        with self._write_lock, self.project.store.transaction():  # read and append atomically
+            self._refresh()
             effective = effective_events(self._events)
             if rest_negative:  # an item someone labeled meanwhile keeps that label
                 wanted = {r: v for r, v in wanted.items() if r not in effective or v[0] in ids}
@@ -208,7 +225,8 @@ class ConceptSession:
 
     def undo(self, labeler: str) -> dict[str, Any] | None:
         """Undo the labeler's latest label that is still in force; returns {id, label, row, event}."""
-        with self._write_lock:
+        with self._write_lock, self.project.store.transaction():
+            self._refresh()
             undone = {e.supersedes for e in self._events if e.label == "undo"}
             target = next(
                 (

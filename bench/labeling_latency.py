@@ -1,0 +1,122 @@
+"""How long a labeler waits: the next batch, and the acknowledgement of a batch's labels.
+
+    .venv/bin/python bench/labeling_latency.py                               # WordNet × GloVe, 82k
+    .venv/bin/python bench/labeling_latency.py --n 1000000 --batches 30      # synthetic 10^6 × 256, graph mode
+
+Drives the REST API of a real `seals serve` process (uvicorn, one worker, on a free loopback
+port) over HTTP with httpx, exactly as the pages do. A ground-truth oracle (the dataset's
+concepts) answers every batch. Between the acknowledgement and the next GET the "labeler" reads
+for --think seconds (a person needs several seconds for ten items; 0 measures the worst case,
+when nothing is precomputed yet). WordNet concepts are seeded with a text query (their lemma);
+synthetic ones, which have no text, with one known positive id.
+
+Synthetic datasets are generated under --work (with their index and a k=20 kNN graph) on first
+use and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from sealsearch.data.dataset import Dataset  # noqa: E402
+from sealsearch.sessions import Project  # noqa: E402
+from web_support import Server  # noqa: E402  (the same server harness as the tests)
+
+SEALS = [sys.executable, "-c", "from sealsearch.cli import app; app()"]
+
+
+def synthetic(work: Path, n: int, k: int) -> Path:
+    path = work / f"synthetic-{n}"
+    if not (path / "dataset.json").exists():
+        subprocess.run([*SEALS, "dataset", "synthetic", str(path), "--n", str(n)], check=True)
+    if not list((path / "index").glob(f"*/graph_k{k}.npy")):
+        subprocess.run([*SEALS, "index", "graph", str(path), "--k", str(k)], check=True)
+    return path
+
+
+def pick_concept(dataset: Dataset, wanted: str | None) -> str:
+    """--concept, else dog.n.01 (the README's), else the first concept with 100-400 pool items."""
+    counts = dataset.concept_counts()
+    if wanted or "dog.n.01" in set(counts["concept"]):
+        return wanted or "dog.n.01"
+    return str(counts[(counts["pool"] >= 100) & (counts["pool"] <= 400)].iloc[0]["concept"])
+
+
+def percentiles(values: list[float]) -> str:
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return f"p50 {statistics.median(ordered):7.1f}  p95 {p95:7.1f}  max {ordered[-1]:7.1f} ms  (n={len(ordered)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", type=Path, default=Path("seals-data/wordnet-glove50"))
+    parser.add_argument("--n", type=int, help="use a synthetic dataset of n × 256 (graph mode) instead")
+    parser.add_argument("--work", type=Path, default=Path("seals-data"))
+    parser.add_argument("--concept", help="default: dog.n.01, else the first concept with 100-400 pool items")
+    parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=10)
+    parser.add_argument("--think", type=float, default=2.0, help="seconds the labeler reads a batch")
+    args = parser.parse_args()
+
+    data_path = synthetic(args.work, args.n, 20) if args.n else args.dataset
+    dataset = Dataset.open(data_path)
+    concept = pick_concept(dataset, args.concept)
+    positives = set(dataset.items_at(dataset.concept_rows(concept), ("id",))["id"].astype(str))
+    has_text = "text" in dataset.items_at(np.array([0]), ("id", "text")).columns
+    with tempfile.TemporaryDirectory(prefix="seals-latency-") as tmp:
+        project_dir = Path(tmp) / "project"
+        Project.init(project_dir, dataset=data_path, knn="graph" if args.n else "auto").close()
+        with Server(project_dir, timeout=600) as server:
+            api = httpx.Client(base_url=server.url, timeout=600)
+            seed = {"query": concept.split(".")[0].replace("_", " ")} if has_text and not args.n else {}
+            if not seed:
+                pool_positive = np.intersect1d(dataset.concept_rows(concept), dataset.split_rows("pool"))[0]
+                seed = {"positives": [str(dataset.items_at(np.array([pool_positive]), ("id",))["id"].iloc[0])]}
+            started = time.perf_counter()
+            created = api.post("/api/concepts", json={"name": concept, "batch_size": args.batch_size, **seed})
+            created.raise_for_status()
+            create_ms = 1000 * (time.perf_counter() - started)
+            batch_ms, ack_ms, modes, found = [], [], [], 0
+            for _ in range(args.batches):
+                started = time.perf_counter()
+                batch = api.get(f"/api/concepts/{concept}/batch", params={"labeler": "oracle"}).json()
+                batch_ms.append(1000 * (time.perf_counter() - started))
+                if not batch["items"]:
+                    break
+                modes.append(batch["mode"])
+                labels = [
+                    {"id": i["id"], "label": "positive" if i["id"] in positives else "negative"} for i in batch["items"]
+                ]
+                found += sum(label["label"] == "positive" for label in labels)
+                body = {"labeler": "oracle", "labels": labels, "batch": batch["batch"]}
+                started = time.perf_counter()
+                api.post(f"/api/concepts/{concept}/labels", json=body).raise_for_status()
+                ack_ms.append(1000 * (time.perf_counter() - started))
+                time.sleep(args.think)
+            stats = api.get(f"/api/concepts/{concept}/stats").json()
+
+    print(
+        f"dataset {data_path} (n={dataset.info.n:,}, dim={dataset.info.dim}), concept {concept} "
+        f"({len(positives)} items), batch {args.batch_size}, think {args.think} s, server: seals serve (uvicorn)"
+    )
+    print(f"create concept     {create_ms:7.1f} ms")
+    print(f"next batch (GET)   {percentiles(batch_ms)}")
+    print(f"labels ack (POST)  {percentiles(ack_ms)}")
+    print(f"modes: {modes.count('search')} search + {modes.count('active')} active batches; "
+          f"{found} positives in {len(ack_ms) * args.batch_size} labels; pool {stats.get('pool_size')}; "
+          f"server-side wait_ms {stats.get('wait_ms')}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

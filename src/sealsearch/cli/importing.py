@@ -1,0 +1,135 @@
+"""`seals import` and `seals embed`: bring your own vectors, or your own texts to embed.
+
+Both commands call
+one library function each; progress callbacks become bars.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sealsearch.cli.output import out, progress_bar, progress_bars, user_errors
+from sealsearch.errors import InvalidParameterError
+
+app = typer.Typer()
+Column = Annotated[str | None, typer.Option(help="Column name (default: found by name).")]
+
+
+@app.command("import")
+@user_errors
+def import_command(
+    out_dir: Annotated[Path, typer.Argument(help="Dataset directory to create (must not exist).")],
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="A Parquet table (id, text, vector, ...), a folder or glob of Parquet shards, a clip-retrieval "
+            "output folder, or .npy shards (with --metadata).",
+        ),
+    ] = None,
+    embeddings: Annotated[
+        Path | None, typer.Option(help="Or an N×d matrix: .npy, or .parquet with one vector column.")
+    ] = None,
+    items: Annotated[Path | None, typer.Option(help="items.parquet: id, text, uri, split ('pool'|'test').")] = None,
+    labels: Annotated[Path | None, typer.Option(help="concepts.parquet: row, concept (long format).")] = None,
+    metadata: Annotated[
+        str | None, typer.Option(help="With .npy shards: their metadata Parquet (file, folder or glob), in row order.")
+    ] = None,
+    modality: Annotated[
+        str | None, typer.Option(help="clip-retrieval folder holding both: image or text embeddings.")
+    ] = None,
+    id_column: Column = None,
+    vector_column: Annotated[str | None, typer.Option(help="List or fixed-size-list column of the vectors.")] = None,
+    text_column: Column = None,
+    uri_column: Column = None,
+    split_column: Column = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="A concept name or a list of them per item, written to concepts.parquet.")
+    ] = None,
+    row_ids: Annotated[bool, typer.Option(help="No id column: number the items 0..N-1.")] = False,
+    media_root: Annotated[
+        Path | None, typer.Option(help="Directory the items' uris are relative to (local image files).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: the directory name).")] = None,
+    embedder: Annotated[str, typer.Option(help="What produced the vectors, for the record.")] = "imported",
+    dtype: Annotated[
+        str | None, typer.Option(help="float32 or float16 on disk (default: keep float16, else float32).")
+    ] = None,
+    pca: Annotated[int | None, typer.Option(help="Reduce to this many PCA dimensions before normalising.")] = None,
+    whiten: Annotated[bool, typer.Option(help="With --pca: scale every kept component to unit variance.")] = False,
+    pca_sample: Annotated[
+        int | None, typer.Option(help="Rows (seeded random sample) the PCA is fitted on (default 100,000).")
+    ] = None,
+    pca_seed: Annotated[int, typer.Option(help="Seed of that sample.")] = 0,
+) -> None:
+    """Validate your embeddings, L2-normalise them in chunks and write a dataset directory."""
+    from sealsearch.data.importing import import_dataset, import_from
+    from sealsearch.data.projection import PCA_SAMPLE_ROWS
+
+    if (source is None) == (embeddings is None):
+        raise InvalidParameterError("give exactly one of --from PATH or --embeddings FILE")
+    if source is not None:
+        misplaced = [flag for flag, value in (("--items", items), ("--labels", labels), ("--pca", pca)) if value]
+        if misplaced:
+            raise InvalidParameterError(
+                f"{misplaced[0]} goes with --embeddings; with --from, items and labels come from the columns "
+                "(--label-column), and --pca is not supported yet"
+            )
+        columns = {
+            "id": id_column, "vector": vector_column, "text": text_column, "uri": uri_column,
+            "split": split_column, "label": label_column,
+        }  # fmt: skip
+        with progress_bar("importing rows") as progress:
+            dataset = import_from(
+                out_dir, source, metadata=metadata, modality=modality, columns=columns, row_ids=row_ids, name=name,
+                embedder=embedder, dtype=dtype, media_root=media_root, progress=progress,
+            )  # fmt: skip
+        out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim} {dataset.info.dtype}", highlight=False)
+        return
+    with progress_bars(*(["fitting PCA", "projecting"] if pca else ["normalising"])) as bars:
+        dataset = import_dataset(
+            out_dir, embeddings, items=items, labels=labels, name=name, embedder=embedder, dtype=dtype, pca=pca,
+            whiten=whiten, pca_sample=PCA_SAMPLE_ROWS if pca_sample is None else pca_sample, pca_seed=pca_seed,
+            progress=bars[-1], fit_progress=bars[0], media_root=media_root,
+        )  # fmt: skip
+    out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim} {dataset.info.dtype}")
+    if dataset.projection is not None:
+        p = dataset.projection
+        how = "whitened PCA" if p.whiten else "PCA"
+        out.print(
+            f"{how} {p.source_dim} → {p.dim} fitted on {p.sample_rows:,} sampled rows: "
+            f"{p.variance_kept:.1%} of the variance kept"
+        )
+
+
+@app.command("embed")
+@user_errors
+def embed_command(
+    out_dir: Annotated[Path, typer.Argument(help="Dataset directory to create (must not exist).")],
+    source: Annotated[Path, typer.Option("--from", help="Your texts: a .csv, .jsonl or .parquet table.")],
+    text_column: Annotated[str | None, typer.Option(help="Column of the texts (default: found by name).")] = None,
+    id_column: Annotated[
+        str | None, typer.Option(help="Column of the item ids (default: id, else row numbers).")
+    ] = None,
+    split_column: Column = None,
+    label_column: Annotated[str | None, typer.Option(help="A concept name (or list) per item.")] = None,
+    embedder: Annotated[
+        str, typer.Option(help="glove: mean GloVe-50d, fast. minilm: all-MiniLM-L6-v2 384-d (text extra).")
+    ] = "glove",
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: the directory name).")] = None,
+) -> None:
+    """Embed your own texts into a dataset (resumable: finished chunks are kept until it completes)."""
+    from sealsearch.datasets.texts import embed_text_table
+
+    with progress_bar(f"embedding ({embedder})") as progress:
+        dataset = embed_text_table(
+            out_dir, source, text_column=text_column, id_column=id_column, split_column=split_column,
+            label_column=label_column, embedder=embedder, name=name, progress=progress,
+        )  # fmt: skip
+    out.print(
+        f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim} embedded by {dataset.info.embedder}",
+        highlight=False,
+    )

@@ -1,0 +1,75 @@
+"""Every failure as `{"error": "one line"}` with a 4xx status, never a traceback or a list;
+`SealsearchError`s carry their `http_status` (sealsearch/errors.py)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from sealsearch.errors import SealsearchError
+
+log = logging.getLogger("sealsearch.web")
+
+
+def http_status(exc: SealsearchError) -> int:
+    """The error class's `http_status` (400/404/409/422), 400 when it has none."""
+    status = getattr(exc, "http_status", 400)
+    return status if isinstance(status, int) and 400 <= status < 500 else 400
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": one_line(message)}, status_code=status)
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """The first problem, as `where: what; fix`, e.g.
+    `labels[0].label: must be one of 'positive', 'negative', 'skip' (got 'yes')`."""
+    errors = exc.errors()
+    if not errors:
+        return "request: invalid"
+    first = errors[0]
+    loc = [part for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    where = ""
+    for part in loc:
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    where = where or ("body" if first.get("loc", ("",))[0] == "body" else "request")
+    what = first.get("msg", "invalid")
+    kind = first.get("type", "")
+    if kind == "missing":
+        what = "required; add it"
+    elif kind == "json_invalid":
+        what = "not valid JSON; send a JSON object with Content-Type: application/json"
+    elif kind == "extra_forbidden":
+        what = "unknown field; remove it (see /docs)"
+    elif "input" in first and kind not in ("model_type", "dict_type"):
+        shown = repr(first["input"])
+        what = f"{what} (got {shown[:60]}{'...' if len(shown) > 60 else ''})"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {what}{more}"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SealsearchError)
+    async def _sealsearch(request: Request, exc: SealsearchError):
+        return error_response(http_status(exc), str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        return error_response(422, validation_message(exc))
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException):
+        detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"{request.url.path}: no such page or endpoint; see /docs for the API"
+        elif exc.status_code == 405:
+            detail = f"{request.method} {request.url.path}: method not allowed; see /docs"
+        return JSONResponse({"error": one_line(detail)}, status_code=exc.status_code, headers=exc.headers)

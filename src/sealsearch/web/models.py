@@ -1,0 +1,122 @@
+"""Request and response bodies of the REST API (pydantic), so /docs documents the contract.
+
+The field names follow PROJECT_API.md: the web layer renames nothing, it only checks the input
+before the Project sees it and describes the output.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+LabelValue = Literal["positive", "negative", "skip"]
+Labeler = Field(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$", examples=["alice"])
+
+
+class Item(BaseModel):
+    """One dataset item; `uri` is an http(s) URL, a path under the media root (served at
+    /media/PATH) or anything else (shown as text)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    row: int
+    text: str | None = None
+    uri: str | None = None
+    score: float | None = None
+
+
+class Items(BaseModel):
+    items: list[Item]
+
+
+class Concept(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    labels: int = 0
+    positives: int = 0
+    negatives: int = 0
+    skipped: int = 0
+    strategy: str | None = None
+    pool: str | None = None
+    k: int | None = None
+    batch_size: int | None = None
+    created: str | float | None = None
+
+
+class ConceptCreate(BaseModel):
+    """A new concept, seeded by a text query (nearest items first) and/or known positive ids."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^/\\\x00-\x1f]+$", examples=["dog"])
+    query: str | None = Field(default=None, max_length=2000, examples=["a dog"])
+    positives: list[str] = Field(default_factory=list, max_length=10_000)
+    strategy: str | None = Field(default=None, examples=["maxent"])
+    pool: str | None = Field(default=None, examples=["seals"])
+    k: int | None = Field(default=None, gt=0, le=10_000)
+    batch_size: int | None = Field(default=None, gt=0, le=1_000)
+
+
+class Batch(BaseModel):
+    batch: int | None = Field(description="the batch id; null (and no items) when nothing is left to label")
+    round: int
+    mode: Literal["search", "active"]
+    items: list[Item]
+
+
+class Label(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1)
+    label: LabelValue
+
+
+class LabelsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    labeler: str = Labeler
+    labels: list[Label] = Field(min_length=1, max_length=10_000)
+    batch: int | None = Field(default=None, description="the batch these labels answer (optional)")
+
+
+class Acknowledged(BaseModel):
+    acknowledged: int = Field(description="labels written and committed before this response")
+
+
+class UndoIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    labeler: str = Labeler
+
+
+class Undone(BaseModel):
+    undone: dict | None = Field(description="the label event undone ({id, label}), null when there was none")
+
+
+class LabeledItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    label: str
+    labeler: str | None = None
+    text: str | None = None
+    uri: str | None = None
+
+
+class Labels(BaseModel):
+    labels: list[LabeledItem]
+    total: int
+
+
+class Stats(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    labels: int
+    positives: int
+    negatives: int = 0
+    skipped: int = 0
+    pool_size: int | None = None
+    rounds: int | None = None
+    ap_test: float | None = None
+    curve: list[list[float]] = Field(default_factory=list, description="[[n_labeled, n_positive], ...]")
+    wait_ms: dict = Field(default_factory=dict)
+    mode: str | None = None
+
+
+class Error(BaseModel):
+    error: str = Field(description="one line naming the field and the fix")

@@ -1,0 +1,292 @@
+"use strict";
+// The label page: the current batch as a grid, labeled with clicks or keys; every label is
+// POSTed (and committed) as soon as it is given, Enter fetches the next batch.
+
+const app = document.getElementById("app");
+const concept = app.dataset.concept;
+const labelerInput = document.getElementById("labeler");
+labelerInput.value = localStorage.getItem("seals.labeler") || "me";
+labelerInput.addEventListener("change", () => {
+  localStorage.setItem("seals.labeler", labelerInput.value.trim() || "me");
+  loadBatch();
+});
+const labeler = () => labelerInput.value.trim() || "me";
+
+// Label POSTs go one after another, so the server records them in the order they were given
+// (undo takes back the latest one).
+const state = { batch: null, pending: new Set(), view: "batch", statsSeq: 0, chain: Promise.resolve() };
+const grids = { batch: "grid", search: "search-grid", top: "top-grid" };
+
+for (const [kind, id] of [["csv", "export-csv"], ["jsonl", "export-jsonl"], ["parquet", "export-parquet"]]) {
+  document.getElementById(id).href = conceptUrl(concept, `/export?format=${kind}`);
+}
+document.getElementById("export-model").href = conceptUrl(concept, "/model");
+
+function activeGrid() { return document.getElementById(grids[state.view]); }
+function cards(grid = activeGrid()) { return [...grid.querySelectorAll(".card")]; }
+
+function batchDecided() {
+  const all = cards(document.getElementById("grid"));
+  return all.length > 0 && all.every((card) => card.dataset.state === "saved") && state.pending.size === 0;
+}
+
+function updateSubmit() {
+  const all = cards(document.getElementById("grid"));
+  const done = all.filter((card) => card.dataset.state === "saved").length;
+  document.getElementById("submit-btn").disabled = !batchDecided();
+  if (state.batch && all.length) {
+    document.getElementById("batch-status").textContent =
+      `Batch ${state.batch.batch}, round ${state.batch.round}: ${done} of ${all.length} decided` +
+      (done === all.length ? " — press Enter for the next batch" : "");
+  }
+}
+
+async function sendLabel(item, label, card, batch) {
+  const previous = card.dataset.label || null;
+  markCard(card, label, "pending");
+  const body = { labeler: labeler(), labels: [{ id: item.id, label }], batch };
+  const request = state.chain.catch(() => null).then(() => api(conceptUrl(concept, "/labels"), { method: "POST", body }));
+  state.chain = request;
+  state.pending.add(request);
+  updateSubmit();
+  try {
+    await request;
+    markCard(card, label, "saved");
+    showError(null);
+  } catch (error) {
+    markCard(card, previous, previous ? "saved" : "");
+    showError(error);
+  } finally {
+    state.pending.delete(request);
+    updateSubmit();
+    loadHistory();
+  }
+}
+
+function focusNextUndecided(card) {
+  const all = cards(card.parentElement);
+  const start = all.indexOf(card);
+  const next = all.slice(start + 1).concat(all.slice(0, start)).find((c) => !c.dataset.label);
+  (next || card).focus();
+}
+
+function onLabel(batchNumber) {
+  return (item, label, card) => {
+    sendLabel(item, label, card, batchNumber);
+    focusNextUndecided(card);
+  };
+}
+
+function onLike(item) {
+  selectView("search");
+  runSearch({ like: item.id }, `Items like ${item.text || item.id}`);
+}
+
+function fillGrid(grid, items, handler, known = {}) {
+  grid.replaceChildren();
+  for (const item of items) {
+    const card = itemCard(item, { onLabel: handler, onLike });
+    if (known[item.id]) markCard(card, known[item.id], "saved");
+    grid.append(card);
+  }
+}
+
+async function loadBatch() {
+  try {
+    const [batch, history] = await Promise.all([
+      api(conceptUrl(concept, `/batch?labeler=${encodeURIComponent(labeler())}`)),
+      api(conceptUrl(concept, "/labels?n=1000")),
+    ]);
+    state.batch = batch;
+    const known = Object.fromEntries(history.labels.map((row) => [row.id, row.label]));
+    const grid = document.getElementById("grid");
+    fillGrid(grid, batch.items, onLabel(batch.batch), known);
+    document.getElementById("mode").textContent = `${batch.mode} mode`;
+    document.getElementById("empty").hidden = batch.items.length > 0;
+    if (!batch.items.length) document.getElementById("batch-status").textContent = "";
+    updateSubmit();
+    renderHistory(history);
+    const first = cards(grid).find((c) => !c.dataset.label) || cards(grid)[0];
+    if (first && state.view === "batch") first.focus();
+  } catch (error) { showError(error); }
+}
+
+async function nextBatch() {
+  if (!batchDecided()) return;
+  document.getElementById("submit-btn").disabled = true;
+  await Promise.allSettled([...state.pending]);
+  await loadBatch();
+  loadStats();
+}
+
+async function undo() {
+  try {
+    await state.chain.catch(() => null);
+    const { undone } = await api(conceptUrl(concept, "/undo"), { method: "POST", body: { labeler: labeler() } });
+    if (!undone) { document.getElementById("batch-status").textContent = "Nothing to undo."; return; }
+    for (const card of document.querySelectorAll(".card")) {
+      if (card.dataset.id === undone.id) { markCard(card, null); card.focus(); }
+    }
+    updateSubmit();
+    loadHistory();
+    loadStats();
+  } catch (error) { showError(error); }
+}
+
+function renderHistory(data) {
+  const list = document.getElementById("history");
+  list.replaceChildren();
+  for (const row of data.labels.slice(0, 15)) {
+    list.append(el("li", { class: `h-${row.label}` }, el("span", { class: "hl" }, row.label), " ", row.text || row.id));
+  }
+  if (!data.labels.length) list.append(el("li", { class: "muted" }, "No labels yet."));
+}
+
+async function loadHistory() {
+  try { renderHistory(await api(conceptUrl(concept, "/labels?n=15"))); } catch (error) { showError(error); }
+}
+
+function drawChart(curve) {
+  const svg = document.getElementById("chart");
+  const ns = "http://www.w3.org/2000/svg";
+  svg.replaceChildren();
+  const [w, h, pad] = [240, 120, 22];
+  const maxX = Math.max(1, ...curve.map((p) => p[0]));
+  const maxY = Math.max(1, ...curve.map((p) => p[1]));
+  const line = (x1, y1, x2, y2) => {
+    const node = document.createElementNS(ns, "line");
+    Object.entries({ x1, y1, x2, y2, class: "axis" }).forEach(([k, v]) => node.setAttribute(k, v));
+    svg.append(node);
+  };
+  const text = (x, y, value, anchor) => {
+    const node = document.createElementNS(ns, "text");
+    Object.entries({ x, y, "text-anchor": anchor, class: "tick" }).forEach(([k, v]) => node.setAttribute(k, v));
+    node.textContent = value;
+    svg.append(node);
+  };
+  line(pad, h - pad, w - 4, h - pad);
+  line(pad, 4, pad, h - pad);
+  text(pad - 3, 12, String(maxY), "end");
+  text(w - 4, h - 6, String(maxX), "end");
+  text(pad, h - 6, "0", "middle");
+  if (!curve.length) return;
+  const points = [[0, 0], ...curve].map(([x, y]) =>
+    `${(pad + (x / maxX) * (w - 4 - pad)).toFixed(1)},${(h - pad - (y / maxY) * (h - pad - 4)).toFixed(1)}`);
+  const poly = document.createElementNS(ns, "polyline");
+  poly.setAttribute("points", points.join(" "));
+  poly.setAttribute("class", "curve");
+  svg.append(poly);
+}
+
+async function loadStats() {
+  const seq = ++state.statsSeq;  // a slower, older answer must not overwrite a newer one
+  try {
+    const s = await api(conceptUrl(concept, "/stats"));
+    if (seq !== state.statsSeq) return;
+    const set = (id, value) => { document.getElementById(id).textContent = value; };
+    set("s-labels", s.labels);
+    set("s-positives", s.positives);
+    set("s-negatives", s.negatives ?? "–");
+    set("s-pool", s.pool_size ?? "–");
+    set("s-ap", s.ap_test === null || s.ap_test === undefined ? "– (no labeled test items)" : s.ap_test.toFixed(3));
+    drawChart(s.curve || []);
+  } catch (error) { showError(error); }
+}
+
+async function runSearch(params, title) {
+  const status = document.getElementById("search-status");
+  status.textContent = "Searching…";
+  try {
+    const { items } = params
+      ? await api(conceptUrl(concept, `/search?${new URLSearchParams({ ...params, n: "24" })}`))
+      : await api(conceptUrl(concept, "/random?n=12"));
+    fillGrid(document.getElementById("search-grid"), items, (item, label, card) => {
+      sendLabel(item, label, card, null);
+      focusNextUndecided(card);
+    });
+    status.textContent = `${title}: ${items.length} items`;
+    const first = cards(document.getElementById("search-grid"))[0];
+    if (first) first.focus();
+  } catch (error) { status.textContent = ""; showError(error); }
+}
+
+async function loadTop() {
+  try {
+    const { items } = await api(conceptUrl(concept, "/top?n=24"));
+    fillGrid(document.getElementById("top-grid"), items, (item, label, card) => {
+      sendLabel(item, label, card, null);
+      focusNextUndecided(card);
+    });
+  } catch (error) { showError(error); }
+}
+
+function selectView(view) {
+  state.view = view;
+  for (const name of Object.keys(grids)) {
+    document.getElementById(`tab-${name}`).setAttribute("aria-selected", String(name === view));
+    document.getElementById(`view-${name}`).hidden = name !== view;
+  }
+  if (view === "top") loadTop();
+}
+
+for (const name of Object.keys(grids)) {
+  document.getElementById(`tab-${name}`).addEventListener("click", () => selectView(name));
+}
+document.getElementById("search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const q = document.getElementById("search-q").value.trim();
+  if (q) runSearch({ q }, `Results for “${q}”`);
+});
+document.getElementById("seed-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const q = document.getElementById("seed-q").value.trim();
+  if (!q) return;
+  document.getElementById("search-q").value = q;
+  selectView("search");
+  runSearch({ q }, `Results for “${q}”`);
+});
+document.getElementById("random-btn").addEventListener("click", () => {
+  selectView("search");
+  runSearch(null, "Random items");
+});
+document.getElementById("submit-btn").addEventListener("click", nextBatch);
+document.getElementById("undo-btn").addEventListener("click", undo);
+const help = document.getElementById("help");
+document.getElementById("help-btn").addEventListener("click", () => help.showModal());
+
+const KEY_LABELS = { y: "positive", n: "negative", s: "skip" };
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey || help.open) return;
+  if (event.target.closest("input, textarea, select")) return;
+  const key = event.key;
+  if (key === "?") { event.preventDefault(); help.showModal(); return; }
+  if (key === "u") { event.preventDefault(); undo(); return; }
+  const all = cards();
+  const current = document.activeElement && document.activeElement.closest(".card");
+  if (KEY_LABELS[key]) {
+    const card = current || all[0];
+    if (card) { event.preventDefault(); card.querySelector(`button[data-label=${KEY_LABELS[key]}]`).click(); }
+    return;
+  }
+  if ((key === "Enter" || key === " ") && state.view === "batch" && (!document.activeElement.closest("button") || batchDecided())) {
+    event.preventDefault();
+    nextBatch();
+    return;
+  }
+  const moves = { ArrowLeft: -1, ArrowRight: 1 };
+  if (key in moves || key === "ArrowUp" || key === "ArrowDown") {
+    if (!all.length) return;
+    event.preventDefault();
+    const index = Math.max(0, all.indexOf(current));
+    let target = index + (moves[key] || 0);
+    if (key === "ArrowUp" || key === "ArrowDown") {
+      const top = all[index].offsetTop;
+      const perRow = Math.max(1, all.filter((c) => c.offsetTop === top).length);
+      target = index + (key === "ArrowDown" ? perRow : -perRow);
+    }
+    all[Math.min(all.length - 1, Math.max(0, target))].focus();
+  }
+});
+
+loadBatch();
+loadStats();
