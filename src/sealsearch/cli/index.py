@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sealsearch.cli.options import DatasetArg, Factory
+from sealsearch.cli.options import Backend, DatasetArg, Factory, IndexType, Uri, index_factory
 from sealsearch.cli.output import out, progress_bar, user_errors
 from sealsearch.errors import InvalidParameterError
 
@@ -18,16 +18,25 @@ app.add_typer(index_app, name="index")
 
 @index_app.command("build")
 @user_errors
-def index_build(dataset_dir: DatasetArg, factory: Factory = "auto") -> None:
+def index_build(
+    dataset_dir: DatasetArg,
+    factory: Factory = "auto",
+    backend: Backend = "faiss",
+    uri: Uri = None,
+    index_type: IndexType = None,
+) -> None:
     """Build (or reuse) the kNN index over the dataset's pool split and report its recall."""
     from sealsearch.active.knn import index_recall, open_or_build_index
     from sealsearch.data.dataset import Dataset
     from sealsearch.index import RECALL_K, RECALL_QUERIES
 
+    factory = index_factory(factory, index_type, backend)
     dataset = Dataset.open(dataset_dir)
     with progress_bar(f"indexing ({factory})") as progress:
-        index = open_or_build_index(dataset, factory, progress=progress)
-    out.print(f"index {index.factory}: {index.ntotal} vectors of dim {index.dim} under {dataset.index_dir}")
+        index = open_or_build_index(dataset, factory, backend=backend, uri=uri, progress=progress)
+    name = index.factory if backend == "faiss" else index.describe()
+    where = f"under {dataset.index_dir}" if backend == "faiss" else f"in {getattr(index, 'uri', '?')}"
+    out.print(f"index {name}: {index.ntotal} vectors of dim {index.dim} {where}")
     with progress_bar("exact search for recall") as progress:
         recall = index_recall(dataset, index, progress=progress)
     out.print(f"recall@{RECALL_K} vs exact search on {min(RECALL_QUERIES, index.ntotal)} pool rows: {recall:.3f}")
