@@ -44,7 +44,7 @@ class IvfLists:
 
 class KnnIndex(Protocol):
     """What the pool, the loop and the graph build need from an index; every backend passes the
-    same checks (tests/test_index.py)."""
+    same checks (tests/index/test_index.py)."""
 
     factory: str
     """The index description it was built from, e.g. "Flat", "HNSW32", "IVF64,SQ8,Rerank4"."""

@@ -1,6 +1,6 @@
 """The label log of a project: one SQLite file, append-only events, numbered migrations.
 
-Guarantees (tested in tests/test_sessions_store.py):
+Guarantees (tested in tests/sessions/test_sessions_store.py):
 
 - Durable on acknowledgement: WAL with `synchronous=FULL`, so a label call returns only after
   its COMMIT reached the disk; a crash right after an acknowledged label loses nothing. NORMAL
