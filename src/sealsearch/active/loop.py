@@ -24,6 +24,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from sealsearch._util import positive_int, single_threaded_blas
+from sealsearch.active.fused import fused_row_function
 from sealsearch.active.hygiene import name_rows, rows_outside, sorted_unique
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
 from sealsearch.active.pools import CandidatePool
@@ -350,6 +351,9 @@ class ActiveLoop:
             return checked(
                 scorer(positive_proba(model, vectors), ScoringContext(vectors, pool_mean, rng)), len(vectors)
             )
+
+        # A linear learner with a built-in scorer: the same scores from one float32 product per block.
+        score = fused_row_function(self.strategy, model, pool_mean) or score
 
         return self.pool.score_candidates(score)
 
