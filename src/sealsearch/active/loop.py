@@ -14,6 +14,7 @@ the log (round, row, label) and the skipped rows, and restarts where it stopped.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -129,6 +130,7 @@ class ActiveLoop:
         self._model: BaseEstimator | None = None
         self._model_size = -1
         self._pending: tuple[int, Batch] | None = None
+        self._pool_takes_vectors = "vectors" in inspect.signature(pool.update).parameters
 
     @classmethod
     def replay(
@@ -242,7 +244,10 @@ class ActiveLoop:
         known.update(zip(rows.tolist(), labels.tolist(), strict=True))
         self._skipped = np.setdiff1d(self._skipped, rows, assume_unique=True)
         with self._timed("knn"), single_threaded_blas():
-            self.pool.update(rows, labels)
+            if self._pool_takes_vectors:
+                self.pool.update(rows, labels, vectors=vectors)
+            else:
+                self.pool.update(rows, labels)
         self.round += 1
         self._pending = None
         return int(rows.size)
@@ -314,7 +319,7 @@ class ActiveLoop:
             else:
                 # Scored over the whole pool, then skipped rows dropped: the random draws and the
                 # scores do not depend on when rows were skipped.
-                scores = self._scores(candidates, model, rng)
+                scores = self._scores(candidates, model, rng, n)
                 if kept is not None:
                     candidates, scores = candidates[kept], scores[kept]
                 if self.dedup is None:
@@ -327,7 +332,9 @@ class ActiveLoop:
         self._pending = (n, batch)
         return batch
 
-    def _scores(self, candidates: np.ndarray, model: BaseEstimator | None, rng: np.random.Generator) -> np.ndarray:
+    def _scores(
+        self, candidates: np.ndarray, model: BaseEstimator | None, rng: np.random.Generator, n: int
+    ) -> np.ndarray:
         scorer = self.strategy.function
         pool_mean = self.pool.mean_vector()
 
@@ -355,6 +362,8 @@ class ActiveLoop:
         # A linear learner with a built-in scorer: the same scores from one float32 product per block.
         score = fused_row_function(self.strategy, model, pool_mean) or score
 
+        if getattr(self.pool, "codes", None) is not None:  # scored on codes: the top few·n re-ranked exactly
+            return self.pool.score_candidates(score, n=n + (self._skipped.size if self._skipped.size else 0))
         return self.pool.score_candidates(score)
 
     @contextmanager
