@@ -236,7 +236,7 @@ class ActiveLoop:
         rows, labels = rows[fresh], labels[fresh]
         if rows.size == 0:
             return 0
-        vectors = self.embeddings.take(rows)
+        vectors = self.embeddings.gather(rows)  # scattered rows (see EmbeddingStore.gather)
         self._log.rows.append(rows)
         self._log.labels.append(labels)
         self._log.rounds.append(np.full(rows.size, self.round, dtype=np.int64))

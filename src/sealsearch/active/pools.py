@@ -106,7 +106,7 @@ class SealsPool:
         new = rows[fresh]
         if new.size == 0:
             return new, np.empty((0, self.k), dtype=np.int64)
-        vectors = self.embeddings.take(new) if vectors is None else np.asarray(vectors, np.float32)[first[fresh]]
+        vectors = self.embeddings.gather(new) if vectors is None else np.asarray(vectors, np.float32)[first[fresh]]
         ids = self.source.neighbours(new, vectors, self.k)
         self._mark_labeled(new, vectors)
         self._add(ids)
@@ -123,8 +123,8 @@ class SealsPool:
         """Neighbour ids (-1 padded) that are neither members nor labeled join the pool."""
         added = self._members.outside(np.unique(ids[ids >= 0]))
         if added.size:
-            if self.codes is None:
-                values = vectors = self.embeddings.take(added)
+            if self.codes is None:  # scattered rows: all announced to the disk at once (gather)
+                values = vectors = self.embeddings.gather(added)
             else:
                 values = self.codes.take(added)
                 vectors = self.codes.decode(values)
@@ -159,7 +159,9 @@ class SealsPool:
         codes = self.codes
         scores = score_matrix(values, lambda block: score(codes.decode(block)))[self._members.live_mask()]
         if n is not None and scores.size:
-            rescore_top(scores, self.candidates(), self.rerank * int(n), lambda rows: score(self.embeddings.take(rows)))
+            rescore_top(
+                scores, self.candidates(), self.rerank * int(n), lambda rows: score(self.embeddings.gather(rows))
+            )
         return scores
 
 
