@@ -34,7 +34,7 @@ from sealsearch._util import Progress, positive_int, single_threaded_blas, write
 from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 from sealsearch.index import KnnIndex, index_dir_name
-from sealsearch.index.ivf_graph import DEFAULT_PROBE, IvfGraphBuilder
+from sealsearch.index.ivf_graph import AUTO_PROBE, DEFAULT_PROBE, IvfGraphBuilder, choose_probe
 from sealsearch.index.recall import RECALL_QUERIES, recall_of, sample_queries
 
 GRAPH_FORMAT = 1
@@ -203,11 +203,13 @@ def build_knn_graph(
     own row is excluded, exactly as `SealsPool` searches. method "search" asks `index` for every
     row (chunk_rows at a time), so lookups equal searches; "ivf-lists" computes exact
     neighbours among the rows of the `probe` inverted lists nearest each row's list (IVF indexes
-    only); "auto" takes "ivf-lists" when the index has inverted lists.
+    only; probe `AUTO_PROBE`, the default, is chosen by `choose_probe` from a sample of the pool
+    and recorded, with the sampled recall of each probe tried, in the description file);
+    "auto" takes "ivf-lists" when the index has inverted lists.
     """
     k = positive_int(k, "k")
     chunk_rows = positive_int(chunk_rows, "chunk_rows")
-    probe = positive_int(probe, "probe")
+    probe = AUTO_PROBE if probe == AUTO_PROBE else positive_int(probe, "probe")
     if method not in METHODS:
         raise InvalidParameterError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     pool = np.asarray(rows, dtype=np.int64)
@@ -223,10 +225,17 @@ def build_knn_graph(
         raise InvalidParameterError(
             f"method 'ivf-lists' needs an IVF index, and {index.factory!r} has no inverted lists; use 'search'"
         )
-    build = {"method": "search"} if lists is None else {"method": "ivf-lists", "probe": probe}
     path, meta_path = graph_paths(directory, index.factory, k)
     expected = _description(pool, index.factory, k)
     meta = _read_meta(meta_path, expected)
+    sampled: dict = {}
+    if lists is not None and probe == AUTO_PROBE:
+        if meta is not None and meta.get("method") == "ivf-lists" and isinstance(meta.get("probe"), int):
+            probe = meta["probe"]  # resuming: the probe chosen when the build began
+        elif meta is None or meta["rows_done"] < pool.size:
+            probe, recalls = choose_probe(store, lists, k)
+            sampled = {"probe_recall": {str(p): round(r, 4) for p, r in recalls.items()}}
+    build = {"method": "search"} if lists is None else {"method": "ivf-lists", "probe": probe}
     if meta is not None and meta["rows_done"] == pool.size:
         if progress:
             progress(pool.size, pool.size)
@@ -243,7 +252,7 @@ def build_knn_graph(
         meta_path.unlink(missing_ok=True)  # a stale description must never vouch for the new file
         path.parent.mkdir(parents=True, exist_ok=True)
         ids = np.lib.format.open_memmap(path, mode="w+", dtype=GRAPH_ID_DTYPE, shape=(pool.size, k))
-        meta = {**expected, **build, "rows_done": 0} | ({"lists_done": 0} if lists is not None else {})
+        meta = {**expected, **build, **sampled, "rows_done": 0} | ({"lists_done": 0} if lists is not None else {})
         _write_meta(meta_path, meta)
     if progress:
         progress(meta["rows_done"], pool.size)
