@@ -7,7 +7,8 @@ The issue's goals, each printed as a ratio measured in this run over ≥ 3 conce
 (median [min–max] over the runs of a cell):
 
 1. cold (the embeddings file evicted from the page cache before every round, as
-   `bench/scaling.py --cold`): All round ÷ SEALS round ≥ 10× at 10^6, ≥ 50× at 10^7, with SQ8
+   `bench/scaling.py --cold`; or `--cgroup`, run under `bench/memlimit.py` with less memory than
+   the vectors): All round ÷ SEALS round ≥ 10× at 10^6, ≥ 50× at 10^7, with SQ8
    codes selecting what the exact pool selects (batch overlap ≥ 99% or final recall within 0.005);
 2. warm: All selection ≤ 2× and SEALS selection ≤ 3× the bandwidth floor (rows scored × d × 4 ÷
    bandwidth), or ≤ 2 ms for SEALS;
@@ -100,7 +101,7 @@ def run_size(args, n: int, results: Path) -> None:
         codes = Sq8Codes.open_or_build(dataset.embeddings, dataset.path / "embeddings.npy")
         print(f"  SQ8 codes: {codes.nbytes / 2**20:,.0f} MB in RAM, ready in {time.perf_counter() - start:.1f} s")
     concepts = pick_concepts(dataset, args.concepts, seed_pos=args.min_positives, min_test=0, seed=0)
-    storage = "cold" if args.cold else "warm"
+    storage = "cold" if args.cold else "cgroup" if args.cgroup else "warm"
     path = dataset.path / "embeddings.npy"
     for strategy in args.strategies:
         for concept in concepts:
@@ -111,11 +112,11 @@ def run_size(args, n: int, results: Path) -> None:
                     out = results / f"n{n}_{storage}_{strategy}_{variant}_{concept}_s{seed}.parquet"
                     if out.is_file():
                         continue
+                    hook = None
                     if args.cold:
                         hook = lambda: evict(dataset.embeddings, path)  # noqa: E731
-                    else:
+                    elif not args.cgroup:  # under a memory limit the cache holds what the limit leaves
                         warm(dataset.embeddings)
-                        hook = None
                     table = one_run(dataset, concept, seed, strategy, variant, args, index, graph, codes, hook)
                     meta = dict(n=n, storage=storage, strategy=strategy, variant=variant, concept=concept, seed=seed)
                     table.assign(**meta).to_parquet(out, index=False)
@@ -159,7 +160,7 @@ def report(rounds: pd.DataFrame, bandwidth: float) -> None:
             if variant not in group or group[variant].isna().all() or "all" not in group:
                 continue
             ratio = (group["all"] / group[variant]).dropna()
-            goal = GOAL_COLD.get(n) if storage == "cold" else None
+            goal = GOAL_COLD.get(n) if storage in ("cold", "cgroup") else None
             met = "" if goal is None else ("MET    " if ratio.median() >= goal else "MISSED ") + f"(goal ≥ {goal:g}) "
             print(f"  {met}N={n:,} {storage} {strategy} All ÷ {variant}: {spread(ratio)}")
     print("\nSQ8 codes vs exact SEALS (same concept, seed; warm or cold):")
@@ -207,6 +208,9 @@ def main() -> None:
     parser.add_argument("--n", default="1000000", help="comma-separated dataset sizes (bench/scaling.py's datasets)")
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--cold", action="store_true", help="evict the embeddings from the page cache every round")
+    parser.add_argument(
+        "--cgroup", action="store_true", help="no eviction, no warming: run under bench/memlimit.py (storage 'cgroup')"
+    )
     parser.add_argument("--strategies", default="maxent")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--concepts", type=int, default=3)
@@ -225,7 +229,7 @@ def main() -> None:
     results.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         for n in sizes:
-            print(f"N={n:,} storage={'cold' if args.cold else 'warm'}", flush=True)
+            print(f"N={n:,} storage={'cold' if args.cold else 'cgroup' if args.cgroup else 'warm'}", flush=True)
             run_size(args, n, results)
     tables = [pd.read_parquet(p) for p in sorted(results.glob("n*.parquet"))]
     if not tables:
