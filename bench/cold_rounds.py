@@ -92,9 +92,10 @@ def run_size(args, n: int, results: Path) -> None:
     dataset = synthetic(args.data_dir, n, 256, 0)
     factory = default_factory(n)
     index = open_index(dataset, factory, None)
-    graph = find_graph(dataset, index.factory, args.k)
-    if graph is None:
+    graph = None if args.no_graph else find_graph(dataset, index.factory, args.k)
+    if graph is None and not args.no_graph:
         raise SystemExit(f"no kNN graph of {factory} for {dataset.path}: run bench/scaling.py --graph first")
+    mode = "" if graph is not None else "@index"  # index mode: SEALS searches the index every round
     codes = None
     if "seals-sq8" in args.variants:
         start = time.perf_counter()
@@ -109,7 +110,8 @@ def run_size(args, n: int, results: Path) -> None:
                 for variant in args.variants:
                     if args.cold and args.skip_exact_cold and variant == "seals":
                         continue
-                    out = results / f"n{n}_{storage}_{strategy}_{variant}_{concept}_s{seed}.parquet"
+                    label = variant if variant == "all" else variant + mode
+                    out = results / f"n{n}_{storage}_{strategy}_{label}_{concept}_s{seed}.parquet"
                     if out.is_file():
                         continue
                     hook = None
@@ -118,12 +120,12 @@ def run_size(args, n: int, results: Path) -> None:
                     elif not args.cgroup:  # under a memory limit the cache holds what the limit leaves
                         warm(dataset.embeddings)
                     table = one_run(dataset, concept, seed, strategy, variant, args, index, graph, codes, hook)
-                    meta = dict(n=n, storage=storage, strategy=strategy, variant=variant, concept=concept, seed=seed)
+                    meta = dict(n=n, storage=storage, strategy=strategy, variant=label, concept=concept, seed=seed)
                     table.assign(**meta).to_parquet(out, index=False)
                     body = table[table["round"] > 0]
                     ms = {c: body[c].mean() * 1e3 for c in ("t_round", "t_select", "t_knn", "t_train")}
                     print(
-                        f"  {storage} {strategy} {variant:9s} {concept} s{seed}: {ms['t_round']:8.1f} ms/round "
+                        f"  {storage} {strategy} {label:9s} {concept} s{seed}: {ms['t_round']:8.1f} ms/round "
                         f"(select {ms['t_select']:.1f}, kNN {ms['t_knn']:.1f}, train {ms['t_train']:.1f}), "
                         f"recall {table.recall.iloc[-1]:.3f}, RSS {table.rss_mb.iloc[0]:,.0f} MB",
                         flush=True,
@@ -156,8 +158,8 @@ def report(rounds: pd.DataFrame, bandwidth: float) -> None:
     paired = runs.set_index(["n", "storage", "strategy", "concept", "seed", "variant"])["t_round"].unstack("variant")
     print("\nWhole round, All ÷ SEALS (per concept × seed, median [min–max]):")
     for (n, storage, strategy), group in paired.groupby(level=["n", "storage", "strategy"]):
-        for variant in ("seals", "seals-sq8"):
-            if variant not in group or group[variant].isna().all() or "all" not in group:
+        for variant in [v for v in group.columns if v != "all"]:
+            if group[variant].isna().all() or "all" not in group:
                 continue
             ratio = (group["all"] / group[variant]).dropna()
             goal = GOAL_COLD.get(n) if storage in ("cold", "cgroup") else None
@@ -165,18 +167,21 @@ def report(rounds: pd.DataFrame, bandwidth: float) -> None:
             print(f"  {met}N={n:,} {storage} {strategy} All ÷ {variant}: {spread(ratio)}")
     print("\nSQ8 codes vs exact SEALS (same concept, seed; warm or cold):")
     batches = rounds.set_index(keys + ["round"])["batch"].sort_index()
-    for (n, strategy), group in runs[runs["variant"] == "seals-sq8"].groupby(["n", "strategy"]):
+    for (n, strategy, variant), group in runs[runs["variant"].str.startswith("seals-sq8")].groupby(
+        ["n", "strategy", "variant"]
+    ):
+        exact_variant = variant.replace("seals-sq8", "seals")
         overlaps, first, recall_gaps = [], [], []
         for row in group.itertuples():
             for storage in ("warm", "cold"):
-                exact_key = (n, storage, strategy, "seals", row.concept, row.seed)
+                exact_key = (n, storage, strategy, exact_variant, row.concept, row.seed)
                 if exact_key not in final.index:
                     continue
                 a = np.concatenate(batches.loc[exact_key].tolist())
-                b = np.concatenate(batches.loc[(n, row.storage, strategy, "seals-sq8", row.concept, row.seed)].tolist())
+                b = np.concatenate(batches.loc[(n, row.storage, strategy, variant, row.concept, row.seed)].tolist())
                 overlaps.append(np.intersect1d(a, b).size / max(a.size, 1))
-                r1 = (n, storage, strategy, "seals", row.concept, row.seed, 1)
-                r1q = (n, row.storage, strategy, "seals-sq8", row.concept, row.seed, 1)
+                r1 = (n, storage, strategy, exact_variant, row.concept, row.seed, 1)
+                r1q = (n, row.storage, strategy, variant, row.concept, row.seed, 1)
                 if r1 in batches.index and r1q in batches.index:
                     first.append(np.intersect1d(batches.loc[r1], batches.loc[r1q]).size / max(len(batches.loc[r1]), 1))
                 recall_gaps.append(abs(final.loc[exact_key] - row.recall))
@@ -184,8 +189,8 @@ def report(rounds: pd.DataFrame, bandwidth: float) -> None:
         if overlaps:
             ok = np.median(first) >= 0.99 or max(recall_gaps) <= 0.005
             print(
-                f"  {'MET   ' if ok else 'MISSED'} N={n:,} {strategy}: round-1 batch overlap {spread(first)}, "
-                f"all labels overlap {spread(overlaps)}, |final recall gap| max {max(recall_gaps):.4f}"
+                f"  {'MET   ' if ok else 'MISSED'} N={n:,} {strategy} {variant}: round-1 batch overlap {spread(first)},"
+                f" all labels overlap {spread(overlaps)}, |final recall gap| max {max(recall_gaps):.4f}"
             )
     print(f"\nBandwidth floor at {bandwidth / 1e9:.1f} GB/s (rows scored × d × 4 B); selection ÷ floor, warm:")
     for (n, strategy, variant), group in runs[runs["storage"] == "warm"].groupby(["n", "strategy", "variant"]):
@@ -219,6 +224,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--k", type=int, default=100)
+    parser.add_argument("--no-graph", action="store_true", help="index mode: SEALS searches the index each round")
     parser.add_argument("--skip-exact-cold", action="store_true", help="no exact SEALS pool in cold runs")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
