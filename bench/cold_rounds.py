@@ -117,7 +117,11 @@ def run_size(args, n: int, results: Path) -> None:
                     hook = None
                     if args.cold:
                         hook = lambda: evict(dataset.embeddings, path)  # noqa: E731
-                    elif not args.cgroup:  # under a memory limit the cache holds what the limit leaves
+                    elif args.cgroup:
+                        # Cached pages stay charged to the cgroup that read them first and would
+                        # escape the limit: start each run with none of the file cached.
+                        evict(dataset.embeddings, path)
+                    else:
                         warm(dataset.embeddings)
                     table = one_run(dataset, concept, seed, strategy, variant, args, index, graph, codes, hook)
                     meta = dict(n=n, storage=storage, strategy=strategy, variant=label, concept=concept, seed=seed)

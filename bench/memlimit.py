@@ -6,13 +6,16 @@
 The second way (besides evicting pages every round, `--cold`) to measure a pool that does not
 fit in memory: the page cache is charged to the cgroup, so a 1 GB embeddings file under a 1 GB
 limit that also holds the process's own memory is re-read from disk on every pass, as on a
-machine whose RAM is smaller than the pool. The limit applies to a child of this process's own
+machine whose RAM is smaller than the pool. Pages cached before the command started stay
+charged to whoever read them first (and escape the limit), so `cold_rounds.py --cgroup` evicts
+the file once before each run. The limit applies to a child of this process's own
 memory cgroup (so every limit above it still holds), which is removed afterwards.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +43,7 @@ def main() -> None:
     parent = own_memory_cgroup()
     group = parent / f"sealsearch-bench-{os.getpid()}"
     group.mkdir()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still leave the cgroup on `kill`
     try:
         (group / "memory.limit_in_bytes").write_text(str(limit))
         (group / "cgroup.procs").write_text(str(os.getpid()))  # the command inherits it
