@@ -278,3 +278,22 @@ def test_auto_probe_is_measured_and_recorded(dataset):
     assert (graph.method, graph.probe) == ("ivf-lists", probe)
     meta = json.loads(graph_paths(dataset, index.factory, 6)[1].read_text())
     assert meta["probe_recall"][str(probe)] == round(recalls[probe], 4)
+
+
+def test_torch_build_on_cpu_equals_exact_neighbours(dataset):
+    pytest.importorskip("torch")
+    index = open_or_build_index(dataset, "Flat")
+    graph = build_knn_graph(dataset, index, 8, method="torch", device="cpu")
+    assert graph.method == "torch"
+    pool = dataset.split_rows("pool")
+    vectors = dataset.embeddings.take(pool).astype(np.float64)
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    kth = np.sort(sims, axis=1)[:, -8]
+    found = graph.neighbours(pool, 8)
+    position = np.searchsorted(pool, found)
+    got = sims[np.arange(pool.size)[:, None], position]
+    assert (found >= 0).all() and not (found == pool[:, None]).any()
+    assert np.all(got >= kth[:, None] - 1e-5)  # every stored neighbour is among the exact 8 best (ties allowed)
+    assert np.all(np.diff(got, axis=1) <= 1e-6)  # best first
+    assert graph_recall(dataset, graph) == 1.0

@@ -43,7 +43,11 @@ def index_graph(
         int, typer.Option(help="Pool rows per chunk of the search method; progress is saved after each.")
     ] = 65536,
     method: Annotated[
-        str, typer.Option(help='"ivf-lists" (IVF only), "search", or "auto": ivf-lists when it can.')
+        str,
+        typer.Option(
+            help='"ivf-lists" (IVF only), "search", "torch" (exact, on --device; needs the text extra), '
+            'or "auto": ivf-lists when it can.'
+        ),
     ] = "auto",
     probe: Annotated[
         int,
@@ -52,6 +56,7 @@ def index_graph(
             "smallest of 8, 16, 32, 64 whose recall on a sample of the pool reaches 0.95."
         ),
     ] = 0,
+    device: Annotated[str, typer.Option(help='--method torch: the torch device, e.g. "cuda" or "cpu".')] = "cuda",
 ) -> None:
     """Find every pool row's k neighbours once (resumable), so SEALS rounds look them up instead."""
     from sealsearch.active.knn import build_knn_graph, graph_recall, open_or_build_index
@@ -71,7 +76,9 @@ def index_graph(
             starts.append(done)
             bar(done, total)
 
-        graph = build_knn_graph(dataset, index, k, method=method, probe=probe, chunk_rows=chunk, progress=progress)
+        graph = build_knn_graph(
+            dataset, index, k, method=method, probe=probe, chunk_rows=chunk, progress=progress, device=device
+        )
     built, seconds = graph.rows.size - starts[0], time.perf_counter() - started
     how = graph.method + (f", probe {graph.probe}" if graph.probe else "")
     out.print(f"kNN graph {graph.factory}, k={graph.k} ({how}): {graph.rows.size:,} pool rows in {graph.path}")

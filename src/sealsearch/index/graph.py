@@ -33,13 +33,13 @@ import numpy as np
 from sealsearch._util import Progress, positive_int, single_threaded_blas, write_text_atomic
 from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.index import KnnIndex, index_dir_name
+from sealsearch.index import KnnIndex, index_dir_name, torch_graph
 from sealsearch.index.ivf_graph import AUTO_PROBE, DEFAULT_PROBE, IvfGraphBuilder, choose_probe
 from sealsearch.index.recall import RECALL_QUERIES, recall_of, sample_queries
 
 GRAPH_FORMAT = 1
 GRAPH_ID_DTYPE = np.dtype(np.int32)  # half the disk of int64; dataset rows stay below 2^31
-METHODS = ("auto", "search", "ivf-lists")
+METHODS = ("auto", "search", "ivf-lists", "torch")
 
 
 def graph_paths(directory: Path, factory: str, k: int) -> tuple[Path, Path]:
@@ -193,6 +193,7 @@ def build_knn_graph(
     probe: int = DEFAULT_PROBE,
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
+    device: str = "cuda",
 ) -> KnnGraph:
     """Find the k neighbours of every pool row and store them; resumes an interrupted build of
     the same graph (same method and probe) and returns a finished one, however it was built,
@@ -205,7 +206,8 @@ def build_knn_graph(
     neighbours among the rows of the `probe` inverted lists nearest each row's list (IVF indexes
     only; probe `AUTO_PROBE`, the default, is chosen by `choose_probe` from a sample of the pool
     and recorded, with the sampled recall of each probe tried, in the description file);
-    "auto" takes "ivf-lists" when the index has inverted lists.
+    "auto" takes "ivf-lists" when the index has inverted lists; "torch" computes exact
+    neighbours on `device` with torch (bf16 candidates, fp32 re-rank; see torch_graph.py).
     """
     k = positive_int(k, "k")
     chunk_rows = positive_int(chunk_rows, "chunk_rows")
@@ -220,7 +222,7 @@ def build_knn_graph(
         )
     if pool.size and pool[-1] > np.iinfo(GRAPH_ID_DTYPE).max:
         raise InvalidDataError(f"{directory}: row numbers beyond 2^31 do not fit the graph's int32 ids")
-    lists = index.ivf_lists() if method != "search" else None
+    lists = index.ivf_lists() if method not in ("search", "torch") else None
     if method == "ivf-lists" and lists is None:
         raise InvalidParameterError(
             f"method 'ivf-lists' needs an IVF index, and {index.factory!r} has no inverted lists; use 'search'"
@@ -236,6 +238,8 @@ def build_knn_graph(
             probe, recalls = choose_probe(store, lists, k)
             sampled = {"probe_recall": {str(p): round(r, 4) for p, r in recalls.items()}}
     build = {"method": "search"} if lists is None else {"method": "ivf-lists", "probe": probe}
+    if method == "torch":
+        build = {"method": "torch", "precision": "bf16+fp32", "margin": torch_graph.MARGIN}
     if meta is not None and meta["rows_done"] == pool.size:
         if progress:
             progress(pool.size, pool.size)
@@ -256,7 +260,11 @@ def build_knn_graph(
         _write_meta(meta_path, meta)
     if progress:
         progress(meta["rows_done"], pool.size)
-    if lists is None:
+    if method == "torch":
+        builder = torch_graph.TorchGraphBuilder(store, pool, device)
+        checkpoint = lambda done: _write_meta(meta_path, {**meta, "rows_done": done})  # noqa: E731
+        torch_graph.fill_with_torch(builder, ids, meta["rows_done"], k, checkpoint, progress)
+    elif lists is None:
         _search_rows(store, pool, index, ids, meta, meta_path, chunk_rows, progress)
     else:
         _fill_from_lists(IvfGraphBuilder(store, lists, probe), pool, ids, meta, meta_path, progress)
