@@ -88,11 +88,13 @@ def build_knn_graph(
     probe: int = DEFAULT_PROBE,
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
+    device: str = "cuda",
 ) -> KnnGraph:
-    """Store every pool row's k neighbours beside the dataset's index (`seals index graph`)."""
+    """Store every pool row's k neighbours beside the dataset's index (`seals index graph`);
+    `device` is for method "torch" only."""
     return graphs.build_knn_graph(
         dataset.embeddings, dataset.split_rows("pool"), dataset.index_dir, knn_index, k,
-        method=method, probe=probe, chunk_rows=chunk_rows, progress=progress,
+        method=method, probe=probe, chunk_rows=chunk_rows, progress=progress, device=device,
     )  # fmt: skip
 
 
