@@ -125,7 +125,8 @@ def test_errors_are_one_line_json_with_4xx(client):
     assert_one_line_error(client.get("/api/concepts/cat/stats"), 404, "cat")
     assert_one_line_error(client.get("/api/concepts/dgo/batch?labeler=a"), 404, "dog")  # did you mean
     assert_one_line_error(client.post("/api/concepts", json={"name": "dog"}), 422, "exists")
-    assert_one_line_error(client.post("/api/concepts", json={"name": "x", "strategy": "best"}), 404, "strategy")
+    assert_one_line_error(client.post("/api/concepts", json={"name": "x", "strategy": "best"}), 422, "strategy")
+    assert_one_line_error(client.post("/api/concepts", json={"name": "x", "pool": "sealz"}), 422, "pool", "seals")
     assert_one_line_error(client.post("/api/concepts", json={"name": "x", "k": 0}), 422, "k:")
     assert_one_line_error(client.post("/api/concepts", json={"name": "x", "colour": 1}), 422, "colour", "unknown field")
     assert_one_line_error(client.get("/api/concepts/dog/batch"), 422, "labeler", "required")
