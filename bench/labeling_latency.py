@@ -3,6 +3,7 @@
     .venv/bin/python bench/labeling_latency.py                               # WordNet × GloVe, 82k
     .venv/bin/python bench/labeling_latency.py --n 1000000 --batches 30      # synthetic 10^6 × 256, graph mode
     .venv/bin/python bench/labeling_latency.py --per-item                    # one POST per label, like the page
+    .venv/bin/python bench/labeling_latency.py --n 1000000 --negatives 20    # seed negatives: active mode
 
 Drives the REST API of a real `seals serve` process (uvicorn, one worker, on a free loopback
 port) over HTTP with httpx, exactly as the pages do. A ground-truth oracle (the dataset's
@@ -72,6 +73,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--think", type=float, default=2.0, help="seconds the labeler reads a batch")
     parser.add_argument("--per-item", action="store_true", help="one POST per label, as the page sends them")
+    parser.add_argument(
+        "--negatives", type=int, default=0,
+        help="label this many random items (GET /random) first, as a person seeds negatives; without them a "
+        "tight synthetic concept never leaves search mode",
+    )  # fmt: skip
     args = parser.parse_args()
 
     data_path = synthetic(args.work, args.n, 20) if args.n else args.dataset
@@ -92,6 +98,10 @@ def main() -> None:
             created = api.post("/api/concepts", json={"name": concept, "batch_size": args.batch_size, **seed})
             created.raise_for_status()
             create_ms = 1000 * (time.perf_counter() - started)
+            if args.negatives:
+                randoms = api.get(f"/api/concepts/{concept}/random", params={"n": args.negatives}).json()["items"]
+                labels = [{"id": i["id"], "label": "positive" if i["id"] in positives else "negative"} for i in randoms]
+                api.post(f"/api/concepts/{concept}/labels", json={"labeler": "oracle", "labels": labels})
             batch_ms, ack_ms, modes, found = [], [], [], 0
             for _ in range(args.batches):
                 started = time.perf_counter()
@@ -118,7 +128,8 @@ def main() -> None:
     print(
         f"dataset {data_path} (n={dataset.info.n:,}, dim={dataset.info.dim}), concept {concept} "
         f"({len(positives)} items), batch {args.batch_size}, think {args.think} s, "
-        f"{'one POST per label' if args.per_item else 'one POST per batch'}, server: seals serve (uvicorn)"
+        f"{'one POST per label' if args.per_item else 'one POST per batch'}, {args.negatives} random items labeled "
+        "first, server: seals serve (uvicorn)"
     )
     print(f"create concept     {create_ms:7.1f} ms")
     print(f"next batch (GET)   {percentiles(batch_ms)}")

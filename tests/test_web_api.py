@@ -108,7 +108,7 @@ def test_search_random_stats_top_and_exports(client, text_dataset):
     assert len(client.get("/api/concepts/dog/random", params={"n": 4}).json()["items"]) == 4
 
     assert client.get("/api/concepts/dog/top").json() == {"items": []}  # no model before labels
-    assert_one_line_error(client.get("/api/concepts/dog/model"), 422, "no labels yet")
+    assert_one_line_error(client.get("/api/concepts/dog/model"), 422, "no labels the model has learned yet")
     positives = dog_ids(text_dataset)
     for _ in range(3):
         batch = client.get("/api/concepts/dog/batch", params={"labeler": LABELER}).json()

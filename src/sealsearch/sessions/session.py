@@ -358,7 +358,10 @@ class ConceptSession:
         with self._lock:
             effective = self.effective()
             if not self._training_labels(effective):
-                raise InvalidParameterError(f"concept {self.name!r} has no labels yet: label some items first")
+                raise InvalidParameterError(
+                    f"concept {self.name!r} has no labels the model has learned yet: label a whole batch "
+                    "(or ask for a new batch) first"
+                )
             return insight.model_bytes(self._synced_model(effective).loop.model)
 
     def summary(self) -> dict[str, Any]:
