@@ -2,11 +2,13 @@
 
 Two locks keep a person from waiting on training while staying correct:
 
-- `_write_lock` guards the in-memory mirror of the event log; a label call holds it only while
-  its events are committed (acknowledged after COMMIT returns), never while a model trains.
-- `_lock` guards the loop. After each acknowledged label call the project's single background
-  worker takes it to sync the loop with the log, train and compute the next batch; a
-  `next_batch` arriving meanwhile waits for that work instead of doing it twice.
+- `_write_lock` guards the in-memory mirror of the event log and of the closed rounds; a label
+  call holds it only while its events (or a round's closing) are committed (acknowledged after
+  COMMIT returns), never while a model trains.
+- `_lock` guards the loop. After a label call that closed a round (or an undo of a label the
+  loop was told) the project's single background worker takes it to sync the loop with the log,
+  train and compute the next batch; a `next_batch` arriving meanwhile waits for that work
+  instead of doing it twice. Lock order: `_lock`, then `_write_lock`.
 
 Rounds. Every label is written (and acknowledged) at once, but the loop learns in rounds: a
 round is a group of label events told to the loop as one `tell` (sessions.rounds). A labeler's
