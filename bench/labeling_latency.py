@@ -136,6 +136,7 @@ def main() -> None:
     print(f"labels ack (POST)  {percentiles(ack_ms)}")
     print(f"modes: {modes.count('search')} search + {modes.count('active')} active batches; "
           f"{found} positives in {len(modes) * args.batch_size} labels; pool {stats.get('pool_size')}; "
+          f"rounds {stats.get('rounds')}; "
           f"server-side wait_ms {stats.get('wait_ms')}")  # fmt: skip
 
 
