@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from sealsearch.cli import options as opt
 from sealsearch.errors import InvalidParameterError, SealsearchError
 
 app = typer.Typer()
@@ -49,9 +50,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 @app.command("serve")
 def serve(
-    project_dir: Annotated[
-        Path, typer.Argument(metavar="PROJECT", help="Project directory (created by Project.init).")
-    ],
+    project_dir: opt.ProjectDir,
     host: Annotated[
         str,
         typer.Option(
