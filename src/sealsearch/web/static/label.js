@@ -62,6 +62,7 @@ async function sendLabel(item, label, card, batch) {
     state.pending.delete(request);
     updateSubmit();
     loadHistory();
+    loadStats();  // counts and the chart follow every acknowledged label, not only whole batches
     if (batch !== null && state.batch && batch === state.batch.batch && batchDecided()) advance(false);
   }
 }
