@@ -70,7 +70,7 @@ def draw(
     labeler: str | None = None,
 ) -> np.ndarray:
     """n audit draws (with replacement) from the unlabeled pool, recorded in the project file;
-    returns their distinct rows."""
+    returns their distinct rows in draw order (a random order, not grouped by row)."""
     audit.refresh(session)
     unlabeled = _unlabeled(session, effective)
     rng = np.random.default_rng([session.settings.seed, len(effective), len(audit.draws), 13])
@@ -81,7 +81,7 @@ def draw(
             session.settings.id, list(zip(rows.tolist(), ids, q.tolist(), strict=True)), labeler
         )
         audit.refresh(session)
-    return np.unique(rows)
+    return np.array(list(dict.fromkeys(rows.tolist())), dtype=np.int64)  # distinct, in draw order
 
 
 def _log(effective: dict[int, Event], audit: SessionAudit) -> tuple[AuditLog, list[int]]:
