@@ -26,7 +26,7 @@ from sealsearch.sessions import Project
 
 SRC = str(Path(sealsearch.__file__).resolve().parents[1])
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-PROMPT = "[y/n/s/u/b/q]"
+PROMPT = "[y/n/s/u/b/a/q]"
 runner = CliRunner()
 
 
@@ -209,3 +209,20 @@ def test_b_asks_for_a_new_batch_and_the_answers_so_far_are_its_round(words, tmp_
         assert [(r["reason"], len(r["events"])) for r in log] == [("new batch", 2)]  # the third answer: still open
         batches = project.store.query("SELECT id FROM batches ORDER BY id")
         assert len(batches) == 2 and log[0]["batch_id"] == batches[0]["id"]
+
+
+def test_a_draws_an_audit_shown_next_and_the_progress_line_shows_the_estimate(words, tmp_path):
+    Project.init(tmp_path / "p", dataset=words.path).close()
+    result = runner.invoke(app, ["label", str(tmp_path / "p"), "--concept", "animal", "--query", "animal",
+                                 "--labeler", "cy"], input="y\nn\nb\na\nn\nn\nn\nq\n")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "[a] audit" in result.output and "audit: " in result.output
+    assert re.search(r"≈ \d+% of positives found \(95%: \d+%–\d+%\) \[model estimate, rough\]", result.output)
+    assert "[audit of 3, " in result.output.strip().splitlines()[-1]  # the closing progress line: 3 audit labels
+    with Project.open(tmp_path / "p") as project:
+        drawn = {r["item_id"] for r in project.store.query("SELECT item_id FROM audit_draws")}
+        labels = final_labels(tmp_path / "p", "animal")
+        audited = [item for item, (label, _) in labels.items() if item in drawn]
+        assert len(audited) == 3 and all(labels[item][0] == "negative" for item in audited)
+        estimate = project.concept("animal").estimate()
+        assert estimate["method"] == "audit" and estimate["audit_labels"] == 3

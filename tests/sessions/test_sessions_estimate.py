@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from conftest import make_dataset
 from sealsearch.errors import InvalidParameterError
 from sealsearch.sessions import Project
+from sealsearch.sessions import estimate as estimating
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +44,31 @@ def test_estimate_starts_from_the_model_and_the_audit_takes_over(tmp_path, datas
         labeled_positives = c.stats()["positives"]
         audit_positives = sum(i["row"] in rare for i in items)
         assert audited["found"] == labeled_positives - audit_positives
+
+
+def test_audit_draws_are_kept_in_the_project_file_so_reopening_keeps_the_audit_estimate(tmp_path, dataset):
+    rare = set(dataset.concept_rows("rare").tolist())
+    pool_rare = [f"item{r}" for r in dataset.rows_in_split(dataset.concept_rows("rare"), "pool")]
+    answer = lambda items: [(i["id"], "positive" if i["row"] in rare else "negative") for i in items]  # noqa: E731
+    with Project.init(tmp_path / "proj", dataset.path) as project:
+        project.create_concept("rare", positives=pool_rare[:2])
+        c = project.concept("rare")
+        c.label("alice", [(c.random_items(1)[0]["id"], "negative")])
+        for _ in range(3):
+            c.label("alice", answer(c.next_batch("alice")["items"]))
+        items = c.audit(10, labeler="alice")
+        c.label("alice", answer(items[:-1]))
+        c.label("alice", [(items[-1]["id"], "skip")])  # a skipped audit item stays pending
+        before = c.estimate()
+        assert before["method"] == "audit" and before["audit_pending"] == 1
+        assert [i["id"] for i in estimating.pending_items(c)] == [items[-1]["id"]]
+        drawn = project.store.query("SELECT COUNT(*) AS n, MIN(labeler) AS who FROM audit_draws")[0]
+        assert drawn["n"] == 10 and drawn["who"] == "alice"  # draws with replacement: rows may repeat
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"), project.store.transaction() as db:
+            db.execute("DELETE FROM audit_draws")
+    with Project.open(tmp_path / "proj") as reopened:
+        again = reopened.concept("rare")
+        assert again.estimate() == before  # same method, same numbers
+        assert again.stats()["estimate"]["method"] == "audit"
+        more = again.audit(5)  # the next audit continues the sequence rather than repeating the first
+        assert again.estimate()["audit_pending"] == len({items[-1]["id"]} | {i["id"] for i in more})

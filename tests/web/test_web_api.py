@@ -134,6 +134,38 @@ def test_search_random_stats_top_and_exports(client, text_dataset):
     assert hasattr(model, "predict_proba")
 
 
+def test_audit_items_are_unlabeled_pool_items_and_labeling_them_moves_the_estimate_to_audit(client, text_dataset):
+    client.post("/api/concepts", json={"name": "dog", "query": "dog"})
+    assert client.get("/api/concepts/dog/stats").json()["estimate"] is None  # no model yet
+    assert_one_line_error(client.get("/api/concepts/dog/audit"), 422, "no labels yet")
+    positives = dog_ids(text_dataset)
+    for _ in range(3):
+        batch = client.get("/api/concepts/dog/batch", params={"labeler": LABELER}).json()
+        labels = answer(batch["items"], positives)
+        client.post("/api/concepts/dog/labels", json={"labeler": LABELER, "labels": labels, "batch": batch["batch"]})
+    model = client.get("/api/concepts/dog/stats").json()["estimate"]
+    assert model["method"] == "model" and model["audit_labels"] == 0 and model["text"].startswith("≈ ")
+    assert 0 <= model["recall_lo"] <= model["recall"] <= model["recall_hi"] <= 1
+
+    items = client.get("/api/concepts/dog/audit", params={"n": 8, "labeler": LABELER}).json()["items"]
+    labeled = {row["id"] for row in client.get("/api/concepts/dog/labels", params={"n": 1000}).json()["labels"]}
+    pool = set(text_dataset.items["id"][text_dataset.items["split"] == "pool"])
+    assert 1 <= len(items) <= 8 and {i["id"] for i in items} <= pool - labeled
+    assert all(i["score"] is None for i in items)
+    pending = client.get("/api/concepts/dog/audit", params={"pending": "true"}).json()["items"]
+    assert [i["id"] for i in pending] == [i["id"] for i in items]  # nothing new drawn
+    assert client.get("/api/concepts/dog/stats").json()["estimate"]["audit_pending"] == len(items)
+
+    client.post("/api/concepts/dog/labels", json={"labeler": LABELER, "labels": answer(items, positives)})
+    audited = client.get("/api/concepts/dog/stats").json()["estimate"]
+    assert audited["method"] == "audit" and audited["audit_labels"] == len(items) and audited["audit_pending"] == 0
+    assert client.get("/api/concepts/dog/audit", params={"pending": "true"}).json() == {"items": []}
+    for bad in ("0", "-3", "1001", "many"):
+        assert_one_line_error(client.get("/api/concepts/dog/audit", params={"n": bad}), 422, "n:")
+    assert_one_line_error(client.get("/api/concepts/dog/audit", params={"labeler": "a b"}), 422, "labeler")
+    assert_one_line_error(client.get("/api/concepts/cat/audit"), 404, "cat")
+
+
 def test_errors_are_one_line_json_with_4xx(client):
     client.post("/api/concepts", json={"name": "dog", "query": "dog"})
     assert_one_line_error(client.get("/api/concepts/cat/stats"), 404, "cat")
@@ -246,6 +278,10 @@ def test_pages_and_openapi(client):
     assert {"/api/concepts", "/api/concepts/{c}/batch", "/api/concepts/{c}/labels", "/api/concepts/{c}/model"} <= set(
         paths
     )
+    audit = paths["/api/concepts/{c}/audit"]["get"]
+    assert {p["name"] for p in audit["parameters"]} >= {"n", "labeler"} and "422" in audit["responses"]
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "estimate" in schemas["Stats"]["properties"] and "text" in schemas["Estimate"]["properties"]
 
 
 def test_get_project_dependency_can_be_overridden(client, tmp_path, text_dataset):

@@ -1,6 +1,7 @@
 """A real browser (Debian chromium, driven by Playwright) against a real `seals serve`: create a
 concept from a text query, label two batches with the keyboard (each next batch comes by itself), ask for a
-third early with Enter, reload, find the labels, export.
+third early with Enter, reload, find the labels, export; then read the recall estimate, click the
+audit button and label the audit items with the same keys, which turns the estimate into the audit's.
 
 SEALS_SCREENSHOT=1 saves docs/labeling.png (the README shows it)."""
 
@@ -136,6 +137,29 @@ def test_label_two_batches_with_the_keyboard_reload_and_export(page, server):
     frame = pd.read_csv(io.StringIO(Path(download.value.path()).read_text()))
     assert set(zip(frame["id"], frame["label"], strict=True)) == set(given)
     assert undone[0] not in set(frame["id"])
+
+    # the recall estimate: the model's (rough) until audit items are labeled
+    wait_until(page, "() => document.querySelector('#estimate').dataset.method === 'model'")
+    assert page.inner_text("#est-text").startswith("≈ ") and "of positives found (95%:" in page.inner_text("#est-text")
+    assert "model estimate — rough" in page.inner_text("#est-method")
+    page.keyboard.press("?")
+    assert "audit" in page.inner_text("#help .keys")
+    page.keyboard.press("Escape")
+    assert page.inner_text("#audit-btn").startswith("Audit: label 20 random unlabeled items to tighten the interval")
+    page.click("#audit-btn")
+    page.wait_for_selector("#audit-grid .card")
+    assert page.is_visible("#view-audit") and not page.is_visible("#view-batch")
+    audit_ids = page.eval_on_selector_all("#audit-grid .card", "cards => cards.map(c => c.dataset.id)")
+    assert audit_ids and not set(audit_ids) & {item_id for item_id, _ in given}
+    wait_until(page, "n => document.querySelector('#est-audit').textContent.endsWith(n + ' pending')", len(audit_ids))
+    for item_id in audit_ids:  # focus starts on the first audit item and moves on by itself
+        assert page.evaluate("document.activeElement.dataset.id") == item_id
+        page.keyboard.press("y" if item_id in server.dogs else "n")
+    wait_until(page, "() => document.querySelector('#estimate').dataset.method === 'audit'")
+    wait_until(page, "() => document.querySelector('#est-audit').textContent.endsWith(' 0 pending')")
+    assert page.inner_text("#est-method").startswith(f"audit estimate — from {len(audit_ids)} audit labels")
+    assert page.inner_text("#audit-status").startswith(f"{len(audit_ids)} of {len(audit_ids)} audit items labeled")
+    page.click("#tab-batch")
 
     if os.environ.get("SEALS_SCREENSHOT") == "1":
         page.focus("#grid .card")

@@ -5,9 +5,12 @@ durability: each answer is sent with `ConceptSession.label` as soon as it is typ
 printed only once that call returned (after COMMIT), so quitting, a closed terminal or a crash
 loses at most the one answer being typed. Undo appends an undo event (`ConceptSession.undo`) and
 shows the item again. The model learns a batch as one round: once its last item is answered
-(the next batch follows), or early with b, which asks for a new batch at once.
+(the next batch follows), or early with b, which asks for a new batch at once. The progress line
+shows the recall estimate once there is one ("≈ X% of positives found (95%: lo–hi)", the model's
+until audit items are labeled); a draws an audit, AUDIT_N random unlabeled items shown next and
+answered with the same keys, which turns it into the audit's unbiased estimate.
 
-Keys: y positive, n negative, s skip, u undo, b new batch now, q quit, ? help. On a terminal one key press is
+Keys: y positive, n negative, s skip, u undo, b new batch now, a audit, q quit, ? help. On a terminal one key press is
 enough (cbreak mode via termios; Ctrl-C and Ctrl-D quit); from a pipe each line is one key, so
 scripts and tests can drive it (`printf 'y\\nn\\nq\\n' | seals label ...`). End of input quits.
 """
@@ -34,7 +37,9 @@ app = typer.Typer()
 
 ANSWERS = {"y": "positive", "n": "negative", "s": "skip"}
 QUIT_KEYS = {"q", "\x03", "\x04"}  # q, Ctrl-C and Ctrl-D as read in cbreak mode
-HELP = "keys: [y] positive  [n] negative  [s] skip  [u] undo  [b] new batch now  [q] quit  [?] help"
+HELP = "keys: [y] positive  [n] negative  [s] skip  [u] undo  [b] new batch now  [a] audit  [q] quit  [?] help"
+AUDIT_N = 20
+"""Items one audit draws (as the web page's audit button)."""
 
 
 def default_labeler() -> str:
@@ -91,7 +96,13 @@ def describe(item: dict[str, Any], media_dir: Path | None = None) -> str:
 
 def _progress_line(stats: dict[str, Any]) -> str:
     labels, positives, pool = (stats.get(key) or 0 for key in ("labels", "positives", "pool_size"))
-    return f"labels {labels:,} · positives {positives:,} · pool {pool:,}"
+    line = f"labels {labels:,} · positives {positives:,} · pool {pool:,}"
+    estimate = stats.get("estimate")
+    if estimate:
+        method = "model estimate, rough" if estimate["method"] == "model" else f"audit of {estimate['audit_labels']}"
+        pending = f", {estimate['audit_pending']} audit pending" if estimate.get("audit_pending") else ""
+        line += f" · {estimate['text']} [{method}{pending}]"
+    return line
 
 
 def label_loop(session: Any, labeler: str, read_key: Callable[[], str], say: Callable[[str], None]) -> int:
@@ -116,10 +127,11 @@ def label_loop(session: Any, labeler: str, read_key: Callable[[], str], say: Cal
             queue.extend((batch.get("batch"), batch.get("mode", "active"), item) for item in fresh)
         batch_id, mode, item = queue[0]
         score = "—" if item.get("score") is None else f"{item['score']:.3f}"
+        progress = escape(_progress_line(session.stats()))
         say(
             f"\n[bold]{escape(describe(item, media_dir))}[/bold]\n"
-            f"[dim]id {escape(str(item['id']))} · score {score} · {mode} · {_progress_line(session.stats())}[/dim]\n"
-            f"{escape('[y/n/s/u/b/q]')} "
+            f"[dim]id {escape(str(item['id']))} · score {score} · {mode} · {progress}[/dim]\n"
+            f"{escape('[y/n/s/u/b/a/q]')} "
         )
         key = read_key()
         if key in ANSWERS:
@@ -141,6 +153,15 @@ def label_loop(session: Any, labeler: str, read_key: Callable[[], str], say: Cal
             queue.clear()
             new = True
             say("asking for a new batch")
+        elif key == "a":  # an audit: random unlabeled items, shown next and answered like any other
+            try:
+                drawn = session.audit(n=AUDIT_N, labeler=labeler)
+            except InvalidParameterError as exc:
+                say(escape(str(exc)))
+                continue
+            fresh = [item for item in drawn if item["id"] not in answered]
+            queue.extendleft((None, "audit", item) for item in reversed(fresh))
+            say(f"audit: {len(fresh)} random unlabeled items next; their labels make the estimate unbiased")
         elif key in QUIT_KEYS:
             return saved
         else:
@@ -158,7 +179,7 @@ def label_command(
     ] = None,
     labeler: Annotated[str | None, typer.Option(help="Who is labeling (default: your login name).")] = None,
 ) -> None:
-    """Label a concept in the terminal: y positive, n negative, s skip, u undo, b new batch, q quit.
+    """Label a concept in the terminal: y positive, n negative, s skip, u undo, b new batch, a audit, q quit.
 
     Each answer is saved at once; the model learns a batch when it is done (or on b)."""
     from sealsearch.sessions import Project

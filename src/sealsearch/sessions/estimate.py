@@ -9,9 +9,11 @@ the estimate switches to the audit's, which is unbiased whatever the calibration
 
 Audit rows are labels like any other (they train the model) but the estimator keeps them apart:
 recall's numerator counts positives found outside the audit, and an audit draw stays evidence
-about the unlabeled pool. Skipped audit items stay pending. The draws (row, probability) live in
-the session's memory: reopening the project forgets pending and answered draws, so the estimate
-falls back to the model's until the next audit (persisting them needs a label-store migration).
+about the unlabeled pool. A draw is answered once its row carries a positive/negative label (its
+current one); skipped or unseen draws stay pending. The draws (row, probability q) are written to
+the project file (`audit_draws`, migration 3) as they are made and read back incrementally, so
+reopening the project, or another process on the same file, sees the same audit and the same
+estimate.
 """
 
 from __future__ import annotations
@@ -31,40 +33,75 @@ if TYPE_CHECKING:
 
 @dataclass
 class SessionAudit:
-    """One concept's audit draws: answered ones in `log`, the rest pending (row -> q per draw)."""
+    """One concept's audit draws (row, q) in draw order, mirrored from the store's `audit_draws`."""
 
-    log: AuditLog = field(default_factory=AuditLog)
-    pending: list[tuple[int, float]] = field(default_factory=list)
-    rows: set[int] = field(default_factory=set)
+    draws: list[tuple[int, float]] = field(default_factory=list)
+    last_id: int = 0
+
+    def refresh(self, session: ConceptSession) -> SessionAudit:
+        """Append the draws written since we last looked (by this process or another)."""
+        newer = session.project.store.audit_draws(session.settings.id, after=self.last_id)
+        if newer:
+            self.draws.extend((row, q) for _, row, q in newer)
+            self.last_id = newer[-1][0]
+        return self
+
+    @property
+    def rows(self) -> set[int]:
+        return {row for row, _ in self.draws}
+
+
+def _decided(effective: dict[int, Event], row: int) -> bool:
+    return row in effective and effective[row].label in ("positive", "negative")
 
 
 def _unlabeled(session: ConceptSession, effective: dict[int, Event]) -> np.ndarray:
     pool = session.project.dataset.split_rows("pool")
-    decided = np.array([r for r, e in effective.items() if e.label in ("positive", "negative")], dtype=np.int64)
+    decided = np.array([r for r in effective if _decided(effective, r)], dtype=np.int64)
     return pool[~np.isin(pool, decided)] if decided.size else pool
 
 
 def draw(
-    session: ConceptSession, effective: dict[int, Event], model: ConceptModel, audit: SessionAudit, n: int
+    session: ConceptSession,
+    effective: dict[int, Event],
+    model: ConceptModel,
+    audit: SessionAudit,
+    n: int,
+    labeler: str | None = None,
 ) -> np.ndarray:
-    """n audit rows (distinct rows of n draws with replacement) from the unlabeled pool."""
+    """n audit draws (with replacement) from the unlabeled pool, recorded in the project file;
+    returns their distinct rows in draw order (a random order, not grouped by row)."""
+    audit.refresh(session)
     unlabeled = _unlabeled(session, effective)
-    rng = np.random.default_rng([session.settings.seed, len(effective), audit.log.n_draws + len(audit.pending), 13])
-    rows, q = audit.log.draw(unlabeled, model.loop.predict_proba(unlabeled), n, rng)
-    audit.pending.extend(zip(rows.tolist(), q.tolist(), strict=True))
-    audit.rows.update(rows.tolist())
-    return np.unique(rows)
+    rng = np.random.default_rng([session.settings.seed, len(effective), len(audit.draws), 13])
+    rows, q = AuditLog().draw(unlabeled, model.loop.predict_proba(unlabeled), n, rng)
+    if rows.size:
+        ids = session.project.ids_of(rows)
+        session.project.store.add_audit_draws(
+            session.settings.id, list(zip(rows.tolist(), ids, q.tolist(), strict=True)), labeler
+        )
+        audit.refresh(session)
+    return np.array(list(dict.fromkeys(rows.tolist())), dtype=np.int64)  # distinct, in draw order
 
 
-def _settle(effective: dict[int, Event], audit: SessionAudit) -> None:
-    """Move pending draws whose rows now carry a positive/negative label into the log."""
-    answered = [(r, q) for r, q in audit.pending if effective.get(r) and effective[r].label in ("positive", "negative")]
-    if not answered:
-        return
-    audit.pending = [(r, q) for r, q in audit.pending if (r, q) not in answered]
-    rows = np.array([r for r, _ in answered], dtype=np.int64)
-    labels = {r: int(effective[r].label == "positive") for r, _ in answered}
-    audit.log.record(rows, np.array([q for _, q in answered]), labels)
+def _log(effective: dict[int, Event], audit: SessionAudit) -> tuple[AuditLog, list[int]]:
+    """(the answered draws as an AuditLog, the rows of the pending ones in draw order)."""
+    log = AuditLog()
+    answered = [(r, q) for r, q in audit.draws if _decided(effective, r)]
+    if answered:
+        rows = np.array([r for r, _ in answered], dtype=np.int64)
+        labels = {r: int(effective[r].label == "positive") for r, _ in answered}
+        log.record(rows, np.array([q for _, q in answered]), labels)
+    pending = list(dict.fromkeys(r for r, _ in audit.draws if not _decided(effective, r)))
+    return log, pending
+
+
+def pending_items(session: ConceptSession) -> list[dict[str, Any]]:
+    """The audit items drawn but not labeled positive/negative yet (skipped ones included), in draw order."""
+    effective = session.effective()
+    _, pending = _log(effective, SessionAudit().refresh(session))
+    rows = np.array(pending, dtype=np.int64)
+    return session.project.items(rows, np.full(rows.size, np.nan))
 
 
 def estimate(
@@ -73,18 +110,17 @@ def estimate(
     """The estimate dict documented in PROJECT_API.md ("Recall estimate"); None before any model."""
     if model is None:
         return None
-    _settle(effective, audit)
+    log, pending = _log(effective, audit.refresh(session))
+    audit_rows = audit.rows
     pool = session.project.dataset.split_rows("pool")
-    outside = [
-        r for r, e in effective.items() if e.label in ("positive", "negative") and r not in audit.rows
-    ]  # labels made while labeling, not auditing
+    outside = [r for r in effective if _decided(effective, r) and r not in audit_rows]  # labeled, not audited
     labeled = pool[np.isin(pool, np.array(outside, dtype=np.int64))] if outside else np.empty(0, dtype=np.int64)
     found = sum(effective[int(r)].label == "positive" for r in labeled.tolist())
-    if audit.log.n_draws:
-        result = audit_estimate(audit.log, found, labeled)
+    if log.n_draws:
+        result = audit_estimate(log, found, labeled)
     else:
         result = model_estimate(found, model.loop.predict_proba(_unlabeled(session, effective)))
     out = result.as_dict()
-    out["audit_pending"] = len({r for r, _ in audit.pending})
+    out["audit_pending"] = len(pending)
     out["text"] = f"≈ {out['recall']:.0%} of positives found (95%: {out['recall_lo']:.0%}–{out['recall_hi']:.0%})"
     return out

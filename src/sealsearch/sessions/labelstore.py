@@ -16,6 +16,8 @@ Guarantees (tested in tests/sessions/test_sessions_store.py):
 - Rounds: a round is a group of label events told to the concept's loop as one `tell`. Its
   closing is recorded (`closed_rounds`: round number, batch, labeler, why; `round_events`: its
   events), so a replay tells exactly the groups the live process told, in the same order.
+- Audit draws (`audit_draws`, append-only like events): the recall estimate's random sample of
+  the unlabeled pool, so reopening a project keeps the audit estimate (sessions.estimate).
 - Schema versions: `MIGRATIONS[i]` is version i + 1, applied in its own transaction together with
   its row in `migrations`; opening a file from a newer version is refused.
 """
@@ -84,6 +86,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         INSERT INTO closed_rounds SELECT concept_id, round, MIN(batch_id), MIN(labeler), 'migrated', MAX(time)
             FROM events GROUP BY concept_id, round;
         INSERT INTO round_events SELECT concept_id, round, id FROM events WHERE label != 'undo';
+        """,
+    ),
+    (
+        "audit draws: the recall estimate's random sample of the unlabeled pool, kept across reopening",
+        """
+        CREATE TABLE audit_draws (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, concept_id INTEGER NOT NULL REFERENCES concepts(id),
+            row INTEGER NOT NULL, item_id TEXT NOT NULL, q REAL NOT NULL CHECK (q > 0 AND q <= 1),
+            labeler TEXT, created REAL NOT NULL);
+        CREATE INDEX audit_draws_by_concept ON audit_draws (concept_id, id);
+        CREATE TRIGGER audit_draws_no_update BEFORE UPDATE ON audit_draws
+            BEGIN SELECT RAISE(ABORT, 'audit draws are append-only'); END;
+        CREATE TRIGGER audit_draws_no_delete BEFORE DELETE ON audit_draws
+            BEGIN SELECT RAISE(ABORT, 'audit draws are append-only'); END;
         """,
     ),
 ]
@@ -274,6 +290,26 @@ class LabelStore:
         for r in members:
             events.setdefault(r["round"], []).append(r["event_id"])
         return [{**dict(r), "events": events.get(r["round"], [])} for r in rounds]
+
+    # -- audit draws -----------------------------------------------------------------------
+    def add_audit_draws(
+        self, concept_id: int, draws: Sequence[tuple[int, str, float]], labeler: str | None = None
+    ) -> None:
+        """Append one audit's draws (row, item id, draw probability q), in draw order; a row drawn
+        twice is two draws (the audit samples with replacement)."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO audit_draws (concept_id, row, item_id, q, labeler, created) VALUES (?, ?, ?, ?, ?, ?)",
+                [(concept_id, int(row), item_id, float(q), labeler, now) for row, item_id, q in draws],
+            )
+
+    def audit_draws(self, concept_id: int, after: int = 0) -> list[tuple[int, int, float]]:
+        """The concept's audit draws with id > `after` as (id, row, q), in draw order."""
+        rows = self.query(
+            "SELECT id, row, q FROM audit_draws WHERE concept_id = ? AND id > ? ORDER BY id", (concept_id, after)
+        )
+        return [(int(r["id"]), int(r["row"]), float(r["q"])) for r in rows]
 
     # -- batches and leases ----------------------------------------------------------------
     def add_batch(

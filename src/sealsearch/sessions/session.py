@@ -358,15 +358,16 @@ class ConceptSession:
             model = self._synced_model(effective) if self._training_labels(effective) else None
             return estimating.estimate(self, effective, model, self._audit)
 
-    def audit(self, n: int = 20) -> list[Item]:
-        """n random unlabeled pool items to label (with `label`) so the estimate tightens."""
+    def audit(self, n: int = 20, labeler: str | None = None) -> list[Item]:
+        """n random unlabeled pool items to label (with `label`) so the estimate tightens; the
+        draws are recorded in the project file (sessions/estimate.py)."""
         if n <= 0:
             raise InvalidParameterError(f"n must be a positive number of items, got {n}")
         with self._lock:
             effective = self.effective()
             if not self._training_labels(effective):
                 raise InvalidParameterError(f"concept {self.name!r} has no labels yet: label some items first")
-            rows = estimating.draw(self, effective, self._synced_model(effective), self._audit, n)
+            rows = estimating.draw(self, effective, self._synced_model(effective), self._audit, n, labeler)
         return self.project.items(rows, np.full(rows.size, np.nan))
 
     def top(self, n: int = 20) -> list[Item]:

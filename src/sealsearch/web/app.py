@@ -188,8 +188,27 @@ def install_api(app: FastAPI) -> None:  # noqa: C901 - one closure per endpoint
 
     @app.get("/api/concepts/{c}/stats", response_model=models.Stats, tags=["explore"])
     def stats(c: str, project: ProjectDep):
-        """Progress: labels, positives, pool size, AP on labeled test items, the curve of positives."""
+        """Progress: labels, positives, pool size, AP on labeled test items, the curve of positives,
+        and the recall estimate with its 95% interval (`estimate`, null before the first round)."""
         return plain(_session(project, c).stats())
+
+    @app.get("/api/concepts/{c}/audit", response_model=models.Items, tags=["explore"])
+    def audit(
+        c: str,
+        project: ProjectDep,
+        n: Annotated[int, Query(gt=0, le=1000)] = 20,
+        labeler: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$")] = None,
+        pending: bool = False,
+    ):
+        """Draw n random unlabeled pool items to label (ordinary label POSTs) so the recall estimate
+        tightens: once they are labeled, `stats.estimate` is the audit's. The draws are recorded in
+        the project file. `pending=true` draws nothing and returns the audit items still to label."""
+        session = _session(project, c)
+        if pending:
+            from sealsearch.sessions.estimate import pending_items
+
+            return {"items": plain(pending_items(session))}
+        return {"items": plain(session.audit(n=n, labeler=labeler))}
 
     @app.get("/api/concepts/{c}/top", response_model=models.Items, tags=["explore"])
     def top(c: str, project: ProjectDep, n: Annotated[int, Query(gt=0, le=1000)] = 20):

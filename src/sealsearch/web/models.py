@@ -104,6 +104,27 @@ class Labels(BaseModel):
     total: int
 
 
+class Estimate(BaseModel):
+    """How many of the pool's positives are found, with a 95% interval (PROJECT_API.md, "Recall estimate")."""
+
+    model_config = ConfigDict(extra="allow")
+    method: Literal["model", "audit"] = Field(
+        description="model: P(positive) summed over the unlabeled pool (free, biased: a rough guide); "
+        "audit: from labeled audit items (unbiased)"
+    )
+    found: int = Field(description="positives labeled outside the audit")
+    positives: float | None = Field(description="estimated positives in the pool split")
+    positives_lo: float | None = None
+    positives_hi: float | None = None
+    recall: float | None = Field(description="found / positives, in [0, 1]")
+    recall_lo: float | None = None
+    recall_hi: float | None = None
+    confidence: float = 0.95
+    audit_labels: int = Field(0, description="audit items labeled so far")
+    audit_pending: int = Field(0, description="audit items drawn but not labeled positive/negative yet")
+    text: str = Field(examples=["≈ 72% of positives found (95%: 61–80%)"])
+
+
 class Stats(BaseModel):
     model_config = ConfigDict(extra="allow")
     labels: int
@@ -116,6 +137,7 @@ class Stats(BaseModel):
     curve: list[list[float]] = Field(default_factory=list, description="[[n_labeled, n_positive], ...]")
     wait_ms: dict = Field(default_factory=dict)
     mode: str | None = None
+    estimate: Estimate | None = Field(default=None, description="null until the model has learned a round")
 
 
 class Error(BaseModel):

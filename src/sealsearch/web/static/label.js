@@ -2,7 +2,9 @@
 // The label page: the current batch as a grid, labeled with clicks or keys; every label is
 // POSTed (and committed) as soon as it is given. The server tells the model a batch as one round
 // once every item is decided: the page then fetches the next batch by itself. Enter asks for a
-// new batch early (the decided items of this one are then told as its round).
+// new batch early (the decided items of this one are then told as its round). The progress panel
+// shows the recall estimate; "Audit" (or a) draws random unlabeled items, shown in the Audit tab
+// and labeled with the same keys and the same label POSTs, which turn the estimate into the audit's.
 
 const app = document.getElementById("app");
 const concept = app.dataset.concept;
@@ -17,7 +19,8 @@ const labeler = () => labelerInput.value.trim() || "me";
 // Label POSTs go one after another, so the server records them in the order they were given
 // (undo takes back the latest one).
 const state = { batch: null, pending: new Set(), view: "batch", statsSeq: 0, chain: Promise.resolve(), loading: false };
-const grids = { batch: "grid", search: "search-grid", top: "top-grid" };
+const grids = { batch: "grid", search: "search-grid", top: "top-grid", audit: "audit-grid" };
+const auditButton = document.getElementById("audit-btn");
 
 for (const [kind, id] of [["csv", "export-csv"], ["jsonl", "export-jsonl"], ["parquet", "export-parquet"]]) {
   document.getElementById(id).href = conceptUrl(concept, `/export?format=${kind}`);
@@ -144,6 +147,7 @@ async function undo() {
       if (card.dataset.id === undone.id) { markCard(card, null); card.focus(); }
     }
     updateSubmit();
+    if (cards(document.getElementById("audit-grid")).length) updateAuditStatus();
     loadHistory();
     loadStats();
   } catch (error) { showError(error); }
@@ -206,6 +210,69 @@ async function loadStats() {
     set("s-pool", s.pool_size ?? "–");
     set("s-ap", s.ap_test === null || s.ap_test === undefined ? "– (no labeled test items)" : s.ap_test.toFixed(3));
     drawChart(s.curve || []);
+    renderEstimate(s.estimate || null);
+  } catch (error) { showError(error); }
+}
+
+const pct = (value) => `${(100 * value).toFixed(0)}%`;
+
+// "≈ X% of positives found (95%: lo–hi)", a bar for the interval, which method made it, and the audit.
+function renderEstimate(e) {
+  const set = (id, value) => { document.getElementById(id).textContent = value; };
+  const bar = document.getElementById("est-bar");
+  auditButton.disabled = !e;
+  document.getElementById("estimate").dataset.method = e ? e.method : "";
+  if (!e) {
+    set("est-text", "Estimated once the model has learned a round.");
+    set("est-method", "");
+    set("est-audit", "");
+    bar.hidden = true;
+    document.getElementById("audit-pending-btn").hidden = true;
+    return;
+  }
+  set("est-text", e.text);
+  set("est-method", e.method === "audit"
+    ? `audit estimate — from ${e.audit_labels} audit label${e.audit_labels === 1 ? "" : "s"} (unbiased)`
+    : "model estimate — rough: the model's own probabilities, its interval is too narrow; an audit gives an unbiased one");
+  const lo = e.recall_lo ?? 0, hi = e.recall_hi ?? 1, point = e.recall ?? lo;
+  bar.hidden = false;
+  bar.classList.toggle("rough", e.method !== "audit");
+  bar.title = `${pct(lo)}–${pct(hi)} (95%)`;
+  const range = document.getElementById("est-range");
+  range.style.left = pct(lo);
+  range.style.width = pct(Math.max(0.01, hi - lo));
+  document.getElementById("est-point").style.left = pct(point);
+  const pending = e.audit_pending || 0;
+  set("est-audit", `${e.audit_labels} audit label${e.audit_labels === 1 ? "" : "s"}, ${pending} pending`);
+  const pendingButton = document.getElementById("audit-pending-btn");
+  pendingButton.hidden = pending === 0 || (state.view === "audit" && cards(document.getElementById("audit-grid")).length > 0);
+  pendingButton.textContent = `Show the ${pending} pending audit item${pending === 1 ? "" : "s"}`;
+}
+
+function updateAuditStatus() {
+  const all = cards(document.getElementById("audit-grid"));
+  const done = all.filter((card) => card.dataset.state === "saved" && card.dataset.label !== "skip").length;
+  document.getElementById("audit-status").textContent = all.length
+    ? `${done} of ${all.length} audit items labeled` + (done === all.length ? " — the estimate now uses them" : "")
+    : "No audit items to label.";
+}
+
+// Draw a new audit (pending = false) or show the items of earlier ones not labeled yet.
+async function loadAudit(pending = false) {
+  if (!pending && auditButton.disabled) return;
+  const query = pending ? "/audit?pending=true" : `/audit?n=${auditButton.dataset.n}&labeler=${encodeURIComponent(labeler())}`;
+  try {
+    const { items } = await api(conceptUrl(concept, query));
+    document.getElementById("tab-audit").hidden = false;
+    selectView("audit");
+    fillGrid(document.getElementById("audit-grid"), items, (item, label, card) => {
+      sendLabel(item, label, card, null).then(() => { updateAuditStatus(); loadStats(); });
+      focusNextUndecided(card);
+    });
+    updateAuditStatus();
+    const first = cards(document.getElementById("audit-grid"))[0];
+    if (first) first.focus();
+    loadStats();
   } catch (error) { showError(error); }
 }
 
@@ -267,6 +334,8 @@ document.getElementById("random-btn").addEventListener("click", () => {
 });
 document.getElementById("submit-btn").addEventListener("click", nextBatch);
 document.getElementById("undo-btn").addEventListener("click", undo);
+auditButton.addEventListener("click", () => loadAudit(false));
+document.getElementById("audit-pending-btn").addEventListener("click", () => loadAudit(true));
 const help = document.getElementById("help");
 document.getElementById("help-btn").addEventListener("click", () => help.showModal());
 
@@ -277,6 +346,7 @@ document.addEventListener("keydown", (event) => {
   const key = event.key;
   if (key === "?") { event.preventDefault(); help.showModal(); return; }
   if (key === "u") { event.preventDefault(); undo(); return; }
+  if (key === "a") { event.preventDefault(); loadAudit(false); return; }
   const all = cards();
   const current = document.activeElement && document.activeElement.closest(".card");
   if (KEY_LABELS[key]) {
