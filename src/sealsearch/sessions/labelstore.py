@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealsearch.errors import InvalidDataError
+from sealsearch.errors import InvalidDataError, StorageError
 
 LABELS = ("positive", "negative", "skip")
 EVENT_KINDS = (*LABELS, "undo")
@@ -103,12 +103,32 @@ class LabelStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        except sqlite3.Error as exc:
+            raise storage_error(self.path, exc) from None
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._check_ours()  # before the first write (even the WAL switch rewrites the header)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise storage_error(self.path, exc) from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _check_ours(self) -> None:
+        """Refuse, before writing anything, a SQLite file that belongs to something else."""
+        tables = {row["name"] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "migrations" not in tables:
+            raise InvalidDataError(
+                f"{self.path}: a SQLite database of another program (tables {', '.join(sorted(tables)[:3])}), "
+                "not a sealsearch project; move it away or create the project elsewhere"
+            )
 
     # -- plumbing --------------------------------------------------------------------------
     @contextmanager
@@ -121,17 +141,24 @@ class LabelStore:
             if self._db.in_transaction:
                 yield self._db
                 return
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                raise storage_error(self.path, exc) from None
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise storage_error(self.path, exc) from None
 
     def close(self) -> None:
         with self._lock:
@@ -270,6 +297,26 @@ class LabelStore:
             (concept_id, now, other_than),
         )
         return {r["row"] for r in rows}
+
+
+def storage_error(path: Path, exc: sqlite3.Error) -> InvalidDataError | StorageError:
+    """A SQLite failure as one line naming the file and the fix: a damaged or foreign file is
+    InvalidDataError, a disk that refuses (full, read-only, locked, I/O) is StorageError."""
+    reason = str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return InvalidDataError(
+            f"{path}: not a readable sealsearch project ({reason}); restore it from a backup or create a new project"
+        )
+    lowered = reason.lower()
+    if "full" in lowered:
+        fix = "free disk space and retry; everything acknowledged before is kept"
+    elif "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
+        fix = f"make {path.parent} and its files writable by this user, then retry"
+    elif "locked" in lowered or "busy" in lowered:
+        fix = "another process holds the project for writing; retry in a moment"
+    else:
+        fix = "check the disk and retry; everything acknowledged before is kept"
+    return StorageError(f"{path}: the disk refused the project's database ({reason}); {fix}")
 
 
 def _statements(script: str) -> list[str]:
