@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import make_dataset
+from sealsearch.active.knn import open_or_build_index
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import POOL_NAMES, make_pool
 from sealsearch.active.strategies import STRATEGY_NAMES
 from sealsearch.errors import SealsearchError
-from sealsearch.active.knn import open_or_build_index
 
 N = 300
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

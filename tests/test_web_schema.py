@@ -62,7 +62,9 @@ def check_case(case) -> None:
             case.path_parameters["c"] = concept
         response = case.call()
         CASES[f"{case.method} {case.path}"] += 1
-        assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.status_code} {response.text}"
+        assert response.status_code < 500, (
+            f"{case.method} {case.formatted_path}: {response.status_code} {response.text}"
+        )
         case.validate_response(response, checks=CHECKS)
         if response.status_code >= 400 and "application/json" in str(response.headers.get("content-type")):
             message = response.json()["error"]

@@ -276,7 +276,9 @@ def _read_concepts(file: Path, n: int) -> pd.DataFrame:
     if missing:
         raise InvalidDataError(f"{file}: missing column(s) {sorted(missing)}; it needs columns row, concept")
     if not pd.api.types.is_integer_dtype(table["row"]):
-        raise InvalidDataError(f"{file}: column row must hold integers, got {table['row'].dtype}; re-import the dataset")
+        raise InvalidDataError(
+            f"{file}: column row must hold integers, got {table['row'].dtype}; re-import the dataset"
+        )
     bad = table["row"][(table["row"] < 0) | (table["row"] >= n)]
     if len(bad):
         raise InvalidDataError(
