@@ -171,7 +171,8 @@ class LabelStore:
         newest = max(applied, default=0)
         if newest > len(MIGRATIONS):
             raise InvalidDataError(
-                f"{self.path}: schema version {newest} is newer than this sealsearch ({len(MIGRATIONS)}); upgrade it"
+                f"{self.path}: schema version {newest} is newer than this sealsearch ({len(MIGRATIONS)}); "
+                "upgrade sealsearch to open it"
             )
         for version, (name, sql) in enumerate(MIGRATIONS, start=1):
             if version in applied:
