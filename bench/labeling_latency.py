@@ -2,13 +2,18 @@
 
     .venv/bin/python bench/labeling_latency.py                               # WordNet × GloVe, 82k
     .venv/bin/python bench/labeling_latency.py --n 1000000 --batches 30      # synthetic 10^6 × 256, graph mode
+    .venv/bin/python bench/labeling_latency.py --per-item                    # one POST per label, like the page
+    .venv/bin/python bench/labeling_latency.py --n 1000000 --negatives 20    # seed negatives: active mode
 
 Drives the REST API of a real `seals serve` process (uvicorn, one worker, on a free loopback
 port) over HTTP with httpx, exactly as the pages do. A ground-truth oracle (the dataset's
 concepts) answers every batch. Between the acknowledgement and the next GET the "labeler" reads
 for --think seconds (a person needs several seconds for ten items; 0 measures the worst case,
-when nothing is precomputed yet). WordNet concepts are seeded with a text query (their lemma);
-synthetic ones, which have no text, with one known positive id.
+when nothing is precomputed yet). With --per-item each label is its own POST, as the web page
+and `seals label` send them (the --think seconds spread over the batch's items), and the next
+batch is asked for right after the last acknowledgement, as the page does. WordNet concepts are
+seeded with a text query (their lemma); synthetic ones, which have no text, with one known
+positive id.
 
 Synthetic datasets are generated under --work (with their index and a k=20 kNN graph) on first
 use and reused.
@@ -67,6 +72,12 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--think", type=float, default=2.0, help="seconds the labeler reads a batch")
+    parser.add_argument("--per-item", action="store_true", help="one POST per label, as the page sends them")
+    parser.add_argument(
+        "--negatives", type=int, default=0,
+        help="label this many random items (GET /random) first, as a person seeds negatives; without them a "
+        "tight synthetic concept never leaves search mode",
+    )  # fmt: skip
     args = parser.parse_args()
 
     data_path = synthetic(args.work, args.n, 20) if args.n else args.dataset
@@ -87,6 +98,10 @@ def main() -> None:
             created = api.post("/api/concepts", json={"name": concept, "batch_size": args.batch_size, **seed})
             created.raise_for_status()
             create_ms = 1000 * (time.perf_counter() - started)
+            if args.negatives:
+                randoms = api.get(f"/api/concepts/{concept}/random", params={"n": args.negatives}).json()["items"]
+                labels = [{"id": i["id"], "label": "positive" if i["id"] in positives else "negative"} for i in randoms]
+                api.post(f"/api/concepts/{concept}/labels", json={"labeler": "oracle", "labels": labels})
             batch_ms, ack_ms, modes, found = [], [], [], 0
             for _ in range(args.batches):
                 started = time.perf_counter()
@@ -99,22 +114,28 @@ def main() -> None:
                     {"id": i["id"], "label": "positive" if i["id"] in positives else "negative"} for i in batch["items"]
                 ]
                 found += sum(label["label"] == "positive" for label in labels)
-                body = {"labeler": "oracle", "labels": labels, "batch": batch["batch"]}
-                started = time.perf_counter()
-                api.post(f"/api/concepts/{concept}/labels", json=body).raise_for_status()
-                ack_ms.append(1000 * (time.perf_counter() - started))
-                time.sleep(args.think)
+                for part in [[label] for label in labels] if args.per_item else [labels]:
+                    if args.per_item:
+                        time.sleep(args.think / len(labels))
+                    body = {"labeler": "oracle", "labels": part, "batch": batch["batch"]}
+                    started = time.perf_counter()
+                    api.post(f"/api/concepts/{concept}/labels", json=body).raise_for_status()
+                    ack_ms.append(1000 * (time.perf_counter() - started))
+                if not args.per_item:
+                    time.sleep(args.think)
             stats = api.get(f"/api/concepts/{concept}/stats").json()
 
     print(
         f"dataset {data_path} (n={dataset.info.n:,}, dim={dataset.info.dim}), concept {concept} "
-        f"({len(positives)} items), batch {args.batch_size}, think {args.think} s, server: seals serve (uvicorn)"
+        f"({len(positives)} items), batch {args.batch_size}, think {args.think} s, "
+        f"{'one POST per label' if args.per_item else 'one POST per batch'}, {args.negatives} random items labeled "
+        "first, server: seals serve (uvicorn)"
     )
     print(f"create concept     {create_ms:7.1f} ms")
     print(f"next batch (GET)   {percentiles(batch_ms)}")
     print(f"labels ack (POST)  {percentiles(ack_ms)}")
     print(f"modes: {modes.count('search')} search + {modes.count('active')} active batches; "
-          f"{found} positives in {len(ack_ms) * args.batch_size} labels; pool {stats.get('pool_size')}; "
+          f"{found} positives in {len(modes) * args.batch_size} labels; pool {stats.get('pool_size')}; "
           f"server-side wait_ms {stats.get('wait_ms')}")  # fmt: skip
 
 

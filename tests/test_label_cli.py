@@ -26,7 +26,7 @@ from sealsearch.sessions import Project
 
 SRC = str(Path(sealsearch.__file__).resolve().parents[1])
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-PROMPT = "[y/n/s/u/q]"
+PROMPT = "[y/n/s/u/b/q]"
 runner = CliRunner()
 
 
@@ -195,3 +195,17 @@ def test_query_creates_the_concept_and_search_mode_shows_its_neighbours(words, t
     assert len(labels) == 2 and set(labels) <= set(ANIMALS)  # the query's neighbours are animals
     result = runner.invoke(app, ["project", "concepts", str(tmp_path / "p")])
     assert result.exit_code == 0 and re.search(r"animal\s+2\s+2\s+0\s+0\s+maxent", result.output), result.output
+
+
+def test_b_asks_for_a_new_batch_and_the_answers_so_far_are_its_round(words, tmp_path):
+    Project.init(tmp_path / "p", dataset=words.path).close()
+    result = runner.invoke(app, ["label", str(tmp_path / "p"), "--concept", "animal", "--query", "animal",
+                                 "--labeler", "cy"], input="y\nn\nb\ny\nq\n")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "asking for a new batch" in result.output and "[b] new batch now" in result.output
+    with Project.open(tmp_path / "p") as project:
+        c = project.concept("animal")
+        log = project.store.round_log(c.settings.id)
+        assert [(r["reason"], len(r["events"])) for r in log] == [("new batch", 2)]  # the third answer: still open
+        batches = project.store.query("SELECT id FROM batches ORDER BY id")
+        assert len(batches) == 2 and log[0]["batch_id"] == batches[0]["id"]

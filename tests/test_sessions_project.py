@@ -65,8 +65,10 @@ def test_concepts_and_errors(project):
     with pytest.raises(UnknownNameError, match="item-nope"):
         project.create_concept("cat", positives=["item-nope"])
     assert [c["name"] for c in project.concepts()] == ["dog"]  # nothing written
-    with pytest.raises(UnknownNameError):
-        project.create_concept("cat", strategy="maxnet")
+    for bad in ({"strategy": "maxnet"}, {"pool": "seal"}):  # a bad parameter value (422), not a missing thing
+        with pytest.raises(InvalidParameterError, match="did you mean") as info:
+            project.create_concept("cat", **bad)
+        assert info.value.http_status == 422 and not isinstance(info.value, UnknownNameError)
     with pytest.raises(InvalidParameterError, match="text search is unavailable"):
         project.create_concept("cat", query="a cat")  # embedder "test" is not in the registry
     c = project.concept("dog")
@@ -113,7 +115,7 @@ def test_search_mode_until_both_classes_then_active(project, dataset):
     negative = c.random_items(1)[0]
     assert negative["row"] not in set(dataset.concept_rows("rare").tolist())
     c.label("alice", [(negative["id"], "negative")])
-    second = c.next_batch("alice")
+    second = c.next_batch("alice", new=True)  # the open (search) batch is closed early
     assert second["mode"] == "active" and second["round"] == 3
     assert not {i["id"] for i in second["items"]} & {i["id"] for i in first["items"]}
     c.label("alice", _answer(dataset, second["items"][:3]), batch=second["batch"], rest_negative=True)
@@ -295,7 +297,8 @@ def test_query_seeding_proposes_the_query_neighbours(tmp_path, glove_dataset):
     near_cat = np.argsort(-(glove_dataset.embeddings.take(np.arange(len(WORDS))) @ cat), kind="stable")[1:4]
     assert [i["id"] for i in c.search(like="cat", n=3)] == [WORDS[r] for r in near_cat]
     c.label("alice", [("dog", "positive"), ("piano", "negative")])
-    assert c.next_batch("alice")["mode"] == "active"
+    assert c.next_batch("alice")["batch"] == batch["batch"]  # the open batch, until it is decided
+    assert c.next_batch("alice", new=True)["mode"] == "active"
     project.close()
 
 
@@ -309,7 +312,7 @@ def test_two_processes_share_one_log(tmp_path, dataset):
     terminal.concept("rare").label("t", [("item7", "negative")])
     assert web.concept("rare").label("w", [("item7", "positive")]) == 1  # a relabel of the terminal's event
     events = web.store.events(web.concept("rare").settings.id)
-    assert [e.round for e in events] == [0, 1, 2] and events[-1].supersedes == events[-2].id
+    assert [e.round for e in events] == [0, 1, 1] and events[-1].supersedes == events[-2].id  # 0: the seeds
     assert terminal.concept("rare").preview() == web.concept("rare").preview()
     web.close()
     terminal.close()

@@ -23,6 +23,12 @@ def _rare(dataset) -> list[str]:
     return [f"item{r}" for r in dataset.rows_in_split(dataset.concept_rows("rare"), "pool")]
 
 
+def _model(session):
+    """The session's synced loop, taken under its lock (the background worker may be replaying)."""
+    with session._lock:
+        return session._synced_model()
+
+
 def _answer(dataset, items, skip: int = 0) -> list[tuple[str, str]]:
     """Oracle labels for a batch, its first `skip` items skipped."""
     rare = set(dataset.concept_rows("rare").tolist())
@@ -49,6 +55,40 @@ def test_reopened_project_proposes_the_live_next_batch_for_every_strategy(tmp_pa
         assert again.next_batch("carol")["items"] == live["items"]
 
 
+@pytest.mark.parametrize("strategy", ["maxent", "kcenter"])
+def test_item_by_item_labels_replay_as_the_same_rounds(tmp_path, dataset, strategy):
+    """One call per item (as the page sends them), batches asked for early, free labels, another
+    labeler's batch left open and an undo in a closed round: reopening tells the recorded groups in
+    the recorded order, so the loop and every labeler's next batch are the live ones."""
+    project = Project.init(tmp_path / "proj", dataset.path, factory="Flat")
+    project.create_concept("rare", positives=_rare(dataset)[:2], strategy=strategy, batch_size=6)
+    c = project.concept("rare")
+    c.label("alice", [("item0", "negative"), ("item1", "negative")])
+    for round_ in range(4):
+        batch = c.next_batch("alice", new=round_ == 2)
+        items = batch["items"][:3] if round_ == 1 else batch["items"]
+        for item_id, label in _answer(dataset, items, skip=round_ % 2):
+            c.label("alice", [(item_id, label)], batch=batch["batch"])
+        if round_ == 1:
+            c.label("alice", [(c.random_items(1)[0]["id"], "negative")])
+    bob = c.next_batch("bob")
+    c.label("bob", _answer(dataset, bob["items"][:2]), batch=bob["batch"])  # bob's round stays open
+    assert c.undo("alice")["event"] in c._closed
+    model = _model(c)
+    live = (c.preview(), c.next_batch("bob"), model.told, model.skipped, model.loop.round, c.rounds)
+    log = project.store.round_log(c.settings.id)
+    assert [r["reason"] for r in log] == ["seed", "new batch", "batch complete", "new batch", "new batch"] + [
+        "batch complete"
+    ] * 2
+    project.close()
+    with Project.open(tmp_path / "proj") as reopened:
+        again = reopened.concept("rare")
+        model = _model(again)
+        state = (again.preview(), again.next_batch("bob"), model.told, model.skipped, model.loop.round, again.rounds)
+        assert state == live
+        assert reopened.store.round_log(again.settings.id) == log
+
+
 def test_a_skipped_item_is_never_proposed_again_even_after_reopening(tmp_path, dataset):
     project = Project.init(tmp_path / "proj", dataset.path, factory="Flat")
     project.create_concept("rare", positives=_rare(dataset)[:2], batch_size=8)
@@ -61,9 +101,7 @@ def test_a_skipped_item_is_never_proposed_again_even_after_reopening(tmp_path, d
     project.close()
     with Project.open(tmp_path / "proj") as reopened:
         again = reopened.concept("rare")
-        assert sorted(again._synced_model().loop.skipped_rows.tolist()) == sorted(
-            int(i.removeprefix("item")) for i in skipped
-        )
+        assert sorted(_model(again).loop.skipped_rows.tolist()) == sorted(int(i.removeprefix("item")) for i in skipped)
         for _ in range(4):
             batch = again.next_batch("bob")
             assert not skipped & {i["id"] for i in batch["items"]}

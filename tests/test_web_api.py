@@ -85,6 +85,20 @@ def test_create_list_label_undo_and_next_batch(client, text_dataset):
     assert summary["labels"] == 7
 
 
+def test_labels_one_by_one_keep_the_batch_until_it_is_decided_or_new_is_asked(client, text_dataset):
+    client.post("/api/concepts", json={"name": "dog", "query": "dog", "batch_size": 6})
+    get = lambda **extra: client.get("/api/concepts/dog/batch", params={"labeler": LABELER, **extra}).json()  # noqa: E731
+    batch = get()
+    for n, label in enumerate(answer(batch["items"][:2], dog_ids(text_dataset))):
+        client.post("/api/concepts/dog/labels", json={"labeler": LABELER, "labels": [label], "batch": batch["batch"]})
+        rest = get()  # the same batch's undecided items, not a new batch
+        assert rest["batch"] == batch["batch"] and rest["items"] == batch["items"][n + 1 :]
+    assert client.get("/api/concepts/dog/stats").json()["rounds"] == 0  # nothing told yet
+    early = get(new="true")
+    assert early["batch"] != batch["batch"] and early["round"] == 1
+    assert client.get("/api/concepts/dog/stats").json()["rounds"] == 1  # the two labels: one round
+
+
 def test_search_random_stats_top_and_exports(client, text_dataset):
     client.post("/api/concepts", json={"name": "dog", "query": "dog"})
     found = client.get("/api/concepts/dog/search", params={"q": "terrier"}).json()["items"]
@@ -94,7 +108,7 @@ def test_search_random_stats_top_and_exports(client, text_dataset):
     assert len(client.get("/api/concepts/dog/random", params={"n": 4}).json()["items"]) == 4
 
     assert client.get("/api/concepts/dog/top").json() == {"items": []}  # no model before labels
-    assert_one_line_error(client.get("/api/concepts/dog/model"), 422, "no labels yet")
+    assert_one_line_error(client.get("/api/concepts/dog/model"), 422, "no labels the model has learned yet")
     positives = dog_ids(text_dataset)
     for _ in range(3):
         batch = client.get("/api/concepts/dog/batch", params={"labeler": LABELER}).json()
@@ -125,7 +139,8 @@ def test_errors_are_one_line_json_with_4xx(client):
     assert_one_line_error(client.get("/api/concepts/cat/stats"), 404, "cat")
     assert_one_line_error(client.get("/api/concepts/dgo/batch?labeler=a"), 404, "dog")  # did you mean
     assert_one_line_error(client.post("/api/concepts", json={"name": "dog"}), 422, "exists")
-    assert_one_line_error(client.post("/api/concepts", json={"name": "x", "strategy": "best"}), 404, "strategy")
+    assert_one_line_error(client.post("/api/concepts", json={"name": "x", "strategy": "best"}), 422, "strategy")
+    assert_one_line_error(client.post("/api/concepts", json={"name": "x", "pool": "sealz"}), 422, "pool", "seals")
     assert_one_line_error(client.post("/api/concepts", json={"name": "x", "k": 0}), 422, "k:")
     assert_one_line_error(client.post("/api/concepts", json={"name": "x", "colour": 1}), 422, "colour", "unknown field")
     assert_one_line_error(client.get("/api/concepts/dog/batch"), 422, "labeler", "required")

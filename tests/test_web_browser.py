@@ -1,5 +1,6 @@
 """A real browser (Debian chromium, driven by Playwright) against a real `seals serve`: create a
-concept from a text query, label two batches with the keyboard, reload, find the labels, export.
+concept from a text query, label two batches with the keyboard (each next batch comes by itself), ask for a
+third early with Enter, reload, find the labels, export.
 
 SEALS_SCREENSHOT=1 saves docs/labeling.png (the README shows it)."""
 
@@ -73,20 +74,23 @@ def wait_until(page, expression: str, arg=None, timeout: float = 60.0) -> None:
         page.wait_for_timeout(25)
 
 
-def label_batch_with_keys(page, dogs: set[str]) -> list[tuple[str, str]]:
-    """Press y/n on each card in turn (focus moves on by itself), then Enter for the next batch."""
+def label_batch_with_keys(page, dogs: set[str], stop: int | None = None) -> list[tuple[str, str]]:
+    """Press y/n on each card in turn (focus moves on by itself): the next batch comes by itself
+    once every card is decided. With `stop`, label only that many cards, then press Enter for a
+    new batch early."""
     page.wait_for_selector("#grid .card")
     ids = page.eval_on_selector_all("#grid .card", "cards => cards.map(c => c.dataset.id)")
     page.focus("#grid .card")
     given = []
-    for item_id in ids:
+    for item_id in ids[:stop]:
         assert page.evaluate("document.activeElement.dataset.id") == item_id
         key = "y" if item_id in dogs else "n"
         page.keyboard.press(key)
         given.append((item_id, "positive" if key == "y" else "negative"))
-    wait_until(page, "() => [...document.querySelectorAll('#grid .card')].every(c => c.dataset.state === 'saved')")
-    assert page.is_enabled("#submit-btn")
-    page.keyboard.press("Enter")
+    if stop is not None:
+        wait_until(page, "n => document.querySelectorAll('#grid .card[data-state=saved]').length === n", stop)
+        assert page.is_enabled("#submit-btn")
+        page.keyboard.press("Enter")
     wait_until(
         page,
         "first => document.querySelector('#grid .card') && document.querySelector('#grid .card').dataset.id !== first",
@@ -111,15 +115,16 @@ def test_label_two_batches_with_the_keyboard_reload_and_export(page, server):
 
     given = label_batch_with_keys(page, server.dogs)
     given += label_batch_with_keys(page, server.dogs)
-    assert len(given) == 20
+    given += label_batch_with_keys(page, server.dogs, stop=3)  # Enter: a new batch before the end
+    assert len(given) == 23
 
     page.keyboard.press("ArrowRight")  # focus moves
     page.keyboard.press("u")  # nothing labeled in this batch yet: undo takes back the latest label
-    wait_until(page, "() => document.querySelector('#s-labels').textContent === '19'")
+    wait_until(page, "() => document.querySelector('#s-labels').textContent === '22'")
     undone = given.pop()
     page.reload()
     page.wait_for_selector("#history li.h-positive, #history li.h-negative")
-    wait_until(page, "() => document.querySelector('#s-labels').textContent === '19'")
+    wait_until(page, "() => document.querySelector('#s-labels').textContent === '22'")
     history = page.inner_text("#history")
     positives = sum(label == "positive" for _, label in given)
     assert page.inner_text("#s-positives") == str(positives)

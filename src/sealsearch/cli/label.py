@@ -4,9 +4,10 @@ The same `Project` / `ConceptSession` API as the web app, so the same SQLite fil
 durability: each answer is sent with `ConceptSession.label` as soon as it is typed and "saved" is
 printed only once that call returned (after COMMIT), so quitting, a closed terminal or a crash
 loses at most the one answer being typed. Undo appends an undo event (`ConceptSession.undo`) and
-shows the item again.
+shows the item again. The model learns a batch as one round: once its last item is answered
+(the next batch follows), or early with b, which asks for a new batch at once.
 
-Keys: y positive, n negative, s skip, u undo, q quit, ? help. On a terminal one key press is
+Keys: y positive, n negative, s skip, u undo, b new batch now, q quit, ? help. On a terminal one key press is
 enough (cbreak mode via termios; Ctrl-C and Ctrl-D quit); from a pipe each line is one key, so
 scripts and tests can drive it (`printf 'y\\nn\\nq\\n' | seals label ...`). End of input quits.
 """
@@ -33,7 +34,7 @@ app = typer.Typer()
 
 ANSWERS = {"y": "positive", "n": "negative", "s": "skip"}
 QUIT_KEYS = {"q", "\x03", "\x04"}  # q, Ctrl-C and Ctrl-D as read in cbreak mode
-HELP = "keys: [y] positive  [n] negative  [s] skip  [u] undo  [q] quit  [?] help"
+HELP = "keys: [y] positive  [n] negative  [s] skip  [u] undo  [b] new batch now  [q] quit  [?] help"
 
 
 def default_labeler() -> str:
@@ -101,12 +102,13 @@ def label_loop(session: Any, labeler: str, read_key: Callable[[], str], say: Cal
     queue: deque[tuple[int | None, str, dict]] = deque()  # (batch, mode, item) still to show
     shown: list[tuple[int | None, str, dict]] = []  # answered, most recent last: what undo reopens
     answered: set[str] = set()  # ids answered in this run, so a repeated batch cannot loop forever
-    saved = 0
+    saved, new = 0, False
     dataset = getattr(getattr(session, "project", None), "dataset", None)
     media_dir = getattr(dataset, "media_dir", None)
     while True:
         if not queue:
-            batch = session.next_batch(labeler=labeler)
+            batch = session.next_batch(labeler=labeler, new=new)
+            new = False
             fresh = [item for item in batch["items"] if item["id"] not in answered]
             if not fresh:
                 say("nothing left to label for this concept" if not batch["items"] else "no new items to label")
@@ -117,7 +119,7 @@ def label_loop(session: Any, labeler: str, read_key: Callable[[], str], say: Cal
         say(
             f"\n[bold]{escape(describe(item, media_dir))}[/bold]\n"
             f"[dim]id {escape(str(item['id']))} · score {score} · {mode} · {_progress_line(session.stats())}[/dim]\n"
-            f"{escape('[y/n/s/u/q]')} "
+            f"{escape('[y/n/s/u/b/q]')} "
         )
         key = read_key()
         if key in ANSWERS:
@@ -135,6 +137,10 @@ def label_loop(session: Any, labeler: str, read_key: Callable[[], str], say: Cal
             if shown and shown[-1][2]["id"] == undone["id"]:
                 queue.appendleft(shown.pop())
                 answered.discard(undone["id"])
+        elif key == "b":  # the answers so far are this batch's round; a new batch now
+            queue.clear()
+            new = True
+            say("asking for a new batch")
         elif key in QUIT_KEYS:
             return saved
         else:
@@ -152,7 +158,9 @@ def label_command(
     ] = None,
     labeler: Annotated[str | None, typer.Option(help="Who is labeling (default: your login name).")] = None,
 ) -> None:
-    """Label a concept in the terminal: y positive, n negative, s skip, u undo, q quit; each answer is saved at once."""
+    """Label a concept in the terminal: y positive, n negative, s skip, u undo, b new batch, q quit.
+
+    Each answer is saved at once; the model learns a batch when it is done (or on b)."""
     from sealsearch.sessions import Project
 
     labeler = labeler or default_labeler()

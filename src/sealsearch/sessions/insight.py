@@ -37,7 +37,7 @@ def stats(session: ConceptSession, effective: dict[int, Event], model: ConceptMo
         "negatives": labels.count("negative"),
         "skipped": labels.count("skip"),
         "pool_size": model.loop.pool.size if model is not None else 0,
-        "rounds": session._next_round,
+        "rounds": session.rounds,
         "ap_test": _ap_test(session, effective, model),
         "curve": curve,
         "wait_ms": dict(session.wait_ms),

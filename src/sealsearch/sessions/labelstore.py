@@ -13,6 +13,9 @@ Guarantees (tested in tests/test_sessions_store.py):
   back the previous label.
 - Thread safety: one connection shared by the request threads and the project's background
   worker, every statement under one lock; each write is one transaction.
+- Rounds: a round is a group of label events told to the concept's loop as one `tell`. Its
+  closing is recorded (`closed_rounds`: round number, batch, labeler, why; `round_events`: its
+  events), so a replay tells exactly the groups the live process told, in the same order.
 - Schema versions: `MIGRATIONS[i]` is version i + 1, applied in its own transaction together with
   its row in `migrations`; opening a file from a newer version is refused.
 """
@@ -66,6 +69,21 @@ MIGRATIONS: list[tuple[str, str]] = [
             position INTEGER NOT NULL, score REAL, lease_until REAL NOT NULL,
             PRIMARY KEY (batch_id, position));
         CREATE INDEX batch_items_by_lease ON batch_items (lease_until);
+        """,
+    ),
+    (
+        "closed rounds: a round is a group of label events, recorded when it is told to the loop",
+        """
+        CREATE TABLE closed_rounds (
+            concept_id INTEGER NOT NULL REFERENCES concepts(id), round INTEGER NOT NULL, batch_id INTEGER,
+            labeler TEXT NOT NULL, reason TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (concept_id, round));
+        CREATE TABLE round_events (
+            concept_id INTEGER NOT NULL REFERENCES concepts(id), round INTEGER NOT NULL,
+            event_id INTEGER NOT NULL REFERENCES events(id), PRIMARY KEY (concept_id, event_id));
+        CREATE INDEX round_events_by_round ON round_events (concept_id, round);
+        INSERT INTO closed_rounds SELECT concept_id, round, MIN(batch_id), MIN(labeler), 'migrated', MAX(time)
+            FROM events GROUP BY concept_id, round;
+        INSERT INTO round_events SELECT concept_id, round, id FROM events WHERE label != 'undo';
         """,
     ),
 ]
@@ -249,6 +267,42 @@ class LabelStore:
     def rounds(self, concept_id: int) -> list[dict[str, Any]]:
         return [dict(r) for r in self.query("SELECT * FROM rounds WHERE concept_id = ? ORDER BY round", (concept_id,))]
 
+    def close_round(
+        self, concept_id: int, event_ids: Sequence[int], batch_id: int | None, labeler: str, reason: str
+    ) -> int:
+        """Record a closed round made of `event_ids`; returns its number (0, 1, ... per concept)."""
+        with self.transaction() as db:
+            (last,) = db.execute("SELECT MAX(round) FROM closed_rounds WHERE concept_id = ?", (concept_id,)).fetchone()
+            round_ = 0 if last is None else int(last) + 1
+            db.execute(
+                "INSERT INTO closed_rounds VALUES (?, ?, ?, ?, ?, ?)",
+                (concept_id, round_, batch_id, labeler, reason, time.time()),
+            )
+            db.executemany("INSERT INTO round_events VALUES (?, ?, ?)", [(concept_id, round_, e) for e in event_ids])
+        return round_
+
+    def closed_rounds(self, concept_id: int, after: int = -1) -> tuple[int, dict[int, int]]:
+        """(number of closed rounds, {event id: round} of the rounds numbered above `after`)."""
+        with self._lock:
+            (last,) = self._db.execute(
+                "SELECT MAX(round) FROM closed_rounds WHERE concept_id = ?", (concept_id,)
+            ).fetchone()
+            members = self._db.execute(
+                "SELECT event_id, round FROM round_events WHERE concept_id = ? AND round > ?", (concept_id, after)
+            ).fetchall()
+        return (0 if last is None else int(last) + 1), {r["event_id"]: r["round"] for r in members}
+
+    def round_log(self, concept_id: int) -> list[dict[str, Any]]:
+        """Every closed round with its event ids, in order (what a replay tells)."""
+        rounds = self.query("SELECT * FROM closed_rounds WHERE concept_id = ? ORDER BY round", (concept_id,))
+        members = self.query(
+            "SELECT round, event_id FROM round_events WHERE concept_id = ? ORDER BY round, event_id", (concept_id,)
+        )
+        events: dict[int, list[int]] = {}
+        for r in members:
+            events.setdefault(r["round"], []).append(r["event_id"])
+        return [{**dict(r), "events": events.get(r["round"], [])} for r in rounds]
+
     # -- batches and leases ----------------------------------------------------------------
     def add_batch(
         self, concept_id: int, round_: int, mode: str, labeler: str, items: Sequence[tuple[int, str, float | None]],
@@ -289,6 +343,15 @@ class LabelStore:
             (concept_id, labeler, now),
         )
         return self.batch(found[0]["id"]) if found else None
+
+    def live_batches(self, concept_id: int, now: float, *, other_than: str | None = None) -> set[int]:
+        """Ids of the concept's batches with a running lease (handed to anyone but `other_than`)."""
+        rows = self.query(
+            "SELECT DISTINCT b.id FROM batches b JOIN batch_items i ON i.batch_id = b.id "
+            "WHERE b.concept_id = ? AND i.lease_until > ? AND b.labeler IS NOT ?",
+            (concept_id, now, other_than),
+        )
+        return {r["id"] for r in rows}
 
     def leased_rows(self, concept_id: int, now: float, *, other_than: str | None = None) -> set[int]:
         """Rows leased (to anyone but `other_than`) in the concept at time `now`."""

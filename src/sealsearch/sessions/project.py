@@ -173,8 +173,11 @@ class Project:
             raise InvalidParameterError("concept name must be a non-empty string")
         if name in self._sessions or name in {row["name"] for row in self.store.concepts()}:
             raise InvalidParameterError(f"concept {name!r} exists; open it with project.concept({name!r})")
-        check_name(strategy, STRATEGY_NAMES, "strategy")
-        check_name(pool, POOL_NAMES, "pool")
+        for value, choices, what in ((strategy, STRATEGY_NAMES, "strategy"), (pool, POOL_NAMES, "pool")):
+            try:
+                check_name(value, choices, what)
+            except UnknownNameError as exc:  # an invalid parameter value (422), not a missing resource (404)
+                raise InvalidParameterError(str(exc)) from None
         k = positive_int(DEFAULT_K if k is None else k, "k")
         batch_size = positive_int(DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "batch_size")
         query = query.strip() or None if query else None
@@ -187,8 +190,10 @@ class Project:
         settings = ConceptSettings(**next(r for r in self.store.concepts() if r["id"] == concept_id))
         session = ConceptSession(self, settings, [])
         self._sessions[name] = session
-        if rows.size:
+        if rows.size:  # the seeds are the concept's first round
             session.label(labeler, [(item_id, "positive") for item_id in positives or []])
+            if session._close(labeler, None, free=True, reason="seed"):
+                self.precompute(session, labeler)
         return session.summary()
 
     # -- shared resources ------------------------------------------------------------------
@@ -249,10 +254,10 @@ class Project:
         ]  # fmt: skip
 
     # -- background work -------------------------------------------------------------------
-    def precompute(self, session: ConceptSession) -> Future | None:
-        """Queue the concept's sync + training + next batch on the project's one worker."""
+    def precompute(self, session: ConceptSession, labeler: str | None = None) -> Future | None:
+        """Queue the concept's sync + training + next batch (for `labeler`) on the project's one worker."""
         try:
-            future = self._worker.submit(session.background)
+            future = self._worker.submit(session.background, labeler)
         except RuntimeError:  # worker shut down: the project is closing
             return None
         future.add_done_callback(_log_failure)

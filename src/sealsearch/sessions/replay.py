@@ -1,7 +1,8 @@
 """One concept's ActiveLoop, kept equal to a replay of its label log.
 
 The log (sessions.labelstore) is the truth; the loop is derived state. `ConceptModel.sync` takes
-the effective training labels — row -> (0/1, round) — and the skipped rows, and either tells the
+the effective training labels of closed rounds — row -> (0/1, the recorded round that holds the
+event, see sessions.rounds) — and the skipped rows, and either tells the
 rounds the loop has not seen yet and skips the new skips, or, when a told label was undone or
 changed or a skip was taken back (ActiveLoop forgets neither), rebuilds the loop with
 `ActiveLoop.replay`. Both paths tell the same sequence (one `tell` per round, rounds ascending,

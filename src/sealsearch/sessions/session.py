@@ -2,11 +2,22 @@
 
 Two locks keep a person from waiting on training while staying correct:
 
-- `_write_lock` guards the in-memory mirror of the event log; a label call holds it only while
-  its events are committed (acknowledged after COMMIT returns), never while a model trains.
-- `_lock` guards the loop. After each acknowledged label call the project's single background
-  worker takes it to sync the loop with the log, train and compute the next batch; a
-  `next_batch` arriving meanwhile waits for that work instead of doing it twice.
+- `_write_lock` guards the in-memory mirror of the event log and of the closed rounds; a label
+  call holds it only while its events (or a round's closing) are committed (acknowledged after
+  COMMIT returns), never while a model trains.
+- `_lock` guards the loop. After a label call that closed a round (or an undo of a label the
+  loop was told) the project's single background worker takes it to sync the loop with the log,
+  train and compute the next batch; a `next_batch` arriving meanwhile waits for that work
+  instead of doing it twice. Lock order: `_lock`, then `_write_lock`.
+
+Rounds. Every label is written (and acknowledged) at once, but the loop learns in rounds: a
+round is a group of label events told to the loop as one `tell` (sessions.rounds). A labeler's
+labels on their open batch form one round when the batch is complete (every item decided) or
+when they ask for a new batch early (`next_batch(new=True)`); labels given outside an open batch
+(search results, "more like this", random items, seeds) form their own round when anyone asks
+for a new batch. Each closing is recorded in the log, and the loop is told only closed rounds;
+items labeled in a round still open are kept out of proposals. Retraining and the next batch
+are computed once per closed round, in the background.
 
 The loop is always derived from the log (sessions.replay), so what is proposed never depends on
 whether the process was restarted.
@@ -26,6 +37,7 @@ from sealsearch.errors import InvalidParameterError, LabelConflictError, Unknown
 from sealsearch.sessions import insight
 from sealsearch.sessions.labelstore import LABELS, Event, effective_events
 from sealsearch.sessions.replay import ConceptModel, ConceptSettings, TrainingLabels, ask_excluding
+from sealsearch.sessions.rounds import batch_complete, round_groups
 from sealsearch.sessions.seeding import nearest, random_rows
 
 if TYPE_CHECKING:
@@ -43,7 +55,7 @@ class ConceptSession:
         self.project = project
         self.settings = settings
         self._events = events
-        self._next_round = max((e.round for e in events), default=-1) + 1
+        self.rounds, self._closed = project.store.closed_rounds(settings.id)  # count; event id -> round
         self._write_lock = threading.Lock()
         self._lock = threading.RLock()
         self._model: ConceptModel | None = None
@@ -56,11 +68,27 @@ class ConceptSession:
     # -- the log ---------------------------------------------------------------------------
     def _refresh(self) -> None:
         """Append events another process (web app, terminal) wrote since we last looked; caller
-        holds `_write_lock`. One indexed query, usually returning nothing."""
-        newer = self.project.store.events(self.settings.id, after=self._events[-1].id if self._events else 0)
-        if newer:
-            self._events.extend(newer)
-            self._next_round = max(self._next_round, max(e.round for e in newer) + 1)
+        holds `_write_lock`. Two indexed queries, usually returning nothing; rounds first, so every
+        event a round names is read too."""
+        store = self.project.store
+        self.rounds, closed = store.closed_rounds(self.settings.id, after=self.rounds - 1)
+        self._closed.update(closed)
+        newer = store.events(self.settings.id, after=self._events[-1].id if self._events else 0)
+        self._events.extend(newer)
+
+    def _close(self, labeler: str, batch: int | None, *, free: bool, reason: str) -> int:
+        """Close the rounds due now (see the module docstring); returns how many were closed."""
+        store, now = self.project.store, time.time()
+        closed = 0
+        with self._write_lock, store.transaction():  # read the log and record the closing atomically
+            self._refresh()
+            pending = [e for e in effective_events(self._events).values() if e.id not in self._closed]
+            live = store.live_batches(self.settings.id, now, other_than=labeler) if free else set()
+            for batch_id, members in round_groups(pending, batch, free, live):
+                round_ = store.close_round(self.settings.id, members, batch_id, labeler, reason)
+                self._closed.update(dict.fromkeys(members, round_))
+                self.rounds, closed = round_ + 1, closed + 1
+        return closed
 
     def effective(self) -> dict[int, Event]:
         """row -> effective label event (positive/negative/skip), in event order."""
@@ -75,12 +103,17 @@ class ConceptSession:
         return {row: e for row, e in effective.items() if row in pool}
 
     def _training_labels(self, effective: dict[int, Event]) -> TrainingLabels:
-        """Pool-split positives and negatives; test-split labels only measure (`stats()["ap_test"]`)."""
+        """Pool-split positives and negatives of closed rounds; test-split labels only measure
+        (`stats()["ap_test"]`)."""
         return {
-            row: (int(e.label == "positive"), e.round)
+            row: (int(e.label == "positive"), self._closed[e.id])
             for row, e in self._pool_events(effective).items()
-            if e.label != "skip"
+            if e.label != "skip" and e.id in self._closed
         }
+
+    def _pending_rows(self, effective: dict[int, Event]) -> set[int]:
+        """Rows labeled in a round that is still open: decided, but not told to the loop yet."""
+        return {row for row, e in effective.items() if e.id not in self._closed}
 
     @property
     def mode(self) -> str:
@@ -96,7 +129,7 @@ class ConceptSession:
             index, graph = (self.project.index, self.project.graph(s.k)) if uses_k else (None, None)
             self._model = ConceptModel(self.project.dataset, s, index, graph)
         labels = self._training_labels(effective)
-        skipped = {row for row, e in self._pool_events(effective).items() if e.label == "skip"}
+        skipped = {row for row, e in self._pool_events(effective).items() if e.label == "skip" and e.id in self._closed}
         self._model.sync(labels, skipped)
         if labels:
             self._record_round(labels)
@@ -105,7 +138,7 @@ class ConceptSession:
     def _record_round(self, labels: TrainingLabels) -> None:
         loop = self._model.loop
         loop.fit()  # train now (in the background worker when called from there)
-        self.project.store.record_round(self.settings.id, self._next_round - 1, {
+        self.project.store.record_round(self.settings.id, max(r for _, r in labels.values()), {
             "n_labeled": len(labels), "n_positive": sum(label for label, _ in labels.values()),
             "pool_size": loop.pool.size, "t_select": loop.timings.select, "t_knn": loop.timings.knn,
             "t_train": loop.timings.train,
@@ -117,6 +150,7 @@ class ConceptSession:
         effective = self.effective()
         labels = self._training_labels(effective)
         if {label for label, _ in labels.values()} == {0, 1}:  # skips and labels are the loop's state
+            excluded = excluded | self._pending_rows(effective)
             rows, scores = ask_excluding(self._synced_model(effective).loop, n, excluded)
             return "active", rows, scores
         excluded = excluded | set(effective)
@@ -127,7 +161,7 @@ class ConceptSession:
         if queries:
             rows, scores = nearest(self.project.index, np.vstack(queries), n, excluded)
             return "search", rows, scores.astype(np.float64)
-        rng = np.random.default_rng([self.settings.seed, self._next_round])
+        rng = np.random.default_rng([self.settings.seed, self.rounds])
         rows = random_rows(self.project.dataset.split_rows("pool"), n, excluded, rng)
         return "search", rows, np.full(rows.size, np.nan)
 
@@ -135,11 +169,15 @@ class ConceptSession:
         """What `next_batch` would hand out now (nothing leased, nothing written)."""
         with self._lock:
             mode, rows, scores = self._propose(n or self.settings.batch_size, set())
-        return {"round": self._next_round, "mode": mode, "items": self.project.items(rows, scores)}
+        return {"round": self.rounds, "mode": mode, "items": self.project.items(rows, scores)}
 
-    def next_batch(self, labeler: str, n: int | None = None) -> dict[str, Any]:
-        """The labeler's batch: their open batch if it still has unlabeled leased items, else a new
-        one leased to them for `project.lease_s`; `batch` is None and `items` empty when nothing is left."""
+    def next_batch(self, labeler: str, n: int | None = None, new: bool = False) -> dict[str, Any]:
+        """The labeler's batch: the undecided items of their open batch (same batch id) while it
+        has any, else — or with `new=True` — a new one leased to them for `project.lease_s`.
+
+        A new batch first closes the labeler's open batch as a round (when they ask early) and the
+        labels given outside open batches as another; `batch` is None and `items` empty when
+        nothing is left. `n` sizes a new batch only."""
         start = time.perf_counter()
         n = self.settings.batch_size if n is None else int(n)
         if n <= 0:
@@ -148,13 +186,14 @@ class ConceptSession:
         with self._lock:
             effective = self.effective()
             current = store.open_batch(self.settings.id, labeler, now)
-            if current is not None and current["round"] == self._next_round:
+            if current is not None and not new:
                 left = [i for i in current["items"] if i["row"] not in effective]
                 if left:
                     rows = np.array([i["row"] for i in left], dtype=np.int64)
                     scores = np.array([np.nan if i["score"] is None else i["score"] for i in left])
                     self.wait_ms["next_batch"] = 1000 * (time.perf_counter() - start)
-                    return self._batch(current["id"], current["mode"], rows, scores)
+                    return self._batch(current["id"], current["mode"], rows, scores, current["round"])
+            self._close(labeler, current["id"] if current else None, free=True, reason="new batch")
             leased = store.leased_rows(self.settings.id, now, other_than=labeler)
             mode, rows, scores = self._propose(n, leased)
             batch_id = None
@@ -164,13 +203,16 @@ class ConceptSession:
                     (int(r), i, None if np.isnan(s) else float(s)) for r, i, s in zip(rows, ids, scores, strict=True)
                 ]
                 batch_id = store.add_batch(
-                    self.settings.id, self._next_round, mode, labeler, items, now + self.project.lease_s, now
+                    self.settings.id, self.rounds, mode, labeler, items, now + self.project.lease_s, now
                 )
         self.wait_ms["next_batch"] = 1000 * (time.perf_counter() - start)
         return self._batch(batch_id, mode, rows, scores)
 
-    def _batch(self, batch_id: int | None, mode: str, rows: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
-        return {"batch": batch_id, "round": self._next_round, "mode": mode, "items": self.project.items(rows, scores)}
+    def _batch(
+        self, batch_id: int | None, mode: str, rows: np.ndarray, scores: np.ndarray, round_: int | None = None
+    ) -> dict[str, Any]:
+        round_ = self.rounds if round_ is None else round_
+        return {"batch": batch_id, "round": round_, "mode": mode, "items": self.project.items(rows, scores)}
 
     # -- labeling --------------------------------------------------------------------------
     def label(
@@ -182,7 +224,9 @@ class ConceptSession:
     ) -> int:
         """Record labels (item id, positive|negative|skip); returns how many events were written.
 
-        Acknowledged only after COMMIT. Repeating an item's current label writes nothing (a
+        Acknowledged only after COMMIT. The labels join the loop when their round closes: when
+        `batch` (else the labeler's open batch) is complete, at once, in the background.
+        Repeating an item's current label writes nothing (a
         double-submitted form is harmless); a different label is a relabel event superseding the
         old one. With `rest_negative`, every item of `batch` not labeled by now becomes negative.
         """
@@ -194,8 +238,9 @@ class ConceptSession:
                 raise InvalidParameterError(f"label of {item_id!r} must be one of {', '.join(LABELS)}, got {label!r}")
             if wanted.setdefault(row, (item_id, label))[1] != label:
                 raise LabelConflictError(f"item {item_id!r} was given two different labels in one call")
+        store = self.project.store
         if batch is not None:
-            found = self.project.store.batch(batch)
+            found = store.batch(batch)
             if found is None or found["concept_id"] != self.settings.id:
                 raise UnknownNameError(f"batch {batch} is not a batch of concept {self.name!r}; ask next_batch again")
             if rest_negative:
@@ -209,17 +254,19 @@ class ConceptSession:
             if rest_negative:  # an item someone labeled meanwhile keeps that label
                 wanted = {r: v for r, v in wanted.items() if r not in effective or v[0] in ids}
             events = [
-                {"item_id": item_id, "row": row, "label": label, "labeler": labeler, "round": self._next_round,
+                {"item_id": item_id, "row": row, "label": label, "labeler": labeler, "round": self.rounds,
                  "batch_id": batch, "supersedes": effective[row].id if row in effective else None}
                 for row, (item_id, label) in wanted.items()
                 if row not in effective or effective[row].label != label
             ]  # fmt: skip
-            written = self.project.store.append_events(self.settings.id, events) if events else []
-            if written:
-                self._events.extend(written)
-                self._next_round += 1
+            written = store.append_events(self.settings.id, events) if events else []
+            self._events.extend(written)
         if written:
-            self.project.precompute(self)
+            cid = self.settings.id
+            found = store.batch(batch) if batch is not None else store.open_batch(cid, labeler, time.time())
+            complete = found is not None and batch_complete(found["items"], self.effective())
+            if complete and self._close(labeler, found["id"], free=False, reason="batch complete"):
+                self.project.precompute(self, labeler)
         self.wait_ms["label"] = 1000 * (time.perf_counter() - start)
         return len(written)
 
@@ -247,24 +294,24 @@ class ConceptSession:
                             "row": target.row,
                             "label": "undo",
                             "labeler": labeler,
-                            "round": self._next_round,
+                            "round": self.rounds,
                             "batch_id": target.batch_id,
                             "supersedes": target.id,
                         }
                     ],
                 )  # fmt: skip
             )
-            self._next_round += 1
-        self.project.precompute(self)
+        if target.id in self._closed:  # a told label taken back: the loop is rebuilt by replay
+            self.project.precompute(self, labeler)
         return {"id": target.item_id, "label": target.label, "row": target.row, "event": target.id}
 
-    def background(self) -> None:
-        """The work done ahead after a label call: sync, train and propose the labeler's next batch."""
+    def background(self, labeler: str | None = None) -> None:
+        """The work done ahead once a round closed: sync, train and propose the labeler's next batch."""
         with self._lock:
-            leased = self.project.store.leased_rows(self.settings.id, time.time())
-            self._propose(self.settings.batch_size, leased)
             if self._training_labels(self.effective()):
                 self._synced_model()
+            leased = self.project.store.leased_rows(self.settings.id, time.time(), other_than=labeler)
+            self._propose(self.settings.batch_size, leased)
 
     # -- finding items ---------------------------------------------------------------------
     def search(self, q: str | None = None, like: str | None = None, n: int = 20) -> list[Item]:
@@ -284,7 +331,7 @@ class ConceptSession:
         """Random unlabeled items (random negatives; split="test" for a held-out set that
         measures `ap_test` without training on it)."""
         effective = self.effective()
-        rng = np.random.default_rng([self.settings.seed, self._next_round, len(self._events), 7])
+        rng = np.random.default_rng([self.settings.seed, self.rounds, len(self._events), 7])
         rows = random_rows(self.project.dataset.split_rows(split), n, set(effective), rng)
         return self.project.items(rows, np.full(rows.size, np.nan))
 
@@ -313,7 +360,10 @@ class ConceptSession:
         with self._lock:
             effective = self.effective()
             if not self._training_labels(effective):
-                raise InvalidParameterError(f"concept {self.name!r} has no labels yet: label some items first")
+                raise InvalidParameterError(
+                    f"concept {self.name!r} has no labels the model has learned yet: label a whole batch "
+                    "(or ask for a new batch) first"
+                )
             return insight.model_bytes(self._synced_model(effective).loop.model)
 
     def summary(self) -> dict[str, Any]:

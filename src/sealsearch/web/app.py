@@ -136,9 +136,12 @@ def install_api(app: FastAPI) -> None:  # noqa: C901 - one closure per endpoint
         project: ProjectDep,
         labeler: Annotated[str, Query(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$")],
         n: Annotated[int | None, Query(gt=0, le=1000)] = None,
+        new: bool = False,
     ):
-        """The labeler's current batch (the same one until it is labeled): items to label next."""
-        return plain(_session(project, c).next_batch(labeler=labeler, n=n))
+        """The labeler's batch: the undecided items of their open batch (same id) until every item
+        is decided, then a new one; `new=true` asks for a new batch early. The model learns a
+        batch as one round: when it is complete, or when a new batch is asked for."""
+        return plain(_session(project, c).next_batch(labeler=labeler, n=n, new=new))
 
     @app.post("/api/concepts/{c}/labels", response_model=models.Acknowledged, tags=["labeling"])
     def add_labels(c: str, body: models.LabelsIn, project: ProjectDep):

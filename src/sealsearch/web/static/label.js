@@ -1,6 +1,8 @@
 "use strict";
 // The label page: the current batch as a grid, labeled with clicks or keys; every label is
-// POSTed (and committed) as soon as it is given, Enter fetches the next batch.
+// POSTed (and committed) as soon as it is given. The server tells the model a batch as one round
+// once every item is decided: the page then fetches the next batch by itself. Enter asks for a
+// new batch early (the decided items of this one are then told as its round).
 
 const app = document.getElementById("app");
 const concept = app.dataset.concept;
@@ -14,7 +16,7 @@ const labeler = () => labelerInput.value.trim() || "me";
 
 // Label POSTs go one after another, so the server records them in the order they were given
 // (undo takes back the latest one).
-const state = { batch: null, pending: new Set(), view: "batch", statsSeq: 0, chain: Promise.resolve() };
+const state = { batch: null, pending: new Set(), view: "batch", statsSeq: 0, chain: Promise.resolve(), loading: false };
 const grids = { batch: "grid", search: "search-grid", top: "top-grid" };
 
 for (const [kind, id] of [["csv", "export-csv"], ["jsonl", "export-jsonl"], ["parquet", "export-parquet"]]) {
@@ -33,11 +35,11 @@ function batchDecided() {
 function updateSubmit() {
   const all = cards(document.getElementById("grid"));
   const done = all.filter((card) => card.dataset.state === "saved").length;
-  document.getElementById("submit-btn").disabled = !batchDecided();
+  document.getElementById("submit-btn").disabled = state.loading || !state.batch || state.batch.batch === null;
   if (state.batch && all.length) {
     document.getElementById("batch-status").textContent =
       `Batch ${state.batch.batch}, round ${state.batch.round}: ${done} of ${all.length} decided` +
-      (done === all.length ? " — press Enter for the next batch" : "");
+      (done === all.length ? " — fetching the next batch" : " — the next batch comes once all are decided; Enter asks for it now");
   }
 }
 
@@ -60,6 +62,7 @@ async function sendLabel(item, label, card, batch) {
     state.pending.delete(request);
     updateSubmit();
     loadHistory();
+    if (batch !== null && state.batch && batch === state.batch.batch && batchDecided()) advance(false);
   }
 }
 
@@ -91,10 +94,11 @@ function fillGrid(grid, items, handler, known = {}) {
   }
 }
 
-async function loadBatch() {
+async function loadBatch(fresh = false) {
   try {
+    const query = `/batch?labeler=${encodeURIComponent(labeler())}${fresh ? "&new=true" : ""}`;
     const [batch, history] = await Promise.all([
-      api(conceptUrl(concept, `/batch?labeler=${encodeURIComponent(labeler())}`)),
+      api(conceptUrl(concept, query)),
       api(conceptUrl(concept, "/labels?n=1000")),
     ]);
     state.batch = batch;
@@ -111,13 +115,24 @@ async function loadBatch() {
   } catch (error) { showError(error); }
 }
 
-async function nextBatch() {
-  if (!batchDecided()) return;
-  document.getElementById("submit-btn").disabled = true;
-  await Promise.allSettled([...state.pending]);
-  await loadBatch();
+// The next batch: by itself once every item is decided (fresh = false: the server has closed the
+// round), or early on Enter (fresh = true: the server closes the decided part as the round).
+async function advance(fresh) {
+  if (state.loading) return;
+  state.loading = true;
+  updateSubmit();
+  try {
+    await Promise.allSettled([...state.pending]);
+    await state.chain.catch(() => null);
+    await loadBatch(fresh && !batchDecided());
+  } finally {
+    state.loading = false;
+    updateSubmit();
+  }
   loadStats();
 }
+
+function nextBatch() { advance(true); }
 
 async function undo() {
   try {
@@ -268,7 +283,7 @@ document.addEventListener("keydown", (event) => {
     if (card) { event.preventDefault(); card.querySelector(`button[data-label=${KEY_LABELS[key]}]`).click(); }
     return;
   }
-  if ((key === "Enter" || key === " ") && state.view === "batch" && (!document.activeElement.closest("button") || batchDecided())) {
+  if (key === "Enter" && state.view === "batch" && !document.activeElement.closest("button")) {
     event.preventDefault();
     nextBatch();
     return;
