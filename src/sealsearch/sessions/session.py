@@ -195,16 +195,20 @@ class ConceptSession:
                     return self._batch(current["id"], current["mode"], rows, scores, current["round"])
             self._close(labeler, current["id"] if current else None, free=True, reason="new batch")
             leased = store.leased_rows(self.settings.id, now, other_than=labeler)
-            mode, rows, scores = self._propose(n, leased)
-            batch_id = None
-            if rows.size:
-                ids = self.project.ids_of(rows)
-                items = [
-                    (int(r), i, None if np.isnan(s) else float(s)) for r, i, s in zip(rows, ids, scores, strict=True)
-                ]
-                batch_id = store.add_batch(
-                    self.settings.id, self.rounds, mode, labeler, items, now + self.project.lease_s, now
-                )
+            while True:  # another process may lease rows meanwhile: check again in the write transaction
+                mode, rows, scores = self._propose(n, leased)
+                batch_id = None
+                with store.transaction():
+                    leased = store.leased_rows(self.settings.id, now, other_than=labeler)
+                    if leased.isdisjoint(rows.tolist()):
+                        if rows.size:
+                            ids = self.project.ids_of(rows)
+                            items = [(int(r), i, None if np.isnan(s) else float(s))
+                                     for r, i, s in zip(rows, ids, scores, strict=True)]  # fmt: skip
+                            batch_id = store.add_batch(
+                                self.settings.id, self.rounds, mode, labeler, items, now + self.project.lease_s, now
+                            )
+                        break
         self.wait_ms["next_batch"] = 1000 * (time.perf_counter() - start)
         return self._batch(batch_id, mode, rows, scores)
 
