@@ -56,6 +56,7 @@ class Driver(threading.Thread):
         self.in_flight: tuple | None = None  # ("get",) | ("label", id, label) | ("undo", id)
         self.last_batch: dict | None = None  # the last batch the server returned (state after it)
         self.acknowledged = 0
+        self.pause = threading.Event()  # set: stop after the next batch arrives (the kill finds it idle)
 
     def get_batch(self) -> dict:
         self.in_flight = ("get",)
@@ -68,7 +69,7 @@ class Driver(threading.Thread):
         try:
             while True:
                 batch = self.get_batch()
-                if not batch["items"]:
+                if not batch["items"] or self.pause.is_set():
                     return
                 if self.rng.random() < 0.3:  # a person reading the item: idle between requests
                     threading.Event().wait(0.05)
@@ -141,6 +142,9 @@ def kill_chain(project_dir: Path, dataset, seed: int, kills: int) -> dict[str, i
             driver = Driver(server.url, concept, answers, rng, state[concept])
             driver.start()
             threading.Event().wait(rng.uniform(0.05, 1.2))
+            if cycle % 3 == 2:  # every third kill finds the client idle, its last batch known
+                driver.pause.set()
+                driver.join(timeout=60)
             server.kill()  # SIGKILL: no shutdown code runs
             driver.join(timeout=60)
             assert not driver.is_alive()
