@@ -76,7 +76,7 @@ def call(function, *args, **kwargs):
 @FUZZ
 @given(
     pool=st.one_of(st.sampled_from(POOL_NAMES), st.text(max_size=6)),
-    k=st.one_of(st.integers(-2, 400), st.floats(-1, 5), st.just(True), st.just(None), st.just("20")),
+    k=st.one_of(st.integers(-2, 400), st.floats(-1, 5), st.just(True), st.just(None), st.just("20"), st.just(10**9)),
     strategy=st.one_of(st.sampled_from(STRATEGY_NAMES), st.text(max_size=6), st.just(None), st.integers()),
     batch_size=st.one_of(st.integers(-2, 400), st.floats(0, 3), st.just(True), st.just("10")),
     seed=st.one_of(st.integers(-2, 2**40), st.just(1.5), st.just(None)),
@@ -88,10 +88,14 @@ def test_construction_with_any_parameters(data, pool, k, strategy, batch_size, s
     built, error = call(make_pool, pool, dataset.embeddings, pool_rows(dataset), index=index, k=k, rng=rng)
     if error is not None:
         return
-    call(
+    loop, error = call(
         ActiveLoop, dataset.embeddings, built, strategy=strategy, batch_size=batch_size, seed=seed, dedup=dedup,
         eligible_rows=pool_rows(dataset),
     )  # fmt: skip
+    if loop is not None:  # a seed set, then a batch: the parameters meet the data
+        rows = pool_rows(dataset)[:12]
+        call(loop.tell, rows, np.arange(12) % 2)
+        call(loop.ask)
 
 
 OPS = st.lists(
