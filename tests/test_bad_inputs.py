@@ -352,3 +352,53 @@ def test_guarantees_list_every_case():
     text = DOCS.read_text()
     missing = [name for name in CASES if f"| {name} |" not in text]
     assert not missing, f"docs/guarantees.md lacks rows for {missing}"
+
+
+# -- the same promise from the library: a SealsearchError whose message is one line ----------
+def _library_cases(good: Path, tmp: Path) -> dict[str, Callable[[], object]]:
+    from sealsearch.active.knn import open_or_build_index
+    from sealsearch.active.loop import ActiveLoop
+    from sealsearch.active.pools import make_pool
+    from sealsearch.index import get_backend
+
+    dataset = Dataset.open(good / "ds")
+    index = open_or_build_index(dataset, "Flat")
+    pool = make_pool("seals", dataset.embeddings, dataset.split_rows("pool"), index=index, k=5)
+    loop = ActiveLoop(dataset.embeddings, pool, eligible_rows=dataset.split_rows("pool"))
+    project = Project.open(copy_project(good, tmp))
+    project.create_concept("c", positives=["item0"])
+    return {
+        "a label for an unknown item": lambda: project.concept("c").label(labeler="a", labels=[("nope", "positive")]),
+        "a label value that is not positive/negative/skip": lambda: project.concept("c").label(
+            labeler="a", labels=[("item1", "yes")]
+        ),
+        "unknown index backend": lambda: get_backend("fais"),
+        "query vectors of another dimension than the index": lambda: index.search(np.zeros((1, 5), np.float32), 3),
+        "a search k whose result cannot fit in memory": lambda: index.search(np.ones((1, 16), np.float32), 10**9),
+        "rows that are not integers": lambda: loop.tell([1.5, 2.0], [1, 0]),
+        "labels other than 0/1": lambda: loop.tell([1, 2], [1, 2]),
+    }
+
+
+LIBRARY_CASES = [
+    "a label for an unknown item",
+    "a label value that is not positive/negative/skip",
+    "unknown index backend",
+    "query vectors of another dimension than the index",
+    "a search k whose result cannot fit in memory",
+    "rows that are not integers",
+    "labels other than 0/1",
+]
+
+
+def test_library_bad_inputs_raise_one_line_errors(good, tmp_path):
+    from sealsearch.errors import SealsearchError
+
+    cases = _library_cases(good, tmp_path)
+    assert list(cases) == LIBRARY_CASES
+    for name, call in cases.items():
+        with pytest.raises(SealsearchError) as refused:
+            call()
+        assert str(refused.value) and "\n" not in str(refused.value), name
+    text = DOCS.read_text()
+    assert all(f"| {name} |" in text for name in LIBRARY_CASES), "docs/guarantees.md lacks a library case"
