@@ -133,9 +133,14 @@ def main() -> None:
     )
     print(f"create concept     {create_ms:7.1f} ms")
     print(f"next batch (GET)   {percentiles(batch_ms)}")
+    if len(batch_ms) > 1:
+        slowest = sorted(range(len(batch_ms)), key=lambda i: -batch_ms[i])[:3]
+        shown = ", ".join(f"#{i} {batch_ms[i]:.0f} ms" for i in slowest)
+        print(f"  without the first (cold) {percentiles(batch_ms[1:])}; slowest: {shown}")
     print(f"labels ack (POST)  {percentiles(ack_ms)}")
     print(f"modes: {modes.count('search')} search + {modes.count('active')} active batches; "
           f"{found} positives in {len(modes) * args.batch_size} labels; pool {stats.get('pool_size')}; "
+          f"rounds {stats.get('rounds')}; "
           f"server-side wait_ms {stats.get('wait_ms')}")  # fmt: skip
 
 

@@ -59,6 +59,7 @@ class ConceptSession:
         self._write_lock = threading.Lock()
         self._lock = threading.RLock()
         self._model: ConceptModel | None = None
+        self._recorded = -1  # the latest round written to the `rounds` table by this process
         self.wait_ms: dict[str, float] = {}
 
     @property
@@ -132,13 +133,15 @@ class ConceptSession:
         skipped = {row for row, e in self._pool_events(effective).items() if e.label == "skip" and e.id in self._closed}
         self._model.sync(labels, skipped)
         if labels:
-            self._record_round(labels)
+            self._model.loop.fit()  # train now (in the background worker when called from there); cached
+            if max(r for _, r in labels.values()) > self._recorded:
+                self._record_round(labels)
         return self._model
 
     def _record_round(self, labels: TrainingLabels) -> None:
         loop = self._model.loop
-        loop.fit()  # train now (in the background worker when called from there)
-        self.project.store.record_round(self.settings.id, max(r for _, r in labels.values()), {
+        self._recorded = max(r for _, r in labels.values())
+        self.project.store.record_round(self.settings.id, self._recorded, {
             "n_labeled": len(labels), "n_positive": sum(label for label, _ in labels.values()),
             "pool_size": loop.pool.size, "t_select": loop.timings.select, "t_knn": loop.timings.knn,
             "t_train": loop.timings.train,
@@ -315,7 +318,8 @@ class ConceptSession:
             if self._training_labels(self.effective()):
                 self._synced_model()
             leased = self.project.store.leased_rows(self.settings.id, time.time(), other_than=labeler)
-            self._propose(self.settings.batch_size, leased)
+            _, rows, _ = self._propose(self.settings.batch_size, leased)
+            self.project.item_table(rows)  # read the items ahead too (cached)
 
     # -- finding items ---------------------------------------------------------------------
     def search(self, q: str | None = None, like: str | None = None, n: int = 20) -> list[Item]:
