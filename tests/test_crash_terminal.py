@@ -44,6 +44,7 @@ class Typist(threading.Thread):
         self.acknowledged = 0
         self.ready = threading.Event()
         self.pause = threading.Event()  # set: stop at the next prompt (the kill finds it waiting)
+        self.go = threading.Event()  # set once the previous kill point is checked: typing may begin
 
     def run(self) -> None:
         at = 0
@@ -54,6 +55,7 @@ class Typist(threading.Thread):
                 self.first_shown = self.first_shown or item
                 self.state = ("prompt", item)
                 self.ready.set()
+                self.go.wait(120)
                 if self.pause.is_set():
                     return
                 if self.rng.random() < 0.3:  # a person reading the item: idle at the prompt
@@ -110,6 +112,7 @@ def test_sigkill_through_a_pty_loses_no_acknowledged_answer(tmp_path, text_datas
             if state is not None:  # nothing landed since the item was shown: it is shown first again
                 assert typist.first_shown == state[1], (state, typist.first_shown)
                 counts["next_item_compared"] += 1
+        typist.go.set()
         if cycle == kills:
             stop(typist)
             break
