@@ -7,9 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEXT_STAMP := $(VENV)/.installed-text
+SCALE_STAMP := $(VENV)/.installed-scale
 WORDNET := /usr/share/wordnet/data.noun
 
-.PHONY: demo test test-fast test-slow wordnet chromium lint clean text
+.PHONY: demo test test-fast test-slow wordnet chromium lint clean text scale
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +26,13 @@ $(TEXT_STAMP): $(STAMP)
 	touch $(TEXT_STAMP)
 
 text: $(TEXT_STAMP)
+
+# The milvus and ray extras (Milvus index backend, Ray executor); their tests skip without them.
+$(SCALE_STAMP): $(TEXT_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,text,milvus,ray]'
+	touch $(SCALE_STAMP)
+
+scale: $(SCALE_STAMP)
 
 wordnet:
 	@if [ ! -f $(WORDNET) ]; then \
@@ -51,7 +59,7 @@ demo: $(STAMP) wordnet
 	$(BIN)/seals demo
 
 # Everything: slow tests (the full WordNet build and whole runs) and every crash kill point.
-test: $(TEXT_STAMP) wordnet chromium
+test: $(SCALE_STAMP) wordnet chromium
 	$(BIN)/python -m pytest -m "slow or not slow or crash"
 
 test-fast: $(STAMP)

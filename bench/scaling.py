@@ -34,6 +34,7 @@ import pandas as pd
 from sealsearch.active.knn import build_knn_graph, find_graph, open_or_build_index
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import make_pool
+from sealsearch.data.codes import Sq8Codes
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.embeddings import EmbeddingStore
 from sealsearch.datasets.synthetic import build_synthetic_dataset
@@ -174,6 +175,7 @@ def timed_run(
     index: KnnIndex | None,
     graph: KnnGraph | None,
     before_round: Callable[[], None] | None = None,
+    codes: Sq8Codes | None = None,
 ) -> pd.DataFrame:
     """One simulated run, one row per round: seconds in training, selection and kNN, rows scored.
 
@@ -185,7 +187,9 @@ def timed_run(
     pool_positives = dataset.rows_in_split(positives, "pool")
     rng = np.random.default_rng(protocol.seed)
     seed = seed_set(pool_positives, pool_rows, protocol.seed_pos, protocol.neg_ratio, rng)
-    pool = make_pool(pool_name, dataset.embeddings, pool_rows, index=index, graph=graph, k=protocol.k, rng=rng)
+    pool = make_pool(
+        pool_name, dataset.embeddings, pool_rows, index=index, graph=graph, k=protocol.k, rng=rng, codes=codes
+    )
     loop = ActiveLoop(dataset.embeddings, pool, strategy=strategy, batch_size=protocol.batch, seed=protocol.seed)
     oracle = GroundTruthOracle(positives)
     rows = []
@@ -249,6 +253,8 @@ def run_size(args: argparse.Namespace, n: int, factory: str, protocol: Protocol,
         graph = None if args.no_graph else find_graph(dataset, index.factory, protocol.k)
         knn = "graph" if graph is not None else "index"
     path = dataset.path / "embeddings.npy"
+    codes = Sq8Codes.open_or_build(dataset.embeddings, path) if args.codes else None
+    knn += "+sq8" if args.codes else ""
     for strategy in args.strategies:
         for pool in args.pools:
             out = results / result_name(n, strategy, pool, storage, factory, knn)
@@ -260,7 +266,10 @@ def run_size(args: argparse.Namespace, n: int, factory: str, protocol: Protocol,
             else:
                 warm(dataset.embeddings)
                 hook = None
-            table = timed_run(dataset, concept, strategy, pool, protocol, index=index, graph=graph, before_round=hook)
+            table = timed_run(
+                dataset, concept, strategy, pool, protocol, index=index, graph=graph, before_round=hook,
+                codes=codes if pool != "all" else None,
+            )  # fmt: skip
             meta = {"n": n, "n_pool": dataset.split_rows("pool").size, "dim": dataset.info.dim, "concept": concept}
             meta |= {"strategy": strategy, "pool": pool, "storage": storage}
             meta |= {"factory": factory if pool != "all" else "", "knn": knn if pool != "all" else ""}
@@ -312,7 +321,7 @@ def goal_line(label: str, value: float, goal: float, at_least: bool) -> str:
 def best_seals(summary: pd.DataFrame) -> pd.DataFrame:
     """One SEALS line per (n, storage, strategy): graph mode when measured, else index mode."""
     seals = summary[summary["pool"] == "seals"].copy()
-    seals["_order"] = (seals["knn"] != "graph").astype(int)
+    seals["_order"] = (~seals["knn"].str.startswith("graph")).astype(int) + seals["knn"].str.endswith("+sq8")
     return seals.sort_values("_order").groupby(["n", "storage", "strategy"]).head(1).drop(columns="_order")
 
 
@@ -388,6 +397,7 @@ def main() -> None:
     parser.add_argument("--pools", default="all,seals", help="comma-separated")
     parser.add_argument("--graph", action="store_true", help="build the kNN graph (resumable) and use it")
     parser.add_argument("--no-graph", action="store_true", help="search the index even when a graph exists")
+    parser.add_argument("--codes", action="store_true", help="SEALS scores SQ8 codes held in RAM (kNN mode +sq8)")
     parser.add_argument(
         "--factory", action="append", default=[], metavar="N=FACTORY",
         help="index for size N (default: Flat < 10^6, IVF1024,SQ8 < 4·10^6, IVF4096,SQ8 above)",

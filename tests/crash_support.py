@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+import web_support
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -60,3 +63,17 @@ def run_and_kill(*args: object, after: float) -> bool:
     assert process.returncode == 0, process.stderr.read()[-2000:]
     record_kill(str(args[0]) if args[0] != "index" else f"index {args[1]}", False)
     return False
+
+
+def truth(dataset) -> dict[str, str]:
+    """item id -> its category (the oracle's answers)."""
+    texts = dataset.items["text"].tolist()
+    category = {word: name for name, words in web_support.CATEGORIES.items() for word in words}
+    return {item: category[text.split()[2]] for item, text in zip(dataset.items["id"], texts, strict=True)}
+
+
+def integrity(project_dir: Path) -> str:
+    with sqlite3.connect(project_dir / "project.sqlite") as db:
+        result = db.execute("PRAGMA integrity_check").fetchone()[0]
+    db.close()
+    return result

@@ -33,15 +33,17 @@ def open_or_build_index(
     factory: str = "auto",
     *,
     backend: str = DEFAULT_BACKEND,
+    uri: str | None = None,
     progress: Progress | None = None,
     seed: int = 0,
     search_params: str | None = None,
 ) -> KnnIndex:
     """The index over the dataset's pool split, built on first use and reused afterwards (stored
-    under `DATASET/index/<factory>/`; see `sealsearch.index.open_or_build_index`)."""
+    under `DATASET/index/<factory>/`; with backend="milvus" in Milvus at `uri`, by default
+    milvus-lite in `DATASET/index/milvus.db`; see `sealsearch.index.open_or_build_index`)."""
     return index_layer.open_or_build_index(
         dataset.embeddings, dataset.split_rows("pool"), dataset.index_dir, factory,
-        backend=backend, progress=progress, seed=seed, search_params=search_params,
+        backend=backend, uri=uri, progress=progress, seed=seed, search_params=search_params,
     )  # fmt: skip
 
 
@@ -86,11 +88,13 @@ def build_knn_graph(
     probe: int = DEFAULT_PROBE,
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
+    device: str = "cuda",
 ) -> KnnGraph:
-    """Store every pool row's k neighbours beside the dataset's index (`seals index graph`)."""
+    """Store every pool row's k neighbours beside the dataset's index (`seals index graph`);
+    `device` is for method "torch" only."""
     return graphs.build_knn_graph(
         dataset.embeddings, dataset.split_rows("pool"), dataset.index_dir, knn_index, k,
-        method=method, probe=probe, chunk_rows=chunk_rows, progress=progress,
+        method=method, probe=probe, chunk_rows=chunk_rows, progress=progress, device=device,
     )  # fmt: skip
 
 

@@ -8,10 +8,14 @@ both classes are labeled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
+from scipy.special import expit
 from sklearn import config_context
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 DEFAULT_C = 100.0
 """Inverse regularisation of the default learner. Unit-norm embeddings separate a rare concept
@@ -65,3 +69,45 @@ def positive_proba(model: BaseEstimator, X: np.ndarray) -> np.ndarray:
     column = int(np.flatnonzero(np.asarray(model.classes_) == 1)[0])
     with config_context(assume_finite=True):
         return model.predict_proba(X)[:, column]
+
+
+@dataclass(frozen=True)
+class LinearForm:
+    """A model whose P(positive | x) is `link(x · weights + intercept)`: what fused scoring needs.
+
+    `weights` are float32 (the vectors' precision, so a block is scored with one float32 BLAS
+    product instead of sklearn's float64 copy and two-column output); `link` maps float64
+    decision values to P(positive), elementwise.
+    """
+
+    weights: np.ndarray
+    intercept: float
+    link: Callable[[np.ndarray], np.ndarray]
+
+
+def _half_clipped(z: np.ndarray) -> np.ndarray:
+    return (1.0 + np.clip(z, -1.0, 1.0)) / 2.0
+
+
+def linear_form(model: BaseEstimator) -> LinearForm | None:
+    """The model as a `LinearForm` when its `predict_proba` is a link of one linear function:
+    binary logistic regression, `SGDClassifier` with log or modified-Huber loss, and the
+    cold-start `SimilarityModel`. None for anything else (it keeps `positive_proba`)."""
+    if isinstance(model, SimilarityModel):
+        sign = 1.0 if model.present_class_ == 1 else -1.0
+        return LinearForm((sign * model.centre_).astype(np.float32), 0.0, _half_clipped)
+    if isinstance(model, LogisticRegression):
+        link = expit
+    elif isinstance(model, SGDClassifier) and model.loss in ("log_loss", "modified_huber"):
+        link = expit if model.loss == "log_loss" else _half_clipped
+    else:
+        return None
+    classes = np.asarray(getattr(model, "classes_", []))
+    coef = np.asarray(getattr(model, "coef_", np.empty((0, 0))))
+    if classes.size != 2 or coef.ndim != 2 or coef.shape[0] != 1 or 1 not in classes.tolist():
+        return None
+    # The decision function is positive towards classes_[1]; P(label = 1) is its link, or the
+    # link of its negation when 1 is classes_[0].
+    sign = 1.0 if classes[1] == 1 else -1.0
+    intercept = float(np.ravel(getattr(model, "intercept_", [0.0]))[0])
+    return LinearForm((sign * coef[0]).astype(np.float32), sign * intercept, link)

@@ -14,6 +14,7 @@ the log (round, row, label) and the skipped rows, and restarts where it stopped.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from sealsearch._util import positive_int, single_threaded_blas
+from sealsearch.active.fused import fused_row_function
 from sealsearch.active.hygiene import name_rows, rows_outside, sorted_unique
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
 from sealsearch.active.pools import CandidatePool
@@ -142,6 +144,7 @@ class ActiveLoop:
         self._model: BaseEstimator | None = None
         self._model_size = -1
         self._pending: tuple[int, Batch] | None = None
+        self._pool_takes_vectors = "vectors" in inspect.signature(pool.update).parameters
 
     @classmethod
     def replay(
@@ -250,7 +253,7 @@ class ActiveLoop:
         rows, labels = rows[fresh], labels[fresh]
         if rows.size == 0:
             return 0
-        vectors = self.embeddings.take(rows)
+        vectors = self.embeddings.gather(rows)  # scattered rows (see EmbeddingStore.gather)
         self._log.rows.append(rows)
         self._log.labels.append(labels)
         self._log.rounds.append(np.full(rows.size, self.round, dtype=np.int64))
@@ -258,7 +261,10 @@ class ActiveLoop:
         known.update(zip(rows.tolist(), labels.tolist(), strict=True))
         self._skipped = np.setdiff1d(self._skipped, rows, assume_unique=True)
         with self._timed("knn"), single_threaded_blas():
-            self.pool.update(rows, labels)
+            if self._pool_takes_vectors:
+                self.pool.update(rows, labels, vectors=vectors)
+            else:
+                self.pool.update(rows, labels)
         self.round += 1
         self._pending = None
         return int(rows.size)
@@ -333,7 +339,7 @@ class ActiveLoop:
             else:
                 # Scored over the whole pool, then skipped rows dropped: the random draws and the
                 # scores do not depend on when rows were skipped.
-                scores = self._scores(candidates, model, rng)
+                scores = self._scores(candidates, model, rng, n)
                 if kept is not None:
                     candidates, scores = candidates[kept], scores[kept]
                 if self.dedup is None:
@@ -346,7 +352,9 @@ class ActiveLoop:
         self._pending = (n, batch)
         return batch
 
-    def _scores(self, candidates: np.ndarray, model: BaseEstimator | None, rng: np.random.Generator) -> np.ndarray:
+    def _scores(
+        self, candidates: np.ndarray, model: BaseEstimator | None, rng: np.random.Generator, n: int
+    ) -> np.ndarray:
         scorer = self.strategy.function
         pool_mean = self.pool.mean_vector()
 
@@ -371,6 +379,11 @@ class ActiveLoop:
                 scorer(positive_proba(model, vectors), ScoringContext(vectors, pool_mean, rng)), len(vectors)
             )
 
+        # A linear learner with a built-in scorer: the same scores from one float32 product per block.
+        score = fused_row_function(self.strategy, model, pool_mean) or score
+
+        if getattr(self.pool, "codes", None) is not None:  # scored on codes: the top few·n re-ranked exactly
+            return self.pool.score_candidates(score, n=n + (self._skipped.size if self._skipped.size else 0))
         return self.pool.score_candidates(score)
 
     @contextmanager

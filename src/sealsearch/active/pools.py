@@ -14,11 +14,9 @@ store are renormalised (in float64) before they enter the sum; their stored norm
 an index and a k, the order and look of reports); `make_pool` builds any of them by name.
 
 How the candidates' vectors are read differs on purpose. A SEALS pool is small (|labeled| × k
-rows at most) and changes by a few thousand rows a round, so it keeps its members' vectors in a
-float32 buffer of its own, gathered once when a row joins: a round scores RAM, not thousands of
-scattered rows of a memory map (~65 µs each when they are not in the page cache). The All
-baseline is the whole split, so it must not copy it: it streams the memory map in blocks
-(sealsearch.data.scan).
+rows at most), so it keeps its members' vectors (or SQ8 codes) in a buffer of its own, gathered
+once when a row joins (sealsearch.active.members). The All baseline is the whole split, so it
+streams the memory map in blocks (sealsearch.data.scan).
 
 Invariant (tested against brute force): no labeled row is ever a candidate.
 """
@@ -27,53 +25,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
 from sealsearch._util import check_name, positive_int
 from sealsearch.active.hygiene import check_index_rows, needs_renormalising, sorted_unique, unit_sum
+from sealsearch.active.members import LABELED, CandidatePool, MemberBuffer, rescore_top
+from sealsearch.data.codes import Sq8Codes
 from sealsearch.data.embeddings import EmbeddingStore
-from sealsearch.data.scan import RowFunction, block_rows, score_matrix, score_rows
+from sealsearch.data.scan import RowFunction, score_matrix, score_rows
 from sealsearch.errors import InvalidParameterError
 from sealsearch.index import KnnIndex
 from sealsearch.index.graph import KnnGraph, NeighbourSource
 
-
-class CandidatePool(Protocol):
-    """What the loop needs from a pool; `update` receives every newly labeled row exactly once."""
-
-    name: str
-
-    def update(self, labeled_rows: np.ndarray, labels: np.ndarray | None = None) -> None: ...
-
-    def candidates(self) -> np.ndarray:
-        """Sorted row numbers that may be selected next."""
-        ...
-
-    @property
-    def size(self) -> int: ...
-
-    def mean_vector(self) -> np.ndarray:
-        """Mean of the candidates' vectors (float64); zeros when the pool is empty."""
-        ...
-
-    def candidate_vectors(self) -> np.ndarray:
-        """The candidates' float32 vectors as one matrix aligned with `candidates()` (read-only),
-        for batch selectors that need them all at once (k-center)."""
-        ...
-
-    def score_candidates(self, score: RowFunction) -> np.ndarray:
-        """`score` (row-wise, see sealsearch.data.scan) over the candidates' vectors in blocks, on every
-        core; one value per candidate, aligned with `candidates()`."""
-        ...
-
-
-def _copy_rows(target: np.ndarray, target_rows: np.ndarray, source: np.ndarray, source_rows: np.ndarray) -> None:
-    """target[target_rows] = source[source_rows], in blocks so the temporary stays small."""
-    block = block_rows(target.shape[1])
-    for start in range(0, source_rows.size, block):
-        target[target_rows[start : start + block]] = source[source_rows[start : start + block]]
+DEFAULT_RERANK = 4
+"""With codes, how many times the batch size of top approximate scores are recomputed exactly."""
 
 
 def _mean(total: np.ndarray, count: int) -> np.ndarray:
@@ -85,6 +51,13 @@ class SealsPool:
 
     With a `graph` (kNN-graph mode) the neighbours of labeled pool rows are looked up instead of
     searched. With `eligible_rows` (the pool split) the index is checked to hold only those rows.
+    Candidates are listed in the order they joined (see sealsearch.active.members).
+
+    With `codes` (a RAM-resident `Sq8Codes` of the store) joining rows are never read from the
+    embeddings file: the pool keeps their codes, scores candidates on decoded codes, and
+    `score_candidates(score, n=...)` recomputes the top `rerank`·n approximate scores from exact
+    vectors, so the n best are (to the codes' precision) the exact path's. The running sum, and
+    so the pool mean, is then the mean of the decoded members.
     """
 
     name = "seals"
@@ -97,38 +70,43 @@ class SealsPool:
         graph: KnnGraph | None = None,
         *,
         eligible_rows: np.ndarray | None = None,
+        codes: Sq8Codes | None = None,
+        rerank: int = DEFAULT_RERANK,
     ):
         self.k = positive_int(k, "k")  # neighbours per labeled item
+        self.rerank = positive_int(rerank, "rerank")
         if eligible_rows is not None:
             check_index_rows(index, eligible_rows)
         if index.dim != embeddings.dim:
             raise InvalidParameterError(
                 f"index dimension {index.dim} does not match the embeddings ({embeddings.dim}); rebuild the index"
             )
+        if codes is not None and (codes.n, codes.dim) != (embeddings.n, embeddings.dim):
+            raise InvalidParameterError(f"codes of {codes.n} x {codes.dim} do not match the embeddings; rebuild them")
         self.embeddings = embeddings
         self.index = index
+        self.codes = codes
         self.source = NeighbourSource(index, graph)
-        self._members = np.empty(0, dtype=np.int64)
-        self._labeled = np.empty(0, dtype=np.int64)
         self._sum = np.zeros(embeddings.dim, dtype=np.float64)
-        self._renormalise = needs_renormalising(embeddings)
-        # `_buffer` holds the vectors of `_buffer_rows` (the members when it was last merged);
-        # `_joined` holds (rows, vectors) gathered since. Merging waits for the next read, so a
-        # round that adds rows several times (AdaptivePool) rebuilds the buffer once.
-        self._buffer_rows = np.empty(0, dtype=np.int64)
-        self._buffer = np.empty((0, embeddings.dim), dtype=np.float32)
-        self._joined: list[tuple[np.ndarray, np.ndarray]] = []
+        self._renormalise = codes is not None or needs_renormalising(embeddings)
+        self._members = MemberBuffer(embeddings.n, embeddings.dim, np.uint8 if codes is not None else np.float32)
 
-    def update(self, labeled_rows: np.ndarray, labels: np.ndarray | None = None) -> None:
-        self._label_and_expand(np.asarray(labeled_rows, dtype=np.int64))
+    def update(
+        self, labeled_rows: np.ndarray, labels: np.ndarray | None = None, vectors: np.ndarray | None = None
+    ) -> None:
+        """`vectors`, when given, are the labeled rows' float32 vectors (the loop read them for
+        training): the pool does not read them again."""
+        self._label_and_expand(np.asarray(labeled_rows, dtype=np.int64), vectors)
 
-    def _label_and_expand(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _label_and_expand(self, rows: np.ndarray, vectors: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Rows not labeled before leave the pool and bring their k neighbours in; returns those
-        rows and their neighbour ids."""
-        new = np.setdiff1d(rows, self._labeled)
+        rows (ascending) and their neighbour ids."""
+        rows, first = np.unique(rows, return_index=True)
+        fresh = self._members.state[rows] != LABELED
+        new = rows[fresh]
         if new.size == 0:
             return new, np.empty((0, self.k), dtype=np.int64)
-        vectors = self.embeddings.take(new)
+        vectors = self.embeddings.gather(new) if vectors is None else np.asarray(vectors, np.float32)[first[fresh]]
         ids = self.source.neighbours(new, vectors, self.k)
         self._mark_labeled(new, vectors)
         self._add(ids)
@@ -136,47 +114,55 @@ class SealsPool:
 
     def _mark_labeled(self, new: np.ndarray, vectors: np.ndarray) -> None:
         """Newly labeled rows stop being candidates (their vectors leave the running sum)."""
-        self._labeled = np.union1d(self._labeled, new)
-        leaving = np.isin(new, self._members, assume_unique=True)
-        self._members = np.setdiff1d(self._members, new[leaving], assume_unique=True)
-        self._sum -= unit_sum(vectors[leaving], self._renormalise)
+        leaving = self._members.label(new)
+        if leaving.any():
+            gone = vectors[leaving] if self.codes is None else self.codes.decode(self.codes.take(new[leaving]))
+            self._sum -= unit_sum(gone, self._renormalise)
 
     def _add(self, ids: np.ndarray) -> None:
         """Neighbour ids (-1 padded) that are neither members nor labeled join the pool."""
-        neighbours = np.unique(ids[ids >= 0])
-        added = np.setdiff1d(
-            np.setdiff1d(neighbours, self._members, assume_unique=True), self._labeled, assume_unique=True
-        )
+        added = self._members.outside(np.unique(ids[ids >= 0]))
         if added.size:
-            vectors = self.embeddings.take(added)
-            self._members = np.union1d(self._members, added)
+            if self.codes is None:  # scattered rows: all announced to the disk at once (gather)
+                values = vectors = self.embeddings.gather(added)
+            else:
+                values = self.codes.take(added)
+                vectors = self.codes.decode(values)
             self._sum += unit_sum(vectors, self._renormalise)
-            self._joined.append((added, vectors))
+            self._members.join(added, values)
 
     def candidates(self) -> np.ndarray:
-        return self._members
+        return self._members.members()
 
     @property
     def size(self) -> int:
-        return int(self._members.size)
+        return self._members.size
 
     def mean_vector(self) -> np.ndarray:
         return _mean(self._sum, self.size)
 
     def candidate_vectors(self) -> np.ndarray:
-        # Rows only leave between merges (labeled) or join through `_joined`, so an unchanged
-        # member count with nothing joined means the buffer is current.
-        if self._joined or self._buffer_rows.size != self._members.size:
-            merged = np.empty((self._members.size, self.embeddings.dim), dtype=np.float32)
-            for rows, vectors in [(self._buffer_rows, self._buffer), *self._joined]:
-                kept = np.flatnonzero(np.isin(rows, self._members, assume_unique=True))
-                _copy_rows(merged, np.searchsorted(self._members, rows[kept]), vectors, kept)
-            merged.flags.writeable = False
-            self._buffer, self._buffer_rows, self._joined = merged, self._members, []
-        return self._buffer
+        """A copy of the members' vectors (decoded codes with `codes`)."""
+        values = self._members.member_values()
+        if self.codes is None:
+            return values
+        vectors = self.codes.decode(values)
+        vectors.flags.writeable = False
+        return vectors
 
-    def score_candidates(self, score: RowFunction) -> np.ndarray:
-        return score_matrix(self.candidate_vectors(), score)
+    def score_candidates(self, score: RowFunction, n: int | None = None) -> np.ndarray:
+        """`score` over the buffer (dead entries too: fewer than a quarter), then the members'.
+        With codes and `n`, the top rerank·n approximate scores are recomputed exactly."""
+        _, values = self._members.entries()
+        if self.codes is None:
+            return score_matrix(values, score)[self._members.live_mask()]
+        codes = self.codes
+        scores = score_matrix(values, lambda block: score(codes.decode(block)))[self._members.live_mask()]
+        if n is not None and scores.size:
+            rescore_top(
+                scores, self.candidates(), self.rerank * int(n), lambda rows: score(self.embeddings.gather(rows))
+            )
+        return scores
 
 
 class AdaptivePool(SealsPool):
@@ -215,9 +201,11 @@ class AdaptivePool(SealsPool):
         self._positive_k = np.empty(0, dtype=np.int64)
         self._positive_neighbours = np.empty((0, self.k_max), dtype=np.int64)
 
-    def update(self, labeled_rows: np.ndarray, labels: np.ndarray | None = None) -> None:
+    def update(
+        self, labeled_rows: np.ndarray, labels: np.ndarray | None = None, vectors: np.ndarray | None = None
+    ) -> None:
         rows = np.asarray(labeled_rows, dtype=np.int64)
-        new, ids = self._label_and_expand(rows)
+        new, ids = self._label_and_expand(rows, vectors)
         if new.size == 0 or labels is None:
             return
         label_of = dict(zip(rows.tolist(), np.asarray(labels).tolist(), strict=True))
@@ -232,7 +220,7 @@ class AdaptivePool(SealsPool):
     def _grow(self, stalled: bool) -> None:
         known = self._positive_neighbours
         in_use = np.arange(self.k_max) < self._positive_k[:, None]
-        labeled = np.isin(known, self._labeled) & in_use
+        labeled = (self._members.state[np.maximum(known, 0)] == LABELED) & (known >= 0) & in_use
         used = labeled.sum(axis=1) / self._positive_k
         grow = ((used >= self.used_up) | stalled) & (self._positive_k < self.k_max)
         # Targets are fixed before any k changes: a positive doubles at most once per update.
@@ -259,25 +247,32 @@ class AllPool:
         self.embeddings = embeddings
         self._eligible = sorted_unique(eligible_rows)
         self._unlabeled = np.ones(self._eligible.size, dtype=bool)
+        self._candidates: np.ndarray | None = None
         self._renormalise = needs_renormalising(embeddings)
         self._sum = np.zeros(embeddings.dim, dtype=np.float64)
         for block in embeddings.chunks(self._eligible):
             self._sum += unit_sum(block, self._renormalise)
 
-    def update(self, labeled_rows: np.ndarray, labels: np.ndarray | None = None) -> None:
-        rows = np.unique(np.asarray(labeled_rows, dtype=np.int64))
+    def update(
+        self, labeled_rows: np.ndarray, labels: np.ndarray | None = None, vectors: np.ndarray | None = None
+    ) -> None:
+        rows, first = np.unique(np.asarray(labeled_rows, dtype=np.int64), return_index=True)
         positions = np.searchsorted(self._eligible, rows)
         inside = positions < self._eligible.size
         inside[inside] = self._eligible[positions[inside]] == rows[inside]
+        inside[inside] = self._unlabeled[positions[inside]]
         positions = positions[inside]
-        positions = positions[self._unlabeled[positions]]
         if positions.size == 0:
             return
         self._unlabeled[positions] = False
-        self._sum -= unit_sum(self.embeddings.take(self._eligible[positions]), self._renormalise)
+        self._candidates = None
+        leaving = self.embeddings.take(rows[inside]) if vectors is None else np.asarray(vectors)[first[inside]]
+        self._sum -= unit_sum(leaving, self._renormalise)
 
     def candidates(self) -> np.ndarray:
-        return self._eligible[self._unlabeled]
+        if self._candidates is None:  # a pass over the split: once per change, not per call
+            self._candidates = self._eligible[self._unlabeled]
+        return self._candidates
 
     @property
     def size(self) -> int:
@@ -291,7 +286,7 @@ class AllPool:
         this is the whole matrix."""
         return self.embeddings.take(self.candidates())
 
-    def score_candidates(self, score: RowFunction) -> np.ndarray:
+    def score_candidates(self, score: RowFunction, n: int | None = None) -> np.ndarray:
         return score_rows(self.embeddings, self.candidates(), score)
 
 
@@ -304,6 +299,7 @@ class PoolOptions:
     k: int = 100
     fraction: float = 0.1
     rng: np.random.Generator | None = None
+    codes: Sq8Codes | None = None
 
     def need_index(self, name: str) -> KnnIndex:
         if self.index is None:
@@ -315,7 +311,7 @@ PoolFactory = Callable[[EmbeddingStore, np.ndarray, PoolOptions], CandidatePool]
 
 
 def _seals(embeddings: EmbeddingStore, eligible_rows: np.ndarray, o: PoolOptions) -> CandidatePool:
-    return SealsPool(embeddings, o.need_index("seals"), o.k, o.graph, eligible_rows=eligible_rows)
+    return SealsPool(embeddings, o.need_index("seals"), o.k, o.graph, eligible_rows=eligible_rows, codes=o.codes)
 
 
 def _adaptive(embeddings: EmbeddingStore, eligible_rows: np.ndarray, o: PoolOptions) -> CandidatePool:
@@ -375,9 +371,11 @@ def make_pool(
     k: int = 100,
     fraction: float = 0.1,
     rng: np.random.Generator | None = None,
+    codes: Sq8Codes | None = None,
 ) -> CandidatePool:
     """Build a pool by its CLI name; `eligible_rows` are the rows of the pool split (an index
     holding other rows is refused); `graph` (the index's kNN graph, see sealsearch.index.graph)
-    lets the seals pool look neighbours up."""
+    lets the seals pool look neighbours up; `codes` (the store's `Sq8Codes`, in RAM) let it score
+    candidates without reading their vectors from disk (see `SealsPool`)."""
     build = POOLS[check_pool(name)].build
-    return build(embeddings, eligible_rows, PoolOptions(index, graph, k, fraction, rng))
+    return build(embeddings, eligible_rows, PoolOptions(index, graph, k, fraction, rng, codes))

@@ -73,7 +73,13 @@ def information_density(proba: np.ndarray, ctx: ScoringContext, beta: float = 1.
     vectors = np.asarray(ctx.candidate_vectors, dtype=np.float64)
     norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
     density = (vectors @ np.asarray(ctx.pool_mean, dtype=np.float64)) / np.where(norms > 0, norms, 1.0)
-    return _binary_entropy(proba) * np.power(density, beta)
+    return density_scores(proba, density, beta)
+
+
+def density_scores(proba: np.ndarray, density: np.ndarray, beta: float = 1.0) -> np.ndarray:
+    """Information density from P(positive) and each candidate's mean cosine to the pool (the
+    one formula behind `information_density` and its fused form)."""
+    return _binary_entropy(proba) * np.power(np.asarray(density, dtype=np.float64), beta)
 
 
 def select_top(scores: np.ndarray, n: int) -> np.ndarray:

@@ -17,7 +17,7 @@ Where things live:
 Adding a command group: write `cli/<group>.py` with `app = typer.Typer()` and its commands
 (`@app.command("name")` + `@user_errors`; `cls=RegistryHelp` when help names `{strategies}` or
 `{pools}`; a nested group via `app.add_typer(sub, name=...)`), using options from `options.py`,
-then add the module to `GROUPS` below. `tests/test_cli.py` checks that `seals --help` lists it.
+then add the module to `GROUPS` below. `tests/cli/test_cli.py` checks that `seals --help` lists it.
 """
 
 from __future__ import annotations

@@ -177,3 +177,47 @@ Factory = Annotated[
 Jobs = Annotated[int, typer.Option(help="Processes running in parallel.")]
 OutDir = Annotated[Path, typer.Option("--out", help="Directory the results are written to (created).")]
 OutFile = Annotated[Path | None, typer.Option("--out", help="Write the result table here (.parquet).")]
+Estimate = Annotated[
+    str | None,
+    typer.Option(
+        help="Estimate recall each round: audit (labels a few random unlabeled items) or model (free, biased)."
+    ),
+]
+Audit = Annotated[
+    int | None, typer.Option(help="Audit labels per round for --estimate audit (default: a tenth of the batch).")
+]
+Stop = Annotated[
+    str | None,
+    typer.Option(
+        help="Stopping rule: target:R[:C] (estimated recall ≥ R at confidence C), knee[:MIN_LABELS], budget:N."
+    ),
+]
+
+# -- where the index lives and where cells run (`sealsearch[milvus]`, `sealsearch[ray]`) ----------
+Backend = Annotated[
+    str, typer.Option(help='Index backend: "faiss" (embedded, default) or "milvus" (milvus-lite or a server; --uri).')
+]
+Uri = Annotated[
+    str | None,
+    typer.Option(
+        help="Milvus: a local path ending in .db (milvus-lite) or http://HOST:19530 (a server); "
+        "default DATASET/index/milvus.db."
+    ),
+]
+IndexType = Annotated[
+    str | None,
+    typer.Option(help="Milvus index type (FLAT, HNSW, HNSW_SQ, IVF_FLAT, IVF_SQ8[:nlist=N]); overrides --factory."),
+]
+ExecutorName = Annotated[str, typer.Option(help='Where cells run: "process" (local processes, --jobs) or "ray".')]
+Address = Annotated[
+    str | None, typer.Option(help='Ray cluster to join ("auto" or HOST:PORT); default: a local Ray of --jobs CPUs.')
+]
+
+
+def index_factory(factory: str, index_type: str | None, backend: str) -> str:
+    """The factory a command builds: `--index-type` (Milvus only) or else `--factory`."""
+    if index_type is None:
+        return factory
+    if backend != "milvus":
+        raise InvalidParameterError(f"--index-type {index_type} names a Milvus index; add --backend milvus")
+    return index_type

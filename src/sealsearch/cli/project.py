@@ -48,11 +48,15 @@ def project_init(
     dataset: Annotated[Path, typer.Option(help="Dataset directory the project labels (see `seals dataset`).")],
     knn: opt.Knn = "auto",
     factory: opt.Factory = "auto",
+    backend: opt.Backend = "faiss",
+    uri: opt.Uri = None,
+    index_type: opt.IndexType = None,
 ) -> None:
     """Create a project: PROJECT/project.sqlite, tied to the dataset by a fingerprint."""
     from sealsearch.sessions import Project
 
-    project = Project.init(project_dir, dataset=dataset, knn=opt.knn(knn), factory=factory)
+    factory = opt.index_factory(factory, index_type, backend)
+    project = Project.init(project_dir, dataset=dataset, knn=opt.knn(knn), factory=factory, backend=backend, uri=uri)
     project.close()
     out.print(
         f"created project {project_dir} on {dataset}. Next: seals label {project_dir} --concept NAME --query TEXT",

@@ -15,7 +15,7 @@ SUMMARY_COLUMNS = ["strategy", "pool", "ap", "recall", "pool_frac", "t_total", "
 """What `compare` and `demo` print of `summary_table` (one k and seed size: the pool names the method)."""
 
 
-def _index_if_needed(dataset, pools: list[str], factory: str):
+def _index_if_needed(dataset, pools: list[str], factory: str, backend: str = "faiss", uri: str | None = None):
     """The shared kNN index when a pool needs one, built under a progress bar; else None."""
     from sealsearch.active.knn import open_or_build_index
     from sealsearch.active.pools import POOLS_USING_K
@@ -23,7 +23,7 @@ def _index_if_needed(dataset, pools: list[str], factory: str):
     if not POOLS_USING_K.intersection(pools):
         return None
     with progress_bar(f"index ({factory})") as progress:
-        return open_or_build_index(dataset, factory, progress=progress)
+        return open_or_build_index(dataset, factory, backend=backend, uri=uri, progress=progress)
 
 
 @app.command("run", cls=opt.RegistryHelp)
@@ -41,6 +41,9 @@ def run_command(
     seed: opt.Seed = 0,
     factory: opt.Factory = "auto",
     knn: opt.Knn = "auto",
+    backend: opt.Backend = "faiss",
+    uri: opt.Uri = None,
+    index_type: opt.IndexType = None,
     randpool_fraction: Annotated[float, typer.Option(help="Pool share kept by randpool.")] = 0.1,
     dedup: Annotated[
         float | None, typer.Option(help="Skip a candidate whose cosine to one already in the batch exceeds this.")
@@ -51,6 +54,9 @@ def run_command(
     plot: Annotated[
         Path | None, typer.Option(help="Also draw the run's curves (AP, recall, pool %) to this PNG.")
     ] = None,
+    estimate: opt.Estimate = None,
+    audit: opt.Audit = None,
+    stop: opt.Stop = None,
 ) -> None:
     """Simulate active learning / search for one concept with the dataset's ground truth."""
     from sealsearch.data.dataset import Dataset
@@ -58,17 +64,19 @@ def run_command(
 
     (strategy,) = opt.names(strategy, "--strategy", "strategy")
     (pool,) = opt.names(pool, "--pool", "pool")
+    factory = opt.index_factory(factory, index_type, backend)
     config = RunConfig(
         concept=concept, strategy=strategy, pool=pool, k=k, budget=budget, batch_size=batch, seed_pos=seed_pos,
         neg_ratio=neg_ratio, seed=seed, factory=factory, randpool_fraction=randpool_fraction, dedup=dedup,
         knn=opt.knn(knn),
+        estimate=estimate, audit=audit, stop=stop,
     )  # fmt: skip
     config.validate()
     opt.suffix(out_path, "--out", ".parquet")
     opt.suffix(plot, "--plot", ".png")
     dataset = Dataset.open(dataset_dir)
     positives = dataset.concept_rows(concept)  # unknown concept fails before any index is built
-    index = _index_if_needed(dataset, [pool], factory)
+    index = _index_if_needed(dataset, [pool], factory, backend, uri)
     with progress_bar(f"{strategy}-{pool} {concept}", total=rounds_per_run(config)) as progress:
         result = run(
             dataset, config, index=index, on_round=lambda row: progress(row["round"] + 1, rounds_per_run(config))
@@ -81,6 +89,8 @@ def run_command(
             "stays empty); recall is still measured",
             err=True,
         )
+    if stop is not None:
+        out.print(f"stopped: {result.stop_reason}" if result.stop_reason else f"--stop {stop} never fired")
     if out_path is not None:
         rounds_path, labels_path = result.save(out_path)
         out.print(f"wrote {rounds_path} and {labels_path}")
@@ -97,7 +107,9 @@ def _knn_used(rounds) -> str:
     return ", ".join(used) or "none"
 
 
-def _compare(dataset, out_dir: Path, names: list[str], config, strategies, pools, name: str) -> None:
+def _compare(
+    dataset, out_dir: Path, names: list[str], config, strategies, pools, name: str, backend="faiss", uri=None
+) -> None:
     """`compare`: one bar over every round of every run, then the files and
     the summary."""
     from sealsearch.experiments.compare import compare
@@ -105,7 +117,7 @@ def _compare(dataset, out_dir: Path, names: list[str], config, strategies, pools
     from sealsearch.reporting.report import write_comparison
     from sealsearch.reporting.results import summary_table
 
-    index = _index_if_needed(dataset, pools, config.factory)
+    index = _index_if_needed(dataset, pools, config.factory, backend, uri)
     total = len(names) * len(strategies) * len(pools) * rounds_per_run(config)
     done = 0
     with progress_bar("active learning runs", total=total) as progress:
@@ -141,6 +153,9 @@ def compare_command(
     factory: opt.Factory = "auto",
     knn: opt.Knn = "auto",
     out_dir: opt.OutDir = Path("compare-out"),
+    backend: opt.Backend = "faiss",
+    uri: opt.Uri = None,
+    index_type: opt.IndexType = None,
 ) -> None:
     """The paper's protocol on your labeled data: every strategy × pool on the same concepts and seeds.
 
@@ -152,14 +167,14 @@ def compare_command(
 
     config = RunConfig(
         concept="", k=k, budget=budget, batch_size=batch, seed_pos=seed_pos, neg_ratio=neg_ratio, seed=seed,
-        factory=factory, knn=opt.knn(knn),
+        factory=opt.index_factory(factory, index_type, backend), knn=opt.knn(knn),
     )  # fmt: skip
     config.validate()
     strategies = opt.names(strategy or ["maxent", "mlp"], "--strategy", "strategy")
     pools = opt.names(pool or ["all", "seals"], "--pool", "pool")
     dataset = Dataset.open(dataset_dir)
     names = opt.concepts(dataset, concepts, concept, seed_pos=seed_pos, seed=seed)
-    _compare(dataset, out_dir, names, config, strategies, pools, "compare")
+    _compare(dataset, out_dir, names, config, strategies, pools, "compare", backend, uri)
 
 
 @app.command("demo")
@@ -222,10 +237,18 @@ def experiment_command(
     seed: Annotated[int, typer.Option(help="Base random seed (repeat r uses seed + r).")] = 0,
     factory: opt.Factory = "auto",
     knn: opt.Knn = "auto",
+    estimate: opt.Estimate = None,
+    audit: opt.Audit = None,
+    stop: opt.Stop = None,
     jobs: opt.Jobs = 1,
     out_dir: Annotated[Path, typer.Option("--out", help="RESULTS directory; rerunning resumes it.")] = Path(
         "experiment-out"
     ),
+    backend: opt.Backend = "faiss",
+    uri: opt.Uri = None,
+    index_type: opt.IndexType = None,
+    executor: opt.ExecutorName = "process",
+    address: opt.Address = None,
 ) -> None:
     """The paper's protocol over a grid of concepts × strategies × pools × k × seed sizes × repeats.
 
@@ -240,14 +263,17 @@ def experiment_command(
         pools=opt.names(pool or ["all", "seals"], "--pool", "pool"), ks=opt.numbers(k or ["100"], "--k"),
         seed_pos=opt.numbers(seed_pos or ["5"], "--seed-pos"),
         dedup=opt.numbers(dedup or ["none"], "--dedup", opt.threshold), repeats=repeats, budget=budget,
-        neg_ratio=neg_ratio, seed=seed, factory=factory, knn=opt.knn(knn),
+        neg_ratio=neg_ratio, seed=seed, factory=opt.index_factory(factory, index_type, backend), knn=opt.knn(knn),
+        backend=backend, uri=uri, estimate=estimate, audit=audit, stop=stop,
     )  # fmt: skip
     dataset = Dataset.open(dataset_dir)
     grid.concepts = opt.concepts(dataset, concepts, concept, seed_pos=max(grid.seed_pos), seed=seed)
     grid.validate()
-    index = _index_if_needed(dataset, grid.pools, factory)
+    index = _index_if_needed(dataset, grid.pools, grid.factory, backend, uri)
     with progress_bar("experiment cells") as progress:
-        result = run_experiment(dataset, grid, out_dir, jobs=jobs, index=index, progress=progress)
+        result = run_experiment(
+            dataset, grid, out_dir, jobs=jobs, index=index, progress=progress, executor=executor, address=address
+        )
     out.print(
         f"{result.cells_total} cells ({result.cells_skipped} already done), {len(grid.concepts)} concepts; "
         f"wrote {result.runs_path}. Next: seals report {out_dir}"

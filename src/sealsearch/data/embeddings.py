@@ -11,6 +11,8 @@ import contextlib
 import functools
 import json
 import mmap
+import os
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,15 +130,43 @@ class EmbeddingStore:
         return np.ascontiguousarray(self.vectors[rows], dtype=np.float32)
 
     def gather(self, rows: np.ndarray) -> np.ndarray:
-        """Like `take`, for a few scattered rows out of many (re-ranking, recall checks).
+        """Like `take`, for a few scattered rows out of many (re-ranking, rows joining a pool,
+        labeled rows, recall checks).
 
-        They are read through a second mapping of the file advised MADV_RANDOM, so a page fault
-        reads the one page it needs instead of ~128 KB of readahead: 10k random rows out of a
-        10^7 x 256 file took 0.65 s instead of 8.8 s from disk. `take` and `chunks` keep the
-        readahead, without which a forward pass is ~7x slower. Both mappings share the page cache.
+        Every row's bytes are first announced to the kernel (`posix_fadvise(WILLNEED)`, which
+        starts the reads and returns), so the disk serves them all at once instead of one page
+        fault after another; they are then read through a second mapping of the file advised
+        MADV_RANDOM, so no fault adds ~128 KB of readahead. Measured on this machine's virtual
+        disk (10^6 x 256 file evicted, load ~10): 400 random rows 5-10 ms (`take`: 0.9-1.6 s;
+        MADV_RANDOM alone: 26-39 ms), 4,000 rows 80-175 ms (`take` 1.3-2.4 s). `take` and
+        `chunks` keep the readahead, without which a forward pass is ~7x slower. Both mappings
+        share the page cache.
         """
         rows = np.asarray(rows, dtype=np.int64)
+        self._announce(rows)
         return np.ascontiguousarray(self._scattered[rows], dtype=np.float32)
+
+    def _announce(self, rows: np.ndarray) -> None:
+        fd = self._fd
+        if fd is None or rows.size == 0:
+            return
+        row_bytes = self.dim * self.vectors.dtype.itemsize
+        starts = self.vectors.offset + np.unique(rows) * row_bytes
+        pages = starts // mmap.PAGESIZE
+        keep = np.r_[True, pages[1:] != pages[:-1]]  # one call per page holding a wanted row
+        for start in starts[keep].tolist():
+            os.posix_fadvise(fd, start, row_bytes, os.POSIX_FADV_WILLNEED)
+
+    @functools.cached_property
+    def _fd(self) -> int | None:
+        vectors = self.vectors
+        if not isinstance(vectors, np.memmap) or vectors.filename is None or not hasattr(os, "posix_fadvise"):
+            return None
+        if not vectors.flags.c_contiguous:
+            return None
+        fd = os.open(vectors.filename, os.O_RDONLY)
+        weakref.finalize(self, os.close, fd)
+        return fd
 
     @functools.cached_property
     def _scattered(self) -> np.ndarray:

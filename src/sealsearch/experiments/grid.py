@@ -46,6 +46,7 @@ from sealsearch.experiments.simulate import (
     with_knn_column,
 )
 from sealsearch.index import KnnIndex
+from sealsearch.index.milvus import is_local
 
 RUN_KEYS = ["concept", "strategy", "pool", "k", "seed_pos", "dedup", "repeat"]
 """Columns that identify a cell; `k` is 0 for pools without neighbours, `dedup` NaN when off."""
@@ -72,6 +73,13 @@ class ExperimentGrid:
     knn: str = "auto"
     """Where seals pools find neighbours (see `RunConfig.knn`); what each k resolved to is
     recorded in experiment.json and every run's `knn` column."""
+    estimate: str | None = None
+    audit: int | None = None
+    stop: str | None = None
+    """Recall estimate, audit labels per round and stopping rule of every cell (`RunConfig`)."""
+    backend: str = "faiss"
+    """Index backend ("faiss", or "milvus" at `uri`); recorded in experiment.json unless Faiss."""
+    uri: str | None = None
 
     def validate(self) -> None:
         for name in ("concepts", "strategies", "pools", "ks", "seed_pos", "dedup"):
@@ -101,6 +109,9 @@ class ExperimentGrid:
             "neg_ratio": self.neg_ratio,
             "seed": self.seed,
             "factory": self.factory,
+            # only when set, so experiments written before these existed still resume
+            **{k: v for k, v in (("estimate", self.estimate), ("audit", self.audit), ("stop", self.stop)) if v},
+            **({"backend": self.backend} if self.backend != "faiss" else {}),
         }
 
     def configs(self) -> Iterator[RunConfig]:
@@ -117,7 +128,8 @@ class ExperimentGrid:
             yield RunConfig(
                 concept=concept, strategy=strategy, pool=pool, k=max(k, 1), budget=self.budget,
                 batch_size=seed_size, seed_pos=seed_pos, neg_ratio=self.neg_ratio, seed=self.seed + repeat,
-                factory=self.factory, dedup=dedup, repeat=repeat, knn=self.knn,
+                factory=self.factory, dedup=dedup, repeat=repeat, knn=self.knn, estimate=self.estimate,
+                audit=self.audit, stop=self.stop,
             )  # fmt: skip
 
 
@@ -140,7 +152,9 @@ def _hashable(key: tuple) -> tuple:
 _worker: dict = {}
 
 
-def _init_worker(dataset_path: str, factory: str | None, single_thread: bool) -> None:
+def _init_worker(
+    dataset_path: str, factory: str | None, single_thread: bool, backend: str = "faiss", uri: str | None = None
+) -> None:
     """Open the dataset and index once per process, not once per cell."""
     if single_thread:
         import faiss
@@ -148,7 +162,7 @@ def _init_worker(dataset_path: str, factory: str | None, single_thread: bool) ->
         faiss.omp_set_num_threads(1)  # `jobs` processes already use the cores
     dataset = Dataset.open(dataset_path, verify=False)
     _worker["dataset"] = dataset
-    _worker["index"] = open_or_build_index(dataset, factory) if factory else None
+    _worker["index"] = open_or_build_index(dataset, factory, backend=backend, uri=uri) if factory else None
 
 
 def _run_task(task: tuple[str, object]) -> pd.DataFrame:
@@ -265,8 +279,12 @@ def run_experiment(
     full_supervision: bool = True,
     index: KnnIndex | None = None,
     progress: Progress | None = None,
+    executor: str = "process",
+    address: str | None = None,
 ) -> GridRun:
-    """Run every cell of `grid` not yet in `out_dir/runs.parquet`, `jobs` processes at a time."""
+    """Run every cell of `grid` not yet in `out_dir/runs.parquet`, `jobs` processes at a time
+    (executor="process"), or as Ray tasks (executor="ray": a local Ray of `jobs` CPUs, or the
+    cluster at `address`; see experiments/ray_executor.py)."""
     grid.validate()
     if jobs <= 0:
         raise InvalidParameterError(f"--jobs must be positive, got {jobs}")
@@ -288,7 +306,7 @@ def run_experiment(
     needs_index = any(config.pool in POOLS_USING_K for config in todo)
     if needs_index:
         if index is None:
-            index = open_or_build_index(dataset, grid.factory)  # built once here, loaded by every worker
+            index = open_or_build_index(dataset, grid.factory, backend=grid.backend, uri=grid.uri)  # loaded by workers
         sources = {
             config.k: resolve_knn(dataset, index.factory, config.k, grid.knn)[1]
             for config in todo
@@ -303,15 +321,23 @@ def run_experiment(
     run_parts = [runs] if len(runs) else []
     full_parts = [full] if len(full) else []
 
-    if jobs == 1 or total <= 1:
+    init = (str(dataset.path), grid.factory if needs_index else None, True, grid.backend, grid.uri)
+    if executor == "ray":
+        from sealsearch.experiments.ray_executor import RayExecutor
+
+        runner: Executor = RayExecutor(address, jobs if address is None else None, _init_worker, init)
+    elif executor != "process":
+        raise InvalidParameterError(f"--executor {executor!r}: use 'process' (default) or 'ray'")
+    elif jobs == 1 or total <= 1:
         _init_worker_in_process(dataset, index)
-        executor: Executor = InlineExecutor()
+        runner = InlineExecutor()
     else:
-        init = (str(dataset.path), grid.factory if needs_index else None, True)
-        executor = LocalProcessExecutor(jobs, _init_worker, init)
+        runner = LocalProcessExecutor(jobs, _init_worker, init)
+    if needs_index and not isinstance(runner, InlineExecutor):
+        refuse_embedded_milvus(index)
     if progress:
         progress(0, total)
-    for count, ((kind, _), frame) in enumerate(executor.map_unordered(_run_task, tasks), start=1):
+    for count, ((kind, _), frame) in enumerate(runner.map_unordered(_run_task, tasks), start=1):
         if kind == "full":
             full_parts.append(frame)
             _write_atomic(pd.concat(full_parts, ignore_index=True), out_dir / FULL_FILE)
@@ -322,6 +348,16 @@ def run_experiment(
             progress(count, total)
     all_runs = pd.concat(run_parts, ignore_index=True) if run_parts else pd.DataFrame(columns=RUN_KEYS + ROUND_COLUMNS)
     return GridRun(out_dir, len(configs), len(configs) - len(todo), all_runs)
+
+
+def refuse_embedded_milvus(index: KnnIndex | None) -> None:
+    """milvus-lite serves one process per .db: workers in other processes cannot open it."""
+    uri = getattr(getattr(index, "base", index), "uri", None)
+    if uri is not None and is_local(uri):
+        raise InvalidParameterError(
+            f"the index is in milvus-lite ({uri}), which one process holds; run with --jobs 1 and no --executor ray, "
+            "or serve it (`milvus-lite server --data-dir DIR`, or a Milvus server) and pass --uri http://HOST:19530"
+        )
 
 
 def _init_worker_in_process(dataset: Dataset, index: KnnIndex | None) -> None:

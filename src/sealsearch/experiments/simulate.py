@@ -18,29 +18,37 @@ from sklearn.base import BaseEstimator
 from sklearn.metrics import average_precision_score
 
 from sealsearch._util import single_threaded_blas
+from sealsearch.active.estimate import check_method
 from sealsearch.active.knn import check_knn, open_knn
 from sealsearch.active.learner import positive_proba
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import POOLS_USING_K, make_pool
+from sealsearch.active.stopping import parse_rule
 from sealsearch.active.strategies import check_strategy
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidParameterError
+from sealsearch.experiments.estimation import ESTIMATE_COLUMNS, RoundEstimator, default_audit, empty_estimate
 from sealsearch.index import KnnIndex
 
 NUMERIC_ROUND_COLUMNS = [
     "round", "n_labeled", "n_positive", "recall", "ap",
     "pool_size", "pool_frac", "t_select", "t_knn", "t_train",
 ]  # fmt: skip
-ROUND_COLUMNS = [*NUMERIC_ROUND_COLUMNS, "knn"]
+ROUND_COLUMNS = [*NUMERIC_ROUND_COLUMNS, "knn", *ESTIMATE_COLUMNS]
 """Columns of a run table; other tools and scripts read these names. `knn` is where the pool's
-neighbours came from: "graph", "index", or "none" for pools without neighbours."""
+neighbours came from: "graph", "index", or "none" for pools without neighbours. The estimate
+columns (`experiments.estimation`) hold the recall a user would be told (NaN without
+`--estimate`) and the audit labels that cost."""
 KNN_UNRECORDED = "unrecorded"
 """The `knn` value given to rows of tables written before the column existed."""
 
 
 def with_knn_column(table: pd.DataFrame) -> pd.DataFrame:
-    """`table` with a `knn` column: tables written before it existed get KNN_UNRECORDED."""
-    return table if "knn" in table.columns else table.assign(knn=KNN_UNRECORDED)
+    """`table` with a `knn` column and the estimate columns: tables written before they existed
+    get KNN_UNRECORDED, NaN estimates and 0 audit labels, so old results stay readable."""
+    table = table if "knn" in table.columns else table.assign(knn=KNN_UNRECORDED)
+    missing = {c: v for c, v in empty_estimate().items() if c not in table.columns}
+    return table.assign(**missing) if missing else table
 
 
 class Oracle(Protocol):
@@ -105,9 +113,21 @@ class RunConfig:
     knn: str = "auto"
     """Where the seals pool finds neighbours: "auto" (a stored kNN graph when one with k >= `k`
     exists, else the index), "graph" (refused without one) or "index" (never a graph)."""
+    estimate: str | None = None
+    """Recall estimate per round: "audit", "model" or None (the est_* columns stay NaN)."""
+    audit: int | None = None
+    """Audit labels drawn per round by the audit estimate (None: `default_audit(batch_size)`)."""
+    stop: str | None = None
+    """A stopping rule (`active.stopping.parse_rule`); the run ends at the first round it fires."""
 
     def validate(self) -> None:
         check_strategy(self.strategy)
+        if self.estimate is not None:
+            check_method(self.estimate)
+        if self.audit is not None and self.audit <= 0:
+            raise InvalidParameterError(f"--audit must be a positive count of labels per round, got {self.audit}")
+        if self.stop is not None and parse_rule(self.stop).needs_estimate and self.estimate is None:
+            raise InvalidParameterError(f"--stop {self.stop} reads the recall estimate: add --estimate audit|model")
         check_knn(self.knn)
         for name, flag in (("k", "k"), ("budget", "budget"), ("batch_size", "batch"), ("seed_pos", "seed-pos")):
             if getattr(self, name) <= 0:
@@ -131,6 +151,8 @@ class RunResult:
     config: RunConfig
     rounds: pd.DataFrame
     labels: pd.DataFrame = field(repr=False)
+    stop_reason: str | None = None
+    """Why the stopping rule ended the run (None without `config.stop` or when it never fired)."""
 
     def save(self, path: str | Path) -> tuple[Path, Path]:
         """Write `path` (rounds) and `<stem>.labels.parquet` beside it."""
@@ -209,6 +231,12 @@ def run(
     oracle = oracle if oracle is not None else GroundTruthOracle(positives)
     scorer = HeldOutScorer(dataset, positives)
     rows: list[dict] = []
+    estimator = None
+    if config.estimate is not None:
+        audit = config.audit if config.audit is not None else default_audit(config.batch_size)
+        estimator = RoundEstimator(config.estimate, pool_rows, oracle.label, audit=audit, seed=config.seed)
+    rule = parse_rule(config.stop) if config.stop else None
+    stop_reason: str | None = None
 
     def record() -> None:
         labeled, labels = loop.labeled_rows, loop.labels
@@ -226,14 +254,26 @@ def run(
             "t_knn": loop.timings.knn,
             "t_train": loop.timings.train,
             "knn": source,
+            **(estimator.columns(loop) if estimator is not None else empty_estimate()),
         }
         rows.append(row)
         if on_round:
             on_round(row)
 
+    def stopped() -> bool:
+        nonlocal stop_reason
+        if rule is None:
+            return False
+        decision = rule.check(
+            np.array([r["n_labeled"] for r in rows]), np.array([r["n_positive"] for r in rows]),
+            estimator.last.recall_interval(rule.confidence)[0] if estimator and estimator.last else None,
+        )  # fmt: skip
+        stop_reason = decision.reason if decision.stop else None
+        return decision.stop
+
     loop.tell(seed, oracle.label(seed))
     record()
-    while loop.n_labeled < config.budget and pool.size > 0:
+    while loop.n_labeled < config.budget and pool.size > 0 and not stopped():
         batch = loop.ask(min(config.batch_size, config.budget - loop.n_labeled))
         loop.tell(batch, oracle.label(batch.rows))
         record()
@@ -243,7 +283,7 @@ def run(
     for column in ("t_select", "t_knn", "t_train"):
         table[column] = table[column].diff().fillna(table[column])
     label_log = pd.DataFrame({"round": loop.label_rounds, "row": loop.labeled_rows, "label": loop.labels})
-    return RunResult(config, table, label_log)
+    return RunResult(config, table, label_log, stop_reason)
 
 
 def pick_concepts(dataset: Dataset, n: int, *, seed_pos: int, min_test: int = 5, seed: int = 0) -> list[str]:

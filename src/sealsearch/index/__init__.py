@@ -2,7 +2,7 @@
 
 SEALS only ever asks one question of the index: "which k pool rows are nearest to these labeled
 rows?" (paper, section 3). `KnnIndex` (base.py) is that question and nothing more, so a backend
-(backends.py: "faiss" today) is free to be exact or approximate. An index is built once per set
+(backends.py: "faiss", or "milvus" chosen by a URI) is free to be exact or approximate. An index is built once per set
 of rows and factory, stored under `<directory>/<factory>/`, and reused by every concept and every
 run (paper: "the embeddings and index can be generated once ... the approach just one of many
 applications using the index").
@@ -27,6 +27,7 @@ from sealsearch.index.backends import (
     BACKENDS,
     DEFAULT_BACKEND,
     IndexBackend,
+    backend_at,
     get_backend,
     register_backend,
     saved_backend,
@@ -45,6 +46,7 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_BACKEND",
     "get_backend",
+    "backend_at",
     "register_backend",
     "auto_factory",
     "build_index",
@@ -116,13 +118,15 @@ def index_dir_name(factory: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", factory)
 
 
-def index_path(directory: Path, factory: str) -> Path:
+def index_path(directory: Path, factory: str, backend: str = DEFAULT_BACKEND) -> Path:
     """Where the index of `factory` over some rows is stored under `directory` (a dataset's index/).
 
     A ",Rerank<f>" suffix changes only how the stored index is searched, so "IVF4096,PQ32,Rerank4"
-    and "IVF4096,PQ32" share `directory/IVF4096_PQ32/`.
+    and "IVF4096,PQ32" share `directory/IVF4096_PQ32/`. Another backend's index of the same factory
+    lives in `directory/<backend>-<factory>/` (Milvus: its meta.json and rows.npy).
     """
-    return Path(directory) / index_dir_name(split_rerank(factory)[0])
+    name = index_dir_name(split_rerank(factory)[0])
+    return Path(directory) / (name if backend == DEFAULT_BACKEND else f"{backend}-{name}")
 
 
 def build_index(
@@ -131,15 +135,17 @@ def build_index(
     factory: str = "auto",
     *,
     backend: str = DEFAULT_BACKEND,
+    uri: str | None = None,
     seed: int = 0,
     progress: Progress | None = None,
     search_params: str | None = None,
 ) -> KnnIndex:
-    """Index the given rows of the store with `backend`; search returns those row numbers.
+    """Index the given rows of the store with `backend` (at `uri` for Milvus); search returns those
+    row numbers.
 
     `search_params` overrides the search-time defaults (efSearch=128, nprobe=16), e.g. "nprobe=32".
     """
-    builder = get_backend(backend)
+    builder = backend_at(backend, uri)
     rows = np.asarray(rows)
     if factory == "auto":
         factory = auto_factory(len(rows), store.dim)
@@ -161,11 +167,15 @@ def open_or_build_index(
     factory: str = "auto",
     *,
     backend: str = DEFAULT_BACKEND,
+    uri: str | None = None,
     progress: Progress | None = None,
     seed: int = 0,
     search_params: str | None = None,
 ) -> KnnIndex:
     """The index of `factory` over `rows` of `store`, stored under `directory`, built on first use.
+
+    `backend="milvus"` keeps the vectors in Milvus at `uri` (default: milvus-lite in
+    `directory/milvus.db`) and its meta.json under `index_path(directory, factory, "milvus")`.
 
     The saved index (`index_path(directory, factory)`) is reused when its backend, factory, size,
     dimension and row list match; otherwise (first use, changed rows, an interrupted save) it is
@@ -177,12 +187,12 @@ def open_or_build_index(
             "sealsearch.index.open_or_build_index takes (store, rows, directory, factory); "
             "for a dataset call sealsearch.open_or_build_index(dataset, factory)"
         )
-    builder = get_backend(backend)
+    builder = backend_at(backend, uri, Path(directory))
     rows = np.asarray(rows, dtype=np.int64)
     if factory == "auto":
         factory = auto_factory(len(rows), store.dim)
     base, rerank = split_rerank(factory)
-    path = index_path(directory, base)
+    path = index_path(directory, base, backend)
     try:
         index = builder.load(path, search_params=search_params) if saved_backend(path) == backend else None
     except (MissingFileError, InvalidDataError):
@@ -216,7 +226,7 @@ def index_recall(
     base, _ = split_rerank(index.factory)
     if base == "Flat":
         return 1.0
-    path = index_path(directory, base)
+    path = index_path(directory, base, index.describe().split(":", 1)[0])
     known = recorded_recall(path, index.factory, search_params, k, n_queries, seed)
     if known is not None:
         return known

@@ -1,6 +1,8 @@
 """The backend registry: which library builds, stores and searches an index, by name.
 
-"faiss" is the only backend today; a Milvus backend is registered next (chosen by a URI later).
+"faiss" (embedded, the default) and "milvus" (milvus.py, `sealsearch[milvus]`: milvus-lite or a
+Milvus server, chosen by URI) are registered; pymilvus is imported only when a Milvus index is used.
+A backend with an `at(uri, directory)` method is bound to a deployment by `backend_at`.
 `build_index`, `load_index` and `open_or_build_index` look the backend up here, and every saved
 index records its backend in meta.json, so opening one never guesses. Indexes saved before meta.json
 named a backend were all Faiss's.
@@ -19,6 +21,7 @@ from sealsearch.data.embeddings import EmbeddingStore
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 from sealsearch.index.base import META_FILE, KnnIndex
 from sealsearch.index.faiss import FAISS
+from sealsearch.index.milvus import MILVUS
 
 DEFAULT_BACKEND = "faiss"
 
@@ -57,6 +60,21 @@ def get_backend(name: str) -> IndexBackend:
     return BACKENDS[check_name(name, BACKENDS, "index backend")]
 
 
+def backend_at(name: str, uri: str | None = None, directory: Path | None = None) -> IndexBackend:
+    """Backend `name` bound to `uri` (its default place beside `directory` when None); a backend
+    without a place of its own (Faiss stores the index in `directory`) refuses a uri."""
+    backend = get_backend(name)
+    at = getattr(backend, "at", None)
+    if at is not None:
+        return at(uri, directory)
+    if uri is not None:
+        raise InvalidParameterError(
+            f"index backend {name!r} stores the index beside the dataset and takes no uri ({uri!r}); "
+            "drop --uri or use --backend milvus"
+        )
+    return backend
+
+
 def saved_backend(directory: Path) -> str:
     """The backend named in a saved index's meta.json ("faiss" for indexes saved before it was named)."""
     meta_path = Path(directory) / META_FILE
@@ -75,3 +93,4 @@ def saved_backend(directory: Path) -> str:
 
 
 register_backend(FAISS)
+register_backend(MILVUS)

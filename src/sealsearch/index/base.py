@@ -4,8 +4,8 @@ SEALS only ever asks one question of an index: "which k pool rows are nearest to
 rows?" (paper, section 3). `KnnIndex` is that question plus what callers need to check an index
 against the rows they expect (`rows`, `describe()`) and, for the IVF-only graph build,
 `ivf_lists()`. Queries are turned into contiguous unit float32 here and results into one shape
-here (row numbers padded with -1, similarities padded with -inf), so a backend (Faiss today,
-Milvus next) converts only its own ids and distances.
+here (row numbers padded with -1, similarities padded with -inf), so a backend (Faiss,
+Milvus) converts only its own ids and distances.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class IvfLists:
 
 class KnnIndex(Protocol):
     """What the pool, the loop and the graph build need from an index; every backend passes the
-    same checks (tests/test_index.py)."""
+    same checks (tests/index/test_index.py)."""
 
     factory: str
     """The index description it was built from, e.g. "Flat", "HNSW32", "IVF64,SQ8,Rerank4"."""

@@ -33,13 +33,13 @@ import numpy as np
 from sealsearch._util import Progress, positive_int, single_threaded_blas, write_text_atomic
 from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.index import KnnIndex, index_dir_name
-from sealsearch.index.ivf_graph import DEFAULT_PROBE, IvfGraphBuilder
+from sealsearch.index import KnnIndex, index_dir_name, torch_graph
+from sealsearch.index.ivf_graph import AUTO_PROBE, DEFAULT_PROBE, IvfGraphBuilder, choose_probe
 from sealsearch.index.recall import RECALL_QUERIES, recall_of, sample_queries
 
 GRAPH_FORMAT = 1
 GRAPH_ID_DTYPE = np.dtype(np.int32)  # half the disk of int64; dataset rows stay below 2^31
-METHODS = ("auto", "search", "ivf-lists")
+METHODS = ("auto", "search", "ivf-lists", "torch")
 
 
 def graph_paths(directory: Path, factory: str, k: int) -> tuple[Path, Path]:
@@ -193,6 +193,7 @@ def build_knn_graph(
     probe: int = DEFAULT_PROBE,
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
+    device: str = "cuda",
 ) -> KnnGraph:
     """Find the k neighbours of every pool row and store them; resumes an interrupted build of
     the same graph (same method and probe) and returns a finished one, however it was built,
@@ -203,11 +204,14 @@ def build_knn_graph(
     own row is excluded, exactly as `SealsPool` searches. method "search" asks `index` for every
     row (chunk_rows at a time), so lookups equal searches; "ivf-lists" computes exact
     neighbours among the rows of the `probe` inverted lists nearest each row's list (IVF indexes
-    only); "auto" takes "ivf-lists" when the index has inverted lists.
+    only; probe `AUTO_PROBE`, the default, is chosen by `choose_probe` from a sample of the pool
+    and recorded, with the sampled recall of each probe tried, in the description file);
+    "auto" takes "ivf-lists" when the index has inverted lists; "torch" computes exact
+    neighbours on `device` with torch (bf16 candidates, fp32 re-rank; see torch_graph.py).
     """
     k = positive_int(k, "k")
     chunk_rows = positive_int(chunk_rows, "chunk_rows")
-    probe = positive_int(probe, "probe")
+    probe = AUTO_PROBE if probe == AUTO_PROBE else positive_int(probe, "probe")
     if method not in METHODS:
         raise InvalidParameterError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     pool = np.asarray(rows, dtype=np.int64)
@@ -218,15 +222,24 @@ def build_knn_graph(
         )
     if pool.size and pool[-1] > np.iinfo(GRAPH_ID_DTYPE).max:
         raise InvalidDataError(f"{directory}: row numbers beyond 2^31 do not fit the graph's int32 ids")
-    lists = index.ivf_lists() if method != "search" else None
+    lists = index.ivf_lists() if method not in ("search", "torch") else None
     if method == "ivf-lists" and lists is None:
         raise InvalidParameterError(
             f"method 'ivf-lists' needs an IVF index, and {index.factory!r} has no inverted lists; use 'search'"
         )
-    build = {"method": "search"} if lists is None else {"method": "ivf-lists", "probe": probe}
     path, meta_path = graph_paths(directory, index.factory, k)
     expected = _description(pool, index.factory, k)
     meta = _read_meta(meta_path, expected)
+    sampled: dict = {}
+    if lists is not None and probe == AUTO_PROBE:
+        if meta is not None and meta.get("method") == "ivf-lists" and isinstance(meta.get("probe"), int):
+            probe = meta["probe"]  # resuming: the probe chosen when the build began
+        elif meta is None or meta["rows_done"] < pool.size:
+            probe, recalls = choose_probe(store, lists, k)
+            sampled = {"probe_recall": {str(p): round(r, 4) for p, r in recalls.items()}}
+    build = {"method": "search"} if lists is None else {"method": "ivf-lists", "probe": probe}
+    if method == "torch":
+        build = {"method": "torch", "precision": "bf16+fp32", "margin": torch_graph.MARGIN}
     if meta is not None and meta["rows_done"] == pool.size:
         if progress:
             progress(pool.size, pool.size)
@@ -243,11 +256,15 @@ def build_knn_graph(
         meta_path.unlink(missing_ok=True)  # a stale description must never vouch for the new file
         path.parent.mkdir(parents=True, exist_ok=True)
         ids = np.lib.format.open_memmap(path, mode="w+", dtype=GRAPH_ID_DTYPE, shape=(pool.size, k))
-        meta = {**expected, **build, "rows_done": 0} | ({"lists_done": 0} if lists is not None else {})
+        meta = {**expected, **build, **sampled, "rows_done": 0} | ({"lists_done": 0} if lists is not None else {})
         _write_meta(meta_path, meta)
     if progress:
         progress(meta["rows_done"], pool.size)
-    if lists is None:
+    if method == "torch":
+        builder = torch_graph.TorchGraphBuilder(store, pool, device)
+        checkpoint = lambda done: _write_meta(meta_path, {**meta, "rows_done": done})  # noqa: E731
+        torch_graph.fill_with_torch(builder, ids, meta["rows_done"], k, checkpoint, progress)
+    elif lists is None:
         _search_rows(store, pool, index, ids, meta, meta_path, chunk_rows, progress)
     else:
         _fill_from_lists(IvfGraphBuilder(store, lists, probe), pool, ids, meta, meta_path, progress)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sealsearch.reporting import estimates
 from sealsearch.reporting.plots import plot_ap_scatter, plot_curves, plot_experiment_curves, plot_k_effect, plot_latent
 from sealsearch.reporting.results import (
     POOLS_WITH_K,
@@ -115,6 +116,14 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
         latent_ks = sorted(int(value) for value in results.latent["k"].unique())
         notes.append(f"no latent-structure figure: latent.parquet has k in {latent_ks}, "
                      f"no seals run with test AP shares a concept and k with it")  # fmt: skip
+
+    if estimates.has_estimates(runs):
+        stops = estimates.stopping_table(runs)
+        figures["estimates"] = estimates.plot_estimates(runs, stops, figure_dir / estimates.FIGURE)
+        sections.append(estimates.estimate_section(estimates.estimate_accuracy(runs), stops,
+                                                   results.settings.get("estimate")))  # fmt: skip
+    else:  # drawn only for experiments with --estimate; a stale one would mislead
+        (figure_dir / estimates.FIGURE).unlink(missing_ok=True)
 
     sections.append(improvements_section(table))
     if notes:

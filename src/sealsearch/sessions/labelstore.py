@@ -1,6 +1,6 @@
 """The label log of a project: one SQLite file, append-only events, numbered migrations.
 
-Guarantees (tested in tests/test_sessions_store.py):
+Guarantees (tested in tests/sessions/test_sessions_store.py):
 
 - Durable on acknowledgement: WAL with `synchronous=FULL`, so a label call returns only after
   its COMMIT reached the disk; a crash right after an acknowledged label loses nothing. NORMAL
@@ -307,11 +307,14 @@ class LabelStore:
     def add_batch(
         self, concept_id: int, round_: int, mode: str, labeler: str, items: Sequence[tuple[int, str, float | None]],
         lease_until: float, now: float | None = None,
-    ) -> int:  # fmt: skip
+    ) -> int | None:  # fmt: skip
         """A batch handed to `labeler`: its items (row, id, score) are leased to them until
-        `lease_until`; the labeler's earlier leases in this concept end `now`."""
+        `lease_until`; the labeler's earlier leases in this concept end `now`. None (nothing
+        written) when another labeler holds a lease on one of the rows (another process's batch)."""
         now = time.time() if now is None else now
         with self.transaction() as db:
+            if not self.leased_rows(concept_id, now, other_than=labeler).isdisjoint(row for row, _, _ in items):
+                return None
             db.execute(
                 "UPDATE batch_items SET lease_until = ? WHERE lease_until > ? AND batch_id IN "
                 "(SELECT id FROM batches WHERE concept_id = ? AND labeler = ?)",

@@ -25,7 +25,7 @@ from sealsearch.active.pools import POOL_NAMES, POOLS_USING_K
 from sealsearch.active.strategies import STRATEGY_NAMES
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError, UnknownNameError
-from sealsearch.index import KnnIndex, auto_factory
+from sealsearch.index import DEFAULT_BACKEND, KnnIndex, auto_factory, backend_at
 from sealsearch.index.graph import KnnGraph
 from sealsearch.sessions.labelstore import LabelStore
 from sealsearch.sessions.replay import ConceptSettings
@@ -62,6 +62,7 @@ class Project:
         self.lease_s = float(lease_s)
         meta = store.meta()
         self.factory, self.knn = meta["factory"], meta["knn"]
+        self.backend, self.uri = meta.get("backend", DEFAULT_BACKEND), meta.get("uri") or None
         self._index: KnnIndex | None = None
         self._graphs: dict[int, KnnGraph | None] = {}
         self._ids: pd.Index | None = None
@@ -88,15 +89,17 @@ class Project:
     @classmethod
     def init(
         cls, path: str | Path, dataset: str | Path, knn: str = "auto", factory: str = "auto", *,
-        lease_s: float = DEFAULT_LEASE_S,
+        lease_s: float = DEFAULT_LEASE_S, backend: str = DEFAULT_BACKEND, uri: str | None = None,
     ) -> Project:  # fmt: skip
         """Create a project directory over a dataset; the dataset's fingerprint is recorded.
 
         `knn` is the kNN source of every concept (`sealsearch.active.knn.KNN_SOURCES`): "graph"
         is refused here, before anything is written, when the dataset has no kNN graph for the
-        default k."""
+        default k. `backend` is the index backend every concept's kNN search uses ("faiss", or
+        "milvus" at `uri`)."""
         path = Path(path)
         check_knn(knn)
+        backend_at(backend, uri)  # an unknown backend, or a uri Faiss cannot take, fails here
         if (path / PROJECT_FILE).exists():
             raise InvalidParameterError(f"{path}: already a project; open it (Project.open / --project) instead")
         data = Dataset.open(dataset)
@@ -107,7 +110,7 @@ class Project:
         store = LabelStore(path / PROJECT_FILE)
         store.set_meta({
             "dataset": str(Path(dataset).resolve()), "fingerprint": json.dumps(fingerprint(data)),
-            "knn": knn, "factory": factory,
+            "knn": knn, "factory": factory, "backend": backend, "uri": uri or "",
         })  # fmt: skip
         return cls(path, store, data, lease_s)
 
@@ -206,7 +209,7 @@ class Project:
         """The kNN index over the pool split, opened (or built) once and shared by all concepts."""
         with self._setup_lock:
             if self._index is None:
-                self._index = open_or_build_index(self.dataset, self.factory)
+                self._index = open_or_build_index(self.dataset, self.factory, backend=self.backend, uri=self.uri)
             return self._index
 
     def graph(self, k: int) -> KnnGraph | None:

@@ -34,6 +34,7 @@ import numpy as np
 
 from sealsearch.active.pools import POOLS_USING_K
 from sealsearch.errors import InvalidParameterError, LabelConflictError, UnknownNameError
+from sealsearch.sessions import estimate as estimating
 from sealsearch.sessions import insight
 from sealsearch.sessions.labelstore import LABELS, Event, effective_events
 from sealsearch.sessions.replay import ConceptModel, ConceptSettings, TrainingLabels, ask_excluding
@@ -61,6 +62,7 @@ class ConceptSession:
         self._model: ConceptModel | None = None
         self._recorded = -1  # the latest round written to the `rounds` table by this process
         self.wait_ms: dict[str, float] = {}
+        self._audit = estimating.SessionAudit()
 
     @property
     def name(self) -> str:
@@ -198,20 +200,16 @@ class ConceptSession:
                     return self._batch(current["id"], current["mode"], rows, scores, current["round"])
             self._close(labeler, current["id"] if current else None, free=True, reason="new batch")
             leased = store.leased_rows(self.settings.id, now, other_than=labeler)
-            while True:  # another process may lease rows meanwhile: check again in the write transaction
-                mode, rows, scores = self._propose(n, leased)
-                batch_id = None
-                with store.transaction():
-                    leased = store.leased_rows(self.settings.id, now, other_than=labeler)
-                    if leased.isdisjoint(rows.tolist()):
-                        if rows.size:
-                            ids = self.project.ids_of(rows)
-                            items = [(int(r), i, None if np.isnan(s) else float(s))
-                                     for r, i, s in zip(rows, ids, scores, strict=True)]  # fmt: skip
-                            batch_id = store.add_batch(
-                                self.settings.id, self.rounds, mode, labeler, items, now + self.project.lease_s, now
-                            )
-                        break
+            batch_id = None  # another process may lease rows meanwhile: add_batch re-checks, in its transaction
+            while batch_id is None and (proposal := self._propose(n, leased))[1].size:
+                mode, rows, scores = proposal
+                items = [(int(r), i, None if np.isnan(s) else float(s))
+                         for r, i, s in zip(rows, self.project.ids_of(rows), scores, strict=True)]  # fmt: skip
+                batch_id = store.add_batch(
+                    self.settings.id, self.rounds, mode, labeler, items, now + self.project.lease_s, now
+                )
+                leased = store.leased_rows(self.settings.id, now, other_than=labeler)  # for a retry
+            mode, rows, scores = proposal
         self.wait_ms["next_batch"] = 1000 * (time.perf_counter() - start)
         return self._batch(batch_id, mode, rows, scores)
 
@@ -348,7 +346,28 @@ class ConceptSession:
         with self._lock:
             effective = self.effective()
             model = self._synced_model(effective) if self._training_labels(effective) else None
-            return insight.stats(self, effective, model)
+            return {**insight.stats(self, effective, model), "estimate": estimating.estimate(
+                self, effective, model, self._audit
+            )}  # fmt: skip
+
+    def estimate(self) -> dict[str, Any] | None:
+        """Estimated positives in the pool and recall so far with a 95% interval (see
+        sessions/estimate.py); None until a model exists. The audit's once audit items are labeled."""
+        with self._lock:
+            effective = self.effective()
+            model = self._synced_model(effective) if self._training_labels(effective) else None
+            return estimating.estimate(self, effective, model, self._audit)
+
+    def audit(self, n: int = 20) -> list[Item]:
+        """n random unlabeled pool items to label (with `label`) so the estimate tightens."""
+        if n <= 0:
+            raise InvalidParameterError(f"n must be a positive number of items, got {n}")
+        with self._lock:
+            effective = self.effective()
+            if not self._training_labels(effective):
+                raise InvalidParameterError(f"concept {self.name!r} has no labels yet: label some items first")
+            rows = estimating.draw(self, effective, self._synced_model(effective), self._audit, n)
+        return self.project.items(rows, np.full(rows.size, np.nan))
 
     def top(self, n: int = 20) -> list[Item]:
         """Unlabeled pool items ranked by the current model over the whole pool (scored in blocks)."""

@@ -25,7 +25,7 @@ from sealsearch.data.dataset import Dataset
 from sealsearch.sessions import Project
 
 runner = CliRunner()
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "guarantees.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "guarantees.md"
 
 
 @pytest.fixture(scope="module")

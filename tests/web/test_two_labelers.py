@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from crash_support import integrity, truth
 from sealsearch.sessions import Project
-from test_crash_labeling import integrity, truth
 from web_support import Server, make_text_dataset
 
 

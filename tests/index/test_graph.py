@@ -252,7 +252,7 @@ def test_ivf_lists_refuses_what_it_cannot_do(dataset):
     with pytest.raises(InvalidParameterError, match="method must be one of auto, search, ivf-lists"):
         build_knn_graph(dataset, index, 4, method="blocked")
     with pytest.raises(InvalidParameterError, match="probe must be a positive integer"):
-        build_knn_graph(dataset, index, 4, probe=0)
+        build_knn_graph(dataset, index, 4, probe=-1)
     searched = build_knn_graph(dataset, index, 4, method="search")
     assert (searched.method, searched.probe) == ("search", None)
     assert build_knn_graph(dataset, index, 4, probe=2).method == "search"  # a finished graph is reused as built
@@ -264,3 +264,36 @@ def test_cli_reports_build_rate_and_recall_of_ivf_lists(dataset):
     assert result.exit_code == 0, result.output
     assert "(ivf-lists, probe 16)" in result.output and "rows/s" in result.output
     assert "recall@6 vs exact neighbours on 200 pool rows: 1.000" in result.output
+
+
+def test_auto_probe_is_measured_and_recorded(dataset):
+    from sealsearch.index.ivf_graph import PROBE_LADDER, PROBE_TARGET, choose_probe
+
+    index = open_or_build_index(dataset, "IVF16,Flat")
+    probe, recalls = choose_probe(dataset.embeddings, index.ivf_lists(), 6)
+    assert probe in PROBE_LADDER and probe in recalls
+    assert recalls[probe] >= PROBE_TARGET or probe == max(recalls)
+    assert all(0 <= r <= 1 for r in recalls.values())
+    graph = build_knn_graph(dataset, index, 6)  # probe AUTO_PROBE by default
+    assert (graph.method, graph.probe) == ("ivf-lists", probe)
+    meta = json.loads(graph_paths(dataset, index.factory, 6)[1].read_text())
+    assert meta["probe_recall"][str(probe)] == round(recalls[probe], 4)
+
+
+def test_torch_build_on_cpu_equals_exact_neighbours(dataset):
+    pytest.importorskip("torch")
+    index = open_or_build_index(dataset, "Flat")
+    graph = build_knn_graph(dataset, index, 8, method="torch", device="cpu")
+    assert graph.method == "torch"
+    pool = dataset.split_rows("pool")
+    vectors = dataset.embeddings.take(pool).astype(np.float64)
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -np.inf)
+    kth = np.sort(sims, axis=1)[:, -8]
+    found = graph.neighbours(pool, 8)
+    position = np.searchsorted(pool, found)
+    got = sims[np.arange(pool.size)[:, None], position]
+    assert (found >= 0).all() and not (found == pool[:, None]).any()
+    assert np.all(got >= kth[:, None] - 1e-5)  # every stored neighbour is among the exact 8 best (ties allowed)
+    assert np.all(np.diff(got, axis=1) <= 1e-6)  # best first
+    assert graph_recall(dataset, graph) == 1.0

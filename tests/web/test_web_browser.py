@@ -18,7 +18,7 @@ from sealsearch.sessions import Project
 from web_support import Server, make_text_dataset
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "labeling.png"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "labeling.png"
 
 pytestmark = [
     pytest.mark.browser,

@@ -5,12 +5,11 @@ absent), and the restarted process proposes the same next batch as before the ki
 
 `seals serve` is driven over HTTP by a client thread that labels like the page (one label per
 request, the batch fetched again after each; now and then a skip or an undo). `seals label` is
-driven through a pty (tests/test_crash_terminal.py). One chain of kills runs by default; the long
+driven through a pty (tests/cli/test_crash_terminal.py). One chain of kills runs by default; the long
 chains carry the `crash` marker."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
-from crash_support import record_kill
+from crash_support import integrity, record_kill, truth
 from sealsearch.sessions import Project
 from web_support import CATEGORIES, Server, make_text_dataset
 
@@ -28,20 +27,6 @@ LABELER = "alice"
 @pytest.fixture(scope="module")
 def text_dataset(tmp_path_factory):
     return make_text_dataset(tmp_path_factory.mktemp("crash") / "texts")
-
-
-def truth(dataset) -> dict[str, str]:
-    """item id -> its category (the oracle's answers)."""
-    texts = dataset.items["text"].tolist()
-    category = {word: name for name, words in CATEGORIES.items() for word in words}
-    return {item: category[text.split()[2]] for item, text in zip(dataset.items["id"], texts, strict=True)}
-
-
-def integrity(project_dir: Path) -> str:
-    with sqlite3.connect(project_dir / "project.sqlite") as db:
-        result = db.execute("PRAGMA integrity_check").fetchone()[0]
-    db.close()
-    return result
 
 
 class Driver(threading.Thread):

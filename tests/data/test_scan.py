@@ -65,7 +65,8 @@ def test_buffer_gives_the_same_batches_and_scores_as_rereading_the_memmap(
     old = run_batches(small_dataset, memmapped(small_dataset.embeddings, flat_index, k=8), strategy)
     for a, b in zip(new, old, strict=True):
         np.testing.assert_array_equal(a.rows, b.rows)
-        np.testing.assert_array_equal(a.scores, b.scores)
+        # Fused float32 products (sealsearch.active.fused) round by block layout: ~1e-7 relative.
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6)
 
 
 def test_buffer_scored_in_many_parallel_blocks_gives_the_same_batches(small_dataset, flat_index, monkeypatch):

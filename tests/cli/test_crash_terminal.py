@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from crash_support import record_kill
-from sealsearch.sessions import Project
-from test_crash_labeling import integrity, truth
 from test_label_cli import PROMPT, Terminal
+
+from crash_support import integrity, record_kill, truth
+from sealsearch.sessions import Project
 from web_support import make_text_dataset
 
 KEYS = {"positive": "y", "negative": "n", "skip": "s"}

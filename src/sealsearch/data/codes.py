@@ -1,0 +1,115 @@
+"""A compact RAM-resident copy of every vector: 8-bit scalar-quantised codes (SQ8).
+
+Out of core, a SEALS round must not read the vectors of the rows that join its pool from disk
+(b·k scattered rows a round, each a page fault with readahead: 6 s a round at 10^7 when the
+file is not cached). With one byte per dimension in RAM (10^7 × 256 = 2.6 GB, a quarter of the
+float32 file) the candidates are gathered and scored from memory, and the exact vectors are
+read only for the few rows whose approximate score puts them in contention (the pool re-ranks
+them) and for the labeled rows. Per dimension j, code c stands for `low[j] + (c + 0.5)·step[j]`
+with `step = (high - low) / 256` over the column's range: a uniform error of at most step/2.
+
+Files beside the embeddings: `embeddings.sq8.npy` (N × d uint8) and `embeddings.sq8-range.npy`
+(2 × d float32: low, step). `open` reads the codes into anonymous memory, so evicting the
+embeddings file from the page cache leaves them in RAM.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sealsearch._util import Progress
+from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
+from sealsearch.errors import InvalidDataError, MissingFileError
+
+LEVELS = 256
+
+
+def codes_paths(embeddings_path: Path) -> tuple[Path, Path]:
+    """(codes file, range file) beside an `embeddings.npy`."""
+    embeddings_path = Path(embeddings_path)
+    stem = embeddings_path.with_suffix("")
+    return stem.with_name(stem.name + ".sq8.npy"), stem.with_name(stem.name + ".sq8-range.npy")
+
+
+class Sq8Codes:
+    """N × d uint8 codes of a store's rows and the per-dimension (low, step) that decode them."""
+
+    def __init__(self, codes: np.ndarray, low: np.ndarray, step: np.ndarray):
+        if codes.dtype != np.uint8 or codes.ndim != 2 or low.shape != step.shape != (codes.shape[1],):
+            raise InvalidDataError(f"SQ8 codes must be uint8 (n, d) with (d,) ranges, got {codes.shape}")
+        self.codes = codes
+        self.low = np.asarray(low, dtype=np.float32)
+        self.step = np.asarray(step, dtype=np.float32)
+        self._centre = self.low + 0.5 * self.step  # code 0 decodes to the middle of its bin
+
+    @property
+    def n(self) -> int:
+        return int(self.codes.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.codes.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.codes.nbytes)
+
+    @classmethod
+    def build(cls, store: EmbeddingStore, progress: Progress | None = None) -> Sq8Codes:
+        """Two passes over the store: the column ranges, then the codes."""
+        low = np.full(store.dim, np.inf, dtype=np.float32)
+        high = np.full(store.dim, -np.inf, dtype=np.float32)
+        for block in store.chunks():
+            np.minimum(low, block.min(axis=0), out=low)
+            np.maximum(high, block.max(axis=0), out=high)
+        step = np.maximum((high - low) / LEVELS, np.float32(1e-12)).astype(np.float32)
+        codes = np.empty((store.n, store.dim), dtype=np.uint8)
+        for start, block in zip(range(0, store.n, CHUNK_ROWS), store.chunks(), strict=True):
+            codes[start : start + len(block)] = encode(block, low, step)
+            if progress:
+                progress(min(start + CHUNK_ROWS, store.n), store.n)
+        return cls(codes, low, step)
+
+    def save(self, embeddings_path: Path) -> None:
+        codes_path, range_path = codes_paths(embeddings_path)
+        np.save(range_path, np.stack([self.low, self.step]))
+        np.save(codes_path, self.codes)
+
+    @classmethod
+    def open(cls, embeddings_path: Path) -> Sq8Codes:
+        """The saved codes, read into RAM (not memory-mapped)."""
+        codes_path, range_path = codes_paths(embeddings_path)
+        if not codes_path.is_file() or not range_path.is_file():
+            raise MissingFileError(f"{codes_path}: not found; build it with Sq8Codes.build(store).save(path)")
+        low, step = np.load(range_path)
+        return cls(np.load(codes_path), low, step)
+
+    @classmethod
+    def open_or_build(cls, store: EmbeddingStore, embeddings_path: Path) -> Sq8Codes:
+        codes_path, _ = codes_paths(embeddings_path)
+        if codes_path.is_file() and codes_path.stat().st_mtime_ns >= Path(embeddings_path).stat().st_mtime_ns:
+            codes = cls.open(embeddings_path)
+            if codes.codes.shape == (store.n, store.dim):
+                return codes
+        codes = cls.build(store)
+        codes.save(embeddings_path)
+        return codes
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The codes of `rows` (uint8, a copy)."""
+        return self.codes[np.asarray(rows, dtype=np.int64)]
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        """float32 approximations of the vectors of a block of codes."""
+        out = codes.astype(np.float32)
+        out *= self.step
+        out += self._centre
+        return out
+
+
+def encode(block: np.ndarray, low: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """uint8 codes of float rows (values outside the range clip to the end codes)."""
+    scaled = np.floor((np.asarray(block, dtype=np.float32) - low) / step)
+    return np.clip(scaled, 0, LEVELS - 1).astype(np.uint8)
