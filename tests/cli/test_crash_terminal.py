@@ -21,6 +21,7 @@ from sealsearch.sessions import Project
 from web_support import make_text_dataset
 
 KEYS = {"positive": "y", "negative": "n", "skip": "s"}
+CONCEPTS = ["music", "weather", "city", "tool", "fruit"]
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,7 @@ class Typist(threading.Thread):
         super().__init__(daemon=True)
         self.terminal, self.answers, self.rng, self.labels = terminal, answers, rng, labels
         self.state: tuple | None = None  # ("prompt", item) | ("typed", item, label)
+        self.concept = ""
         self.first_shown: str | None = None
         self.acknowledged = 0
         self.ready = threading.Event()
@@ -85,30 +87,35 @@ def stop(typist: Typist) -> None:
 
 
 def test_sigkill_through_a_pty_loses_no_acknowledged_answer(tmp_path, text_dataset, kills):
-    answers = {item: "positive" if cat == "music" else "negative" for item, cat in truth(text_dataset).items()}
-    seed_item = next(item for item, cat in truth(text_dataset).items() if cat == "music")
+    categories = truth(text_dataset)
+    answers, labels = {}, {}  # per concept: the oracle, and the acknowledged final labels
     with Project.init(tmp_path / "project", dataset=text_dataset.path) as project:
-        project.create_concept("music", positives=[seed_item])
-    labels = {seed_item: "positive"}
+        for concept in CONCEPTS:  # one concept per 12 kills, so no chain runs out of items
+            answers[concept] = {item: "positive" if cat == concept else "negative" for item, cat in categories.items()}
+            seed_item = next(item for item, cat in categories.items() if cat == concept)
+            project.create_concept(concept, positives=[seed_item])
+            labels[concept] = {seed_item: "positive"}
     rng = np.random.default_rng(kills)
     counts = {"kills": 0, "acknowledged": 0, "labels_checked": 0, "next_item_compared": 0}
     previous: Typist | None = None
     for cycle in range(kills + 1):
-        typist = start(tmp_path / "project", "music", answers, rng, labels)
+        concept = CONCEPTS[cycle // 12 % len(CONCEPTS)]
+        typist = start(tmp_path / "project", concept, answers[concept], rng, labels[concept])
+        typist.concept = concept
         assert typist.ready.wait(120) and typist.first_shown, typist.terminal.text[-2000:]
         if previous is not None:  # check the previous kill point, now that the project reopened
-            state = previous.state
-            if state is not None and state[0] == "typed" and state[1] not in labels:
+            state, done = previous.state, labels[previous.concept]
+            if state is not None and state[0] == "typed" and state[1] not in done:
                 with Project.open(tmp_path / "project") as project:
-                    stored = dict(project.concept("music").labels_frame()[["id", "label"]].to_numpy())
+                    stored = dict(project.concept(previous.concept).labels_frame()[["id", "label"]].to_numpy())
                 if stored.get(state[1]) == state[2]:
-                    labels[state[1]] = state[2]  # the key in flight landed, whole
+                    done[state[1]] = state[2]  # the key in flight landed, whole
                     state = None
                 elif state[1] in stored:
                     raise AssertionError(f"{state[1]} stored as {stored[state[1]]}, typed {state[2]}")
                 else:
                     state = ("prompt", state[1])
-            if state is not None:  # nothing landed since the item was shown: it is shown first again
+            if state is not None and previous.concept == concept:  # nothing landed: the item is shown first again
                 assert typist.first_shown == state[1], (state, typist.first_shown)
                 counts["next_item_compared"] += 1
         typist.go.set()
@@ -125,12 +132,12 @@ def test_sigkill_through_a_pty_loses_no_acknowledged_answer(tmp_path, text_datas
         counts["acknowledged"] += typist.acknowledged
         assert integrity(tmp_path / "project") == "ok"
         with Project.open(tmp_path / "project") as project:
-            stored = dict(project.concept("music").labels_frame()[["id", "label"]].to_numpy())
-        state = typist.state
-        extra = {item: label for item, label in stored.items() if labels.get(item) != label}
-        assert set(labels.items()) <= set(stored.items()), "an acknowledged answer is missing"
+            stored = dict(project.concept(concept).labels_frame()[["id", "label"]].to_numpy())
+        state, done = typist.state, labels[concept]
+        extra = {item: label for item, label in stored.items() if done.get(item) != label}
+        assert set(done.items()) <= set(stored.items()), "an acknowledged answer is missing"
         assert not extra or (state is not None and state[0] == "typed" and extra == {state[1]: state[2]}), extra
-        counts["labels_checked"] += len(labels)
+        counts["labels_checked"] += len(done)
         previous = typist
     print(f"\npty kill chain: {counts}")
     assert counts["kills"] == kills and counts["next_item_compared"] >= 1
