@@ -58,12 +58,12 @@ chromium:
 demo: $(STAMP) wordnet
 	$(BIN)/seals demo
 
-# Everything, slow tests included (the full WordNet build and whole runs).
+# Everything: slow tests (the full WordNet build and whole runs) and every crash kill point.
 test: $(SCALE_STAMP) wordnet chromium
-	$(BIN)/python -m pytest -m "slow or not slow"
+	$(BIN)/python -m pytest -m "slow or not slow or crash"
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow and not crash"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

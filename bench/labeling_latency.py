@@ -50,11 +50,15 @@ def synthetic(work: Path, n: int, k: int) -> Path:
 
 
 def pick_concept(dataset: Dataset, wanted: str | None) -> str:
-    """--concept, else dog.n.01 (the README's), else the first concept with 100-400 pool items."""
+    """--concept, else dog.n.01 (the README's), else the first concept with 100-400 pool items, else
+    (large pools, where every concept is bigger) the one with the fewest pool items above 100."""
     counts = dataset.concept_counts()
     if wanted or "dog.n.01" in set(counts["concept"]):
         return wanted or "dog.n.01"
-    return str(counts[(counts["pool"] >= 100) & (counts["pool"] <= 400)].iloc[0]["concept"])
+    fitting = counts[(counts["pool"] >= 100) & (counts["pool"] <= 400)]
+    if len(fitting):
+        return str(fitting.iloc[0]["concept"])
+    return str(counts[counts["pool"] >= 100].sort_values("pool").iloc[0]["concept"])
 
 
 def percentiles(values: list[float]) -> str:
@@ -68,6 +72,8 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, default=Path("seals-data/wordnet-glove50"))
     parser.add_argument("--n", type=int, help="use a synthetic dataset of n × 256 (graph mode) instead")
     parser.add_argument("--work", type=Path, default=Path("seals-data"))
+    parser.add_argument("--factory", default="auto", help="index of the project (e.g. IVF4096,SQ8 already built)")
+    parser.add_argument("--knn", choices=("auto", "graph", "index"), help="default: graph with --n, else auto")
     parser.add_argument("--concept", help="default: dog.n.01, else the first concept with 100-400 pool items")
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=10)
@@ -87,7 +93,8 @@ def main() -> None:
     has_text = "text" in dataset.items_at(np.array([0]), ("id", "text")).columns
     with tempfile.TemporaryDirectory(prefix="seals-latency-") as tmp:
         project_dir = Path(tmp) / "project"
-        Project.init(project_dir, dataset=data_path, knn="graph" if args.n else "auto").close()
+        knn = args.knn or ("graph" if args.n else "auto")
+        Project.init(project_dir, dataset=data_path, knn=knn, factory=args.factory).close()
         with Server(project_dir, timeout=600) as server:
             api = httpx.Client(base_url=server.url, timeout=600)
             seed = {"query": concept.split(".")[0].replace("_", " ")} if has_text and not args.n else {}

@@ -77,13 +77,15 @@ class Server:
         if not match:
             self.kill()
             raise RuntimeError(f"seals serve did not start: {line!r} {self.process.stderr.read()}")
-        self.url = match.group(1).rstrip("/")
+        self.url = match.group(1).rstrip("/").replace("//0.0.0.0:", "//127.0.0.1:")
+        token = extra[extra.index("--token") + 1] if "--token" in extra else None
+        headers = {"authorization": f"Bearer {token}"} if token else {}
         deadline = time.monotonic() + timeout
         while True:  # the socket is bound before the line is printed; poll until the app answers
             if self.process.poll() is not None:
                 raise RuntimeError(f"seals serve exited with {self.process.returncode}: {self.process.stderr.read()}")
             try:
-                if httpx.get(f"{self.url}/api/concepts", timeout=2).status_code == 200:
+                if httpx.get(f"{self.url}/api/concepts", headers=headers, timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

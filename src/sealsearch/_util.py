@@ -58,8 +58,35 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         with open(tmp, "rb") as file:
             os.fsync(file.fileno())
         os.replace(tmp, path)
+        fsync_directory(path.parent)  # the rename itself survives a power cut
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def fsync_directory(path: str | Path) -> None:
+    """Flush a directory's entries (renames, new files) to disk; a no-op where unsupported."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path: str | Path) -> None:
+    """fsync every file under a directory, then the directories, before it is renamed into place."""
+    path = Path(path)
+    for file in sorted(path.rglob("*")):
+        if file.is_file():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+    for directory in sorted((d for d in path.rglob("*") if d.is_dir()), reverse=True):
+        fsync_directory(directory)
+    fsync_directory(path)
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

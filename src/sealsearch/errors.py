@@ -43,3 +43,10 @@ class LabelConflictError(SealsearchError):
 
 class MissingExtraError(SealsearchError):
     """An optional dependency group (e.g. `sealsearch[text]`) is needed but not installed."""
+
+
+class StorageError(SealsearchError):
+    """The disk refused a write or a read (full, read-only, I/O error, locked for too long);
+    nothing of the refused call was recorded."""
+
+    http_status = 507

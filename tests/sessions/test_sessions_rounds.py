@@ -9,7 +9,8 @@ import pytest
 
 from conftest import make_dataset
 from sealsearch.sessions import Project
-from sealsearch.sessions.labelstore import MIGRATIONS, LabelStore
+from sealsearch.sessions.labelstore import LabelStore
+from sealsearch.sessions.schema import MIGRATIONS
 
 
 @pytest.fixture(scope="module")

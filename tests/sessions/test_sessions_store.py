@@ -7,7 +7,8 @@ import sqlite3
 import pytest
 
 from sealsearch.errors import InvalidDataError
-from sealsearch.sessions.labelstore import MIGRATIONS, Event, LabelStore, effective_events
+from sealsearch.sessions.labelstore import Event, LabelStore, effective_events
+from sealsearch.sessions.schema import MIGRATIONS
 
 
 def _event(store: LabelStore, concept: int, row: int, label: str, supersedes: int | None = None) -> Event:
@@ -84,6 +85,7 @@ def test_every_error_has_an_http_status():
     from sealsearch import errors
 
     classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.SealsearchError)]
-    assert all(c.http_status in (400, 404, 409, 422) for c in classes)
+    assert all(c.http_status in (400, 404, 409, 422) for c in classes if c is not errors.StorageError)
+    assert errors.StorageError.http_status == 507  # the server's disk, not the request: full or read-only
     assert errors.UnknownNameError.http_status == 404 and errors.MissingFileError.http_status == 404
     assert errors.LabelConflictError.http_status == 409 and errors.InvalidParameterError.http_status == 422

@@ -69,6 +69,20 @@ class _LabelLog:
     by_row: dict[int, int] = field(default_factory=dict)
 
 
+def as_rows(values: object, what: str = "rows") -> np.ndarray:
+    """Row numbers as a flat int64 array; anything but integers (floats, strings, ragged lists,
+    None) is refused instead of being truncated or failing inside numpy."""
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterError(f"{what} must be a flat list of integer row numbers ({exc})") from None
+    if array.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
+        raise InvalidParameterError(f"{what} must be integer row numbers, got {array.dtype} values")
+    return array.astype(np.int64).ravel()
+
+
 def _concat(parts: list[np.ndarray], dtype: type, width: int | None = None) -> np.ndarray:
     if parts:
         return np.concatenate(parts)
@@ -203,8 +217,11 @@ class ActiveLoop:
         double-submitted form stays harmless. A skipped row that is told becomes a label.
         """
         batch = batch_or_rows if isinstance(batch_or_rows, Batch) else None
-        rows = np.asarray(batch.rows if batch else batch_or_rows, dtype=np.int64).ravel()
-        labels = np.asarray(labels).ravel()
+        rows = as_rows(batch.rows if batch else batch_or_rows)
+        try:
+            labels = np.asarray(labels).ravel()
+        except (ValueError, TypeError):
+            raise InvalidParameterError("labels must be a flat list of 0 (negative) or 1 (positive)") from None
         if rows.shape != labels.shape:
             raise InvalidParameterError(f"tell got {rows.size} rows but {labels.size} labels")
         if not np.isin(labels, (0, 1)).all():
@@ -256,7 +273,7 @@ class ActiveLoop:
         """Never propose these rows again (a person could not or would not label them); returns
         how many were newly skipped. They are not labels: no training, no pool growth, and the
         round stays the same. Labeled rows are ignored; a skipped row may still be told later."""
-        rows = np.unique(np.asarray(rows, dtype=np.int64).ravel())
+        rows = np.unique(as_rows(rows))
         self._check_rows(rows)
         labeled = np.fromiter((row in self._log.by_row for row in rows.tolist()), dtype=bool, count=rows.size)
         new = np.setdiff1d(rows[~labeled], self._skipped, assume_unique=True)
@@ -288,9 +305,12 @@ class ActiveLoop:
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
         """P(positive) for arbitrary rows, in blocks (sealsearch.data.scan) so huge row sets stay
         within memory. Trains first (`fit`) when the labels changed."""
+        rows = as_rows(rows)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.embeddings.n):
+            raise InvalidParameterError(f"rows must lie in 0..{self.embeddings.n - 1}")
         model = self.fit()
         with single_threaded_blas():
-            return score_rows(self.embeddings, np.asarray(rows, dtype=np.int64), lambda v: positive_proba(model, v))
+            return score_rows(self.embeddings, rows, lambda v: positive_proba(model, v))
 
     # -- selection -----------------------------------------------------------------------
     def ask(self, n: int | None = None) -> Batch:

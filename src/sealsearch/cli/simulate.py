@@ -75,7 +75,7 @@ def run_command(
     opt.suffix(out_path, "--out", ".parquet")
     opt.suffix(plot, "--plot", ".png")
     dataset = Dataset.open(dataset_dir)
-    dataset.concept_rows(concept)  # unknown concept fails before any index is built
+    positives = dataset.concept_rows(concept)  # unknown concept fails before any index is built
     index = _index_if_needed(dataset, [pool], factory, backend, uri)
     with progress_bar(f"{strategy}-{pool} {concept}", total=rounds_per_run(config)) as progress:
         result = run(
@@ -83,6 +83,12 @@ def run_command(
         )
     out.print(frame_table(result.rounds, f"{strategy}-{pool} on {concept!r} (times in seconds)"))
     out.print(f"kNN source: {_knn_used(result.rounds)}")
+    if not dataset.rows_in_split(positives, "test").size:
+        typer.echo(
+            f"note: concept {concept!r} has no positives in the test split, so AP is undefined (the ap column "
+            "stays empty); recall is still measured",
+            err=True,
+        )
     if stop is not None:
         out.print(f"stopped: {result.stop_reason}" if result.stop_reason else f"--stop {stop} never fired")
     if out_path is not None:

@@ -73,6 +73,12 @@ class Dataset:
                 f"{path / 'embeddings.npy'}: shape {(store.n, store.dim)} does not match dataset.json "
                 f"(n={info.n}, dim={info.dim}); re-import the dataset"
             )
+        if str(store.vectors.dtype) != str(info.dtype):
+            raise InvalidDataError(
+                f"{path / 'embeddings.npy'}: dtype {store.vectors.dtype} does not match dataset.json "
+                f"(dtype={info.dtype}); re-import the dataset"
+            )
+        _check_items_file(path / "items.parquet", info.n)
         projection = None
         if info.projection is not None:
             projection = Projection.load(path / PROJECTION_FILE)
@@ -211,7 +217,7 @@ class Dataset:
                 raise MissingFileError(
                     f"{file}: not found; this dataset has no ground-truth concepts (import with --labels)"
                 )
-            table = pd.read_parquet(file)
+            table = _read_concepts(file, self.info.n)
             self._concept_rows = {
                 str(name): np.sort(group.to_numpy(dtype=np.int64))
                 for name, group in table.groupby("concept", sort=True)["row"]
@@ -238,3 +244,45 @@ class Dataset:
             hint = did_you_mean(concept, concepts, n=3) or "; list them with `seals concepts DATASET`"
             raise UnknownNameError(f"unknown concept {concept!r} in {self.path / 'concepts.parquet'}{hint}")
         return concepts[concept]
+
+
+def _check_items_file(file: Path, n: int) -> None:
+    """items.parquet, when present, must be a readable Parquet table of exactly n rows (its
+    footer only is read, so this costs nothing at 10^7 items)."""
+    if not file.is_file():
+        return
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.ParquetFile(file).metadata.num_rows
+    except Exception as exc:  # noqa: BLE001 - Arrow raises ArrowInvalid, OSError or others on a bad file
+        raise InvalidDataError(
+            f"{file}: not a readable Parquet table ({' '.join(str(exc).split())[:120]}); re-import the dataset"
+        ) from None
+    if rows != n:
+        raise InvalidDataError(f"{file}: {rows} rows but the embeddings have {n}; re-import the dataset")
+
+
+def _read_concepts(file: Path, n: int) -> pd.DataFrame:
+    """concepts.parquet as (row, concept), refused unless every row is an integer in 0..n-1 (a
+    negative row would otherwise silently wrap around to the end of the dataset)."""
+    try:
+        table = pd.read_parquet(file)
+    except Exception as exc:  # noqa: BLE001 - Arrow raises ArrowInvalid, OSError or others on a bad file
+        raise InvalidDataError(
+            f"{file}: not a readable Parquet table ({' '.join(str(exc).split())[:120]}); re-import the dataset"
+        ) from None
+    missing = {"row", "concept"} - set(table.columns)
+    if missing:
+        raise InvalidDataError(f"{file}: missing column(s) {sorted(missing)}; it needs columns row, concept")
+    if not pd.api.types.is_integer_dtype(table["row"]):
+        raise InvalidDataError(
+            f"{file}: column row must hold integers, got {table['row'].dtype}; re-import the dataset"
+        )
+    bad = table["row"][(table["row"] < 0) | (table["row"] >= n)]
+    if len(bad):
+        raise InvalidDataError(
+            f"{file}: row {int(bad.iloc[0])} is outside 0..{n - 1} (the dataset has {n} items); "
+            "fix or drop that row, or re-import the dataset"
+        )
+    return table

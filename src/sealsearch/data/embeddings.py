@@ -66,8 +66,10 @@ def _check_marker(path: Path) -> Path:
 
 
 def _file_identity(path: Path) -> dict[str, int]:
+    """Size, mtime and ctime: an in-place edit whose mtime was restored (os.utime) still changes
+    the ctime, which no user call can set, so the file is scanned again."""
     stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns}
 
 
 def _check_recorded(path: Path) -> bool:
@@ -98,8 +100,9 @@ class EmbeddingStore:
         """Memory-map `path`; with verify, refuse NaN/inf rows (naming the first).
 
         The value scan is a full pass over the file, so its success is remembered in a small
-        `<file>.checked.json` keyed by the file's size and modification time: a 10M-row store is
-        scanned once, not on every open, and any later change to the file triggers a new scan.
+        `<file>.checked.json` keyed by the file's size, modification and change (inode) times: a
+        10M-row store is scanned once, not on every open, and any later change to the file (even
+        one that restores the mtime) triggers a new scan.
         """
         path = Path(path)
         if not path.is_file():

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sealsearch._util import Progress
+from sealsearch._util import Progress, fsync_directory, fsync_tree
 from sealsearch.data.dataset import SPLITS, Dataset, DatasetInfo
 from sealsearch.data.embeddings import CHUNK_ROWS, check_matrix_shape, normalise_rows, record_check
 from sealsearch.data.projection import PROJECTION_FILE, Projection
@@ -297,7 +297,9 @@ class DatasetWriter:
             table.to_parquet(self.tmp / f"{table_name}.parquet", index=False)
         (self.tmp / "dataset.json").write_text(json.dumps(asdict(self.info), indent=2) + "\n")
         (self.tmp / "index").mkdir()
+        fsync_tree(self.tmp)  # every file on disk before the rename makes the dataset visible
         self.tmp.rename(self.out)
+        fsync_directory(self.out.parent)
         return Dataset.open(self.out)
 
     def __enter__(self) -> DatasetWriter:

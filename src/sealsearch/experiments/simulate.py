@@ -206,6 +206,14 @@ def run(
         )
     if pool_rows.size < config.seed_pos * (1 + config.neg_ratio):
         raise InvalidParameterError(f"the pool split has only {pool_rows.size} rows, fewer than the seed set")
+    if config.budget > pool_rows.size:
+        raise InvalidParameterError(
+            f"budget {config.budget} exceeds the {pool_rows.size} rows of the pool split; lower --budget"
+        )
+    if config.pool in POOLS_USING_K and config.k > pool_rows.size:
+        raise InvalidParameterError(
+            f"k {config.k} exceeds the {pool_rows.size} rows of the pool split; lower --k (the paper used 10-100)"
+        )
     rng = np.random.default_rng(config.seed)
     # The seed set is drawn first, so every pool and strategy with the same seed starts from it.
     seed = seed_set(pool_positives, pool_rows, config.seed_pos, config.neg_ratio, rng)

@@ -91,6 +91,9 @@ def _training_rows(rows: np.ndarray, nlist: int | None, seed: int) -> np.ndarray
     return rows[np.sort(picked)]
 
 
+MAX_RESULTS = 50_000_000  # ids + sims of a search result beyond this many entries (~600 MB) are refused
+
+
 class FaissIndex:
     """A Faiss index plus `rows`, the dataset row of each Faiss position.
 
@@ -195,6 +198,11 @@ class FaissIndex:
         """
         k = positive_int(k, "k")
         queries = as_queries(vectors, self.dim)
+        if k > self.ntotal and len(queries) * k > MAX_RESULTS:  # k = 10^9 used to exhaust memory
+            raise InvalidParameterError(
+                f"k {k} for {len(queries)} queries would return {len(queries) * k:,} results from an index of "
+                f"{self.ntotal} vectors ({self.factory!r}); ask for at most {self.ntotal}"
+            )
         if exclude is None:
             excluded = np.full(len(queries), -1, dtype=np.int64)
             fetch = k
@@ -205,7 +213,7 @@ class FaissIndex:
                     f"exclude must hold one row per query, shape ({len(queries)},), got {excluded.shape}"
                 )
             fetch = k + 1
-        distances, positions = self._index.search(queries, fetch)
+        distances, positions = self._index.search(queries, min(fetch, self.ntotal + 1))
         found = positions >= 0
         ids = np.full(positions.shape, -1, dtype=np.int64)
         ids[found] = self.rows[positions[found]]

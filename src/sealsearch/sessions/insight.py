@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sealsearch.sessions.labelstore import Event
-from sealsearch.sessions.replay import ConceptModel
+from sealsearch.sessions.replay import ConceptModel, ConceptSettings
 
 if TYPE_CHECKING:
     from sealsearch.sessions.session import ConceptSession
@@ -98,3 +98,15 @@ def model_bytes(model: Any) -> bytes:
     buffer = io.BytesIO()
     joblib.dump(model, buffer)
     return buffer.getvalue()
+
+
+def summary(settings: ConceptSettings, effective: dict[int, Event]) -> dict[str, Any]:
+    """A concept's row of `Project.concepts()`: its settings and label counts."""
+    labels = [e.label for e in effective.values()]
+    s = settings
+    return {
+        "name": s.name, "labels": labels.count("positive") + labels.count("negative"),
+        "positives": labels.count("positive"), "negatives": labels.count("negative"),
+        "skipped": labels.count("skip"), "strategy": s.strategy, "pool": s.pool, "k": s.k,
+        "batch_size": s.batch_size, "query": s.query, "created": s.created,
+    }  # fmt: skip

@@ -18,7 +18,7 @@ Guarantees (tested in tests/sessions/test_sessions_store.py):
   events), so a replay tells exactly the groups the live process told, in the same order.
 - Audit draws (`audit_draws`, append-only like events): the recall estimate's random sample of
   the unlabeled pool, so reopening a project keeps the audit estimate (sessions.estimate).
-- Schema versions: `MIGRATIONS[i]` is version i + 1, applied in its own transaction together with
+- Schema versions (sessions/schema.py): `MIGRATIONS[i]` is version i + 1, applied in its own transaction together with
   its row in `migrations`; opening a file from a newer version is refused.
 """
 
@@ -34,75 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from sealsearch.errors import InvalidDataError
+from sealsearch.sessions.schema import MIGRATIONS, statements, storage_error
 
 LABELS = ("positive", "negative", "skip")
 EVENT_KINDS = (*LABELS, "undo")
-
-MIGRATIONS: list[tuple[str, str]] = [
-    (
-        "initial schema",
-        """
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        CREATE TABLE concepts (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, strategy TEXT NOT NULL,
-            pool TEXT NOT NULL, k INTEGER NOT NULL, batch_size INTEGER NOT NULL, query TEXT,
-            seed INTEGER NOT NULL, created REAL NOT NULL);
-        CREATE TABLE events (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, concept_id INTEGER NOT NULL REFERENCES concepts(id),
-            item_id TEXT NOT NULL, row INTEGER NOT NULL,
-            label TEXT NOT NULL CHECK (label IN ('positive', 'negative', 'skip', 'undo')),
-            labeler TEXT NOT NULL, time REAL NOT NULL, round INTEGER NOT NULL, batch_id INTEGER,
-            supersedes INTEGER REFERENCES events(id));
-        CREATE INDEX events_by_concept ON events (concept_id, id);
-        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
-            BEGIN SELECT RAISE(ABORT, 'events are append-only: record an undo or a new label instead'); END;
-        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
-            BEGIN SELECT RAISE(ABORT, 'events are append-only: record an undo instead'); END;
-        CREATE TABLE rounds (
-            concept_id INTEGER NOT NULL REFERENCES concepts(id), round INTEGER NOT NULL,
-            n_labeled INTEGER NOT NULL, n_positive INTEGER NOT NULL, pool_size INTEGER NOT NULL,
-            t_select REAL NOT NULL, t_knn REAL NOT NULL, t_train REAL NOT NULL, created REAL NOT NULL,
-            PRIMARY KEY (concept_id, round));
-        CREATE TABLE batches (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, concept_id INTEGER NOT NULL REFERENCES concepts(id),
-            round INTEGER NOT NULL, mode TEXT NOT NULL, labeler TEXT NOT NULL, created REAL NOT NULL);
-        CREATE TABLE batch_items (
-            batch_id INTEGER NOT NULL REFERENCES batches(id), row INTEGER NOT NULL, item_id TEXT NOT NULL,
-            position INTEGER NOT NULL, score REAL, lease_until REAL NOT NULL,
-            PRIMARY KEY (batch_id, position));
-        CREATE INDEX batch_items_by_lease ON batch_items (lease_until);
-        """,
-    ),
-    (
-        "closed rounds: a round is a group of label events, recorded when it is told to the loop",
-        """
-        CREATE TABLE closed_rounds (
-            concept_id INTEGER NOT NULL REFERENCES concepts(id), round INTEGER NOT NULL, batch_id INTEGER,
-            labeler TEXT NOT NULL, reason TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (concept_id, round));
-        CREATE TABLE round_events (
-            concept_id INTEGER NOT NULL REFERENCES concepts(id), round INTEGER NOT NULL,
-            event_id INTEGER NOT NULL REFERENCES events(id), PRIMARY KEY (concept_id, event_id));
-        CREATE INDEX round_events_by_round ON round_events (concept_id, round);
-        INSERT INTO closed_rounds SELECT concept_id, round, MIN(batch_id), MIN(labeler), 'migrated', MAX(time)
-            FROM events GROUP BY concept_id, round;
-        INSERT INTO round_events SELECT concept_id, round, id FROM events WHERE label != 'undo';
-        """,
-    ),
-    (
-        "audit draws: the recall estimate's random sample of the unlabeled pool, kept across reopening",
-        """
-        CREATE TABLE audit_draws (
-            id INTEGER PRIMARY KEY AUTOINCREMENT, concept_id INTEGER NOT NULL REFERENCES concepts(id),
-            row INTEGER NOT NULL, item_id TEXT NOT NULL, q REAL NOT NULL CHECK (q > 0 AND q <= 1),
-            labeler TEXT, created REAL NOT NULL);
-        CREATE INDEX audit_draws_by_concept ON audit_draws (concept_id, id);
-        CREATE TRIGGER audit_draws_no_update BEFORE UPDATE ON audit_draws
-            BEGIN SELECT RAISE(ABORT, 'audit draws are append-only'); END;
-        CREATE TRIGGER audit_draws_no_delete BEFORE DELETE ON audit_draws
-            BEGIN SELECT RAISE(ABORT, 'audit draws are append-only'); END;
-        """,
-    ),
-]
 
 
 @dataclass(frozen=True)
@@ -137,12 +72,32 @@ class LabelStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        except sqlite3.Error as exc:
+            raise storage_error(self.path, exc) from None
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._check_ours()  # before the first write (even the WAL switch rewrites the header)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise storage_error(self.path, exc) from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _check_ours(self) -> None:
+        """Refuse, before writing anything, a SQLite file that belongs to something else."""
+        tables = {row["name"] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "migrations" not in tables:
+            raise InvalidDataError(
+                f"{self.path}: a SQLite database of another program (tables {', '.join(sorted(tables)[:3])}), "
+                "not a sealsearch project; move it away or create the project elsewhere"
+            )
 
     # -- plumbing --------------------------------------------------------------------------
     @contextmanager
@@ -155,17 +110,24 @@ class LabelStore:
             if self._db.in_transaction:
                 yield self._db
                 return
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                raise storage_error(self.path, exc) from None
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise storage_error(self.path, exc) from None
 
     def close(self) -> None:
         with self._lock:
@@ -178,13 +140,14 @@ class LabelStore:
         newest = max(applied, default=0)
         if newest > len(MIGRATIONS):
             raise InvalidDataError(
-                f"{self.path}: schema version {newest} is newer than this sealsearch ({len(MIGRATIONS)}); upgrade it"
+                f"{self.path}: schema version {newest} is newer than this sealsearch ({len(MIGRATIONS)}); "
+                "upgrade sealsearch to open it"
             )
         for version, (name, sql) in enumerate(MIGRATIONS, start=1):
             if version in applied:
                 continue
             with self.transaction() as db:
-                for statement in _statements(sql):
+                for statement in statements(sql):
                     db.execute(statement)
                 db.execute("INSERT INTO migrations VALUES (?, ?, ?)", (version, name, time.time()))
 
@@ -315,11 +278,14 @@ class LabelStore:
     def add_batch(
         self, concept_id: int, round_: int, mode: str, labeler: str, items: Sequence[tuple[int, str, float | None]],
         lease_until: float, now: float | None = None,
-    ) -> int:  # fmt: skip
+    ) -> int | None:  # fmt: skip
         """A batch handed to `labeler`: its items (row, id, score) are leased to them until
-        `lease_until`; the labeler's earlier leases in this concept end `now`."""
+        `lease_until`; the labeler's earlier leases in this concept end `now`. None (nothing
+        written) when another labeler holds a lease on one of the rows (another process's batch)."""
         now = time.time() if now is None else now
         with self.transaction() as db:
+            if not self.leased_rows(concept_id, now, other_than=labeler).isdisjoint(row for row, _, _ in items):
+                return None
             db.execute(
                 "UPDATE batch_items SET lease_until = ? WHERE lease_until > ? AND batch_id IN "
                 "(SELECT id FROM batches WHERE concept_id = ? AND labeler = ?)",
@@ -369,14 +335,3 @@ class LabelStore:
             (concept_id, now, other_than),
         )
         return {r["row"] for r in rows}
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration script into statements (a trigger's BEGIN ... END; stays whole)."""
-    statements, current = [], ""
-    for line in script.strip().splitlines():
-        current += line + "\n"
-        if sqlite3.complete_statement(current):
-            statements.append(current.strip())
-            current = ""
-    return statements

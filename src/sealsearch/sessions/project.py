@@ -123,7 +123,17 @@ class Project:
             raise MissingFileError(f"{file}: not found; create the project first (Project.init / `seals project init`)")
         store = LabelStore(file)
         meta = store.meta()
-        data = Dataset.open(meta["dataset"])
+        if not {"dataset", "fingerprint", "knn", "factory"} <= meta.keys():
+            store.close()
+            raise InvalidDataError(
+                f"{file}: records no dataset (an interrupted `seals project init`?); remove it and run "
+                "`seals project init` again"
+            )
+        try:
+            data = Dataset.open(meta["dataset"])
+        except BaseException:
+            store.close()
+            raise
         recorded, current = json.loads(meta["fingerprint"]), fingerprint(data)
         if recorded != current:
             store.close()

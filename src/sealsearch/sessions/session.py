@@ -35,21 +35,19 @@ import numpy as np
 from sealsearch.active.pools import POOLS_USING_K
 from sealsearch.errors import InvalidParameterError, LabelConflictError, UnknownNameError
 from sealsearch.sessions import estimate as estimating
-from sealsearch.sessions import insight
 from sealsearch.sessions.labelstore import LABELS, Event, effective_events
 from sealsearch.sessions.replay import ConceptModel, ConceptSettings, TrainingLabels, ask_excluding
+from sealsearch.sessions.results import ConceptResults
 from sealsearch.sessions.rounds import batch_complete, round_groups
 from sealsearch.sessions.seeding import nearest, random_rows
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from sealsearch.sessions.project import Project
 
 Item = dict[str, Any]
 
 
-class ConceptSession:
+class ConceptSession(ConceptResults):
     """Labeling one concept of a project; obtained from `Project.concept(name)`."""
 
     def __init__(self, project: Project, settings: ConceptSettings, events: list[Event]):
@@ -200,16 +198,16 @@ class ConceptSession:
                     return self._batch(current["id"], current["mode"], rows, scores, current["round"])
             self._close(labeler, current["id"] if current else None, free=True, reason="new batch")
             leased = store.leased_rows(self.settings.id, now, other_than=labeler)
-            mode, rows, scores = self._propose(n, leased)
-            batch_id = None
-            if rows.size:
-                ids = self.project.ids_of(rows)
-                items = [
-                    (int(r), i, None if np.isnan(s) else float(s)) for r, i, s in zip(rows, ids, scores, strict=True)
-                ]
+            batch_id = None  # another process may lease rows meanwhile: add_batch re-checks, in its transaction
+            while batch_id is None and (proposal := self._propose(n, leased))[1].size:
+                mode, rows, scores = proposal
+                items = [(int(r), i, None if np.isnan(s) else float(s))
+                         for r, i, s in zip(rows, self.project.ids_of(rows), scores, strict=True)]  # fmt: skip
                 batch_id = store.add_batch(
                     self.settings.id, self.rounds, mode, labeler, items, now + self.project.lease_s, now
                 )
+                leased = store.leased_rows(self.settings.id, now, other_than=labeler)  # for a retry
+            mode, rows, scores = proposal
         self.wait_ms["next_batch"] = 1000 * (time.perf_counter() - start)
         return self._batch(batch_id, mode, rows, scores)
 
@@ -324,14 +322,14 @@ class ConceptSession:
         """Pool items nearest to a free-text query (the dataset's embedder) or to an item (like=ID)."""
         if (q is None) == (like is None):
             raise InvalidParameterError("search needs exactly one of q (text) or like (an item id)")
+        project = self.project
         if q is not None:
-            vector = self.project.query_vector(q)
-            excluded: set[int] = set()
+            vector, excluded = project.query_vector(q), set()
         else:
-            row = int(self.project.rows_of([like])[0])
-            vector, excluded = self.project.dataset.embeddings.take(np.array([row]))[0], {row}
-        rows, sims = nearest(self.project.index, vector[None], n, excluded)
-        return self.project.items(rows, sims.astype(np.float64))
+            row = int(project.rows_of([like])[0])
+            vector, excluded = project.dataset.embeddings.take(np.array([row]))[0], {row}
+        rows, sims = nearest(project.index, vector[None], n, excluded)
+        return project.items(rows, sims.astype(np.float64))
 
     def random_items(self, n: int = 10, split: str = "pool") -> list[Item]:
         """Random unlabeled items (random negatives; split="test" for a held-out set that
@@ -340,67 +338,3 @@ class ConceptSession:
         rng = np.random.default_rng([self.settings.seed, self.rounds, len(self._events), 7])
         rows = random_rows(self.project.dataset.split_rows(split), n, set(effective), rng)
         return self.project.items(rows, np.full(rows.size, np.nan))
-
-    # -- results ---------------------------------------------------------------------------
-    def stats(self) -> dict[str, Any]:
-        with self._lock:
-            effective = self.effective()
-            model = self._synced_model(effective) if self._training_labels(effective) else None
-            return {**insight.stats(self, effective, model), "estimate": estimating.estimate(
-                self, effective, model, self._audit
-            )}  # fmt: skip
-
-    def estimate(self) -> dict[str, Any] | None:
-        """Estimated positives in the pool and recall so far with a 95% interval (see
-        sessions/estimate.py); None until a model exists. The audit's once audit items are labeled."""
-        with self._lock:
-            effective = self.effective()
-            model = self._synced_model(effective) if self._training_labels(effective) else None
-            return estimating.estimate(self, effective, model, self._audit)
-
-    def audit(self, n: int = 20, labeler: str | None = None) -> list[Item]:
-        """n random unlabeled pool items to label (with `label`) so the estimate tightens; the
-        draws are recorded in the project file (sessions/estimate.py)."""
-        if n <= 0:
-            raise InvalidParameterError(f"n must be a positive number of items, got {n}")
-        with self._lock:
-            effective = self.effective()
-            if not self._training_labels(effective):
-                raise InvalidParameterError(f"concept {self.name!r} has no labels yet: label some items first")
-            rows = estimating.draw(self, effective, self._synced_model(effective), self._audit, n, labeler)
-        return self.project.items(rows, np.full(rows.size, np.nan))
-
-    def top(self, n: int = 20) -> list[Item]:
-        """Unlabeled pool items ranked by the current model over the whole pool (scored in blocks)."""
-        with self._lock:
-            effective = self.effective()
-            if not self._training_labels(effective):
-                return []
-            rows, scores = insight.top_rows(self, effective, self._synced_model(effective), n)
-        return self.project.items(rows, scores)
-
-    def labels_frame(self) -> pd.DataFrame:
-        """Final label per item: id, text, uri, concept, label, labeler, time (ISO 8601, UTC)."""
-        return insight.labels_frame(self, self.effective())
-
-    def model_bytes(self) -> bytes:
-        """The trained classifier, joblib-dumped (load with joblib.load(io.BytesIO(...)))."""
-        with self._lock:
-            effective = self.effective()
-            if not self._training_labels(effective):
-                raise InvalidParameterError(
-                    f"concept {self.name!r} has no labels the model has learned yet: label a whole batch "
-                    "(or ask for a new batch) first"
-                )
-            return insight.model_bytes(self._synced_model(effective).loop.model)
-
-    def summary(self) -> dict[str, Any]:
-        """The concept's row of `project.concepts()`."""
-        labels = [e.label for e in self.effective().values()]
-        s = self.settings
-        return {
-            "name": s.name, "labels": labels.count("positive") + labels.count("negative"),
-            "positives": labels.count("positive"), "negatives": labels.count("negative"),
-            "skipped": labels.count("skip"), "strategy": s.strategy, "pool": s.pool, "k": s.k,
-            "batch_size": s.batch_size, "query": s.query, "created": s.created,
-        }  # fmt: skip

@@ -19,7 +19,7 @@ from sealsearch.errors import InvalidParameterError
 from sealsearch.web import models
 from sealsearch.web.errors import install_error_handlers
 from sealsearch.web.pages import install_pages
-from sealsearch.web.security import Guard
+from sealsearch.web.security import BodyLimit, Guard
 
 if TYPE_CHECKING:
     from sealsearch.sessions import ConceptSession, Project
@@ -101,6 +101,7 @@ def create_app(
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
 
+    app.add_middleware(BodyLimit)  # outermost: refuses a huge body before anything reads it
     install_api(app)
     install_pages(app)
     return app

@@ -16,9 +16,10 @@ log = logging.getLogger("sealsearch.web")
 
 
 def http_status(exc: SealsearchError) -> int:
-    """The error class's `http_status` (400/404/409/422), 400 when it has none."""
+    """The error class's `http_status` (400/404/409/422, 507 for a full or read-only disk), 400
+    when it has none."""
     status = getattr(exc, "http_status", 400)
-    return status if isinstance(status, int) and 400 <= status < 500 else 400
+    return status if isinstance(status, int) and 400 <= status < 600 else 400
 
 
 def one_line(text: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 LabelValue = Literal["positive", "negative", "skip"]
 Labeler = Field(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$", examples=["alice"])
@@ -55,6 +55,13 @@ class ConceptCreate(BaseModel):
     pool: str | None = Field(default=None, examples=["seals"])
     k: int | None = Field(default=None, gt=0, le=10_000)
     batch_size: int | None = Field(default=None, gt=0, le=1_000)
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_path_step(cls, name: str) -> str:
+        if name.strip() in (".", ".."):  # /api/concepts/.. would address another URL
+            raise ValueError("'.' and '..' cannot name a concept; choose a word")
+        return name
 
 
 class Batch(BaseModel):

@@ -24,6 +24,8 @@ import time
 from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+MAX_BODY = 4 * 1024 * 1024  # a full 10,000-label request is ~0.6 MB
+TOO_LARGE = f"body: larger than {MAX_BODY // 1024 // 1024} MiB; send the labels in several requests"
 COOKIE = "seals_auth"
 COOKIE_MAX_AGE = 30 * 24 * 3600
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -155,3 +157,40 @@ class Guard:
 
 def _refuse(status: int, message: str) -> Response:
     return JSONResponse({"error": message}, status_code=status)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `limit` bytes gets 413 before it is read whole,
+    whether it declares a Content-Length or streams chunks (at most `limit` bytes are buffered)."""
+
+    def __init__(self, app, limit: int = MAX_BODY):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await _refuse(413, TOO_LARGE)(scope, receive, send)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                return await _refuse(413, TOO_LARGE)(scope, receive, send)
+            if not message.get("more_body", False):
+                break
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)

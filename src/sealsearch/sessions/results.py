@@ -1,0 +1,86 @@
+"""What a concept has learned, read side: stats, the recall estimate and its audit, the model's
+top items, the final labels and the model itself.
+
+A mixin of `ConceptSession` (sessions/session.py), which owns the log, the locks and the loop;
+everything here reads them under `_lock` and writes nothing but audit draws.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sealsearch.errors import InvalidParameterError
+from sealsearch.sessions import estimate as estimating
+from sealsearch.sessions import insight
+from sealsearch.sessions.labelstore import Event
+from sealsearch.sessions.replay import ConceptModel
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Item = dict[str, Any]
+
+
+class ConceptResults:
+    """The read side of a concept (mixed into `ConceptSession`)."""
+
+    def _learned(self) -> tuple[dict[int, Event], ConceptModel | None]:
+        """The effective labels and the loop synced with them; None before any label was learned.
+        Callers hold `_lock`."""
+        effective = self.effective()
+        return effective, self._synced_model(effective) if self._training_labels(effective) else None
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            effective, model = self._learned()
+            return {**insight.stats(self, effective, model), "estimate": estimating.estimate(
+                self, effective, model, self._audit
+            )}  # fmt: skip
+
+    def estimate(self) -> dict[str, Any] | None:
+        """Estimated positives in the pool and recall so far with a 95% interval (see
+        sessions/estimate.py); None until a model exists. The audit's once audit items are labeled."""
+        with self._lock:
+            return estimating.estimate(self, *self._learned(), self._audit)
+
+    def audit(self, n: int = 20, labeler: str | None = None) -> list[Item]:
+        """n random unlabeled pool items to label (with `label`) so the estimate tightens; the
+        draws are recorded in the project file (sessions/estimate.py)."""
+        if n <= 0:
+            raise InvalidParameterError(f"n must be a positive number of items, got {n}")
+        with self._lock:
+            effective, model = self._learned()
+            if model is None:
+                raise InvalidParameterError(f"concept {self.name!r} has no labels yet: label some items first")
+            rows = estimating.draw(self, effective, model, self._audit, n, labeler)
+        return self.project.items(rows, np.full(rows.size, np.nan))
+
+    def top(self, n: int = 20) -> list[Item]:
+        """Unlabeled pool items ranked by the current model over the whole pool (scored in blocks)."""
+        with self._lock:
+            effective, model = self._learned()
+            if model is None:
+                return []
+            rows, scores = insight.top_rows(self, effective, model, n)
+        return self.project.items(rows, scores)
+
+    def labels_frame(self) -> pd.DataFrame:
+        """Final label per item: id, text, uri, concept, label, labeler, time (ISO 8601, UTC)."""
+        return insight.labels_frame(self, self.effective())
+
+    def model_bytes(self) -> bytes:
+        """The trained classifier, joblib-dumped (load with joblib.load(io.BytesIO(...)))."""
+        with self._lock:
+            _, model = self._learned()
+            if model is None:
+                raise InvalidParameterError(
+                    f"concept {self.name!r} has no labels the model has learned yet: label a whole batch "
+                    "(or ask for a new batch) first"
+                )
+            return insight.model_bytes(model.loop.model)
+
+    def summary(self) -> dict[str, Any]:
+        """The concept's row of `project.concepts()`."""
+        return insight.summary(self.settings, self.effective())
