@@ -116,6 +116,16 @@ def estimate(
     outside = [r for r in effective if _decided(effective, r) and r not in audit_rows]  # labeled, not audited
     labeled = pool[np.isin(pool, np.array(outside, dtype=np.int64))] if outside else np.empty(0, dtype=np.int64)
     found = sum(effective[int(r)].label == "positive" for r in labeled.tolist())
+    if not log.n_draws and np.unique(model.loop.labels).size < 2:
+        # One class learned: the cold-start similarity score is no probability, and summing it over
+        # the pool would claim ≈ 0% found. No number until a negative or an answered audit exists.
+        if not pending:
+            return None
+        return {
+            "method": "audit", "found": found, "positives": None, "positives_lo": None, "positives_hi": None,
+            "recall": None, "recall_lo": None, "recall_hi": None, "confidence": 0.95, "audit_labels": 0,
+            "audit_pending": len(pending), "text": "label the audit items to estimate how many positives are left",
+        }  # fmt: skip
     if log.n_draws:
         result = audit_estimate(log, found, labeled)
     else:

@@ -210,20 +210,20 @@ async function loadStats() {
     set("s-pool", s.pool_size ?? "–");
     set("s-ap", s.ap_test === null || s.ap_test === undefined ? "– (no labeled test items)" : s.ap_test.toFixed(3));
     drawChart(s.curve || []);
-    renderEstimate(s.estimate || null);
+    renderEstimate(s.estimate || null, s.rounds > 0);
   } catch (error) { showError(error); }
 }
 
 const pct = (value) => `${(100 * value).toFixed(0)}%`;
 
 // "≈ X% of positives found (95%: lo–hi)", a bar for the interval, which method made it, and the audit.
-function renderEstimate(e) {
+function renderEstimate(e, canAudit) {
   const set = (id, value) => { document.getElementById(id).textContent = value; };
   const bar = document.getElementById("est-bar");
-  auditButton.disabled = !e;
+  auditButton.disabled = !canAudit;  // an audit needs a learned round, not an estimate
   document.getElementById("estimate").dataset.method = e ? e.method : "";
   if (!e) {
-    set("est-text", "Estimated once the model has learned a round.");
+    set("est-text", "Estimated once the model has learned a positive and a negative, or after an audit.");
     set("est-method", "");
     set("est-audit", "");
     bar.hidden = true;
