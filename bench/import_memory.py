@@ -24,14 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def status_kb(field: str) -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
+from memory import status_kb  # bench/memory.py (the script's folder is on sys.path)
 
 
 def make_shards(folder: Path, rows: int, dim: int, shards: int, layout: str, dtype: str) -> Path:
