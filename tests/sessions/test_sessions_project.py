@@ -365,3 +365,33 @@ def test_acknowledged_labels_are_committed_and_threads_share_one_log(tmp_path, d
     project.close()
     with Project.open(tmp_path / "proj") as reopened:
         assert reopened.concept("rare").preview() == live
+
+
+def test_top_ranks_like_the_model_and_scans_the_pool_once_per_model(project, dataset):
+    """top() is the exported model's ranking of the unlabeled pool; asking again, or after a label
+    the model has not learned yet, reuses the cached pool scores instead of a new scan."""
+    project.create_concept("rare", positives=_rare(dataset)[:3])
+    c = project.concept("rare")
+    for _ in range(2):
+        batch = c.next_batch("alice")
+        c.label("alice", _answer(dataset, batch["items"]), batch=batch["batch"])
+    first = c.top(10)
+    loop = c._model.loop
+    scans = []
+    predict = loop.predict_proba
+    loop.predict_proba = lambda rows: scans.append(len(rows)) or predict(rows)
+
+    def brute_force(n):
+        model = joblib.load(io.BytesIO(c.model_bytes()))
+        labeled = {int(i.removeprefix("item")) for i in c.labels_frame()["id"]}
+        pool = np.array([r for r in dataset.split_rows("pool").tolist() if r not in labeled])
+        p = model.predict_proba(dataset.embeddings.take(pool))[:, 1]
+        return pool[np.lexsort((pool, -p))][:n].tolist()
+
+    assert [i["row"] for i in first] == brute_force(10)
+    assert [i["row"] for i in c.top(10)] == brute_force(10)
+    c.label("alice", [(first[0]["id"], "positive")])  # in an open round: not learned yet
+    after = c.top(10)
+    assert after[0]["row"] == first[1]["row"] and first[0]["row"] not in {i["row"] for i in after}
+    assert [i["row"] for i in after] == brute_force(10)
+    assert scans == []  # both calls read the cached scores of the same trained model

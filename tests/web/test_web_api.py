@@ -137,7 +137,8 @@ def test_search_random_stats_top_and_exports(client, text_dataset):
 def test_audit_items_are_unlabeled_pool_items_and_labeling_them_moves_the_estimate_to_audit(client, text_dataset):
     client.post("/api/concepts", json={"name": "dog", "query": "dog"})
     assert client.get("/api/concepts/dog/stats").json()["estimate"] is None  # no model yet
-    assert_one_line_error(client.get("/api/concepts/dog/audit"), 422, "no labels yet")
+    assert_one_line_error(client.post("/api/concepts/dog/audit", json={"labeler": LABELER}), 422, "no labels yet")
+    assert client.get("/api/concepts/dog/audit").json() == {"items": []}  # a GET never draws
     positives = dog_ids(text_dataset)
     for _ in range(3):
         batch = client.get("/api/concepts/dog/batch", params={"labeler": LABELER}).json()
@@ -147,22 +148,25 @@ def test_audit_items_are_unlabeled_pool_items_and_labeling_them_moves_the_estima
     assert model["method"] == "model" and model["audit_labels"] == 0 and model["text"].startswith("≈ ")
     assert 0 <= model["recall_lo"] <= model["recall"] <= model["recall_hi"] <= 1
 
-    items = client.get("/api/concepts/dog/audit", params={"n": 8, "labeler": LABELER}).json()["items"]
+    assert client.get("/api/concepts/dog/audit").json() == {"items": []}
+    assert client.get("/api/concepts/dog/stats").json()["estimate"]["audit_pending"] == 0
+    items = client.post("/api/concepts/dog/audit", json={"n": 8, "labeler": LABELER}).json()["items"]
     labeled = {row["id"] for row in client.get("/api/concepts/dog/labels", params={"n": 1000}).json()["labels"]}
     pool = set(text_dataset.items["id"][text_dataset.items["split"] == "pool"])
     assert 1 <= len(items) <= 8 and {i["id"] for i in items} <= pool - labeled
     assert all(i["score"] is None for i in items)
-    pending = client.get("/api/concepts/dog/audit", params={"pending": "true"}).json()["items"]
+    pending = client.get("/api/concepts/dog/audit").json()["items"]
     assert [i["id"] for i in pending] == [i["id"] for i in items]  # nothing new drawn
     assert client.get("/api/concepts/dog/stats").json()["estimate"]["audit_pending"] == len(items)
 
     client.post("/api/concepts/dog/labels", json={"labeler": LABELER, "labels": answer(items, positives)})
     audited = client.get("/api/concepts/dog/stats").json()["estimate"]
     assert audited["method"] == "audit" and audited["audit_labels"] == len(items) and audited["audit_pending"] == 0
-    assert client.get("/api/concepts/dog/audit", params={"pending": "true"}).json() == {"items": []}
-    for bad in ("0", "-3", "1001", "many"):
-        assert_one_line_error(client.get("/api/concepts/dog/audit", params={"n": bad}), 422, "n:")
-    assert_one_line_error(client.get("/api/concepts/dog/audit", params={"labeler": "a b"}), 422, "labeler")
+    assert client.get("/api/concepts/dog/audit").json() == {"items": []}
+    for bad in (0, -3, 1001, "many"):
+        assert_one_line_error(client.post("/api/concepts/dog/audit", json={"labeler": LABELER, "n": bad}), 422, "n:")
+    assert_one_line_error(client.post("/api/concepts/dog/audit", json={"labeler": "a b"}), 422, "labeler")
+    assert_one_line_error(client.post("/api/concepts/cat/audit", json={"labeler": LABELER}), 404, "cat")
     assert_one_line_error(client.get("/api/concepts/cat/audit"), 404, "cat")
 
 
@@ -205,6 +209,9 @@ def test_csrf_refuses_cross_site_browser_posts(client):
     )
     assert same.status_code == 201
     assert client.get("/api/concepts", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 200  # reads are safe
+    # Drawing an audit writes to the project: a POST, refused cross-site like any other write.
+    draw = client.post("/api/concepts/dog/audit", json={"labeler": "x"}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert_one_line_error(draw, 403, "CSRF")
 
 
 def test_host_check_blocks_dns_rebinding(project):
@@ -278,8 +285,8 @@ def test_pages_and_openapi(client):
     assert {"/api/concepts", "/api/concepts/{c}/batch", "/api/concepts/{c}/labels", "/api/concepts/{c}/model"} <= set(
         paths
     )
-    audit = paths["/api/concepts/{c}/audit"]["get"]
-    assert {p["name"] for p in audit["parameters"]} >= {"n", "labeler"} and "422" in audit["responses"]
+    audit = paths["/api/concepts/{c}/audit"]
+    assert "requestBody" in audit["post"] and "422" in audit["post"]["responses"] and "requestBody" not in audit["get"]
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
     assert "estimate" in schemas["Stats"]["properties"] and "text" in schemas["Estimate"]["properties"]
 

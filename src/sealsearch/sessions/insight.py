@@ -62,13 +62,15 @@ def _ap_test(session: ConceptSession, effective: dict[int, Event], model: Concep
 def top_rows(
     session: ConceptSession, effective: dict[int, Event], model: ConceptModel, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The n unlabeled, unskipped pool rows with the highest P(positive), best first."""
+    """The n unlabeled, unskipped pool rows with the highest P(positive), best first (the pool's
+    scores are cached per trained model: `ConceptModel.pool_scores`)."""
     pool = session.project.dataset.split_rows("pool")
     done = np.fromiter(effective, dtype=np.int64, count=len(effective))
-    rows = pool[~np.isin(pool, done)] if done.size else pool
+    open_ = ~np.isin(pool, done) if done.size else np.ones(pool.size, dtype=bool)
+    rows = pool[open_]
     if rows.size == 0 or n <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0)
-    proba = model.loop.predict_proba(rows)
+    proba = model.pool_scores()[open_]
     n = min(n, rows.size)
     best = np.argpartition(-proba, n - 1)[:n]
     best = best[np.lexsort((rows[best], -proba[best]))]

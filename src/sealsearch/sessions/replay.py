@@ -55,6 +55,21 @@ class ConceptModel:
         self.told: TrainingLabels = {}
         self.skipped: set[int] = set()
         self.rebuilds = 0
+        self._scored: tuple[object, np.ndarray] | None = None
+
+    def pool_scores(self) -> np.ndarray:
+        """P(positive) of every pool row (in `split_rows("pool")` order) under the current model.
+
+        Scored once per trained model and kept: "what the model finds" is asked again and again
+        between two rounds (every page view, every refresh), and a scan of a 10^7 pool takes
+        seconds while masking labeled rows out of a cached array takes milliseconds. The cache is
+        keyed on the model object itself (a new `fit` makes a new one), so it is never stale.
+        """
+        model = self.loop.fit()
+        if self._scored is None or self._scored[0] is not model:
+            scores = self.loop.predict_proba(self.dataset.split_rows("pool"))
+            self._scored = (model, scores)
+        return self._scored[1]
 
     def _replayed(self, labels: TrainingLabels, skipped: set[int]) -> ActiveLoop:
         """A fresh loop told `labels` round by round, then skipping `skipped`."""

@@ -194,22 +194,19 @@ def install_api(app: FastAPI) -> None:  # noqa: C901 - one closure per endpoint
         return plain(_session(project, c).stats())
 
     @app.get("/api/concepts/{c}/audit", response_model=models.Items, tags=["explore"])
-    def audit(
-        c: str,
-        project: ProjectDep,
-        n: Annotated[int, Query(gt=0, le=1000)] = 20,
-        labeler: Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$")] = None,
-        pending: bool = False,
-    ):
+    def audit_pending(c: str, project: ProjectDep):
+        """The audit items drawn earlier (POST .../audit) and not labeled positive/negative yet.
+        Reads only: a GET never draws."""
+        from sealsearch.sessions.estimate import pending_items
+
+        return {"items": plain(pending_items(_session(project, c)))}
+
+    @app.post("/api/concepts/{c}/audit", response_model=models.Items, tags=["explore"])
+    def audit(c: str, body: models.AuditIn, project: ProjectDep):
         """Draw n random unlabeled pool items to label (ordinary label POSTs) so the recall estimate
         tightens: once they are labeled, `stats.estimate` is the audit's. The draws are recorded in
-        the project file. `pending=true` draws nothing and returns the audit items still to label."""
-        session = _session(project, c)
-        if pending:
-            from sealsearch.sessions.estimate import pending_items
-
-            return {"items": plain(pending_items(session))}
-        return {"items": plain(session.audit(n=n, labeler=labeler))}
+        the project file, which is why this is a POST (behind the same CSRF check as labels)."""
+        return {"items": plain(_session(project, c).audit(n=body.n, labeler=body.labeler))}
 
     @app.get("/api/concepts/{c}/top", response_model=models.Items, tags=["explore"])
     def top(c: str, project: ProjectDep, n: Annotated[int, Query(gt=0, le=1000)] = 20):

@@ -93,6 +93,12 @@ class UndoIn(BaseModel):
     labeler: str = Labeler
 
 
+class AuditIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    labeler: str = Labeler
+    n: int = Field(default=20, gt=0, le=1000, description="how many random unlabeled pool items to draw")
+
+
 class Undone(BaseModel):
     undone: dict | None = Field(description="the label event undone ({id, label}), null when there was none")
 

@@ -260,9 +260,9 @@ function updateAuditStatus() {
 // Draw a new audit (pending = false) or show the items of earlier ones not labeled yet.
 async function loadAudit(pending = false) {
   if (!pending && auditButton.disabled) return;
-  const query = pending ? "/audit?pending=true" : `/audit?n=${auditButton.dataset.n}&labeler=${encodeURIComponent(labeler())}`;
+  const draw = { method: "POST", body: { labeler: labeler(), n: Number(auditButton.dataset.n) } };
   try {
-    const { items } = await api(conceptUrl(concept, query));
+    const { items } = await api(conceptUrl(concept, "/audit"), pending ? {} : draw);
     document.getElementById("tab-audit").hidden = false;
     selectView("audit");
     fillGrid(document.getElementById("audit-grid"), items, (item, label, card) => {
