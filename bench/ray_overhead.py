@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import ray
 
+from sealsearch._ray import RayExecutor
 from sealsearch.datasets.synthetic import build_synthetic_dataset
 from sealsearch.experiments.executors import LocalProcessExecutor
 from sealsearch.experiments.grid import RUN_KEYS, ExperimentGrid, run_experiment
-from sealsearch.experiments.ray_executor import RayExecutor
 
 
 def noop(task: int) -> int:
