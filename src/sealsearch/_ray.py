@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sealsearch._util import positive_int
-from sealsearch.errors import MissingExtraError
+from sealsearch._util import check_name, positive_int
+from sealsearch.errors import InvalidParameterError, MissingExtraError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -33,6 +33,14 @@ EXECUTORS = ("local", "ray")
 
 _initialised: set[tuple] = set()
 """Initializers this worker process has already run (a Ray worker runs many tasks)."""
+
+
+def check_executor(executor: str, address: str | None) -> str:
+    """`executor` when it is one of `EXECUTORS` and consistent with `address`; a one-line error otherwise."""
+    check_name(executor, EXECUTORS, "executor")
+    if address is not None and executor != "ray":
+        raise InvalidParameterError(f"--address {address} joins a Ray cluster; add --executor ray")
+    return executor
 
 
 def import_ray() -> Any:

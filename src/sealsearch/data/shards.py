@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sealsearch._ray import EXECUTORS, RayExecutor, ray_session
-from sealsearch._util import Progress, check_name, single_threaded_blas
+from sealsearch._ray import RayExecutor, check_executor, ray_session
+from sealsearch._util import Progress, single_threaded_blas
 from sealsearch.data.embeddings import EmbeddingStore
 from sealsearch.data.scan import RowFunction, block_rows, score_rows
 from sealsearch.errors import InvalidParameterError
@@ -77,9 +77,7 @@ class Scanner:
     block: int | None = None
 
     def __post_init__(self) -> None:
-        check_name(self.executor, EXECUTORS, "executor")
-        if self.address is not None and self.executor != "ray":
-            raise InvalidParameterError(f"--address {self.address} joins a Ray cluster; add --executor ray")
+        check_executor(self.executor, self.address)
         for name in ("shard_blocks", "block"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise InvalidParameterError(f"{name} must be positive, got {getattr(self, name)}")
