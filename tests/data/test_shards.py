@@ -96,3 +96,17 @@ def test_ray_missing_is_one_line_naming_the_extra(small_dataset, monkeypatch):
     with pytest.raises(MissingExtraError, match=r"pip install 'sealsearch\[ray\]'") as exc:
         Scanner("ray").score_rows(small_dataset.embeddings, None, lambda v: v[:, 0])
     assert "\n" not in str(exc.value)
+
+
+def test_ray_is_imported_only_when_a_ray_path_runs():
+    """The modules that offer `--executor ray` load without it (the extra is optional)."""
+    import subprocess
+
+    code = (
+        "import sys, sealsearch.data.shards, sealsearch.datasets.embedding, sealsearch.datasets.texts, "
+        "sealsearch.datasets.wordnet, sealsearch.active.predict, sealsearch.experiments.grid; "
+        "print('ray' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
