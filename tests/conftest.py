@@ -47,3 +47,15 @@ def make_dataset(path: Path, n: int = 1500, dim: int = 16, seed: int = 0) -> Dat
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory) -> Dataset:
     return make_dataset(tmp_path_factory.mktemp("data") / "small")
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One real local Ray (2 CPUs) for every Ray test of the session: starting one takes ~8 s.
+
+    Code under test sees it initialised, so it uses it and leaves it running. Its workers import
+    sealsearch through the PYTHONPATH they inherit from the test process."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'sealsearch[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -8,9 +8,9 @@ import sys
 import pandas as pd
 import pytest
 
+from sealsearch._ray import RayExecutor
 from sealsearch.errors import InvalidParameterError, MissingExtraError
 from sealsearch.experiments.grid import FULL_FILE, RUN_KEYS, ExperimentGrid, run_experiment
-from sealsearch.experiments.ray_executor import RayExecutor
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'sealsearch[ray]')")
 
@@ -26,13 +26,6 @@ def grid(**overrides) -> ExperimentGrid:
 def ordered(frame: pd.DataFrame) -> pd.DataFrame:
     keep = [c for c in frame.columns if not c.startswith("t_")]
     return frame[keep].sort_values(RUN_KEYS + ["round"]).reset_index(drop=True)
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
 
 
 def test_an_experiment_on_local_ray_gives_the_rows_of_the_local_executor(small_dataset, local_ray, tmp_path):

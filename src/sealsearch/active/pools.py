@@ -33,7 +33,8 @@ from sealsearch.active.hygiene import check_index_rows, needs_renormalising, sor
 from sealsearch.active.members import LABELED, CandidatePool, MemberBuffer, rescore_top
 from sealsearch.data.codes import Sq8Codes
 from sealsearch.data.embeddings import EmbeddingStore
-from sealsearch.data.scan import RowFunction, score_matrix, score_rows
+from sealsearch.data.scan import RowFunction, score_matrix
+from sealsearch.data.shards import Scanner
 from sealsearch.errors import InvalidParameterError
 from sealsearch.index import KnnIndex
 from sealsearch.index.graph import KnnGraph, NeighbourSource
@@ -240,10 +241,16 @@ class AdaptivePool(SealsPool):
 
 
 class AllPool:
-    """Every eligible row not yet labeled (Algorithm 1); a fixed random subset for `randpool`."""
+    """Every eligible row not yet labeled (Algorithm 1); a fixed random subset for `randpool`.
 
-    def __init__(self, embeddings: EmbeddingStore, eligible_rows: np.ndarray, name: str = "all"):
+    Candidates are scored by `scanner`: this machine's threads, or Ray tasks over shards.
+    """
+
+    def __init__(
+        self, embeddings: EmbeddingStore, eligible_rows: np.ndarray, name: str = "all", scanner: Scanner | None = None
+    ):
         self.name = name
+        self.scanner = scanner or Scanner()
         self.embeddings = embeddings
         self._eligible = sorted_unique(eligible_rows)
         self._unlabeled = np.ones(self._eligible.size, dtype=bool)
@@ -287,7 +294,7 @@ class AllPool:
         return self.embeddings.take(self.candidates())
 
     def score_candidates(self, score: RowFunction, n: int | None = None) -> np.ndarray:
-        return score_rows(self.embeddings, self.candidates(), score)
+        return self.scanner.score_rows(self.embeddings, self.candidates(), score)
 
 
 @dataclass(frozen=True)
@@ -300,6 +307,7 @@ class PoolOptions:
     fraction: float = 0.1
     rng: np.random.Generator | None = None
     codes: Sq8Codes | None = None
+    scanner: Scanner | None = None
 
     def need_index(self, name: str) -> KnnIndex:
         if self.index is None:
@@ -319,7 +327,7 @@ def _adaptive(embeddings: EmbeddingStore, eligible_rows: np.ndarray, o: PoolOpti
 
 
 def _all(embeddings: EmbeddingStore, eligible_rows: np.ndarray, o: PoolOptions) -> CandidatePool:
-    return AllPool(embeddings, eligible_rows)
+    return AllPool(embeddings, eligible_rows, scanner=o.scanner)
 
 
 def _randpool(embeddings: EmbeddingStore, eligible_rows: np.ndarray, o: PoolOptions) -> CandidatePool:
@@ -328,7 +336,7 @@ def _randpool(embeddings: EmbeddingStore, eligible_rows: np.ndarray, o: PoolOpti
     rng = o.rng if o.rng is not None else np.random.default_rng(0)
     eligible = np.asarray(eligible_rows, dtype=np.int64)
     size = max(1, round(o.fraction * eligible.size))
-    return AllPool(embeddings, rng.choice(eligible, size=size, replace=False), name="randpool")
+    return AllPool(embeddings, rng.choice(eligible, size=size, replace=False), name="randpool", scanner=o.scanner)
 
 
 @dataclass(frozen=True)
@@ -372,10 +380,12 @@ def make_pool(
     fraction: float = 0.1,
     rng: np.random.Generator | None = None,
     codes: Sq8Codes | None = None,
+    scanner: Scanner | None = None,
 ) -> CandidatePool:
     """Build a pool by its CLI name; `eligible_rows` are the rows of the pool split (an index
     holding other rows is refused); `graph` (the index's kNN graph, see sealsearch.index.graph)
     lets the seals pool look neighbours up; `codes` (the store's `Sq8Codes`, in RAM) let it score
-    candidates without reading their vectors from disk (see `SealsPool`)."""
+    candidates without reading their vectors from disk (see `SealsPool`); `scanner` runs the All
+    and randpool scans (default: this machine's threads; `Scanner("ray")`: Ray tasks)."""
     build = POOLS[check_pool(name)].build
-    return build(embeddings, eligible_rows, PoolOptions(index, graph, k, fraction, rng, codes))
+    return build(embeddings, eligible_rows, PoolOptions(index, graph, k, fraction, rng, codes, scanner))

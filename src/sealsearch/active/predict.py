@@ -3,7 +3,8 @@
 The labels a run or a person produced are what lasts; this turns them into a ranking of all N
 items. Scoring uses the block scan of the All baseline (sealsearch.data.scan), so memory holds a few
 blocks and one float per item, never the N×d matrix, and the item table is read only for the
-top rows.
+top rows. A `Scanner("ray")` runs the same block scan as Ray tasks over shards of the file
+(`seals predict --executor ray`, sealsearch.data.shards), with identical scores.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sealsearch._util import Progress, single_threaded_blas
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
 from sealsearch.active.strategies import select_top
 from sealsearch.data.dataset import Dataset
-from sealsearch.data.scan import score_rows
+from sealsearch.data.shards import Scanner
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 
 LABEL_COLUMNS = ("round", "row", "label")
@@ -96,9 +97,13 @@ def load_model(path: str | Path, dataset: Dataset) -> BaseEstimator:
     return model
 
 
-def _rank(dataset: Dataset, model: BaseEstimator, top: int, progress: Progress | None) -> tuple[np.ndarray, np.ndarray]:
+def _rank(
+    dataset: Dataset, model: BaseEstimator, top: int, progress: Progress | None, scanner: Scanner | None
+) -> tuple[np.ndarray, np.ndarray]:
     with single_threaded_blas():  # one BLAS thread per block; the scan runs blocks on every core
-        scores = score_rows(dataset.embeddings, None, lambda vectors: positive_proba(model, vectors), progress=progress)
+        scores = (scanner or Scanner()).score_rows(
+            dataset.embeddings, None, lambda vectors: positive_proba(model, vectors), progress=progress
+        )
     best = select_top(scores, top)
     return best, scores[best]
 
@@ -109,15 +114,21 @@ def _check_top(top: int) -> None:
 
 
 def predict_top_with_model(
-    dataset: Dataset, model_path: str | Path, *, top: int = 1000, progress: Progress | None = None
+    dataset: Dataset,
+    model_path: str | Path,
+    *,
+    top: int = 1000,
+    progress: Progress | None = None,
+    scanner: Scanner | None = None,
 ) -> pd.DataFrame:
-    """The `top` items by P(positive) under an exported model (`load_model`), scored in blocks.
+    """The `top` items by P(positive) under an exported model (`load_model`), scored in blocks
+    (by `scanner`: this machine's threads by default, or Ray tasks).
 
     Columns: row, id, text and uri (those the dataset has), score; best first, ties to the lower row.
     """
     _check_top(top)
     model = load_model(model_path, dataset)
-    best, scores = _rank(dataset, model, top, progress)
+    best, scores = _rank(dataset, model, top, progress, scanner)
     items = dataset.items_at(best, ("id", "text", "uri"))
     return pd.concat([pd.DataFrame({"row": best}), items, pd.DataFrame({"score": scores})], axis=1)
 
@@ -129,8 +140,10 @@ def predict_top(
     top: int = 1000,
     learner: BaseEstimator | None = None,
     progress: Progress | None = None,
+    scanner: Scanner | None = None,
 ) -> pd.DataFrame:
-    """The `top` items by P(positive) under a learner (default: the loop's) trained on the labels.
+    """The `top` items by P(positive) under a learner (default: the loop's) trained on the labels,
+    scored by `scanner` (this machine's threads by default, or Ray tasks).
 
     Columns: row, id, text (when the dataset has texts), score, label (the given label, or <NA>
     for unlabeled items); best first, ties to the lower row.
@@ -141,7 +154,7 @@ def predict_top(
         model = fit_learner(
             learner if learner is not None else default_learner(), dataset.embeddings.take(rows), labels
         )
-    best, best_scores = _rank(dataset, model, top, progress)
+    best, best_scores = _rank(dataset, model, top, progress, scanner)
     known = pd.array(np.full(best.size, pd.NA), dtype="Int8")
     labeled = np.searchsorted(rows, best).clip(max=rows.size - 1)
     hit = rows[labeled] == best

@@ -94,20 +94,24 @@ def predict_command(
     ] = None,
     out_path: opt.OutFile = None,
     top: Annotated[int, typer.Option(help="How many of the best-scored items to keep.")] = 1000,
+    executor: opt.LocalOrRay = "local",
+    address: opt.Address = None,
 ) -> None:
     """Rank every item with a learner trained on a labels file, or an exported model (scored in blocks, any N)."""
     from sealsearch.active.predict import predict_top, predict_top_with_model
     from sealsearch.data.dataset import Dataset
+    from sealsearch.data.shards import Scanner
 
     if (labels is None) == (model is None):
         raise InvalidParameterError("give exactly one of --labels RUN.labels.parquet or --model M.joblib")
     opt.suffix(out_path, "--out", ".parquet")
+    scanner = Scanner(executor, address)
     dataset = Dataset.open(dataset_dir)
     with progress_bar("scoring every item") as progress:
         if model is not None:
-            table = predict_top_with_model(dataset, model, top=top, progress=progress)
+            table = predict_top_with_model(dataset, model, top=top, progress=progress, scanner=scanner)
         else:
-            table = predict_top(dataset, labels, top=top, progress=progress)
+            table = predict_top(dataset, labels, top=top, progress=progress, scanner=scanner)
     shown = table if out_path is None else table.head(20)  # with --out, the file holds them all
     out.print(shown.to_string(index=False), soft_wrap=True, highlight=False, markup=False)
     if out_path is not None:

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from sealsearch.cli.options import DatasetArg, Seed
-from sealsearch.cli.output import out, progress_bar, progress_bars, user_errors
+from sealsearch.cli.options import Address, DatasetArg, LocalOrRay, Seed
+from sealsearch.cli.output import out, progress_bar, user_errors
 
 app = typer.Typer()
 dataset_app = typer.Typer(help="Build the embedded demo datasets.", no_args_is_help=True)
@@ -25,13 +25,15 @@ def dataset_wordnet(
     embedder: Annotated[
         str, typer.Option(help="glove: mean GloVe-50d, seconds. minilm: all-MiniLM-L6-v2 384-d, minutes (text extra).")
     ] = "glove",
+    executor: LocalOrRay = "local",
+    address: Address = None,
 ) -> None:
     """WordNet 3.0 nouns as items; concepts = synsets with 40–1,000 hyponyms."""
     from sealsearch.datasets.wordnet import build_wordnet_dataset
 
-    with progress_bars(f"embedding ({embedder})", "writing embeddings") as (embed_progress, progress):
+    with progress_bar(f"embedding ({embedder}, {executor})") as progress:
         dataset = build_wordnet_dataset(
-            out_dir, wordnet_dir=wordnet_dir, embedder=embedder, progress=progress, embed_progress=embed_progress
+            out_dir, wordnet_dir=wordnet_dir, embedder=embedder, progress=progress, executor=executor, address=address
         )
     out.print(f"wrote {dataset.path}: {dataset.info.n} items, {len(dataset.concept_names())} concepts")
 

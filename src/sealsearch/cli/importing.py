@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from sealsearch.cli import options as opt
 from sealsearch.cli.output import out, progress_bar, progress_bars, user_errors
 from sealsearch.errors import InvalidParameterError
 
@@ -120,14 +121,17 @@ def embed_command(
         str, typer.Option(help="glove: mean GloVe-50d, fast. minilm: all-MiniLM-L6-v2 384-d (text extra).")
     ] = "glove",
     name: Annotated[str | None, typer.Option(help="Dataset name (default: the directory name).")] = None,
+    executor: opt.LocalOrRay = "local",
+    address: opt.Address = None,
 ) -> None:
     """Embed your own texts into a dataset (resumable: finished chunks are kept until it completes)."""
     from sealsearch.datasets.texts import embed_text_table
 
-    with progress_bar(f"embedding ({embedder})") as progress:
+    with progress_bar(f"embedding ({embedder}, {executor})") as progress:
         dataset = embed_text_table(
             out_dir, source, text_column=text_column, id_column=id_column, split_column=split_column,
-            label_column=label_column, embedder=embedder, name=name, progress=progress,
+            label_column=label_column, embedder=embedder, name=name, executor=executor, address=address,
+            progress=progress,
         )  # fmt: skip
     out.print(
         f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim} embedded by {dataset.info.embedder}",

@@ -209,8 +209,19 @@ IndexType = Annotated[
     typer.Option(help="Milvus index type (FLAT, HNSW, HNSW_SQ, IVF_FLAT, IVF_SQ8[:nlist=N]); overrides --factory."),
 ]
 ExecutorName = Annotated[str, typer.Option(help='Where cells run: "process" (local processes, --jobs) or "ray".')]
+LocalOrRay = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help='Where the batches run: "local" (this machine\'s cores) or "ray" (Ray tasks; `sealsearch[ray]`).',
+    ),
+]
 Address = Annotated[
-    str | None, typer.Option(help='Ray cluster to join ("auto" or HOST:PORT); default: a local Ray of --jobs CPUs.')
+    str | None,
+    typer.Option(
+        help='With --executor ray: the Ray cluster to join ("auto" or HOST:PORT); default: a local Ray started for '
+        "the command (of --jobs CPUs where the command has --jobs)."
+    ),
 ]
 
 

@@ -125,7 +125,7 @@ def score_matrix(
 
 def score_rows(
     store: EmbeddingStore,
-    rows: np.ndarray | None,
+    rows: np.ndarray | range | None,
     score: RowFunction,
     *,
     block: int | None = None,
@@ -134,14 +134,19 @@ def score_rows(
 ) -> np.ndarray:
     """A row function over `rows` of the store (every row when None), aligned with them.
 
-    Rows in ascending order make the blocks dense ranges of the file (see the module docstring);
-    any order is correct.
+    A `range` (step 1) is a span of the file, read as views like the whole store. Rows in
+    ascending order make the blocks dense ranges of the file (see the module docstring); any
+    order is correct.
     """
     block = block or block_rows(store.dim)
-    if rows is None:
+    if isinstance(rows, range) and rows.step != 1:
+        rows = np.asarray(rows, dtype=np.int64)
+    if rows is None or isinstance(rows, range):
+        span = range(store.n) if rows is None else rows
+        first = span.start
         return map_blocks(
-            store.n, block, lambda start, stop: score(_as_float32(store.vectors[start:stop])), workers=workers,
-            progress=progress,
+            len(span), block, lambda start, stop: score(_as_float32(store.vectors[first + start : first + stop])),
+            workers=workers, progress=progress,
         )  # fmt: skip
     rows = np.asarray(rows, dtype=np.int64)
 

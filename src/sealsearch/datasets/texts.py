@@ -2,10 +2,10 @@
 
 The embedder's registry name is recorded in dataset.json, so text queries against the dataset go
 through the same model (`sealsearch.embedders.query_embedder`). Embedding is the slow part
-(minutes per 100k texts with MiniLM on 2 cores), so every finished chunk of vectors is saved
-under a hidden sibling of the output directory, keyed by a hash of the model and the chunk's
-texts: a rerun after an interruption embeds only what is missing, and a changed file or model
-never reuses a stale chunk. The checkpoints are removed once the dataset is written.
+(minutes per 100k texts with MiniLM on 2 cores), so it runs chunk by chunk through
+`sealsearch.datasets.embedding.embed_into`: finished chunks are checkpointed (a rerun embeds only
+what is missing) and the chunks run in this process or, with `executor="ray"`, as Ray Data
+batches. The checkpoints are removed once the dataset is written.
 
 The table itself is read whole (texts, ids and splits, not vectors): a million product
 descriptions take a few hundred MB; the vectors are embedded and written chunk by chunk.
@@ -13,8 +13,6 @@ descriptions take a few hundred MB; the vectors are embedded and written chunk b
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 from pathlib import Path
 
@@ -26,11 +24,11 @@ from sealsearch.data.dataset import Dataset
 from sealsearch.data.importing import concept_pairs
 from sealsearch.data.sources import ROLE_NAMES
 from sealsearch.data.writer import DatasetWriter
+from sealsearch.datasets.embedding import CHUNK_TEXTS, check_executor, checkpoint_dir, embed_into
 from sealsearch.embedders import EMBEDDERS, query_embedder
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError, UnknownNameError
 
 ALIASES = {"glove": "glove-6B-50d-mean", "minilm": "all-MiniLM-L6-v2"}
-CHUNK_TEXTS = 4096
 
 
 def read_text_table(path: Path) -> pd.DataFrame:
@@ -78,14 +76,18 @@ def embed_text_table(
     embedder: str = "glove",
     name: str | None = None,
     chunk_texts: int = CHUNK_TEXTS,
+    executor: str = "local",
+    address: str | None = None,
     progress: Progress | None = None,
 ) -> Dataset:
     """Embed the texts of a table into a new dataset (see the module docstring).
 
     Items keep the table's ids (or row numbers), texts and splits; a label column becomes
     concepts.parquet. Tables are checked (texts present, ids unique) before any text is embedded.
+    `executor` "ray" embeds the chunks with Ray Data (a local Ray, or the cluster at `address`).
     """
     path, out = Path(path), Path(out)
+    check_executor(executor, address)
     frame = read_text_table(path)
     text = _column(frame, text_column, "text", path)
     if text is None:
@@ -112,26 +114,15 @@ def embed_text_table(
     model = _resolve_embedder(embedder)
     if not texts:
         raise InvalidDataError(f"{path}: holds no rows")
-    checkpoints = out.parent / f".{out.name}.embed-checkpoints"
+    checkpoints = checkpoint_dir(out)
     with DatasetWriter(
         out, len(texts), model.dim, name=name, embedder=model.name, items=items, concepts=concepts,
         source_label=str(path),
     ) as writer:  # fmt: skip
-        checkpoints.mkdir(parents=True, exist_ok=True)
-        for start in range(0, len(texts), chunk_texts):
-            chunk = texts[start : start + chunk_texts]
-            key = hashlib.sha256(json.dumps([model.name, chunk]).encode()).hexdigest()[:16]
-            saved = checkpoints / f"{start:012d}-{key}.npy"
-            if saved.is_file():
-                vectors = np.load(saved)
-            else:
-                vectors = np.asarray(model.embed(chunk), dtype=np.float32)
-                partial = saved.with_suffix(".partial.npy")
-                np.save(partial, vectors)
-                partial.replace(saved)  # a checkpoint on disk is always complete
-            writer.append(vectors, where=(f"{path} (embedded)", start))
-            if progress:
-                progress(writer.written, len(texts))
+        embed_into(
+            writer, texts, model.name, checkpoints, chunk_texts=chunk_texts, executor=executor, address=address,
+            label=str(path), progress=progress,
+        )  # fmt: skip
         dataset = writer.finish()
     shutil.rmtree(checkpoints, ignore_errors=True)
     return dataset

@@ -12,7 +12,6 @@ rare concepts of the size the SEALS paper targets.
 
 from __future__ import annotations
 
-import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +21,11 @@ import pandas as pd
 
 from sealsearch._util import Progress
 from sealsearch.data.dataset import Dataset
-from sealsearch.data.writer import write_dataset
+from sealsearch.data.writer import DatasetWriter
+from sealsearch.datasets.embedding import check_executor, checkpoint_dir, embed_into
+from sealsearch.embedders import EMBEDDERS as EMBEDDER_CLASSES
 from sealsearch.embedders import glove, minilm
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-
-log = logging.getLogger(__name__)
 
 DEFAULT_WORDNET_DIR = Path("/usr/share/wordnet")
 DATASET_NAME = "wordnet-glove50"
@@ -236,15 +235,20 @@ def build_wordnet_dataset(
     instances: bool = True,
     progress: Progress | None = None,
     embed_progress: Progress | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> Dataset:
     """Parse WordNet, embed every synset (mean GloVe in seconds, or MiniLM in minutes) and write
     the dataset directory.
 
-    MiniLM checkpoints its chunks in `<out>.embedding/` so an interrupted build resumes where it
-    stopped; the checkpoint is removed once the dataset is written.
+    Texts are embedded in checkpointed chunks (sealsearch.datasets.embedding), so an interrupted
+    build resumes where it stopped; with `executor="ray"` the chunks are Ray Data batches (a
+    local Ray, or the cluster at `address`). Rows are written as their chunks land;
+    `embed_progress` and `progress` both count them.
     """
     if embedder not in EMBEDDERS:
         raise InvalidParameterError(f"unknown embedder {embedder!r}: choose one of {', '.join(EMBEDDERS)}")
+    check_executor(executor, address)
     out = Path(out)
     if out.exists():
         raise InvalidParameterError(f"{out} already exists; choose a new directory or remove it")
@@ -252,13 +256,6 @@ def build_wordnet_dataset(
     concepts = concept_table(synsets, min_members=min_members, max_members=max_members, instances=instances)
     split = assign_splits(len(synsets), test_fraction=test_fraction, seed=seed)
     texts = synsets.texts()
-    checkpoint = out.with_name(f"{out.name}.embedding")
-    if embedder == "minilm":
-        vectors = minilm.MiniLMEmbedder().embed(texts, checkpoint_dir=checkpoint, progress=embed_progress)
-    else:
-        vectors, fallback = glove.embed_texts_with_fallback(texts)
-        if fallback.size:
-            log.info("%d WordNet synsets had no GloVe word and were embedded from their characters", fallback.size)
     items = pd.DataFrame(
         {
             "id": synsets.names,
@@ -268,14 +265,21 @@ def build_wordnet_dataset(
         }
     )
     dataset_name, embedder_name = EMBEDDERS[embedder]
-    dataset = write_dataset(
-        out,
-        vectors,
-        name=dataset_name,
-        embedder=embedder_name,
-        items=items,
-        concepts=concepts,
-        progress=progress,
-    )
-    shutil.rmtree(checkpoint, ignore_errors=True)
+
+    def count(done: int, total: int) -> None:
+        for bar in (embed_progress, progress):
+            if bar:
+                bar(done, total)
+
+    checkpoints = checkpoint_dir(out)
+    with DatasetWriter(
+        out, len(texts), EMBEDDER_CLASSES[embedder_name].dim, name=dataset_name, embedder=embedder_name,
+        items=items, concepts=concepts, source_label="WordNet synsets",
+    ) as writer:  # fmt: skip
+        embed_into(
+            writer, texts, embedder_name, checkpoints, executor=executor, address=address, label="WordNet synsets",
+            progress=count,
+        )  # fmt: skip
+        dataset = writer.finish()
+    shutil.rmtree(checkpoints, ignore_errors=True)
     return dataset

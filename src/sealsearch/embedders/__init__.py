@@ -1,19 +1,27 @@
-"""Embedders by the name a dataset records in dataset.json, for embedding free-text queries.
+"""Embedders by the name a dataset records in dataset.json, for embedding items and free-text queries.
 
 A query must be embedded by the same model as the dataset's items, otherwise its vector lives in
 another space and its nearest neighbours mean nothing. The dataset names its embedder; this table
 maps that name to an object with `embed_query(text) -> np.ndarray`. Heavy modules (GloVe's 80 MB
 matrix, torch) load only when a query is embedded.
+
+`embed_batch(name, texts)` is the one per-batch function of dataset building: `seals embed` and
+`seals dataset wordnet` call it on each chunk of texts in this process, and Ray Data's
+`map_batches` calls it on the same chunks in Ray workers (sealsearch.embedders.ray_batches).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
 
 from sealsearch.errors import InvalidParameterError
+
+log = logging.getLogger(__name__)
 
 
 class QueryEmbedder(Protocol):
@@ -39,9 +47,12 @@ class GloveQueryEmbedder:
         return self.embed([text])[0]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        from sealsearch.embedders.glove import embed_texts
+        from sealsearch.embedders.glove import embed_texts_with_fallback
 
-        return embed_texts(texts)
+        vectors, fallback = embed_texts_with_fallback(texts)
+        if fallback.size:
+            log.info("%d texts had no GloVe word and were embedded from their characters", fallback.size)
+        return vectors
 
 
 class MiniLMQueryEmbedder:
@@ -81,3 +92,15 @@ def query_embedder(name: str) -> QueryEmbedder:
             f"{', '.join(EMBEDDERS)}; seed the concept with item ids (positives=[...] or like=ID) instead"
         )
     return factory()
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(name: str) -> QueryEmbedder:
+    """One embedder per name and process: a Ray worker loads the model once, for all its batches."""
+    return query_embedder(name)
+
+
+def embed_batch(name: str, texts: Sequence[str]) -> np.ndarray:
+    """One batch of texts as an n×dim float32 matrix (rows not yet normalised) by the embedder
+    registered as `name`: the function every executor runs on every batch."""
+    return np.asarray(_loaded(name).embed(list(texts)), dtype=np.float32)

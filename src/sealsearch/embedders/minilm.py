@@ -10,14 +10,13 @@ is only used after a probe batch shows it agrees with fp32 (cosine >= BF16_MIN_C
 probe text), so a CPU that emulates bf16 badly falls back to fp32 instead of quietly degrading
 the vectors.
 
-Embedding 82k texts takes minutes on a laptop-class CPU, so `embed` checkpoints finished chunks
-to a directory and a rerun after an interruption embeds only what is missing.
+Embedding 82k texts takes minutes on a laptop-class CPU; dataset builders call `embed` on one
+checkpointed chunk at a time (sealsearch.datasets.embedding), so a rerun after an interruption
+embeds only what is missing.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -65,7 +64,9 @@ class MiniLMEmbedder:
             raise MissingExtraError(
                 f"MiniLM embeddings need the text extra ({exc.name} is missing): {_INSTALL_HINT}"
             ) from None
-        torch.set_num_threads(os.cpu_count() or 1)
+        # A Ray worker's OMP_NUM_THREADS is the CPUs its task holds: two workers on two cores
+        # should not each start two threads. Elsewhere every core.
+        torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1)
         return SentenceTransformer(str(get_model_path()), device="cpu")
 
     def _encode(self, texts: Sequence[str], bf16: bool) -> np.ndarray:
@@ -95,41 +96,15 @@ class MiniLMEmbedder:
         """One free-text query (e.g. the words a person types to seed a concept) as a unit vector."""
         return self._encode([text], bf16=self.uses_bf16)[0]
 
-    def embed(
-        self, texts: Sequence[str], *, checkpoint_dir: Path | None = None, progress: Progress | None = None
-    ) -> np.ndarray:
-        """All texts as an n×384 float32 matrix, chunk by chunk, resuming from `checkpoint_dir`.
-
-        Chunks are keyed by a hash of their texts and the precision, so a checkpoint left by a
-        different text list or setting is never reused by mistake.
-        """
+    def embed(self, texts: Sequence[str], *, progress: Progress | None = None) -> np.ndarray:
+        """All texts as an n×384 float32 matrix, encoded `chunk_texts` at a time."""
         if any(not isinstance(text, str) or not text.strip() for text in texts):
             bad = next(i for i, text in enumerate(texts) if not isinstance(text, str) or not text.strip())
             raise InvalidDataError(f"text {bad} is empty or not a string; every item needs text to embed")
         out = np.empty((len(texts), DIM), dtype=np.float32)
-        starts = range(0, len(texts), self.chunk_texts)
-        if checkpoint_dir is not None:
-            checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        done = 0
-        for start in starts:
+        for start in range(0, len(texts), self.chunk_texts):
             chunk = texts[start : start + self.chunk_texts]
-            path = None
-            if checkpoint_dir is not None:
-                path = checkpoint_dir / f"{start:09d}-{self._chunk_key(chunk)}.npy"
-            if path is not None and path.exists():
-                vectors = np.load(path)
-            else:
-                vectors = self._encode(chunk, bf16=self.uses_bf16)
-                if path is not None:
-                    partial = path.with_suffix(".partial.npy")
-                    np.save(partial, vectors)
-                    partial.replace(path)  # a chunk on disk is always complete
-            out[start : start + len(chunk)] = vectors
-            done += len(chunk)
+            out[start : start + len(chunk)] = self._encode(chunk, bf16=self.uses_bf16)
             if progress:
-                progress(done, len(texts))
+                progress(start + len(chunk), len(texts))
         return out
-
-    def _chunk_key(self, chunk: Sequence[str]) -> str:
-        digest = hashlib.sha256(json.dumps([EMBEDDER_NAME, self.uses_bf16, list(chunk)]).encode())
-        return digest.hexdigest()[:16]

@@ -2,7 +2,7 @@
 
 `run_experiment` only needs "apply this function to these tasks and hand me each result as it
 finishes", so it writes every finished cell to disk at once whatever runs them. `Executor` is
-that contract; a Ray executor (cells on a cluster) is the next implementation behind it. Tasks
+that contract; `sealsearch._ray.RayExecutor` (cells on a cluster) is another implementation. Tasks
 and results must be picklable for anything but `InlineExecutor`, and the function must be a
 module-level one (spawned processes import it by name).
 """

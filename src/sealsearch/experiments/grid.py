@@ -284,7 +284,7 @@ def run_experiment(
 ) -> GridRun:
     """Run every cell of `grid` not yet in `out_dir/runs.parquet`, `jobs` processes at a time
     (executor="process"), or as Ray tasks (executor="ray": a local Ray of `jobs` CPUs, or the
-    cluster at `address`; see experiments/ray_executor.py)."""
+    cluster at `address`; see sealsearch/_ray.py)."""
     grid.validate()
     if jobs <= 0:
         raise InvalidParameterError(f"--jobs must be positive, got {jobs}")
@@ -323,7 +323,7 @@ def run_experiment(
 
     init = (str(dataset.path), grid.factory if needs_index else None, True, grid.backend, grid.uri)
     if executor == "ray":
-        from sealsearch.experiments.ray_executor import RayExecutor
+        from sealsearch._ray import RayExecutor
 
         runner: Executor = RayExecutor(address, jobs if address is None else None, _init_worker, init)
     elif executor != "process":
