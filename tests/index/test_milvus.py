@@ -1,6 +1,10 @@
-"""The milvus index backend (`sealsearch[milvus]`) on real milvus-lite databases under tmp_path:
-the same answers as Faiss `Flat` for an exact index type, the whole SEALS loop and a labeling
-project unchanged, and the URI forms (a local .db, an http:// server)."""
+"""The milvus index backend (`sealsearch[milvus]`) on real milvus-lite databases under tmp_path and
+on a real Milvus 2.3.5 standalone server: the same answers as Faiss `Flat` for an exact index type,
+the whole SEALS loop and a labeling project unchanged, the URI forms, and the server's limits.
+
+The server tests (marker `milvus_server`) use SEALS_MILVUS_URI when set (an external server), else
+start the server from the `milvus` wheel (PyPI, no docker) in the Python named by
+SEALS_MILVUS_SERVER_PYTHON, by default .venv-milvus/bin/python (`make milvus-server` makes it)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,9 +25,48 @@ from sealsearch.active.knn import open_or_build_index
 from sealsearch.errors import InvalidParameterError, MissingExtraError, UnknownNameError
 from sealsearch.experiments.simulate import RunConfig, run
 from sealsearch.index import build_index, load_index
-from sealsearch.index.milvus import index_spec
+from sealsearch.index.milvus import MAX_QUERIES, MAX_REQUEST_BYTES, MAX_TOPK, client_for, index_spec
 
 pytest.importorskip("pymilvus", reason="the milvus extra is not installed (pip install 'sealsearch[milvus]')")
+
+
+SERVER_PYTHON = "SEALS_MILVUS_SERVER_PYTHON"
+LAUNCHER = Path(__file__).with_name("milvus_launcher.py")
+DEFAULT_SERVER_PYTHON = Path(__file__).resolve().parents[2] / ".venv-milvus" / "bin" / "python"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """The URI of a real Milvus server for this session: SEALS_MILVUS_URI, or a standalone started
+    by milvus_launcher.py (data under tmp; it stops when this process closes its stdin)."""
+    if uri := os.environ.get("SEALS_MILVUS_URI"):
+        yield uri
+        return
+    python = Path(os.environ.get(SERVER_PYTHON) or DEFAULT_SERVER_PYTHON)
+    if os.environ.get(SERVER_PYTHON) and not python.exists():
+        pytest.fail(f"{SERVER_PYTHON}={python}: no such file; name a python that has milvus==2.3.5")
+    if not python.exists():
+        pytest.skip(f"no Milvus server: `make milvus-server` installs milvus==2.3.5 into .venv-milvus, "
+                    f"or set {SERVER_PYTHON}=a python that has it, or SEALS_MILVUS_URI=http://host:19530")  # fmt: skip
+    data = tmp_path_factory.mktemp("milvus-server")
+    server = subprocess.Popen(
+        [str(python), str(LAUNCHER), "--data", str(data), "--port", str(_free_port())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    line = server.stdout.readline().strip()
+    try:
+        if not line.startswith("ready "):
+            pytest.fail(f"the Milvus server did not start ({line or 'no answer'}); logs in {data}/logs")
+        yield line.removeprefix("ready ")
+    finally:
+        server.stdin.close()
+        server.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -30,23 +74,29 @@ def dataset(tmp_path_factory):
     return make_dataset(tmp_path_factory.mktemp("milvus") / "ds")
 
 
-@pytest.fixture(scope="module")
-def indexes(dataset):
-    return open_or_build_index(dataset, "Flat"), open_or_build_index(dataset, "Flat", backend="milvus")
+@pytest.fixture(scope="module", params=["milvus-lite", pytest.param("server", marks=pytest.mark.milvus_server)])
+def deployed(request, tmp_path_factory):
+    """(dataset, Faiss Flat, Milvus FLAT, uri) on milvus-lite (uri None: DATASET/index/milvus.db)
+    or on the real server, each with its own dataset so their saved index descriptions never meet."""
+    uri = None if request.param == "milvus-lite" else request.getfixturevalue("milvus_server")
+    data = make_dataset(tmp_path_factory.mktemp(request.param) / "ds")
+    return data, open_or_build_index(data, "Flat"), open_or_build_index(data, "Flat", backend="milvus", uri=uri), uri
 
 
 def assert_same_neighbours(ids_a, sims_a, ids_b, sims_b, tol=1e-5):
-    """Equal similarities; ids equal except where neighbouring similarities tie."""
+    """Equal similarities; ids equal except where similarities tie: within the row (a reordering),
+    or with its last one, whose tie may lie beyond k (the two rows may then end in different ids)."""
     np.testing.assert_allclose(sims_a, sims_b, atol=tol)
     for row_a, row_b, sims in zip(ids_a, ids_b, sims_a, strict=True):
         differ = row_a != row_b
-        if differ.any():  # only a tie may reorder: the differing ranks share a similarity with a neighbour
+        if differ.any():
             tied = np.isclose(sims[differ][:, None], sims[None, :], atol=tol).sum(axis=1) > 1
-            assert tied.all() and set(row_a) == set(row_b)
+            last = np.isclose(sims, sims[-1], atol=tol)
+            assert (tied | last[differ]).all() and set(row_a[~last]) == set(row_b[~last])
 
 
-def test_flat_on_milvus_lite_answers_like_faiss_flat(dataset, indexes):
-    faiss_flat, milvus_flat = indexes
+def test_flat_on_milvus_answers_like_faiss_flat(deployed):
+    dataset, faiss_flat, milvus_flat, _ = deployed
     assert milvus_flat.describe() == "milvus:Flat" and milvus_flat.ivf_lists() is None
     np.testing.assert_array_equal(milvus_flat.rows, faiss_flat.rows)
     pool = dataset.split_rows("pool")
@@ -59,20 +109,21 @@ def test_flat_on_milvus_lite_answers_like_faiss_flat(dataset, indexes):
     assert (ids[:, -5:] == -1).all() and np.isneginf(sims[:, -5:]).all()
 
 
-def test_saved_index_reopens_and_a_missing_collection_is_rebuilt(dataset, indexes):
-    _, milvus_flat = indexes
+def test_saved_index_reopens_and_a_missing_collection_is_rebuilt(deployed):
+    dataset, _, milvus_flat, uri = deployed
     path = dataset.index_dir / "milvus-Flat"
     meta = json.loads((path / "meta.json").read_text())
-    assert meta["backend"] == "milvus" and meta["uri"].endswith("milvus.db") and meta["index_type"] == "FLAT"
+    assert meta["backend"] == "milvus" and meta["index_type"] == "FLAT"
+    assert meta["uri"] == uri if uri else meta["uri"].endswith("milvus.db")
     reopened = load_index(path)
     assert reopened.collection == milvus_flat.collection and reopened.ntotal == milvus_flat.ntotal
     milvus_flat._client.drop_collection(milvus_flat.collection)
-    rebuilt = open_or_build_index(dataset, "Flat", backend="milvus")
+    rebuilt = open_or_build_index(dataset, "Flat", backend="milvus", uri=uri)
     assert rebuilt.ntotal == milvus_flat.ntotal and rebuilt._client.has_collection(rebuilt.collection)
 
 
-def test_seals_loop_on_milvus_lite_gives_the_same_pools_and_batches_as_faiss(dataset, indexes):
-    faiss_flat, milvus_flat = indexes
+def test_seals_loop_on_milvus_gives_the_same_pools_and_batches_as_faiss(deployed):
+    dataset, faiss_flat, milvus_flat, _ = deployed
     for strategy in ("maxent", "random"):
         config = RunConfig(concept="rare", strategy=strategy, pool="seals", k=10, budget=120, batch_size=20,
                            seed_pos=2, neg_ratio=4, knn="index")  # fmt: skip
@@ -82,13 +133,14 @@ def test_seals_loop_on_milvus_lite_gives_the_same_pools_and_batches_as_faiss(dat
         pd.testing.assert_frame_equal(on_faiss.rounds[same], on_milvus.rounds[same])
 
 
-def test_labeling_project_runs_on_milvus_lite(tmp_path, dataset):
+def test_labeling_project_runs_on_milvus(tmp_path, deployed):
     from sealsearch.sessions import Project
 
+    dataset, _, _, uri = deployed
     rare = [f"item{r}" for r in dataset.rows_in_split(dataset.concept_rows("rare"), "pool")]
     batches = {}
-    for backend in ("faiss", "milvus"):
-        project = Project.init(tmp_path / backend, dataset.path, factory="Flat", knn="index", backend=backend)
+    for backend, at in (("faiss", None), ("milvus", uri)):
+        project = Project.init(tmp_path / backend, dataset.path, factory="Flat", knn="index", backend=backend, uri=at)
         project.create_concept("rare", positives=rare[:2])
         concept = project.concept("rare")
         first = concept.next_batch("alice")
@@ -114,13 +166,14 @@ def test_factory_spellings_and_refusals(dataset, tmp_path):
         build_index(dataset.embeddings, np.arange(100), "Flat", backend="milvus", uri=str(tmp_path / "x"))
 
 
-def test_approximate_types_search_with_their_knobs(dataset, tmp_path):
+def test_approximate_types_search_with_their_knobs(deployed, tmp_path):
+    dataset, _, _, uri = deployed
     pool = dataset.split_rows("pool")
     exact = build_index(dataset.embeddings, pool, "Flat")
     queries = dataset.embeddings.take(pool[:30])
     truth, _ = exact.search(queries, 10, pool[:30])
-    for factory, knob in (("HNSW16", "ef=64"), ("IVF16,Flat", "nprobe=16")):
-        index = build_index(dataset.embeddings, pool, factory, backend="milvus", uri=str(tmp_path / "a.db"))
+    for factory, knob in (("HNSW16", "ef=64"), ("IVF16,Flat", "nprobe=16"), ("IVF16,SQ8", "nprobe=16")):
+        index = build_index(dataset.embeddings, pool, factory, backend="milvus", uri=uri or str(tmp_path / "a.db"))
         index.set_search_params(knob)
         ids, _ = index.search(queries, 10, pool[:30])
         recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth, strict=True)])
@@ -139,15 +192,9 @@ def test_missing_extra_is_one_line_naming_it(dataset, tmp_path, monkeypatch):
     assert "\n" not in str(exc.value)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_a_server_uri_through_the_milvus_lite_grpc_server(tmp_path):
-    """http:// URIs take the server path of pymilvus; milvus-lite's own gRPC server stands in for a
-    Milvus standalone (which needs docker or its release binary, neither available here)."""
+    """http:// URIs take the server path of pymilvus; milvus-lite's own gRPC server answers them
+    too, so this runs wherever the milvus extra is installed (the real server needs .venv-milvus)."""
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "srv"), "--port", str(port)],
@@ -170,16 +217,57 @@ def test_a_server_uri_through_the_milvus_lite_grpc_server(tmp_path):
         server.wait(timeout=30)
 
 
-@pytest.mark.skipif(not os.environ.get("SEALS_MILVUS_URI"), reason="set SEALS_MILVUS_URI=http://host:19530")
-def test_a_real_milvus_server(tmp_path):
-    """Against a Milvus standalone or cluster (none can run on the development machine: no docker)."""
+@pytest.mark.milvus_server
+def test_searches_beyond_the_servers_limits_are_split(milvus_server, tmp_path):
+    """A 2.3.5 server refuses more than 16,384 queries, a top-k above 16,384, and requests over 64 MB
+    (each measured: docs/index.md); searches past the first and third go in batches and still agree
+    with Faiss, and k at the cap works while k + 1 (the own row dropped) is refused in one line."""
+    many, wide = make_dataset(tmp_path / "many", n=MAX_QUERIES + 200), make_dataset(tmp_path / "wide", 1000, 2048)
+    rows, wide_rows, dim = np.arange(many.embeddings.n), np.arange(wide.embeddings.n), wide.embeddings.dim
+    faiss_flat, faiss_wide = build_index(many.embeddings, rows, "Flat"), build_index(wide.embeddings, wide_rows, "Flat")
+    milvus_flat = build_index(many.embeddings, rows, "Flat", backend="milvus", uri=milvus_server)
+    milvus_wide = build_index(wide.embeddings, wide_rows, "Flat", backend="milvus", uri=milvus_server)
+    assert milvus_flat.collection != milvus_wide.collection  # two unsaved indexes at one server never share one
+    queries = many.embeddings.take(rows)  # more queries than one request may carry
+    assert_same_neighbours(*faiss_flat.search(queries, 5, rows), *milvus_flat.search(queries, 5, rows))
+    assert_same_neighbours(*faiss_flat.search(queries[:3], MAX_TOPK), *milvus_flat.search(queries[:3], MAX_TOPK))
+    with pytest.raises(InvalidParameterError, match=f"at most {MAX_TOPK} neighbours.*own row") as exc:
+        milvus_flat.search(queries[:3], MAX_TOPK, rows[:3])
+    assert "\n" not in str(exc.value)
+    queries = np.random.default_rng(0).normal(size=(MAX_REQUEST_BYTES // (4 * dim) + 100, dim))  # > 64 MB of float32
+    assert_same_neighbours(*faiss_wide.search(queries, 3), *milvus_wide.search(queries, 3), tol=1e-4)
+
+
+@pytest.mark.milvus_server
+def test_an_index_type_the_server_lacks_is_refused_in_one_line(milvus_server, dataset):
+    """Milvus 2.3.5 has no HNSW_SQ (milvus-lite 3.x has): the refusal names the types to use instead
+    and leaves no collection behind. A newer server (SEALS_MILVUS_URI) may build it."""
+    client = client_for(milvus_server)
+    before, version = set(client.list_collections()), client.get_server_version()
+    try:
+        build_index(dataset.embeddings, np.arange(100), "HNSW16,SQ8", backend="milvus", uri=milvus_server)
+    except InvalidParameterError as exc:
+        assert "HNSW_SQ" in str(exc) and "IVF_SQ8" in str(exc) and "\n" not in str(exc)
+        assert set(client.list_collections()) == before
+    else:
+        assert not version.startswith("v2.3"), f"{version} built an HNSW_SQ index"
+
+
+@pytest.mark.milvus_server
+def test_cli_builds_an_index_on_the_server(milvus_server, tmp_path):
+    from typer.testing import CliRunner
+
+    from sealsearch.cli import app
+
     data = make_dataset(tmp_path / "ds")
-    index = open_or_build_index(data, "HNSW32", backend="milvus", uri=os.environ["SEALS_MILVUS_URI"])
-    queries = data.embeddings.take(data.split_rows("pool")[:20])
-    exact = open_or_build_index(data, "Flat")
-    ids, _ = index.search(queries, 10)
-    truth, _ = exact.search(queries, 10)
-    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, truth, strict=True)]) > 0.9
+    runner = CliRunner()
+    built = runner.invoke(app, ["index", "build", str(data.path), "--backend", "milvus", "--uri", milvus_server,
+                                "--index-type", "HNSW"])  # fmt: skip
+    assert built.exit_code == 0, built.output
+    assert "milvus:HNSW" in built.output and milvus_server in built.output and "recall@" in built.output
+    flags = ["--budget", "60", "--batch", "20", "--seed-pos", "2", "--k", "10", "--backend", "milvus"]
+    ran = runner.invoke(app, ["run", str(data.path), "--concept", "rare", *flags, "--uri", milvus_server])
+    assert ran.exit_code == 0, ran.output
 
 
 def test_cli_flags_build_run_and_init_a_project_on_milvus(tmp_path):

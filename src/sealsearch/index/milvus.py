@@ -5,9 +5,11 @@ milvus-lite (embedded, pure Python, one process per data directory: for developm
 "http://host:19530" is a Milvus standalone or cluster. Without a URI, a dataset's index lives in
 milvus-lite at `DATASET/index/milvus.db`. Only `pymilvus.MilvusClient` is used.
 
-Design around Milvus's limits: a search asks for at most 16,384 neighbours and sends at most
-16,384 queries and 64 MB per request, so queries go in batches; the query's own row is excluded
-client side (k + 1 fetched, then base.py's `keep_best`), never with an `id in [...]` filter. The
+Design around Milvus's limits (a 2.3.5 server refuses each one beyond them; tests/index/test_milvus.py
+runs against one): a search asks for at most 16,384 neighbours and sends at most 16,384 queries
+and 64 MB per request and per reply, so queries go in batches sized by `queries_per_request`; the
+query's own row is excluded client side (k + 1 fetched, then base.py's `keep_best`), never with an
+`id in [...]` filter, so no filter templating (documented from Milvus 2.5) is needed. The
 collection holds one INT64 primary key (the dataset row) and one float vector, metric IP on the
 unit vectors. `save` writes only meta.json and rows.npy beside the dataset (the vectors stay in
 Milvus), so `load` checks that the collection still holds what they describe.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,9 @@ PRIMARY, VECTOR = "row", "vector"
 MAX_TOPK = 16_384
 MAX_QUERIES = 16_384
 MAX_REQUEST_BYTES = 64 * 1024**2
+"""The server's gRPC message limit (proxy.grpc.serverMaxRecvSize and serverMaxSendSize)."""
+HIT_BYTES = 16
+"""Reply bytes per neighbour, bounded: an int64 id (varint, <= 10 bytes) and a float32 score."""
 INSERT_ROWS = 8_192
 """Rows per insert request: 8 MB of float32 at d=256, well under the 64 MB request limit."""
 INDEX_TYPES = ("FLAT", "HNSW", "HNSW_SQ", "IVF_FLAT", "IVF_SQ8")
@@ -76,6 +82,14 @@ def _pymilvus() -> Any:
             "the milvus index backend needs the milvus extra: pip install 'sealsearch[milvus]'"
         ) from None
     return pymilvus
+
+
+def queries_per_request(dim: int, fetch: int) -> int:
+    """Queries one search request may carry: at most MAX_QUERIES, and the request's float32 vectors
+    plus the reply's hits within 90% of MAX_REQUEST_BYTES (the rest for protobuf framing). The
+    request grows with dim and the reply with fetch, so the bound is on their sum, not product."""
+    per_query = 4 * dim + HIT_BYTES * (fetch + 1)
+    return max(1, min(MAX_QUERIES, int(0.9 * MAX_REQUEST_BYTES) // per_query))
 
 
 def _value(text: str) -> int | str:
@@ -142,8 +156,10 @@ def client_for(uri: str) -> Any:
 
 
 def collection_name(directory: Path | None, factory: str) -> str:
-    """A readable, unique collection name: dataset folder, factory and a hash of the index folder."""
-    place = str(Path(directory).resolve()) if directory is not None else "anywhere"
+    """A readable, unique collection name: dataset folder, factory and a hash of the index folder.
+    Without a folder (`build_index`) each build gets a fresh name: two indexes built at one server
+    would otherwise share a collection, the second dropping the first's vectors while it is in use."""
+    place = str(Path(directory).resolve()) if directory is not None else f"unsaved-{uuid.uuid4().hex}"
     digest = hashlib.sha1(f"{place}\n{factory}".encode()).hexdigest()[:10]
     slug = re.sub(r"[^A-Za-z0-9]+", "_", f"{Path(place).parent.name}_{factory}").strip("_")[:60]
     return f"seals_{slug}_{digest}"
@@ -205,11 +221,14 @@ class MilvusIndex:
             )
         fetch = min(k + (exclude is not None), self.ntotal)
         if fetch > MAX_TOPK:
-            raise InvalidParameterError(f"k={k}: Milvus returns at most {MAX_TOPK} neighbours per query")
+            own = " (k + 1: the query's own row is fetched to be dropped)" if fetch > k else ""
+            raise InvalidParameterError(
+                f"k={k}: Milvus returns at most {MAX_TOPK} neighbours per query{own}; use a smaller k"
+            )
         params = dict(self._search)
         if "ef" in params:
             params["ef"] = max(params["ef"], fetch)  # Milvus refuses ef < limit
-        per_request = max(1, min(MAX_QUERIES, MAX_REQUEST_BYTES // (8 * self.dim * max(fetch, 1))))
+        per_request = queries_per_request(self.dim, fetch)
         ids = np.full((len(queries), fetch), -1, dtype=np.int64)
         sims = np.full((len(queries), fetch), -np.inf, dtype=np.float32)
         for start in range(0, len(queries), per_request):
@@ -285,7 +304,16 @@ class MilvusIndex:
         schema.add_field(VECTOR, pymilvus.DataType.FLOAT_VECTOR, dim=store.dim)
         index_params = client.prepare_index_params()
         index_params.add_index(field_name=VECTOR, index_type=index_type, metric_type="IP", params=build_params)
-        client.create_collection(collection, schema=schema, index_params=index_params)
+        try:
+            client.create_collection(collection, schema=schema, index_params=index_params)
+        except pymilvus.MilvusException as exc:  # e.g. a Milvus 2.3 server has no HNSW_SQ
+            if client.has_collection(collection):  # created, then its index refused
+                client.drop_collection(collection)
+            reason = str(getattr(exc, "message", exc)).strip().splitlines()[0]
+            raise InvalidParameterError(
+                f"milvus at {uri} refused index {index_type} {build_params} ({reason}); use another "
+                "--index-type: FLAT, HNSW, IVF_FLAT and IVF_SQ8 exist on every Milvus from 2.3"
+            ) from None
         done = 0
         for chunk in store.chunks(rows, insert_rows):
             batch = rows[done : done + len(chunk)]
@@ -316,9 +344,8 @@ class MilvusBackend:
         """`seed` is unused: Milvus trains its IVF centroids itself."""
         index_spec(factory)  # a bad factory fails before connecting
         uri = resolve_uri(self.uri, self.directory)
-        directory = self.directory if self.directory is not None else Path(uri)
         return MilvusIndex.build(
-            store, rows, factory, uri=uri, collection=collection_name(directory, factory),
+            store, rows, factory, uri=uri, collection=collection_name(self.directory, factory),
             progress=progress, search_params=search_params,
         )  # fmt: skip
 
