@@ -110,3 +110,24 @@ def test_ray_is_imported_only_when_a_ray_path_runs():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_seals_run_all_pool_on_ray_gives_the_local_rounds(small_dataset, local_ray, tmp_path, monkeypatch):
+    """`seals run --pool all --executor ray`: every round's candidates scored by Ray tasks, and the
+    run (batches, AP, recall) is the local one."""
+    on_ray = []
+    scan = Scanner._on_ray
+    monkeypatch.setattr(Scanner, "_on_ray", lambda self, *args: on_ray.append(1) or scan(self, *args))
+    outs = {}
+    for executor in ("local", "ray"):
+        outs[executor] = tmp_path / f"{executor}.parquet"
+        result = CliRunner().invoke(app, ["run", str(small_dataset.path), "--concept", "rare", "--pool", "all",
+                                          "--budget", "80", "--batch", "20", "--seed-pos", "2", "--neg-ratio", "9",
+                                          "--executor", executor, "--out", str(outs[executor])])  # fmt: skip
+        assert result.exit_code == 0, result.output
+    runs = {e: pd.read_parquet(path) for e, path in outs.items()}
+    same = [c for c in runs["local"].columns if not c.startswith("t_")]
+    pd.testing.assert_frame_equal(runs["ray"][same], runs["local"][same])
+    labels = {e: pd.read_parquet(path.with_suffix(".labels.parquet")) for e, path in outs.items()}
+    pd.testing.assert_frame_equal(labels["ray"], labels["local"])
+    assert len(on_ray) == len(runs["ray"]) - 1  # the ray run scanned on Ray every round but the last

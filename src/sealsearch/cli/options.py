@@ -216,6 +216,14 @@ LocalOrRay = Annotated[
         help='Where the batches run: "local" (this machine\'s cores) or "ray" (Ray tasks; `sealsearch[ray]`).',
     ),
 ]
+ScanExecutor = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help='Where --pool all/randpool scores its candidates each round: "local" (this machine\'s cores) or '
+        '"ray" (shards of the embeddings file as Ray tasks; `sealsearch[ray]`). The same rows either way.',
+    ),
+]
 Address = Annotated[
     str | None,
     typer.Option(

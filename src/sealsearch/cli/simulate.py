@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -57,9 +58,13 @@ def run_command(
     estimate: opt.Estimate = None,
     audit: opt.Audit = None,
     stop: opt.Stop = None,
+    executor: opt.ScanExecutor = "local",
+    address: opt.Address = None,
 ) -> None:
     """Simulate active learning / search for one concept with the dataset's ground truth."""
+    from sealsearch._ray import ray_session
     from sealsearch.data.dataset import Dataset
+    from sealsearch.data.shards import Scanner
     from sealsearch.experiments.simulate import RunConfig, rounds_per_run, run
 
     (strategy,) = opt.names(strategy, "--strategy", "strategy")
@@ -72,15 +77,19 @@ def run_command(
         estimate=estimate, audit=audit, stop=stop,
     )  # fmt: skip
     config.validate()
+    scanner = Scanner(executor, address)
     opt.suffix(out_path, "--out", ".parquet")
     opt.suffix(plot, "--plot", ".png")
     dataset = Dataset.open(dataset_dir)
     positives = dataset.concept_rows(concept)  # unknown concept fails before any index is built
     index = _index_if_needed(dataset, [pool], factory, backend, uri)
-    with progress_bar(f"{strategy}-{pool} {concept}", total=rounds_per_run(config)) as progress:
+    # One Ray for every round (a scan would otherwise start and stop its own each round).
+    ray = ray_session(address) if executor == "ray" else contextlib.nullcontext()
+    with ray, progress_bar(f"{strategy}-{pool} {concept}", total=rounds_per_run(config)) as progress:
         result = run(
-            dataset, config, index=index, on_round=lambda row: progress(row["round"] + 1, rounds_per_run(config))
-        )
+            dataset, config, index=index, scanner=scanner,
+            on_round=lambda row: progress(row["round"] + 1, rounds_per_run(config)),
+        )  # fmt: skip
     out.print(frame_table(result.rounds, f"{strategy}-{pool} on {concept!r} (times in seconds)"))
     out.print(f"kNN source: {_knn_used(result.rounds)}")
     if not dataset.rows_in_split(positives, "test").size:

@@ -26,6 +26,7 @@ from sealsearch.active.pools import POOLS_USING_K, make_pool
 from sealsearch.active.stopping import parse_rule
 from sealsearch.active.strategies import check_strategy
 from sealsearch.data.dataset import Dataset
+from sealsearch.data.shards import Scanner
 from sealsearch.errors import InvalidParameterError
 from sealsearch.experiments.estimation import ESTIMATE_COLUMNS, RoundEstimator, default_audit, empty_estimate
 from sealsearch.index import KnnIndex
@@ -192,9 +193,12 @@ def run(
     learner: BaseEstimator | None = None,
     oracle: Oracle | None = None,
     on_round: RoundCallback | None = None,
+    scanner: Scanner | None = None,
 ) -> RunResult:
     """Simulate one concept: seed set, then rounds of {train, score, pick b, label, grow pool}
-    until `config.budget` labels. The oracle defaults to the dataset's ground truth."""
+    until `config.budget` labels. The oracle defaults to the dataset's ground truth. `scanner`
+    scores the all/randpool candidates (this machine's threads by default, or Ray tasks over shards
+    of the file); the rows are the same either way."""
     config.validate()
     positives = dataset.concept_rows(config.concept)
     pool_rows = dataset.split_rows("pool")
@@ -222,7 +226,7 @@ def run(
         index, graph, source = open_knn(dataset, config.factory, config.k, config.knn, knn_index=index)
     pool = make_pool(
         config.pool, dataset.embeddings, pool_rows, index=index, graph=graph, k=config.k,
-        fraction=config.randpool_fraction, rng=rng,
+        fraction=config.randpool_fraction, rng=rng, scanner=scanner,
     )  # fmt: skip
     loop = ActiveLoop(
         dataset.embeddings, pool, strategy=config.strategy, learner=learner,
