@@ -56,7 +56,9 @@ class CandidatePool(Protocol):
 
     def score_candidates(self, score: RowFunction) -> np.ndarray:
         """`score` (row-wise, see sealsearch.data.scan) over the candidates' vectors in blocks, on every
-        core; one value per candidate, aligned with `candidates()`."""
+        core; one value per candidate, aligned with `candidates()`. Built-in pools also take
+        `n=` (how many the caller will take) and `prune=` (then candidates that cannot be among
+        the n best may get -inf); the loop passes those a pool's signature names."""
         ...
 
 

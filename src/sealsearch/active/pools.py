@@ -29,11 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from sealsearch._util import check_name, positive_int
+from sealsearch.active.cosines import CosineBounds
 from sealsearch.active.hygiene import check_index_rows, needs_renormalising, sorted_unique, unit_sum
 from sealsearch.active.members import LABELED, CandidatePool, MemberBuffer, rescore_top
 from sealsearch.data.codes import Sq8Codes
 from sealsearch.data.embeddings import EmbeddingStore
-from sealsearch.data.scan import RowFunction, score_matrix, score_rows
+from sealsearch.data.scan import RowFunction, prune_to, score_matrix, score_rows
 from sealsearch.errors import InvalidParameterError
 from sealsearch.index import KnnIndex
 from sealsearch.index.graph import KnnGraph, NeighbourSource
@@ -54,7 +55,9 @@ class SealsPool:
     Candidates are listed in the order they joined (see sealsearch.active.members).
 
     With `codes` (a RAM-resident `Sq8Codes` of the store) joining rows are never read from the
-    embeddings file: the pool keeps their codes, scores candidates on decoded codes, and
+    embeddings file: the pool keeps their decoded codes (as float32 unit rows: decoding once when
+    a row joins, not every round, made the codes' selection as cheap as the exact buffer's, at
+    4 bytes a dimension for the members only), scores candidates on them, and
     `score_candidates(score, n=...)` recomputes the top `rerank`·n approximate scores from exact
     vectors, so the n best are (to the codes' precision) the exact path's. The running sum, and
     so the pool mean, is then the mean of the decoded members.
@@ -89,7 +92,7 @@ class SealsPool:
         self.source = NeighbourSource(index, graph)
         self._sum = np.zeros(embeddings.dim, dtype=np.float64)
         self._renormalise = codes is not None or needs_renormalising(embeddings)
-        self._members = MemberBuffer(embeddings.n, embeddings.dim, np.uint8 if codes is not None else np.float32)
+        self._members = MemberBuffer(embeddings.n, embeddings.dim, np.float32)
 
     def update(
         self, labeled_rows: np.ndarray, labels: np.ndarray | None = None, vectors: np.ndarray | None = None
@@ -116,7 +119,7 @@ class SealsPool:
         """Newly labeled rows stop being candidates (their vectors leave the running sum)."""
         leaving = self._members.label(new)
         if leaving.any():
-            gone = vectors[leaving] if self.codes is None else self.codes.decode(self.codes.take(new[leaving]))
+            gone = vectors[leaving] if self.codes is None else self.codes.decode_unit(self.codes.take(new[leaving]))
             self._sum -= unit_sum(gone, self._renormalise)
 
     def _add(self, ids: np.ndarray) -> None:
@@ -124,12 +127,11 @@ class SealsPool:
         added = self._members.outside(np.unique(ids[ids >= 0]))
         if added.size:
             if self.codes is None:  # scattered rows: all announced to the disk at once (gather)
-                values = vectors = self.embeddings.gather(added)
+                vectors = self.embeddings.gather(added)
             else:
-                values = self.codes.take(added)
-                vectors = self.codes.decode(values)
+                vectors = self.codes.decode_unit(self.codes.take(added))
             self._sum += unit_sum(vectors, self._renormalise)
-            self._members.join(added, values)
+            self._members.join(added, vectors)
 
     def candidates(self) -> np.ndarray:
         return self._members.members()
@@ -142,26 +144,20 @@ class SealsPool:
         return _mean(self._sum, self.size)
 
     def candidate_vectors(self) -> np.ndarray:
-        """A copy of the members' vectors (decoded codes with `codes`)."""
-        values = self._members.member_values()
-        if self.codes is None:
-            return values
-        vectors = self.codes.decode(values)
-        vectors.flags.writeable = False
-        return vectors
+        """A copy of the members' vectors (decoded codes, unit rows, with `codes`)."""
+        return self._members.member_values()
 
-    def score_candidates(self, score: RowFunction, n: int | None = None) -> np.ndarray:
-        """`score` over the buffer (dead entries too: fewer than a quarter), then the members'.
-        With codes and `n`, the top rerank·n approximate scores are recomputed exactly."""
+    def score_candidates(self, score: RowFunction, n: int | None = None, *, prune: bool = False) -> np.ndarray:
+        """`score` over the members' entries of the buffer. With `n` (the rows the caller will
+        take) and `prune`, a pruning score gives -inf to members that cannot be among the n best
+        (`prune_to`). With codes and `n`, the top rerank·n approximate scores are recomputed
+        exactly (so pruning keeps rerank·n approximate ones)."""
         _, values = self._members.entries()
-        if self.codes is None:
-            return score_matrix(values, score)[self._members.live_mask()]
-        codes = self.codes
-        scores = score_matrix(values, lambda block: score(codes.decode(block)))[self._members.live_mask()]
-        if n is not None and scores.size:
-            rescore_top(
-                scores, self.candidates(), self.rerank * int(n), lambda rows: score(self.embeddings.gather(rows))
-            )
+        live = np.flatnonzero(self._members.live_mask())
+        need = None if n is None else int(n) * (1 if self.codes is None else self.rerank)
+        scores = score_matrix(values, prune_to(score, need) if prune else score, rows=live)
+        if self.codes is not None and n is not None and scores.size:
+            rescore_top(scores, self.candidates(), need, lambda rows: score(self.embeddings.gather(rows)))
         return scores
 
 
@@ -248,6 +244,7 @@ class AllPool:
         self._eligible = sorted_unique(eligible_rows)
         self._unlabeled = np.ones(self._eligible.size, dtype=bool)
         self._candidates: np.ndarray | None = None
+        self._cosines: CosineBounds | None = None  # see density_bounds
         self._renormalise = needs_renormalising(embeddings)
         self._sum = np.zeros(embeddings.dim, dtype=np.float64)
         for block in embeddings.chunks(self._eligible):
@@ -286,8 +283,23 @@ class AllPool:
         this is the whole matrix."""
         return self.embeddings.take(self.candidates())
 
-    def score_candidates(self, score: RowFunction, n: int | None = None) -> np.ndarray:
+    def score_candidates(self, score: RowFunction, n: int | None = None, *, prune: bool = False) -> np.ndarray:
+        """`score` over every candidate, streamed from the store; with `n` and `prune`, -inf
+        for those that cannot be among the n best (see SealsPool.score_candidates). A score
+        that bounds rows by their cosine to a mean (information density) gets `density_bounds`."""
+        mean = getattr(score, "density_mean", None)
+        if prune and n is not None and mean is not None:
+            score = score.pruned(int(n), density_bound=self.density_bounds(mean))
+        elif prune:
+            score = prune_to(score, n)
         return score_rows(self.embeddings, self.candidates(), score)
+
+    def density_bounds(self, mean: np.ndarray) -> np.ndarray:
+        """For each candidate, a number its cosine to `mean` cannot exceed (float32; see
+        sealsearch.active.cosines: an ID round then costs what a MaxEnt round does)."""
+        if self._cosines is None:
+            self._cosines = CosineBounds(self.embeddings, self._eligible, self._renormalise)
+        return self._cosines.bounds(mean)[self._unlabeled]
 
 
 @dataclass(frozen=True)
