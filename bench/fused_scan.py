@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scaling import default_factory, memory_bandwidth, open_index, synthetic, warm
 
+from sealsearch._util import single_threaded_blas
 from sealsearch.active.fused import fused_row_function
 from sealsearch.active.knn import find_graph
 from sealsearch.active.learner import positive_proba
@@ -91,20 +92,26 @@ def one_run(loop: ActiveLoop, pool, args) -> dict:
         loop._pending = None  # ask again: the loop keeps an unanswered batch
         batches.append(loop.ask(b).rows)
         times["select"].append(loop.timings.select - before)
-        start = time.perf_counter()
-        full = select_top(pool.score_candidates(fused, n=b), b)
-        times["full"].append(time.perf_counter() - start)
-        times["read"].append(timed(lambda: pool.score_candidates(read_block)))
+        with single_threaded_blas():  # as the loop scores: one BLAS thread per block, blocks on every core
+            start = time.perf_counter()
+            full = select_top(pool.score_candidates(fused, n=b), b)
+            times["full"].append(time.perf_counter() - start)
+            times["read"].append(timed(lambda: pool.score_candidates(read_block)))
     same_as_full = all(np.array_equal(a, pool.candidates()[full]) for a in batches)
     row = {name: float(np.median(values)) for name, values in times.items()}
     row.update(rows=pool.size, same_as_full=same_as_full, spread=np.ptp(times["select"]) / row["select"])
+    cosines = getattr(pool, "_cosines", None)  # the All pool's cached cosines (ID): passes over the rows so far
+    row["cosine_passes"] = 0 if cosines is None else cosines.passes
     if not args.no_general:
         rng, mean = np.random.default_rng(0), pool.mean_vector()
 
         def general(vectors):
             return loop.strategy.function(positive_proba(model, vectors), ScoringContext(vectors, mean, rng))
 
-        picks = pool.candidates()[select_top(pool.score_candidates(general, n=b), b)]
+        with single_threaded_blas():
+            start = time.perf_counter()
+            picks = pool.candidates()[select_top(pool.score_candidates(general, n=b), b)]
+            row["general"] = time.perf_counter() - start
         row["general_overlap"] = np.intersect1d(picks, batches[0]).size / b
     return row
 
@@ -126,7 +133,10 @@ def report(runs: pd.DataFrame) -> None:
         goal = GOAL[variant]
         worst = np.maximum(by_read, by_bw).median()
         met = worst <= goal or (variant != "all" and ms.median() <= 2.0 * max(1.0, cell["rows"].median() / 30_000))
-        general = f", general-path overlap {spread(cell['general_overlap'])}" if "general_overlap" in cell else ""
+        general = ""
+        if "general_overlap" in cell and cell["general_overlap"].notna().all():
+            general = (f"; general path (predict_proba, once per run) {spread(cell['general'] / cell['select'])}× "
+                       f"slower, batch overlap {spread(cell['general_overlap'])}")  # fmt: skip
         print(
             f"  {'MET   ' if met else 'MISSED'} N={n:,} {variant:9s} {strategy:6s} ({len(cell)} runs, "
             f"{cell['rows'].median():,.0f} rows): selection {spread(ms)} ms; ÷ read floor {spread(by_read)}×, "
@@ -134,6 +144,7 @@ def report(runs: pd.DataFrame) -> None:
             f"{'' if variant == 'all' else ' or ≤ 2 ms per 30k rows'}); full ÷ pruned "
             f"{spread(cell['full'] / cell['select'])}×; pruned batch = full batch in "
             f"{int(cell['same_as_full'].sum())}/{len(cell)} runs{general}; load {spread(cell['load'])}"
+            + (f"; cosine cache passes {spread(cell['cosine_passes'])}" if cell["cosine_passes"].max() else "")
         )
 
 
