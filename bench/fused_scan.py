@@ -81,7 +81,8 @@ def one_run(loop: ActiveLoop, pool, args) -> dict:
     model = loop.fit()
     b = args.batch
     fused = fused_row_function(loop.strategy, model, pool.mean_vector(), unit_rows=True)
-    times: dict[str, list[float]] = {"select": [], "full": [], "read": [], "bandwidth": []}
+    times: dict[str, list[float]] = {name: [] for name in ("select", "full", "read", "bandwidth")}
+    cpu: dict[str, list[float]] = {"select": [], "full": [], "read": []}
     batches, fulls = [], []
     small = pool.size * 256 * 4 < (64 << 20)  # a SEALS buffer: it may sit in the 32 MB L3 cache
 
@@ -103,13 +104,15 @@ def one_run(loop: ActiveLoop, pool, args) -> dict:
                 if small:  # the same cache state for each: the candidates' bytes just read
                     read()
                 before = loop.timings.select
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 step()
-                elapsed = time.perf_counter() - start
+                elapsed, cpu_time = time.perf_counter() - start, time.process_time() - start_cpu
             # The loop's own clock for its selection (ask also checks the pending batch, outside it).
             times[name].append(loop.timings.select - before if name == "select" else elapsed)
+            cpu[name].append(cpu_time)  # every thread of this process: the work, whatever the load
     same_as_full = all(np.array_equal(a, pool.candidates()[f]) for a, f in zip(batches, fulls, strict=True))
     row = {name: float(np.median(values)) for name, values in times.items()}
+    row.update({f"cpu_{name}": float(np.median(values)) for name, values in cpu.items()})
     row.update(rows=pool.size, same_as_full=same_as_full, spread=np.ptp(times["select"]) / row["select"])
     cosines = getattr(pool, "_cosines", None)  # the All pool's cached cosines (ID): passes over the rows so far
     row["cosine_passes"] = 0 if cosines is None else cosines.passes
@@ -152,7 +155,9 @@ def report(runs: pd.DataFrame) -> None:
             f"  {'MET   ' if met else 'MISSED'} N={n:,} {variant:9s} {strategy:6s} ({len(cell)} runs, "
             f"{cell['rows'].median():,.0f} rows): selection {spread(ms)} ms; ÷ read floor {spread(by_read)}×, "
             f"÷ bandwidth floor {spread(by_bw)}× at {spread(cell['bandwidth'] / 1e9)} GB/s (goal ≤ {goal:g}×"
-            f"{'' if variant == 'all' else ' or ≤ 2 ms per 30k rows'}); full ÷ pruned "
+            f"{'' if variant == 'all' else ' or ≤ 2 ms per 30k rows'}); CPU time ÷ the read floor's "
+            f"{spread(cell['cpu_select'] / cell['cpu_read'])}× (selection {spread(cell['cpu_select'] * 1e3)} ms"
+            "); full ÷ pruned "
             f"{spread(cell['full'] / cell['select'])}×; pruned batch = full batch in "
             f"{int(cell['same_as_full'].sum())}/{len(cell)} runs{general}; load {spread(cell['load'])}"
             + (f"; cosine cache passes {spread(cell['cosine_passes'])}" if cell["cosine_passes"].max() else "")
