@@ -27,8 +27,10 @@ def test_bounds_hold_as_the_mean_moves_and_the_rows_are_read_once(small_dataset)
     largest = np.abs(exact_cosines(vectors, mean)).max()
     for step in (0.0, 0.01, 0.05, 0.2, 1.0):  # times the largest cosine: the last one renews the reference
         moved = mean + step * largest * rng.normal(size=mean.size) / np.sqrt(mean.size)
-        got = bounds.bounds(moved)
+        row_bounds = bounds.bounds(moved, rows)
+        got = row_bounds(0, rows.size)
         assert got.dtype == np.float32 and got.shape == rows.shape
+        assert got.max() <= row_bounds.most  # the one number that cuts z for every block
         assert np.all(exact_cosines(vectors, moved) <= got), step
         assert bounds.passes == (2 if step == 1.0 else 1)
 

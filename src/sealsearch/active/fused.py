@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -98,6 +99,15 @@ def _outward(bound: float, intercept: float, direction: float) -> np.float32:
     return np.nextafter(np.float32(bound + direction * slack), np.float32(direction * np.inf))
 
 
+class DensityBound(Protocol):
+    """Bounds of the densities of a scan's rows: `bound(start, stop)` for its output positions
+    [start, stop) (float32), and `most`, at least every one of them."""
+
+    most: float
+
+    def __call__(self, start: int, stop: int) -> np.ndarray: ...
+
+
 class FusedScore:
     """The strategy's scores of float32 rows under a linear model (a row function, see
     sealsearch.data.scan); `pruned(m)` is the same function for a scan that keeps only the m best.
@@ -155,10 +165,10 @@ class FusedScore:
             return self(vectors)
         return self.scores(self.z(vectors)[keep], None if self.kind != "id" else vectors[keep])
 
-    def pruned(self, m: int, density_bound: np.ndarray | None = None) -> _Pruned:
-        """This function for a scan that needs the m best only. `density_bound` (ID): for each
-        value of the scan's output, a number its row's density cannot exceed (the All pool keeps
-        them, see sealsearch.active.cosines), instead of |pool mean| for every row."""
+    def pruned(self, m: int, density_bound: DensityBound | None = None) -> _Pruned:
+        """This function for a scan that needs the m best only. `density_bound` (ID): numbers the
+        densities of the scan's rows cannot exceed (the All pool keeps them, see
+        sealsearch.active.cosines), instead of |pool mean| for every row."""
         return _Pruned(self, m, density_bound)
 
     def likely_best(self, z: np.ndarray, m: int) -> np.ndarray:
@@ -194,16 +204,16 @@ class _Pruned:
     a thread has m scores, the m likeliest rows of its block are scored first to start τ.
     """
 
-    def __init__(self, fused: FusedScore, m: int, density_bound: np.ndarray | None = None):
+    def __init__(self, fused: FusedScore, m: int, density_bound: DensityBound | None = None):
         self.fused, self.m = fused, max(1, int(m))
         self.density_bound = density_bound if fused.kind == "id" else None
         # The largest bound cuts z for every block at once (cached per τ); each survivor is then
         # checked against its own bound before its vector is read again.
-        self._most_density = None if self.density_bound is None else float(self.density_bound.max(initial=0.0))
+        self._most_density = None if self.density_bound is None else float(self.density_bound.most)
         self._local = threading.local()
         self._tau = -np.inf
 
-    def pruned(self, m: int, density_bound: np.ndarray | None = None) -> _Pruned:
+    def pruned(self, m: int, density_bound: DensityBound | None = None) -> _Pruned:
         return _Pruned(self.fused, m, density_bound)
 
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
@@ -215,7 +225,7 @@ class _Pruned:
         z = fused.z(vectors)
         if keep is not None:
             z = z[keep]
-        bound = None if self.density_bound is None or span is None else self.density_bound[span[0] : span[1]]
+        bound = None if self.density_bound is None or span is None else self.density_bound(*span)
         density = None
         if fused.kind == "id" and bound is None:  # no bounds kept: every row's density, from the block
             density = fused.density(vectors)

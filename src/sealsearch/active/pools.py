@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sealsearch._util import check_name, positive_int
-from sealsearch.active.cosines import CosineBounds
+from sealsearch.active.cosines import CosineBounds, RowBounds
 from sealsearch.active.hygiene import check_index_rows, needs_renormalising, sorted_unique, unit_sum
 from sealsearch.active.members import LABELED, CandidatePool, MemberBuffer, rescore_top
 from sealsearch.data.codes import Sq8Codes
@@ -294,12 +294,12 @@ class AllPool:
             score = prune_to(score, n)
         return score_rows(self.embeddings, self.candidates(), score)
 
-    def density_bounds(self, mean: np.ndarray) -> np.ndarray:
-        """For each candidate, a number its cosine to `mean` cannot exceed (float32; see
+    def density_bounds(self, mean: np.ndarray) -> RowBounds:
+        """For each candidate, a number its cosine to `mean` cannot exceed (see
         sealsearch.active.cosines: an ID round then costs what a MaxEnt round does)."""
         if self._cosines is None:
             self._cosines = CosineBounds(self.embeddings, self._eligible, self._renormalise)
-        return self._cosines.bounds(mean)[self._unlabeled]
+        return self._cosines.bounds(mean, self.candidates())
 
 
 @dataclass(frozen=True)
