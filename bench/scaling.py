@@ -132,12 +132,14 @@ def warm(store: EmbeddingStore, chunk_rows: int = 65_536) -> None:
 
 
 def memory_bandwidth(gigabytes: float = 2.0, repeats: int = 3) -> dict[int, float]:
-    """Read bandwidth in bytes/s of summing a float32 array with 1 and 2 threads (best of repeats)."""
+    """Read bandwidth in bytes/s of a float32 array in anonymous memory with 1 and 2 threads:
+    the best of repeats of two pure reads, a sum and a max (numpy's pairwise sum is the slower
+    one on one core here: a floor should be the fastest read there is)."""
     data = np.ones(int(gigabytes * 2**30) // 4, dtype=np.float32)
     step = 2**22  # 16 MB slices: far beyond the caches, few Python calls
 
-    def part(view: np.ndarray) -> float:
-        return sum(float(view[i : i + step].sum()) for i in range(0, view.size, step))
+    def part(view: np.ndarray, kernel: str) -> float:
+        return sum(float(getattr(view[i : i + step], kernel)()) for i in range(0, view.size, step))
 
     out = {}
     for threads in (1, 2):
@@ -145,9 +147,10 @@ def memory_bandwidth(gigabytes: float = 2.0, repeats: int = 3) -> dict[int, floa
         best = float("inf")
         with ThreadPoolExecutor(threads) as workers:
             for _ in range(repeats):
-                start = time.perf_counter()
-                list(workers.map(part, parts))
-                best = min(best, time.perf_counter() - start)
+                for kernel in ("sum", "max"):
+                    start = time.perf_counter()
+                    list(workers.map(part, parts, [kernel] * threads))
+                    best = min(best, time.perf_counter() - start)
         out[threads] = data.nbytes / best
     return out
 

@@ -30,7 +30,7 @@ _EXPORTS = {  # name -> module, or module:attribute where the public name is an 
     "default_learner": "sealsearch.active.learner",
     "ActiveLoop": "sealsearch.active.loop",
     "Batch": "sealsearch.active.loop",
-    "AllPool": "sealsearch.active.pools",
+    "AllPool": "sealsearch.active.all_pool",
     "CandidatePool": "sealsearch.active.pools",
     "SealsPool": "sealsearch.active.pools",
     "make_pool": "sealsearch.active.pools",
@@ -98,10 +98,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from sealsearch.active.all_pool import AllPool
     from sealsearch.active.knn import open_knn, open_or_build_index
     from sealsearch.active.learner import default_learner
     from sealsearch.active.loop import ActiveLoop, Batch
-    from sealsearch.active.pools import POOLS, AllPool, CandidatePool, SealsPool, make_pool
+    from sealsearch.active.pools import POOLS, CandidatePool, SealsPool, make_pool
     from sealsearch.active.strategies import STRATEGIES, STRATEGY_NAMES, ScoringContext, Strategy, select_top
     from sealsearch.data.dataset import Dataset
     from sealsearch.data.embeddings import EmbeddingStore

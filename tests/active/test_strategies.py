@@ -81,6 +81,17 @@ def test_select_top_matches_stable_argsort_with_ties(n):
     np.testing.assert_array_equal(select_top(scores, n), expected)
 
 
+@pytest.mark.parametrize("n", [1, 5, 30, 60, 200])
+def test_select_top_ranks_minus_inf_and_nan_last_by_position(n):
+    """A pruned scan's output: most rows -inf, a few NaN, ties among the rest."""
+    rng = np.random.default_rng(n)
+    scores = rng.integers(0, 5, size=200).astype(float)
+    scores[rng.random(200) < 0.8] = -np.inf
+    scores[rng.choice(200, 4, replace=False)] = np.nan
+    expected = np.argsort(-np.where(np.isnan(scores), -np.inf, scores), kind="stable")[:n]
+    np.testing.assert_array_equal(select_top(scores, n), expected)
+
+
 def naive_kcenter(candidates, labeled, n):
     chosen: list[int] = []
     for _ in range(n):

@@ -56,6 +56,11 @@ def check_index_rows(index: KnnIndex, eligible_rows: np.ndarray) -> None:
         )
 
 
+def mean_of(total: np.ndarray, count: int) -> np.ndarray:
+    """A pool's mean vector from its running sum; zeros for an empty pool."""
+    return total / count if count else np.zeros_like(total)
+
+
 def needs_renormalising(embeddings: EmbeddingStore) -> bool:
     """float16 stores: float32 rows are unit-norm to ~1e-7 on import, float16 rows only to ~1e-3."""
     return np.dtype(embeddings.vectors.dtype).itemsize < 4

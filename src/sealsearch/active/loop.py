@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator
 
 from sealsearch._util import positive_int, single_threaded_blas
 from sealsearch.active.fused import fused_row_function
-from sealsearch.active.hygiene import name_rows, rows_outside, sorted_unique
+from sealsearch.active.hygiene import name_rows, needs_renormalising, rows_outside, sorted_unique
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
 from sealsearch.active.pools import CandidatePool
 from sealsearch.active.strategies import (
@@ -145,6 +145,8 @@ class ActiveLoop:
         self._model_size = -1
         self._pending: tuple[int, Batch] | None = None
         self._pool_takes_vectors = "vectors" in inspect.signature(pool.update).parameters
+        scoring = inspect.signature(pool.score_candidates).parameters
+        self._pool_takes_n, self._pool_prunes = "n" in scoring, "prune" in scoring
 
     @classmethod
     def replay(
@@ -379,12 +381,15 @@ class ActiveLoop:
                 scorer(positive_proba(model, vectors), ScoringContext(vectors, pool_mean, rng)), len(vectors)
             )
 
-        # A linear learner with a built-in scorer: the same scores from one float32 product per block.
-        score = fused_row_function(self.strategy, model, pool_mean) or score
-
-        if getattr(self.pool, "codes", None) is not None:  # scored on codes: the top few·n re-ranked exactly
-            return self.pool.score_candidates(score, n=n + (self._skipped.size if self._skipped.size else 0))
-        return self.pool.score_candidates(score)
+        # A linear learner with a built-in scorer: the same scores from one float32 product per
+        # block, and (without dedup, which walks further down the ranking) only the n best
+        # candidates, skipped ones included, scored exactly: the others are pruned to -inf.
+        unit_rows = not needs_renormalising(self.embeddings)
+        score = fused_row_function(self.strategy, model, pool_mean, unit_rows=unit_rows) or score
+        options: dict[str, object] = {"n": n + self._skipped.size} if self._pool_takes_n else {}
+        if self._pool_prunes:
+            options["prune"] = self.dedup is None
+        return self.pool.score_candidates(score, **options)
 
     @contextmanager
     def _timed(self, part: str) -> Iterator[None]:

@@ -56,7 +56,9 @@ class CandidatePool(Protocol):
 
     def score_candidates(self, score: RowFunction) -> np.ndarray:
         """`score` (row-wise, see sealsearch.data.scan) over the candidates' vectors in blocks, on every
-        core; one value per candidate, aligned with `candidates()`."""
+        core; one value per candidate, aligned with `candidates()`. Built-in pools also take
+        `n=` (how many the caller will take) and `prune=` (then candidates that cannot be among
+        the n best may get -inf); the loop passes those a pool's signature names."""
         ...
 
 
@@ -70,6 +72,7 @@ class MemberBuffer:
         self._count = 0  # buffer entries in use, live or dead
         self.size = 0  # live entries: the members
         self._live: np.ndarray | None = None  # cached mask over the entries in use
+        self._member_rows: np.ndarray | None = None  # cached members(), dropped with the mask
 
     def outside(self, rows: np.ndarray) -> np.ndarray:
         """The rows (unique, ascending) that are neither members nor labeled."""
@@ -117,6 +120,7 @@ class MemberBuffer:
         """Which buffer entries in use are members (one byte gather, cached until a change)."""
         if self._live is None:
             self._live = self.state[self._rows[: self._count]] == MEMBER
+            self._member_rows = None
         return self._live
 
     def entries(self) -> tuple[np.ndarray, np.ndarray]:
@@ -124,9 +128,13 @@ class MemberBuffer:
         return self._rows[: self._count], self._values[: self._count]
 
     def members(self) -> np.ndarray:
-        """Member rows in joining order."""
-        rows, _ = self.entries()
-        return rows[self.live_mask()]
+        """Member rows in joining order (read-only; cached until the next change)."""
+        live = self.live_mask()
+        if self._member_rows is None:
+            rows, _ = self.entries()
+            self._member_rows = rows[live]
+            self._member_rows.flags.writeable = False
+        return self._member_rows
 
     def member_values(self) -> np.ndarray:
         """The members' vectors or codes (a copy), aligned with `members()`."""

@@ -2,9 +2,9 @@
 
 `SealsPool` is Algorithm 2 of the paper: the union of the k nearest neighbours of every labeled
 row, minus the labeled rows. It is updated incrementally — only newly labeled rows are searched —
-so the cost of a round grows with the labeled set, never with N. `AllPool` is the Algorithm 1
-baseline (every unlabeled row), and `randpool` (appendix A.5) is the baseline over a fixed random
-fraction of the rows.
+so the cost of a round grows with the labeled set, never with N. `AllPool`
+(sealsearch.active.all_pool) is the Algorithm 1 baseline (every unlabeled row), and `randpool`
+(appendix A.5) is the baseline over a fixed random fraction of the rows.
 
 Every pool keeps the running sum of its members' unit vectors: the mean cosine similarity of z to
 the pool is z · mean(pool), which makes information density exact and linear. Rows of a float16
@@ -29,11 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from sealsearch._util import check_name, positive_int
-from sealsearch.active.hygiene import check_index_rows, needs_renormalising, sorted_unique, unit_sum
+from sealsearch.active.all_pool import AllPool
+from sealsearch.active.hygiene import check_index_rows, mean_of, needs_renormalising, unit_sum
 from sealsearch.active.members import LABELED, CandidatePool, MemberBuffer, rescore_top
 from sealsearch.data.codes import Sq8Codes
 from sealsearch.data.embeddings import EmbeddingStore
-from sealsearch.data.scan import RowFunction, score_matrix
+from sealsearch.data.scan import RowFunction, prune_to, score_matrix
 from sealsearch.data.shards import Scanner
 from sealsearch.errors import InvalidParameterError
 from sealsearch.index import KnnIndex
@@ -41,10 +42,6 @@ from sealsearch.index.graph import KnnGraph, NeighbourSource
 
 DEFAULT_RERANK = 4
 """With codes, how many times the batch size of top approximate scores are recomputed exactly."""
-
-
-def _mean(total: np.ndarray, count: int) -> np.ndarray:
-    return total / count if count else np.zeros_like(total)
 
 
 class SealsPool:
@@ -55,7 +52,9 @@ class SealsPool:
     Candidates are listed in the order they joined (see sealsearch.active.members).
 
     With `codes` (a RAM-resident `Sq8Codes` of the store) joining rows are never read from the
-    embeddings file: the pool keeps their codes, scores candidates on decoded codes, and
+    embeddings file: the pool keeps their decoded codes (as float32 unit rows: decoding once when
+    a row joins, not every round, made the codes' selection as cheap as the exact buffer's, at
+    4 bytes a dimension for the members only), scores candidates on them, and
     `score_candidates(score, n=...)` recomputes the top `rerank`·n approximate scores from exact
     vectors, so the n best are (to the codes' precision) the exact path's. The running sum, and
     so the pool mean, is then the mean of the decoded members.
@@ -90,7 +89,7 @@ class SealsPool:
         self.source = NeighbourSource(index, graph)
         self._sum = np.zeros(embeddings.dim, dtype=np.float64)
         self._renormalise = codes is not None or needs_renormalising(embeddings)
-        self._members = MemberBuffer(embeddings.n, embeddings.dim, np.uint8 if codes is not None else np.float32)
+        self._members = MemberBuffer(embeddings.n, embeddings.dim, np.float32)
 
     def update(
         self, labeled_rows: np.ndarray, labels: np.ndarray | None = None, vectors: np.ndarray | None = None
@@ -117,7 +116,7 @@ class SealsPool:
         """Newly labeled rows stop being candidates (their vectors leave the running sum)."""
         leaving = self._members.label(new)
         if leaving.any():
-            gone = vectors[leaving] if self.codes is None else self.codes.decode(self.codes.take(new[leaving]))
+            gone = vectors[leaving] if self.codes is None else self.codes.decode_unit(self.codes.take(new[leaving]))
             self._sum -= unit_sum(gone, self._renormalise)
 
     def _add(self, ids: np.ndarray) -> None:
@@ -125,12 +124,11 @@ class SealsPool:
         added = self._members.outside(np.unique(ids[ids >= 0]))
         if added.size:
             if self.codes is None:  # scattered rows: all announced to the disk at once (gather)
-                values = vectors = self.embeddings.gather(added)
+                vectors = self.embeddings.gather(added)
             else:
-                values = self.codes.take(added)
-                vectors = self.codes.decode(values)
+                vectors = self.codes.decode_unit(self.codes.take(added))
             self._sum += unit_sum(vectors, self._renormalise)
-            self._members.join(added, values)
+            self._members.join(added, vectors)
 
     def candidates(self) -> np.ndarray:
         return self._members.members()
@@ -140,29 +138,23 @@ class SealsPool:
         return self._members.size
 
     def mean_vector(self) -> np.ndarray:
-        return _mean(self._sum, self.size)
+        return mean_of(self._sum, self.size)
 
     def candidate_vectors(self) -> np.ndarray:
-        """A copy of the members' vectors (decoded codes with `codes`)."""
-        values = self._members.member_values()
-        if self.codes is None:
-            return values
-        vectors = self.codes.decode(values)
-        vectors.flags.writeable = False
-        return vectors
+        """A copy of the members' vectors (decoded codes, unit rows, with `codes`)."""
+        return self._members.member_values()
 
-    def score_candidates(self, score: RowFunction, n: int | None = None) -> np.ndarray:
-        """`score` over the buffer (dead entries too: fewer than a quarter), then the members'.
-        With codes and `n`, the top rerank·n approximate scores are recomputed exactly."""
+    def score_candidates(self, score: RowFunction, n: int | None = None, *, prune: bool = False) -> np.ndarray:
+        """`score` over the members' entries of the buffer. With `n` (the rows the caller will
+        take) and `prune`, a pruning score gives -inf to members that cannot be among the n best
+        (`prune_to`). With codes and `n`, the top rerank·n approximate scores are recomputed
+        exactly (so pruning keeps rerank·n approximate ones)."""
         _, values = self._members.entries()
-        if self.codes is None:
-            return score_matrix(values, score)[self._members.live_mask()]
-        codes = self.codes
-        scores = score_matrix(values, lambda block: score(codes.decode(block)))[self._members.live_mask()]
-        if n is not None and scores.size:
-            rescore_top(
-                scores, self.candidates(), self.rerank * int(n), lambda rows: score(self.embeddings.gather(rows))
-            )
+        live = np.flatnonzero(self._members.live_mask())
+        need = None if n is None else int(n) * (1 if self.codes is None else self.rerank)
+        scores = score_matrix(values, prune_to(score, need) if prune else score, rows=live)
+        if self.codes is not None and n is not None and scores.size:
+            rescore_top(scores, self.candidates(), need, lambda rows: score(self.embeddings.gather(rows)))
         return scores
 
 
@@ -238,63 +230,6 @@ class AdaptivePool(SealsPool):
     def positive_k(self) -> np.ndarray:
         """Current neighbourhood size of each labeled positive, in labeling order."""
         return self._positive_k.copy()
-
-
-class AllPool:
-    """Every eligible row not yet labeled (Algorithm 1); a fixed random subset for `randpool`.
-
-    Candidates are scored by `scanner`: this machine's threads, or Ray tasks over shards.
-    """
-
-    def __init__(
-        self, embeddings: EmbeddingStore, eligible_rows: np.ndarray, name: str = "all", scanner: Scanner | None = None
-    ):
-        self.name = name
-        self.scanner = scanner or Scanner()
-        self.embeddings = embeddings
-        self._eligible = sorted_unique(eligible_rows)
-        self._unlabeled = np.ones(self._eligible.size, dtype=bool)
-        self._candidates: np.ndarray | None = None
-        self._renormalise = needs_renormalising(embeddings)
-        self._sum = np.zeros(embeddings.dim, dtype=np.float64)
-        for block in embeddings.chunks(self._eligible):
-            self._sum += unit_sum(block, self._renormalise)
-
-    def update(
-        self, labeled_rows: np.ndarray, labels: np.ndarray | None = None, vectors: np.ndarray | None = None
-    ) -> None:
-        rows, first = np.unique(np.asarray(labeled_rows, dtype=np.int64), return_index=True)
-        positions = np.searchsorted(self._eligible, rows)
-        inside = positions < self._eligible.size
-        inside[inside] = self._eligible[positions[inside]] == rows[inside]
-        inside[inside] = self._unlabeled[positions[inside]]
-        positions = positions[inside]
-        if positions.size == 0:
-            return
-        self._unlabeled[positions] = False
-        self._candidates = None
-        leaving = self.embeddings.take(rows[inside]) if vectors is None else np.asarray(vectors)[first[inside]]
-        self._sum -= unit_sum(leaving, self._renormalise)
-
-    def candidates(self) -> np.ndarray:
-        if self._candidates is None:  # a pass over the split: once per change, not per call
-            self._candidates = self._eligible[self._unlabeled]
-        return self._candidates
-
-    @property
-    def size(self) -> int:
-        return int(np.count_nonzero(self._unlabeled))
-
-    def mean_vector(self) -> np.ndarray:
-        return _mean(self._sum, self.size)
-
-    def candidate_vectors(self) -> np.ndarray:
-        """A copy of every candidate's vector: only batch selectors ask, and on a large split
-        this is the whole matrix."""
-        return self.embeddings.take(self.candidates())
-
-    def score_candidates(self, score: RowFunction, n: int | None = None) -> np.ndarray:
-        return self.scanner.score_rows(self.embeddings, self.candidates(), score)
 
 
 @dataclass(frozen=True)

@@ -85,12 +85,25 @@ def density_scores(proba: np.ndarray, density: np.ndarray, beta: float = 1.0) ->
 def select_top(scores: np.ndarray, n: int) -> np.ndarray:
     """Positions of the n highest scores, best first; ties go to the lower position.
 
-    argpartition keeps this linear in the number of candidates; NaN scores rank last.
+    NaN and -inf scores rank last. Only the scores above -inf are partitioned (argpartition:
+    linear in their number), so a pruned scan (sealsearch.active.fused), whose rows out of
+    contention are -inf, costs one comparison per row here.
     """
-    scores = np.where(np.isnan(scores), -np.inf, np.asarray(scores, dtype=np.float64))
+    scores = np.asarray(scores, dtype=np.float64)
     n = min(int(n), scores.size)
     if n <= 0:
         return np.empty(0, dtype=np.int64)
+    ranked = np.flatnonzero(scores > -np.inf)  # NaN compares False
+    if ranked.size < n:  # the rest, -inf or NaN, all tie: lowest positions first
+        last = np.flatnonzero(~(scores > -np.inf))[: n - ranked.size]
+        return np.concatenate([ranked[_top(scores[ranked], ranked.size)], last]).astype(np.int64)
+    if ranked.size == scores.size:
+        return _top(scores, n).astype(np.int64)
+    return ranked[_top(scores[ranked], n)].astype(np.int64)
+
+
+def _top(scores: np.ndarray, n: int) -> np.ndarray:
+    """select_top over scores that are all above -inf."""
     if n < scores.size:
         kth = scores[np.argpartition(-scores, n - 1)[:n]].min()
         above = np.flatnonzero(scores > kth)
@@ -98,7 +111,7 @@ def select_top(scores: np.ndarray, n: int) -> np.ndarray:
         chosen = np.concatenate([above, ties])
     else:
         chosen = np.arange(scores.size)
-    return chosen[np.lexsort((chosen, -scores[chosen]))].astype(np.int64)
+    return chosen[np.lexsort((chosen, -scores[chosen]))]
 
 
 def select_top_distinct(

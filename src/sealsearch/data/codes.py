@@ -108,6 +108,15 @@ class Sq8Codes:
         out += self._centre
         return out
 
+    def decode_unit(self, codes: np.ndarray) -> np.ndarray:
+        """`decode`, each row scaled to unit norm as the stored vectors are (an all-zero row
+        stays zero): what a pool keeps of its members, so scoring reads float32 rows and
+        information density may take a dot product for the cosine."""
+        out = self.decode(codes)
+        norms = np.sqrt(np.einsum("ij,ij->i", out, out))
+        out /= np.where(norms > 0, norms, 1.0)[:, None]
+        return out
+
 
 def encode(block: np.ndarray, low: np.ndarray, step: np.ndarray) -> np.ndarray:
     """uint8 codes of float rows (values outside the range clip to the end codes)."""

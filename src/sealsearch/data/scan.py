@@ -1,7 +1,10 @@
 """Scoring many rows with bounded memory on every core: the All baseline and `seals predict`.
 
 A *row function* maps a block of vectors to one value per vector, each value depending on its
-own row only (a model's P(positive), a dot product). That lets a scan cut the rows into blocks,
+own row only (a model's P(positive), a dot product). A row function with a `subset` method
+(`SubsetRowFunction`: the fused scores of sealsearch.active.fused) is handed the whole block
+and the positions of the rows wanted in it, so it can skip work on the others and, when it
+prunes, count only rows that are candidates. That lets a scan cut the rows into blocks,
 score the blocks on several threads (numpy and BLAS release the GIL; the loop keeps BLAS itself
 at one thread per call, see threads.py) and never hold more than a few blocks: a 10 GB memory
 map is scored without a copy of it.
@@ -19,8 +22,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 import numpy as np
 
@@ -37,6 +42,39 @@ DENSE_FILL = 0.5
 
 RowFunction = Callable[[np.ndarray], np.ndarray]
 """float32 vectors (n × d) -> n values; a row's value may not depend on the other rows."""
+
+
+class SubsetRowFunction(Protocol):
+    """A row function that can also score some rows of a block: `subset(vectors, keep, span)` is
+    `f(vectors)[keep]` (keep None: every row), where `span` = (start, stop) says which values of
+    the scan's output these are (None when unknown); a pruning function (`pruned(m)`) may give
+    -inf to rows that cannot be among the m best of the whole scan, and read per-row hints it
+    was given at those positions."""
+
+    def __call__(self, vectors: np.ndarray) -> np.ndarray: ...
+
+    def subset(
+        self, vectors: np.ndarray, keep: np.ndarray | None, span: tuple[int, int] | None = None
+    ) -> np.ndarray: ...
+
+    def pruned(self, m: int) -> SubsetRowFunction: ...
+
+
+def apply_rows(
+    score: RowFunction, vectors: np.ndarray, keep: np.ndarray | None, span: tuple[int, int] | None = None
+) -> np.ndarray:
+    """`score(vectors)[keep]` (every row when keep is None), through `subset` when it has one."""
+    subset = getattr(score, "subset", None)
+    if subset is not None:
+        return subset(vectors, keep, span)
+    return score(vectors) if keep is None else score(vectors)[keep]
+
+
+def prune_to(score: RowFunction, m: int | None) -> RowFunction:
+    """`score.pruned(m)` when the score can prune and m is given, else `score` itself: values of
+    rows outside the m best (score descending, lower position first) may then be -inf."""
+    pruned = getattr(score, "pruned", None)
+    return score if m is None or pruned is None else pruned(int(m))
 
 
 def block_rows(dim: int) -> int:
@@ -89,38 +127,60 @@ def map_blocks(
             if progress:
                 progress(min(start + block, n), n)
         return out
-    # At most `workers` blocks in flight: each task takes the next start from one iterator, so a
-    # 10^7-row scan is `workers` tasks, not 2,441 futures. Progress is reported from this thread.
+    # At most `workers` blocks in flight: each worker takes the next start from one iterator, so
+    # a 10^7-row scan is `workers` tasks, not 2,441 futures. This thread is one of the workers: a
+    # small scan (a SEALS buffer, ~1 ms) then never waits for a pool thread to be scheduled on a
+    # busy machine, and a helper that has not started when the blocks run out is cancelled.
     todo = iter(starts)
     lock = threading.Lock()
     finished = [0]
+    failed = [False]
 
-    def worker() -> None:
-        while True:
+    def worker(report: Progress | None = None) -> None:
+        last = time.monotonic()
+        while not failed[0]:
             with lock:
                 start = next(todo, None)
             if start is None:
                 return
-            run(start)
+            try:
+                run(start)
+            except BaseException:
+                failed[0] = True
+                raise
             with lock:
                 finished[0] += min(start + block, n) - start
+            if report and time.monotonic() - last > 0.5:  # a progress bar, not a callback per block
+                last = time.monotonic()
+                report(finished[0], n)
 
-    futures = [shared_executor().submit(worker) for _ in range(workers)]
-    while progress and wait(futures, timeout=0.5).not_done:
-        progress(finished[0], n)
-    for future in futures:
-        future.result()
+    helpers = [shared_executor().submit(worker) for _ in range(workers - 1)]
+    try:
+        worker(progress)
+    finally:
+        for helper in helpers:
+            if not helper.cancel():
+                helper.result()
     if progress:
         progress(n, n)
     return out
 
 
 def score_matrix(
-    matrix: np.ndarray, score: RowFunction, *, block: int | None = None, workers: int | None = None
+    matrix: np.ndarray,
+    score: RowFunction,
+    *,
+    rows: np.ndarray | None = None,
+    block: int | None = None,
+    workers: int | None = None,
 ) -> np.ndarray:
-    """A row function over an in-memory float32 matrix (a pool's candidate buffer), block by block."""
+    """A row function over an in-memory float32 matrix (a pool's candidate buffer), block by
+    block; over `rows` of it only (ascending positions, aligned with them) when given."""
     block = block or block_rows(matrix.shape[1])
-    return map_blocks(matrix.shape[0], block, lambda start, stop: score(matrix[start:stop]), workers=workers)
+    if rows is None:
+        return map_blocks(matrix.shape[0], block, lambda start, stop: score(matrix[start:stop]), workers=workers)
+    return _score_some(matrix, lambda wanted: matrix[wanted], np.asarray(rows, dtype=np.int64), score, block,
+                       workers, None)  # fmt: skip
 
 
 def score_rows(
@@ -148,14 +208,25 @@ def score_rows(
             len(span), block, lambda start, stop: score(_as_float32(store.vectors[first + start : first + stop])),
             workers=workers, progress=progress,
         )  # fmt: skip
-    rows = np.asarray(rows, dtype=np.int64)
+    return _score_some(store.vectors, store.take, np.asarray(rows, dtype=np.int64), score, block, workers, progress)
 
+
+def _score_some(
+    matrix: np.ndarray,
+    take: Callable[[np.ndarray], np.ndarray],
+    rows: np.ndarray,
+    score: RowFunction,
+    block: int,
+    workers: int | None,
+    progress: Progress | None,
+) -> np.ndarray:
     def score_block(start: int, stop: int) -> np.ndarray:
         wanted = rows[start:stop]
         low, high = int(wanted.min()), int(wanted.max()) + 1
         if wanted.size < DENSE_FILL * (high - low):
-            return score(store.take(wanted))
-        return score(_as_float32(store.vectors[low:high]))[wanted - low]
+            return apply_rows(score, _as_float32(take(wanted)), None, (start, stop))
+        whole = wanted.size == high - low and bool(np.all(wanted[1:] > wanted[:-1]))  # the range, in order
+        return apply_rows(score, _as_float32(matrix[low:high]), None if whole else wanted - low, (start, stop))
 
     return map_blocks(rows.size, block, score_block, workers=workers, progress=progress)
 
