@@ -119,11 +119,14 @@ def evict(store: EmbeddingStore, path: Path) -> None:
 
     POSIX_FADV_DONTNEED skips pages that a process still maps, and the store memory-maps the
     file: measured, fadvise alone dropped 8 KB of a 1 GB file. Our own mapping's page-table
-    entries are dropped first (MADV_DONTNEED on a read-only file mapping loses no data).
+    entries are dropped first (MADV_DONTNEED on a read-only file mapping loses no data), and so are
+    those of the second mapping `EmbeddingStore.gather` reads scattered rows through, once it
+    exists: left mapped there, rows gathered in one round (re-ranked candidates) stayed cached.
     """
-    mapping = getattr(store.vectors, "_mmap", None)
-    if mapping is not None:
-        mapping.madvise(mmap.MADV_DONTNEED)
+    scattered = store.__dict__.get("_scattered")  # created on the first gather, never by this call
+    for mapping in (getattr(store.vectors, "_mmap", None), getattr(scattered, "base", None)):
+        if isinstance(mapping, mmap.mmap):
+            mapping.madvise(mmap.MADV_DONTNEED)
     fd = os.open(path, os.O_RDONLY)
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
