@@ -20,6 +20,7 @@ to rounds.csv (means per configuration to summary.csv) in that directory.
 from __future__ import annotations
 
 import argparse
+import json
 import mmap
 import os
 import time
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sealsearch.active.knn import build_knn_graph, find_graph, open_or_build_index
+from sealsearch.active.knn import build_knn_graph, find_graph, graph_paths, graph_recall, open_or_build_index
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import make_pool
 from sealsearch.data.codes import Sq8Codes
@@ -102,7 +103,12 @@ def build_graph(dataset: Dataset, index: KnnIndex, k: int) -> KnnGraph:
             rate = done / max(now - start, 1e-9)
             print(f"  graph k={k}: {done:,}/{total:,} rows ({rate:,.0f} rows/s this call)", flush=True)
 
-    return build_knn_graph(dataset, index, k, progress=progress)
+    graph = build_knn_graph(dataset, index, k, progress=progress)
+    meta = json.loads(graph_paths(dataset, index.factory, k)[1].read_text())
+    seconds = time.perf_counter() - start
+    print(f"  graph {graph.method}, probe {graph.probe} (sampled recall by probe {meta.get('probe_recall')}); "
+          f"{seconds:.0f} s this call; recall@{k} {graph_recall(dataset, graph):.3f}", flush=True)  # fmt: skip
+    return graph
 
 
 # -- storage ---------------------------------------------------------------------------------
@@ -113,11 +119,14 @@ def evict(store: EmbeddingStore, path: Path) -> None:
 
     POSIX_FADV_DONTNEED skips pages that a process still maps, and the store memory-maps the
     file: measured, fadvise alone dropped 8 KB of a 1 GB file. Our own mapping's page-table
-    entries are dropped first (MADV_DONTNEED on a read-only file mapping loses no data).
+    entries are dropped first (MADV_DONTNEED on a read-only file mapping loses no data), and so are
+    those of the second mapping `EmbeddingStore.gather` reads scattered rows through, once it
+    exists: left mapped there, rows gathered in one round (re-ranked candidates) stayed cached.
     """
-    mapping = getattr(store.vectors, "_mmap", None)
-    if mapping is not None:
-        mapping.madvise(mmap.MADV_DONTNEED)
+    scattered = store.__dict__.get("_scattered")  # created on the first gather, never by this call
+    for mapping in (getattr(store.vectors, "_mmap", None), getattr(scattered, "base", None)):
+        if isinstance(mapping, mmap.mmap):
+            mapping.madvise(mmap.MADV_DONTNEED)
     fd = os.open(path, os.O_RDONLY)
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
@@ -251,8 +260,10 @@ def run_size(args: argparse.Namespace, n: int, factory: str, protocol: Protocol,
     knn = "index"
     if "seals" in args.pools:
         index = open_index(dataset, factory, args.search_params)
-        if args.graph:
+        if args.graph or args.graph_only:
             build_graph(dataset, index, protocol.k)
+        if args.graph_only:
+            return
         graph = None if args.no_graph else find_graph(dataset, index.factory, protocol.k)
         knn = "graph" if graph is not None else "index"
     path = dataset.path / "embeddings.npy"
@@ -399,6 +410,7 @@ def main() -> None:
     parser.add_argument("--strategies", default="maxent,mlp,id", help="comma-separated")
     parser.add_argument("--pools", default="all,seals", help="comma-separated")
     parser.add_argument("--graph", action="store_true", help="build the kNN graph (resumable) and use it")
+    parser.add_argument("--graph-only", action="store_true", help="build the kNN graph (resumable), run nothing")
     parser.add_argument("--no-graph", action="store_true", help="search the index even when a graph exists")
     parser.add_argument("--codes", action="store_true", help="SEALS scores SQ8 codes held in RAM (kNN mode +sq8)")
     parser.add_argument(
@@ -426,6 +438,8 @@ def main() -> None:
             factory = factories.get(n, default_factory(n))
             print(f"N={n:,} d={args.dim} index={factory} storage={'cold' if args.cold else 'warm'}", flush=True)
             run_size(args, n, factory, protocol, results)
+    if args.graph_only:
+        return
 
     rounds = load_results(results, sizes, args.strategies)
     if rounds.empty:

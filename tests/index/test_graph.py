@@ -203,7 +203,8 @@ def test_fewer_probed_lists_lose_little_recall_on_clustered_data(dataset):
     assert 0.7 < recalls[1] < 0.95 and recalls[2] > 0.99
 
 
-def test_interrupted_ivf_lists_build_resumes_to_the_same_file(tmp_path):
+def test_interrupted_ivf_lists_build_resumes_to_the_same_file(tmp_path, monkeypatch):
+    monkeypatch.setattr("sealsearch.index.ivf_graph.CHECKPOINT_SECONDS", 0.0)  # a checkpoint after every list
     whole = make_dataset(tmp_path / "whole")
     build_knn_graph(whole, open_or_build_index(whole, "IVF16,Flat"), 8, probe=3)
     dataset = make_dataset(tmp_path / "cut")
@@ -267,17 +268,49 @@ def test_cli_reports_build_rate_and_recall_of_ivf_lists(dataset):
 
 
 def test_auto_probe_is_measured_and_recorded(dataset):
-    from sealsearch.index.ivf_graph import PROBE_LADDER, PROBE_TARGET, choose_probe
+    from sealsearch.index.ivf_graph import PROBE_TARGET, choose_probe, probe_recall
 
     index = open_or_build_index(dataset, "IVF16,Flat")
     probe, recalls = choose_probe(dataset.embeddings, index.ivf_lists(), 6)
-    assert probe in PROBE_LADDER and probe in recalls
-    assert recalls[probe] >= PROBE_TARGET or probe == max(recalls)
-    assert all(0 <= r <= 1 for r in recalls.values())
+    curve = probe_recall(dataset.embeddings, index.ivf_lists(), 6).mean(axis=0)
+    assert 1 < probe < 16 and recalls[probe] == curve[probe - 1] >= PROBE_TARGET
+    assert curve[probe - 2] < PROBE_TARGET + 0.02  # one list fewer is not clearly good enough
+    assert set(recalls) == {p for p in (1, 2, 4, 8) if p < probe} | {probe}
     graph = build_knn_graph(dataset, index, 6)  # probe AUTO_PROBE by default
     assert (graph.method, graph.probe) == ("ivf-lists", probe)
     meta = json.loads(graph_paths(dataset, index.factory, 6)[1].read_text())
     assert meta["probe_recall"][str(probe)] == round(recalls[probe], 4)
+
+
+@pytest.mark.parametrize("factory", ["IVF16,Flat", "IVF24,SQ8"])
+def test_predicted_recall_of_each_probe_is_the_built_graphs(tmp_path, factory):
+    """The prediction needs no build: each sampled row finds the exact neighbours that lie in its
+    list's probed lists. Built graphs, measured on the same rows, must agree at every probe."""
+    from sealsearch.index.ivf_graph import PROBE_SEED, probe_recall
+    from sealsearch.index.recall import recall_of, sample_queries
+
+    dataset = make_dataset(tmp_path / "ds", n=1200, seed=3)
+    index = open_or_build_index(dataset, factory)
+    per_row = probe_recall(dataset.embeddings, index.ivf_lists(), 10, n_queries=150)
+    assert per_row.shape == (150, index.ivf_lists().nlist)
+    assert np.all(np.diff(per_row, axis=1) >= 0) and np.all(per_row[:, -1] == 1.0)  # every list probed: exact
+    pool = dataset.split_rows("pool")
+    queries = sample_queries(pool, 150, PROBE_SEED)
+    for probe in (1, 2, 3, 5):
+        graph_paths(dataset, index.factory, 10)[1].unlink(missing_ok=True)
+        graph = build_knn_graph(dataset, index, 10, probe=probe)
+        measured = recall_of(dataset.embeddings, pool, queries, graph.neighbours(queries, 10))
+        assert measured == pytest.approx(per_row[:, probe - 1].mean(), abs=1e-9)
+    assert per_row[:, 0].mean() < 0.95  # the sample is not trivially exact at probe 1
+
+
+def test_ivf_lists_threads_change_nothing_but_speed(tmp_path):
+    one, two = make_dataset(tmp_path / "one"), make_dataset(tmp_path / "two")
+    graphs = [
+        build_knn_graph(data, open_or_build_index(data, "IVF16,Flat"), 8, probe=3, threads=threads)
+        for data, threads in ((one, 1), (two, 3))
+    ]
+    assert graphs[0].path.read_bytes() == graphs[1].path.read_bytes()
 
 
 def test_torch_build_on_cpu_equals_exact_neighbours(dataset):

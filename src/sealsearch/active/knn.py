@@ -89,12 +89,13 @@ def build_knn_graph(
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
     device: str = "cuda",
+    threads: int = 0,
 ) -> KnnGraph:
     """Store every pool row's k neighbours beside the dataset's index (`seals index graph`);
-    `device` is for method "torch" only."""
+    `device` is for method "torch" only, `threads` for "ivf-lists" (0: every core)."""
     return graphs.build_knn_graph(
         dataset.embeddings, dataset.split_rows("pool"), dataset.index_dir, knn_index, k,
-        method=method, probe=probe, chunk_rows=chunk_rows, progress=progress, device=device,
+        method=method, probe=probe, chunk_rows=chunk_rows, progress=progress, device=device, threads=threads,
     )  # fmt: skip
 
 

@@ -62,7 +62,7 @@ def index_graph(
         int,
         typer.Option(
             help="ivf-lists: neighbours come from this many lists nearest each row's; 0 (default) picks the "
-            "smallest of 8, 16, 32, 64 whose recall on a sample of the pool reaches 0.95."
+            "smallest whose recall, predicted from exact neighbours of a sample of the pool, reaches 0.95."
         ),
     ] = 0,
     device: Annotated[str, typer.Option(help='--method torch: the torch device, e.g. "cuda" or "cpu".')] = "cuda",

@@ -34,7 +34,7 @@ from sealsearch._util import Progress, positive_int, single_threaded_blas, write
 from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 from sealsearch.index import KnnIndex, index_dir_name, torch_graph
-from sealsearch.index.ivf_graph import AUTO_PROBE, DEFAULT_PROBE, IvfGraphBuilder, choose_probe
+from sealsearch.index.ivf_graph import AUTO_PROBE, DEFAULT_PROBE, IvfGraphBuilder, choose_probe, fill_from_lists
 from sealsearch.index.recall import RECALL_QUERIES, recall_of, sample_queries
 
 GRAPH_FORMAT = 1
@@ -194,6 +194,7 @@ def build_knn_graph(
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
     device: str = "cuda",
+    threads: int = 0,
 ) -> KnnGraph:
     """Find the k neighbours of every pool row and store them; resumes an interrupted build of
     the same graph (same method and probe) and returns a finished one, however it was built,
@@ -208,6 +209,7 @@ def build_knn_graph(
     and recorded, with the sampled recall of each probe tried, in the description file);
     "auto" takes "ivf-lists" when the index has inverted lists; "torch" computes exact
     neighbours on `device` with torch (bf16 candidates, fp32 re-rank; see torch_graph.py).
+    "ivf-lists" works on `threads` lists at once (0: every core the process may use).
     """
     k = positive_int(k, "k")
     chunk_rows = positive_int(chunk_rows, "chunk_rows")
@@ -267,7 +269,12 @@ def build_knn_graph(
     elif lists is None:
         _search_rows(store, pool, index, ids, meta, meta_path, chunk_rows, progress)
     else:
-        _fill_from_lists(IvfGraphBuilder(store, lists, probe), pool, ids, meta, meta_path, progress)
+        lists_done = meta.get("lists_done")
+        if not isinstance(lists_done, int) or not 0 <= lists_done <= lists.nlist:
+            lists_done, meta["rows_done"] = 0, 0
+        checkpoint = lambda cells, done: _write_meta(meta_path, {**meta, "rows_done": done, "lists_done": cells})  # noqa: E731
+        builder = IvfGraphBuilder(store, lists, probe)
+        fill_from_lists(builder, pool, ids, lists_done, meta["rows_done"], checkpoint, progress, threads)
     del ids
     return KnnGraph.open(directory, pool, index.factory, k)
 
@@ -294,31 +301,6 @@ def _search_rows(
         ids.flush()
         done += rows.size
         _write_meta(meta_path, {**meta, "rows_done": done})
-        if progress:
-            progress(done, pool.size)
-
-
-def _fill_from_lists(
-    builder: IvfGraphBuilder,
-    pool: np.ndarray,
-    ids: np.ndarray,
-    meta: dict,
-    meta_path: Path,
-    progress: Progress | None,
-) -> None:
-    """Fill the graph rows of the inverted lists from meta["lists_done"] on, in list order; a
-    list's rows are scattered over the graph, so progress is counted in whole lists."""
-    done, lists_done = meta["rows_done"], meta.get("lists_done")
-    if not isinstance(lists_done, int) or not 0 <= lists_done <= builder.lists.nlist:
-        lists_done, done = 0, 0
-    for cell in range(lists_done, builder.lists.nlist):
-        rows, found = builder.neighbours(cell, ids.shape[1])
-        if rows.size == 0:
-            continue
-        ids[np.searchsorted(pool, rows)] = found
-        ids.flush()
-        done += rows.size
-        _write_meta(meta_path, {**meta, "rows_done": done, "lists_done": cell + 1})
         if progress:
             progress(done, pool.size)
 

@@ -25,6 +25,38 @@ RECALL_QUERIES = 200
 TIE_TOLERANCE = 1e-5
 
 
+def exact_neighbours(
+    embeddings: EmbeddingStore,
+    rows: np.ndarray,
+    query_rows: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(sims, ids): the exact k best similarities of each query (the vector of query_rows[i])
+    among `rows` and their rows, best first, its own row excluded (-inf and -1 beyond the rows).
+
+    One forward pass in chunks with BLAS, keeping a running top k per query, so memory stays at
+    queries x (k + chunk) whatever the number of rows.
+    """
+    best = np.full((len(query_rows), k), -np.inf, dtype=np.float32)
+    best_ids = np.full((len(query_rows), k), -1, dtype=np.int64)
+    for start in range(0, len(rows), CHUNK_ROWS):
+        chunk_rows = np.asarray(rows[start : start + CHUNK_ROWS], dtype=np.int64)
+        sims = queries @ embeddings.take(chunk_rows).T
+        sims[query_rows[:, None] == chunk_rows[None, :]] = -np.inf
+        merged = np.concatenate([best, sims], axis=1)
+        merged_ids = np.concatenate([best_ids, np.broadcast_to(chunk_rows, sims.shape)], axis=1)
+        top = np.argpartition(-merged, k - 1, axis=1)[:, :k]
+        best, best_ids = np.take_along_axis(merged, top, axis=1), np.take_along_axis(merged_ids, top, axis=1)
+        if progress:
+            progress(min(start + CHUNK_ROWS, len(rows)), len(rows))
+    order = np.argsort(-best, axis=1, kind="stable")
+    best, best_ids = np.take_along_axis(best, order, axis=1), np.take_along_axis(best_ids, order, axis=1)
+    best_ids[~np.isfinite(best)] = -1
+    return best, best_ids
+
+
 def exact_kth_similarity(
     embeddings: EmbeddingStore,
     rows: np.ndarray,
@@ -34,21 +66,8 @@ def exact_kth_similarity(
     progress: Progress | None = None,
 ) -> np.ndarray:
     """The exact k-th best similarity of each query (the vector of query_rows[i]) among `rows`,
-    its own row excluded.
-
-    One forward pass in chunks with BLAS, keeping a running top k per query, so memory stays at
-    queries x (k + chunk) whatever the number of rows.
-    """
-    best = np.full((len(query_rows), k), -np.inf, dtype=np.float32)
-    for start in range(0, len(rows), CHUNK_ROWS):
-        chunk_rows = rows[start : start + CHUNK_ROWS]
-        sims = queries @ embeddings.take(chunk_rows).T
-        sims[query_rows[:, None] == chunk_rows[None, :]] = -np.inf
-        merged = np.concatenate([best, sims], axis=1)
-        best = -np.partition(-merged, k - 1, axis=1)[:, :k]
-        if progress:
-            progress(min(start + CHUNK_ROWS, len(rows)), len(rows))
-    return best.min(axis=1)
+    its own row excluded."""
+    return exact_neighbours(embeddings, rows, query_rows, queries, k, progress)[0][:, k - 1]
 
 
 def sample_queries(rows: np.ndarray, n_queries: int = RECALL_QUERIES, seed: int = 0) -> np.ndarray:
