@@ -17,6 +17,7 @@ import pandas as pd
 from sealsearch._util import did_you_mean
 from sealsearch.data.embeddings import EmbeddingStore, normalise_rows
 from sealsearch.data.projection import PROJECTION_FILE, Projection
+from sealsearch.data.row_groups import RowGroupReader
 from sealsearch.errors import InvalidDataError, MissingFileError, UnknownNameError
 
 FORMAT_VERSION = 1
@@ -47,6 +48,7 @@ class Dataset:
         self.embeddings = embeddings
         self.projection = projection
         self._items: pd.DataFrame | None = None
+        self._row_groups: RowGroupReader | None = None
         self._concept_rows: dict[str, np.ndarray] | None = None
         self._split_codes: np.ndarray | None = None
         self._split_rows: dict[str, np.ndarray] = {}
@@ -151,26 +153,17 @@ class Dataset:
         """The given columns (those present) of some items, in the order of `rows`.
 
         Reads only the parquet row groups holding those rows (items.parquet is written in row
-        order), so a few rows of a 10^7-item table with long texts cost a group at a time.
+        order), decoded once and kept within a byte budget (sealsearch.data.row_groups), so a
+        few rows of a 10^7-item table cost a group the first time and a lookup after.
         """
         rows = np.asarray(rows, dtype=np.int64)
         file = self.path / "items.parquet"
         if self._items is not None or not file.is_file():
             table = self.items
             return table.iloc[rows][[c for c in columns if c in table.columns]].reset_index(drop=True)
-        import pyarrow.parquet as pq
-
-        parquet = pq.ParquetFile(file)
-        present = [c for c in columns if c in parquet.schema_arrow.names]
-        sizes = [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)]
-        starts = np.concatenate([[0], np.cumsum(sizes)])
-        group_of = np.searchsorted(starts, rows, side="right") - 1
-        out = pd.DataFrame(index=np.arange(rows.size), columns=present, dtype=object)
-        for group in np.unique(group_of):
-            where = np.flatnonzero(group_of == group)
-            part = parquet.read_row_group(int(group), columns=present).take(rows[where] - starts[group])
-            out.loc[where, present] = part.to_pandas()[present].to_numpy()
-        return out
+        if self._row_groups is None:
+            self._row_groups = RowGroupReader(file)
+        return self._row_groups.take(rows, columns)
 
     def _split_of_row(self) -> np.ndarray:
         # One byte per row, computed once: comparing 10M strings costs about a second per call.

@@ -1,0 +1,67 @@
+"""A few items of a huge items.parquet without reading it whole: its row groups, decoded once.
+
+items.parquet is written in row order, so the row group of a row is found by arithmetic on the
+groups' sizes. Decoding one group of a 10^7-item table (1,048,576 ids) takes ~25-30 ms, and the
+ten items of a labeling batch fall in up to ten groups: read afresh for every batch, that was
+~190 ms of the ~200 ms a labeler waited for the next batch at 10^7 (bench/labeling_latency.py).
+Decoded groups are kept, least recently used first out, within a byte budget, so a labeling
+session pays each group once and then a `take` of microseconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+CACHE_BYTES = 256 * 2**20
+"""Decoded row groups kept per items file (pyarrow's `nbytes`): ~10 groups of a million short ids."""
+
+
+class RowGroupReader:
+    """Rows of one parquet file by row number, through a byte-bounded cache of decoded groups."""
+
+    def __init__(self, file: Path, cache_bytes: int = CACHE_BYTES):
+        import pyarrow.parquet as pq
+
+        self._parquet = pq.ParquetFile(file)
+        meta = self._parquet.metadata
+        sizes = [meta.row_group(g).num_rows for g in range(self._parquet.num_row_groups)]
+        self._starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        self.names = set(self._parquet.schema_arrow.names)
+        self.cache_bytes = int(cache_bytes)
+        self._cache: OrderedDict[tuple[int, tuple[str, ...]], object] = OrderedDict()
+        self._cached_bytes = 0
+        self._lock = threading.Lock()  # the labeling server reads items from several threads
+
+    def _group(self, group: int, columns: tuple[str, ...]):
+        key = (group, columns)
+        with self._lock:
+            table = self._cache.get(key)
+            if table is not None:
+                self._cache.move_to_end(key)
+                return table
+        table = self._parquet.read_row_group(group, columns=list(columns))
+        with self._lock:
+            if key not in self._cache and table.nbytes <= self.cache_bytes:
+                self._cache[key] = table
+                self._cached_bytes += table.nbytes
+                while self._cached_bytes > self.cache_bytes:
+                    _, dropped = self._cache.popitem(last=False)
+                    self._cached_bytes -= dropped.nbytes
+        return table
+
+    def take(self, rows: np.ndarray, columns: tuple[str, ...]) -> pd.DataFrame:
+        """`columns` (those the file has) of `rows`, in the order of `rows`."""
+        present = tuple(c for c in columns if c in self.names)
+        rows = np.asarray(rows, dtype=np.int64)
+        group_of = np.searchsorted(self._starts, rows, side="right") - 1
+        out = pd.DataFrame(index=np.arange(rows.size), columns=list(present), dtype=object)
+        for group in np.unique(group_of):
+            where = np.flatnonzero(group_of == group)
+            part = self._group(int(group), present).take(rows[where] - self._starts[group])
+            out.loc[where, list(present)] = part.to_pandas()[list(present)].to_numpy()
+        return out

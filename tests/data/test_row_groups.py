@@ -1,0 +1,46 @@
+"""Rows of a parquet file by number through cached row groups: the same values as reading it all,
+whatever the cache budget, and the cache never over its budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sealsearch.data.row_groups import RowGroupReader
+
+
+def _file(tmp_path, n=1_000, group=64):
+    frame = pd.DataFrame({"row": np.arange(n), "id": [f"item{i}" for i in range(n)],
+                          "text": [f"text {i} " * (i % 7) for i in range(n)]})  # fmt: skip
+    path = tmp_path / "items.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=group)
+    return path, frame
+
+
+def test_take_matches_the_whole_table_in_any_order(tmp_path):
+    path, frame = _file(tmp_path)
+    reader = RowGroupReader(path)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        rows = rng.choice(len(frame), 37, replace=True)  # repeats and groups in any order
+        got = reader.take(rows, ("id", "text", "absent"))
+        assert list(got.columns) == ["id", "text"]
+        expected = frame.iloc[rows][["id", "text"]].reset_index(drop=True).astype(object)
+        pd.testing.assert_frame_equal(got, expected)
+    assert reader.take(np.array([], dtype=np.int64), ("id",)).empty
+
+
+def test_the_cache_keeps_within_its_budget_and_reuses_groups(tmp_path):
+    path, frame = _file(tmp_path)
+    one_group = pq.ParquetFile(path).read_row_group(0, columns=["id"]).nbytes
+    reader = RowGroupReader(path, cache_bytes=3 * one_group + 1)
+    for start in range(0, len(frame), 64):  # every group once
+        assert reader.take(np.array([start]), ("id",))["id"].tolist() == [f"item{start}"]
+        assert reader._cached_bytes <= reader.cache_bytes
+    assert len(reader._cache) == 3  # the three most recent groups
+    kept = next(iter(reader._cache.values()))
+    first_kept = next(iter(reader._cache))[0]
+    reader.take(np.array([first_kept * 64 + 1]), ("id",))
+    assert next(reversed(reader._cache.values())) is kept  # a hit: the decoded table itself, now newest
