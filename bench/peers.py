@@ -171,7 +171,10 @@ def open_ours(dataset: Dataset, args: argparse.Namespace) -> tuple[KnnIndex, Knn
 
 def parse_kwargs(text: str) -> dict[str, int]:
     """Parses `--hnsw`/`--anchoral`: "M=32,ef_construction=40" -> {"M": 32, "ef_construction": 40}."""
-    return {key: int(value) for key, value in (item.split("=") for item in text.split(",") if item)}
+    items = [item.partition("=") for item in text.split(",") if item]
+    if not all(sep and value.strip().isdigit() for _, sep, value in items):
+        raise ValueError(f"{text!r} is not key=integer pairs separated by commas, e.g. 'M=32,ef_construction=40'")
+    return {key.strip(): int(value) for key, _, value in items}
 
 
 def run_peer(method: str, problem: Problem, args: argparse.Namespace) -> Outcome:
@@ -266,6 +269,15 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=None, help="write the per-run rows to this CSV")
     args = parser.parse_args()
+    anchoral = "-"
+    try:
+        parse_kwargs(args.hnsw)
+        if "smalltext-anchoral" in args.methods:
+            from peer_smalltext import describe_anchoral
+
+            anchoral = describe_anchoral(parse_kwargs(args.anchoral))
+    except (ValueError, TypeError) as error:
+        parser.error(f"--hnsw/--anchoral: {error}")
 
     dataset = open_dataset(args)
     concepts = pick_concepts(dataset, args.concepts, seed_pos=SEED_POS, seed=args.seed[0])
@@ -273,11 +285,6 @@ def main() -> None:
     index, graph, knn, t_index = None, None, "-", 0.0
     if "ours-seals" in args.methods:
         index, graph, knn, t_index = open_ours(dataset, args)
-    anchoral = "-"
-    if "smalltext-anchoral" in args.methods:
-        from peer_smalltext import describe_anchoral
-
-        anchoral = describe_anchoral(parse_kwargs(args.anchoral))
     print(
         f"{dataset.path.name}: n={dataset.info.n} dim={dataset.info.dim} pool={X.shape[0]} k={args.k} "
         f"T={args.budget} b={args.batch} concepts={concepts} seeds={args.seed} "
