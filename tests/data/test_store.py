@@ -71,13 +71,14 @@ def test_open_checks_values_once_per_version_of_the_file(tmp_path):
     file = tmp_path / "d" / "embeddings.npy"
     assert (tmp_path / "d" / "embeddings.npy.checked.json").is_file()  # checked while written
     raw = np.load(file)
+    kept = raw[31, 2]
     raw[31, 2] = np.inf
     np.save(file, raw)  # a new version of the file: scanned again on open
     with pytest.raises(InvalidDataError, match="row 31 contains NaN or inf"):
         Dataset.open(tmp_path / "d")
     Dataset.open(tmp_path / "d", verify=False)  # an explicit opt-out skips the scan
 
-    raw[31, 2] = 0.5
+    raw[31, 2] = kept  # a unit row again (dataset.json says normalized: other lengths are refused)
     np.save(file, raw)
     Dataset.open(tmp_path / "d")  # clean again: scanned, and the result remembered
     stat = file.stat()

@@ -6,37 +6,20 @@ creates one.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sealsearch._util import did_you_mean
-from sealsearch.data.embeddings import EmbeddingStore, normalise_rows
+from sealsearch.data.embeddings import EmbeddingStore, normalise_rows, verify_values
+from sealsearch.data.info import FORMAT_VERSION, DatasetInfo, read_info  # noqa: F401 - FORMAT_VERSION re-exported
 from sealsearch.data.projection import PROJECTION_FILE, Projection
 from sealsearch.data.row_groups import RowGroupReader
 from sealsearch.errors import InvalidDataError, MissingFileError, UnknownNameError
 
-FORMAT_VERSION = 1
 SPLITS = ("pool", "test")
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """The content of `dataset.json`."""
-
-    name: str
-    n: int
-    dim: int
-    dtype: str
-    normalized: bool
-    embedder: str
-    format_version: int = FORMAT_VERSION
-    projection: dict[str, Any] | None = None  # set by `import --pca` (see projection.py)
-    media_root: str | None = None  # where items' `uri`s point (relative: to the dataset directory)
+ITEM_COLUMNS = ("row", "id", "split")  # what `DatasetWriter` always writes into items.parquet
 
 
 class Dataset:
@@ -55,8 +38,10 @@ class Dataset:
 
     @classmethod
     def open(cls, path: str | Path, verify: bool = True) -> Dataset:
-        """Open a dataset directory: shape and dtype are checked against dataset.json, and values
-        (NaN/inf) once per version of embeddings.npy (see `EmbeddingStore.open`)."""
+        """Open a dataset directory: dataset.json's fields (`sealsearch.data.info`), the shape and
+        dtype of embeddings.npy against it, its values (NaN/inf, zero rows, and unit length when
+        it says `normalized`) once per version of the file (see `EmbeddingStore.open`), and the
+        columns of items.parquet."""
         path = Path(path)
         meta = path / "dataset.json"
         if not meta.is_file():
@@ -64,12 +49,8 @@ class Dataset:
                 f"{meta}: not found; {path} is not a dataset directory (create one with `seals import` "
                 "or `seals dataset wordnet`)"
             )
-        try:
-            raw = json.loads(meta.read_text())
-            info = DatasetInfo(**raw)
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise InvalidDataError(f"{meta}: unreadable dataset description ({exc})") from None
-        store = EmbeddingStore.open(path / "embeddings.npy", verify=verify)
+        info = read_info(meta)
+        store = EmbeddingStore.open(path / "embeddings.npy", verify=False)  # shape first: it costs nothing
         if (store.n, store.dim) != (info.n, info.dim):
             raise InvalidDataError(
                 f"{path / 'embeddings.npy'}: shape {(store.n, store.dim)} does not match dataset.json "
@@ -80,6 +61,8 @@ class Dataset:
                 f"{path / 'embeddings.npy'}: dtype {store.vectors.dtype} does not match dataset.json "
                 f"(dtype={info.dtype}); re-import the dataset"
             )
+        if verify:
+            verify_values(path / "embeddings.npy", store.vectors, unit=info.normalized)
         _check_items_file(path / "items.parquet", info.n)
         projection = None
         if info.projection is not None:
@@ -143,11 +126,23 @@ class Dataset:
         if self._items is None:
             file = self.path / "items.parquet"
             if file.is_file():
-                self._items = pd.read_parquet(file)
+                items = pd.read_parquet(file)
+                check_unique_ids(pd.Index(items["id"].astype(str)), file)
+                self._items = items
             else:
                 rows = np.arange(self.info.n, dtype=np.int64)
                 self._items = pd.DataFrame({"row": rows, "id": rows.astype(str), "split": "pool"})
         return self._items
+
+    def item_ids(self) -> pd.Index:
+        """Every item's id (str) by row, checked unique: the id -> row lookup of labels. Only the
+        id column is read."""
+        file = self.path / "items.parquet"
+        if self._items is not None or not file.is_file():
+            return pd.Index(self.items["id"].astype(str))
+        ids = pd.Index(pd.read_parquet(file, columns=["id"])["id"].astype(str))
+        check_unique_ids(ids, file)
+        return ids
 
     def items_at(self, rows: np.ndarray, columns: tuple[str, ...] = ("id", "text")) -> pd.DataFrame:
         """The given columns (those present) of some items, in the order of `rows`.
@@ -175,6 +170,8 @@ class Dataset:
                 import pyarrow.parquet as pq
 
                 split = pq.read_table(file, columns=["split"], read_dictionary=["split"]).column(0)
+                for chunk in split.chunks:  # the distinct names only: a few strings per chunk
+                    check_splits(chunk.dictionary.to_pylist(), file)
                 self._split_codes = np.concatenate(
                     [np.empty(0, dtype=np.int8)]
                     + [
@@ -183,7 +180,9 @@ class Dataset:
                     ]
                 )
             else:
-                self._split_codes = (self.items["split"].to_numpy() == "test").astype(np.int8)
+                split = self.items["split"]
+                check_splits(split.unique().tolist(), file)
+                self._split_codes = (split.to_numpy() == "test").astype(np.int8)
         return self._split_codes
 
     def split_rows(self, split: str) -> np.ndarray:
@@ -240,25 +239,55 @@ class Dataset:
 
 
 def _check_items_file(file: Path, n: int) -> None:
-    """items.parquet, when present, must be a readable Parquet table of exactly n rows (its
-    footer only is read, so this costs nothing at 10^7 items)."""
+    """items.parquet, when present, must be a readable Parquet table of exactly n rows with the
+    columns `DatasetWriter` writes (row, id, split); its footer only is read, so this costs
+    nothing at 10^7 items. Values (duplicate ids, split names) are checked where they are read."""
     if not file.is_file():
         return
     import pyarrow.parquet as pq
 
     try:
-        rows = pq.ParquetFile(file).metadata.num_rows
+        metadata = pq.ParquetFile(file).metadata
+        columns = set(metadata.schema.names)
     except Exception as exc:  # noqa: BLE001 - Arrow raises ArrowInvalid, OSError or others on a bad file
         raise InvalidDataError(
             f"{file}: not a readable Parquet table ({' '.join(str(exc).split())[:120]}); re-import the dataset"
         ) from None
-    if rows != n:
-        raise InvalidDataError(f"{file}: {rows} rows but the embeddings have {n}; re-import the dataset")
+    if metadata.num_rows != n:
+        raise InvalidDataError(f"{file}: {metadata.num_rows} rows but the embeddings have {n}; re-import the dataset")
+    missing = [column for column in ITEM_COLUMNS if column not in columns]
+    if missing:
+        raise InvalidDataError(
+            f"{file}: has no column {missing[0]!r} (an import always writes {', '.join(ITEM_COLUMNS)}); "
+            "re-import the dataset"
+        )
+
+
+def check_splits(values: list[object], file: Path) -> None:
+    """Refuse split names other than pool/test (a typo would silently move items out of both)."""
+    unknown = sorted({str(value) for value in values} - set(SPLITS))
+    if unknown:
+        raise InvalidDataError(
+            f"{file}: column 'split' holds {unknown[0]!r}, but a split is 'pool' or 'test'; fix it, or re-import"
+        )
+
+
+def check_unique_ids(ids: pd.Index, file: Path) -> None:
+    """Refuse a duplicated item id (labels address items by id: two rows of one id are ambiguous)."""
+    if not ids.is_unique:
+        duplicated = ids.duplicated(keep=False)
+        first, second = np.flatnonzero(duplicated & (ids == ids[np.argmax(duplicated)]))[:2]
+        raise InvalidDataError(
+            f"{file}: id {ids[first]!r} appears twice (row {first} and row {second}); ids must be unique: "
+            "fix the table, or re-import the dataset"
+        )
 
 
 def _read_concepts(file: Path, n: int) -> pd.DataFrame:
     """concepts.parquet as (row, concept), refused unless every row is an integer in 0..n-1 (a
-    negative row would otherwise silently wrap around to the end of the dataset)."""
+    negative row would otherwise silently wrap around to the end of the dataset), no (row,
+    concept) pair appears twice (an import writes each once; a doubled pair doubles a concept's
+    positives and halves its recall) and the table is not empty."""
     try:
         table = pd.read_parquet(file)
     except Exception as exc:  # noqa: BLE001 - Arrow raises ArrowInvalid, OSError or others on a bad file
@@ -268,6 +297,8 @@ def _read_concepts(file: Path, n: int) -> pd.DataFrame:
     missing = {"row", "concept"} - set(table.columns)
     if missing:
         raise InvalidDataError(f"{file}: missing column(s) {sorted(missing)}; it needs columns row, concept")
+    if not len(table):
+        raise InvalidDataError(f"{file}: holds no concepts (0 rows); re-import with --labels, or remove the file")
     if not pd.api.types.is_integer_dtype(table["row"]):
         raise InvalidDataError(
             f"{file}: column row must hold integers, got {table['row'].dtype}; re-import the dataset"
@@ -277,5 +308,13 @@ def _read_concepts(file: Path, n: int) -> pd.DataFrame:
         raise InvalidDataError(
             f"{file}: row {int(bad.iloc[0])} is outside 0..{n - 1} (the dataset has {n} items); "
             "fix or drop that row, or re-import the dataset"
+        )
+    twice = table.duplicated(["row", "concept"])
+    if twice.any():
+        row, concept = table[twice].iloc[0][["row", "concept"]]
+        count = int(((table["row"] == row) & (table["concept"] == concept)).sum())
+        raise InvalidDataError(
+            f"{file}: row {int(row)} of concept {str(concept)!r} appears {count} times ({int(twice.sum())} duplicate "
+            "rows in all); drop the duplicates (pandas drop_duplicates), or re-import the dataset"
         )
     return table

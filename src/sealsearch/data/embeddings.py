@@ -44,19 +44,67 @@ def check_matrix_shape(matrix: np.ndarray, source: str) -> None:
         raise InvalidDataError(f"{source}: embeddings are empty (shape {matrix.shape})")
 
 
-def check_embedding_matrix(matrix: np.ndarray, source: str, progress: Progress | None = None) -> None:
-    """Refuse anything that is not a finite 2-D float matrix, naming the first bad row.
+UNIT_TOLERANCE = {2: 1e-2, 4: 1e-3, 8: 1e-3}
+"""How far from 1 a stored row's length may be, by bytes per value: float16 rows carry ~5e-4 of
+rounding error, float32 rows ~1e-7 (anything beyond was changed after import)."""
 
-    Runs in chunks so a memory-mapped matrix is scanned without being copied whole.
+SCANS = ("finite", "nonzero")
+"""What a value scan of embeddings.npy checks; `+ ("unit",)` when dataset.json says normalised."""
+
+
+def row_norms(block: np.ndarray) -> np.ndarray:
+    """Exact-enough L2 norms (float64) of finite rows of any float dtype, without under- or overflow.
+
+    float32 squares lose rows whose values are below ~1e-19 (the norm underflows to 0) or above
+    ~1e19 (it overflows to inf); those few rows are measured again scaled by their largest value,
+    so only an all-zero row has norm 0.
+    """
+    with np.errstate(over="ignore"):  # values beyond float32 are measured again below
+        block32 = np.asarray(block, dtype=np.float32)
+        norms = np.sqrt(np.einsum("ij,ij->i", block32, block32)).astype(np.float64)
+    odd = np.flatnonzero(~(np.isfinite(norms) & (norms > 1e-18) & (norms < 1e18)))
+    if odd.size:
+        rows = np.asarray(block[odd], dtype=np.float64)
+        scale = np.abs(rows).max(axis=1)
+        safe = np.where(scale > 0, scale, 1.0)
+        norms[odd] = scale * np.linalg.norm(rows / safe[:, None], axis=1)
+    return norms
+
+
+def _scan_block(block: np.ndarray, start: int, source: str, unit: bool) -> None:
+    """Refuse the first NaN/inf, all-zero or (when `unit`) not-unit-length row of a block."""
+    remedy = "fix or drop that row and import again"
+    bad = _first_bad_row(block)
+    if bad is not None:
+        raise InvalidDataError(f"{source}: row {start + bad} contains NaN or inf; {remedy}")
+    norms = row_norms(block)
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        row = start + int(zero[0])
+        raise InvalidDataError(f"{source}: row {row} is all zeros (a zero vector has no direction); {remedy}")
+    if unit:
+        off = np.flatnonzero(np.abs(norms - 1.0) > UNIT_TOLERANCE.get(block.dtype.itemsize, 1e-3))
+        if off.size:
+            row = int(off[0])
+            raise InvalidDataError(
+                f"{source}: row {start + row} has length {norms[row]:.6g}, but dataset.json says rows are unit length "
+                "(normalized: true), so the file changed after import; re-import the dataset"
+            )
+
+
+def check_embedding_matrix(
+    matrix: np.ndarray, source: str, progress: Progress | None = None, *, unit: bool = False
+) -> None:
+    """Refuse anything that is not a finite 2-D float matrix without zero rows (of unit rows
+    when `unit`), naming the first bad row.
+
+    Runs in chunks so a memory-mapped matrix is scanned without being copied whole: one pass
+    that reads each value once (the norms come from the same block as the NaN test).
     """
     check_matrix_shape(matrix, source)
     n = matrix.shape[0]
     for start in range(0, n, CHUNK_ROWS):
-        bad = _first_bad_row(np.asarray(matrix[start : start + CHUNK_ROWS]))
-        if bad is not None:
-            raise InvalidDataError(
-                f"{source}: row {start + bad} contains NaN or inf; fix or drop that row and import again"
-            )
+        _scan_block(np.asarray(matrix[start : start + CHUNK_ROWS]), start, source, unit)
         if progress:
             progress(min(start + CHUNK_ROWS, n), n)
 
@@ -72,16 +120,30 @@ def _file_identity(path: Path) -> dict[str, int]:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns}
 
 
-def _check_recorded(path: Path) -> bool:
+def _check_recorded(path: Path, scans: tuple[str, ...]) -> bool:
+    """Whether this version of the file passed `scans` (a marker of an older sealsearch, which
+    names no scans, covers only NaN/inf: the file is scanned again once)."""
     try:
-        return json.loads(_check_marker(path).read_text()) == _file_identity(path)
-    except (OSError, ValueError):
+        marker = json.loads(_check_marker(path).read_text())
+        identity = {key: marker.get(key) for key in ("size", "mtime_ns", "ctime_ns")}
+        return identity == _file_identity(path) and set(scans) <= set(marker.get("scans", ()))
+    except (OSError, ValueError, AttributeError, TypeError):
         return False
 
 
-def record_check(path: Path) -> None:
+def record_check(path: Path, scans: tuple[str, ...] = SCANS) -> None:
+    """Remember that this version of the file passed `scans`."""
     with contextlib.suppress(OSError):  # a read-only dataset is simply scanned again next time
-        _check_marker(path).write_text(json.dumps(_file_identity(path)) + "\n")
+        _check_marker(path).write_text(json.dumps({**_file_identity(path), "scans": list(scans)}) + "\n")
+
+
+def verify_values(path: Path, vectors: np.ndarray, *, unit: bool = False, progress: Progress | None = None) -> None:
+    """`check_embedding_matrix` of the file's matrix, skipped when this version of the file
+    already passed the same scans (see `EmbeddingStore.open`)."""
+    scans = SCANS + ("unit",) if unit else SCANS
+    if not _check_recorded(path, scans):
+        check_embedding_matrix(vectors, str(path), progress, unit=unit)
+        record_check(path, scans)
 
 
 class EmbeddingStore:
@@ -96,13 +158,14 @@ class EmbeddingStore:
         self.vectors = vectors
 
     @classmethod
-    def open(cls, path: str | Path, verify: bool = True) -> EmbeddingStore:
-        """Memory-map `path`; with verify, refuse NaN/inf rows (naming the first).
+    def open(cls, path: str | Path, verify: bool = True, *, unit: bool = False) -> EmbeddingStore:
+        """Memory-map `path`; with verify, refuse NaN/inf and all-zero rows (and, with `unit`, rows
+        whose length is not 1), naming the first.
 
         The value scan is a full pass over the file, so its success is remembered in a small
-        `<file>.checked.json` keyed by the file's size, modification and change (inode) times: a
-        10M-row store is scanned once, not on every open, and any later change to the file (even
-        one that restores the mtime) triggers a new scan.
+        `<file>.checked.json` keyed by the file's size, modification and change (inode) times and
+        the scans passed: a 10M-row store is scanned once, not on every open, and any later change
+        to the file (even one that restores the mtime) triggers a new scan.
         """
         path = Path(path)
         if not path.is_file():
@@ -111,9 +174,8 @@ class EmbeddingStore:
             vectors = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, EOFError) as exc:  # a zero-byte file raises EOFError
             raise InvalidDataError(f"{path}: not a readable .npy matrix ({exc})") from None
-        if verify and not _check_recorded(path):
-            check_embedding_matrix(vectors, str(path))
-            record_check(path)
+        if verify:
+            verify_values(path, vectors, unit=unit)
         return cls(vectors)
 
     @property
@@ -195,15 +257,22 @@ def normalise_rows(
     """float32 unit rows; NaN/inf or all-zero rows are refused, named by `first_row` + their position.
 
     The one copy of "unit float32 rows" for imported rows, projected queries and index queries
-    alike; `remedy` says what the caller's user should do about a bad row."""
-    block = np.asarray(block, dtype=np.float32)
-    bad = _first_bad_row(block)
+    alike; `remedy` says what the caller's user should do about a bad row. Rows too small or too
+    large for float32 squares (|values| below ~1e-19 or above ~1e19, or beyond float32 itself in
+    a float64 input) are normalised in float64 from their own values: only a row of zeros is
+    refused as all-zero."""
+    source = np.asarray(block)
+    bad = _first_bad_row(source)
     if bad is not None:
         raise InvalidDataError(f"{label}: row {first_row + bad} contains NaN or inf; {remedy}")
-    norms = np.linalg.norm(block, axis=1)
+    norms = row_norms(source)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         raise InvalidDataError(
             f"{label}: row {first_row + int(zero[0])} is an all-zero vector and cannot be L2-normalised; {remedy}"
         )
-    return block / norms[:, None]
+    if np.all((norms > 1e-18) & (norms < 1e18)):  # every row fits float32 arithmetic: the fast path
+        block = np.asarray(source, dtype=np.float32)
+        return block / norms.astype(np.float32)[:, None]
+    scale = np.abs(source).max(axis=1).astype(np.float64)
+    return ((np.asarray(source, dtype=np.float64) / scale[:, None]) / (norms / scale)[:, None]).astype(np.float32)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from sealsearch._util import Progress, fsync_directory, fsync_tree
 from sealsearch.data.dataset import SPLITS, Dataset, DatasetInfo
-from sealsearch.data.embeddings import CHUNK_ROWS, check_matrix_shape, normalise_rows, record_check
+from sealsearch.data.embeddings import CHUNK_ROWS, SCANS, check_matrix_shape, normalise_rows, record_check
 from sealsearch.data.projection import PROJECTION_FILE, Projection
 from sealsearch.errors import InvalidDataError, InvalidParameterError
 
@@ -236,6 +236,8 @@ class DatasetWriter:
         if self.concepts is not None:
             raise InvalidParameterError("concepts were given whole; do not stream them too")
         frame = pd.DataFrame({"row": np.asarray(rows, dtype=np.int64), "concept": np.asarray(concepts).astype(str)})
+        if not len(frame):
+            return
         bad = (frame["row"] < 0) | (frame["row"] >= self.n)
         if bad.any():
             raise InvalidDataError(f"concepts: row {int(frame['row'][bad].iloc[0])} is outside 0..{self.n - 1}")
@@ -288,10 +290,10 @@ class DatasetWriter:
             projection.save(self.tmp / PROJECTION_FILE)
             self.info = replace(self.info, projection=projection.describe())
         self._file.close()
-        record_check(self.tmp / "embeddings.npy")  # every value was checked while normalising
+        record_check(self.tmp / "embeddings.npy", (*SCANS, "unit"))  # every row was checked while normalising
         if self.items is not None:
             self.items.to_parquet(self.tmp / "items.parquet", index=False)
-        if self.concepts is not None:
+        if self.concepts is not None and len(self.concepts):  # no concepts: no file (an empty one is refused)
             self.concepts.to_parquet(self.tmp / "concepts.parquet", index=False)
         for table_name, table in self.tables.items():
             table.to_parquet(self.tmp / f"{table_name}.parquet", index=False)

@@ -231,9 +231,7 @@ class Project:
     def _id_index(self) -> pd.Index:
         with self._setup_lock:
             if self._ids is None:
-                file = self.dataset.path / "items.parquet"
-                ids = pd.read_parquet(file, columns=["id"])["id"] if file.is_file() else self.dataset.items["id"]
-                self._ids = pd.Index(ids.astype(str))
+                self._ids = self.dataset.item_ids()  # a duplicated id is refused here, naming it
             return self._ids
 
     def rows_of(self, ids: list[str]) -> np.ndarray:
