@@ -18,7 +18,7 @@ import sealsearch.index.graph as graphs
 from sealsearch._util import Progress, check_name
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.embeddings import CHUNK_ROWS
-from sealsearch.errors import InvalidParameterError
+from sealsearch.errors import InvalidDataError, InvalidParameterError
 from sealsearch.index import DEFAULT_BACKEND, RECALL_K, RECALL_QUERIES, KnnIndex
 from sealsearch.index.graph import KnnGraph
 from sealsearch.index.ivf_graph import DEFAULT_PROBE
@@ -70,13 +70,13 @@ def graph_paths(dataset: Dataset, factory: str, k: int) -> tuple[Path, Path]:
 
 
 def open_graph(dataset: Dataset, factory: str, k: int) -> KnnGraph:
-    """The finished graph of `factory` with exactly k columns over the current pool split."""
-    return KnnGraph.open(dataset.index_dir, dataset.split_rows("pool"), factory, k)
+    """The finished graph of `factory` with exactly k columns over the current pool split and vectors."""
+    return KnnGraph.open(dataset.index_dir, dataset.split_rows("pool"), factory, k, store=dataset.embeddings)
 
 
 def find_graph(dataset: Dataset, factory: str, k: int) -> KnnGraph | None:
-    """The smallest finished graph of `factory` over the current pool split with at least k columns."""
-    return graphs.find_graph(dataset.index_dir, dataset.split_rows("pool"), factory, k)
+    """The smallest finished graph of `factory` over the current pool split and vectors with at least k columns."""
+    return graphs.find_graph(dataset.index_dir, dataset.split_rows("pool"), factory, k, store=dataset.embeddings)
 
 
 def build_knn_graph(
@@ -125,6 +125,11 @@ def resolve_knn(dataset: Dataset, factory: str, k: int, knn: str = "auto") -> tu
         return None, "index"
     graph = find_graph(dataset, factory, k)
     if graph is None and knn == "graph":
+        stale = graphs.stale_graph(
+            dataset.index_dir, dataset.split_rows("pool"), factory, k, store=dataset.embeddings
+        )  # fmt: skip
+        if stale is not None:  # one is there but stale: say why, not "there is none"
+            raise InvalidDataError(stale)
         raise InvalidParameterError(
             f"knn='graph' needs a kNN graph of index {factory!r} with k >= {k} for {dataset.path}, and there is "
             f"none; build it with `seals index graph {dataset.path} --factory {factory} --k {k}` or use knn='index'"

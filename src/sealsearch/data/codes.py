@@ -8,22 +8,29 @@ read only for the few rows whose approximate score puts them in contention (the 
 them) and for the labeled rows. Per dimension j, code c stands for `low[j] + (c + 0.5)·step[j]`
 with `step = (high - low) / 256` over the column's range: a uniform error of at most step/2.
 
-Files beside the embeddings: `embeddings.sq8.npy` (N × d uint8) and `embeddings.sq8-range.npy`
-(2 × d float32: low, step). `open` reads the codes into anonymous memory, so evicting the
+Files beside the embeddings: `embeddings.sq8.npy` (N × d uint8), `embeddings.sq8-range.npy`
+(2 × d float32: low, step) and `embeddings.sq8.json` (the fingerprint of the vectors they
+encode). `open` reads the codes into anonymous memory, so evicting the
 embeddings file from the page cache leaves them in RAM.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
-from sealsearch._util import Progress
+from sealsearch._util import Progress, write_text_atomic
 from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
 from sealsearch.errors import InvalidDataError, MissingFileError
 
 LEVELS = 256
+
+
+def source_path(embeddings_path: Path) -> Path:
+    """`embeddings.sq8.json`: the fingerprint of the vectors the codes were built from."""
+    return codes_paths(embeddings_path)[0].with_suffix(".json")
 
 
 def codes_paths(embeddings_path: Path) -> tuple[Path, Path]:
@@ -88,13 +95,19 @@ class Sq8Codes:
 
     @classmethod
     def open_or_build(cls, store: EmbeddingStore, embeddings_path: Path) -> Sq8Codes:
-        codes_path, _ = codes_paths(embeddings_path)
-        if codes_path.is_file() and codes_path.stat().st_mtime_ns >= Path(embeddings_path).stat().st_mtime_ns:
+        """The saved codes when they were built from the store's current vectors (the fingerprint
+        in `embeddings.sq8.json` equals `store.fingerprint`: shuffled or re-embedded rows, whatever
+        their mtime, make them stale), else codes built and saved now. The fingerprint is removed
+        before a save and written after it, so an interrupted save is rebuilt, never trusted."""
+        marker = source_path(embeddings_path)
+        if codes_fresh(store, embeddings_path):
             codes = cls.open(embeddings_path)
             if codes.codes.shape == (store.n, store.dim):
                 return codes
         codes = cls.build(store)
+        marker.unlink(missing_ok=True)
         codes.save(embeddings_path)
+        write_text_atomic(marker, json.dumps(store.fingerprint) + "\n")
         return codes
 
     def take(self, rows: np.ndarray) -> np.ndarray:
@@ -116,6 +129,14 @@ class Sq8Codes:
         norms = np.sqrt(np.einsum("ij,ij->i", out, out))
         out /= np.where(norms > 0, norms, 1.0)[:, None]
         return out
+
+
+def codes_fresh(store: EmbeddingStore, embeddings_path: Path) -> bool:
+    """Whether saved codes beside `embeddings_path` were built from the store's current vectors."""
+    try:
+        return json.loads(source_path(embeddings_path).read_text()) == store.fingerprint
+    except (OSError, ValueError):
+        return False
 
 
 def encode(block: np.ndarray, low: np.ndarray, step: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ conveniences (`open_or_build_index(dataset, factory)`, `find_graph(dataset, ...)
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from pathlib import Path
@@ -34,6 +35,7 @@ from sealsearch.index.backends import (
 )
 from sealsearch.index.base import IvfLists, KnnIndex
 from sealsearch.index.faiss import FaissIndex
+from sealsearch.index.freshness import FRESH, record_source, source_state, stale_reason
 from sealsearch.index.recall import RECALL_K, RECALL_QUERIES, measure_recall, record_recall, recorded_recall
 from sealsearch.index.rerank import RerankedIndex, split_rerank
 
@@ -62,6 +64,8 @@ __all__ = [
     "GRAPH_MAX_BYTES",
     "SQ8_MAX_BYTES",
 ]
+
+log = logging.getLogger(__name__)
 
 # Thresholds of `auto_factory`, on the size of the pool's float32 matrix (n * dim * 4 bytes):
 # the cost of an exact scan, HNSW's build time and memory all grow with it. The aim is an index
@@ -178,7 +182,9 @@ def open_or_build_index(
     `directory/milvus.db`) and its meta.json under `index_path(directory, factory, "milvus")`.
 
     The saved index (`index_path(directory, factory)`) is reused when its backend, factory, size,
-    dimension and row list match; otherwise (first use, changed rows, an interrupted save) it is
+    dimension and row list match and it records the store's fingerprint (freshness.py: an index
+    of rows since shuffled or re-embedded, or of an older sealsearch that recorded none, is
+    rebuilt, with a warning); otherwise (first use, changed rows, an interrupted save) it is
     rebuilt and replaced. A ",Rerank<f>" suffix wraps the stored index in a `RerankedIndex`.
     For a dataset's pool use `sealsearch.open_or_build_index(dataset, factory)`.
     """
@@ -197,11 +203,15 @@ def open_or_build_index(
         index = builder.load(path, search_params=search_params) if saved_backend(path) == backend else None
     except (MissingFileError, InvalidDataError):
         index = None
+    if index is not None and (state := source_state(path, store)) != FRESH:
+        log.warning("rebuilding the index: %s", stale_reason(path, state))
+        index = None
     if index is None or not (
         (index.factory, index.ntotal, index.dim) == (base, len(rows), store.dim) and np.array_equal(index.rows, rows)
     ):
         index = builder.build(store, rows, base, seed=seed, progress=progress, search_params=search_params)
         index.save(path)
+        record_source(path, store)
     return index if rerank is None else RerankedIndex(index, store, rerank)
 
 

@@ -38,6 +38,7 @@ from sealsearch.index.ivf_graph import AUTO_PROBE, DEFAULT_PROBE, IvfGraphBuilde
 from sealsearch.index.recall import RECALL_QUERIES, recall_of, sample_queries
 
 GRAPH_FORMAT = 1
+EMBEDDINGS_KEY = "embeddings_sha256"  # the store's fingerprint when the graph was built
 GRAPH_ID_DTYPE = np.dtype(np.int32)  # half the disk of int64; dataset rows stay below 2^31
 METHODS = ("auto", "search", "ivf-lists", "torch")
 
@@ -53,16 +54,34 @@ def _build_hint(factory: str, k: int) -> str:
     return f"build it with `seals index graph DATASET --factory {factory} --k {k}`"
 
 
-def _description(rows: np.ndarray, factory: str, k: int) -> dict:
-    """What a graph file must have been built for to be valid for the current pool rows."""
+def _description(rows: np.ndarray, factory: str, k: int, store: EmbeddingStore | None = None) -> dict:
+    """What a graph file must have been built for to be valid for the current pool rows (and,
+    given the store, its current vectors: `EmbeddingStore.fingerprint`; a graph of rows since
+    shuffled or re-embedded, or of an older sealsearch that recorded no fingerprint, is stale)."""
     pool = np.ascontiguousarray(rows, dtype=np.int64)
-    return {
+    description = {
         "format": GRAPH_FORMAT,
         "factory": factory,
         "k": k,
         "n": int(pool.size),
         "pool_sha1": hashlib.sha1(pool.data).hexdigest(),
     }
+    return description if store is None else {**description, EMBEDDINGS_KEY: store.fingerprint["sha256"]}
+
+
+def _stale_reason(meta_path: Path, expected: dict) -> str:
+    """Why the description in meta_path does not fit `expected`, in words."""
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return "unreadable"
+    if not isinstance(meta, dict):
+        return "unreadable"
+    if EMBEDDINGS_KEY in expected and meta.get(EMBEDDINGS_KEY) != expected[EMBEDDINGS_KEY]:
+        if EMBEDDINGS_KEY not in meta:
+            return "records no fingerprint of its embeddings (built by an older sealsearch)"
+        return "built from other embeddings (embeddings.npy changed since: shuffled, re-embedded or edited)"
+    return "built for another pool split or index"
 
 
 def _read_meta(meta_path: Path, expected: dict) -> dict | None:
@@ -116,17 +135,20 @@ class KnnGraph:
         return int(self.ids.shape[1])
 
     @classmethod
-    def open(cls, directory: Path, rows: np.ndarray, factory: str, k: int) -> KnnGraph:
-        """The finished graph of `factory` with `k` columns over the pool `rows`, memory-mapped read-only."""
+    def open(
+        cls, directory: Path, rows: np.ndarray, factory: str, k: int, *, store: EmbeddingStore | None = None
+    ) -> KnnGraph:
+        """The finished graph of `factory` with `k` columns over the pool `rows`, memory-mapped
+        read-only; given the `store`, refused unless it was built from the store's current vectors."""
         k = positive_int(k, "k")
         path, meta_path = graph_paths(directory, factory, k)
         build = _build_hint(factory, k)
         if not meta_path.is_file() or not path.is_file():
             raise MissingFileError(f"{meta_path}: not found; {build}")
-        expected = _description(rows, factory, k)
+        expected = _description(rows, factory, k, store)
         meta = _read_meta(meta_path, expected)
         if meta is None:
-            raise InvalidDataError(f"{meta_path}: built for another pool split or unreadable; {build} again")
+            raise InvalidDataError(f"{meta_path}: {_stale_reason(meta_path, expected)}; {build} again")
         if meta["rows_done"] < expected["n"]:
             raise MissingFileError(
                 f"{path}: only {meta['rows_done']} of {expected['n']} rows searched; {build} to finish"
@@ -167,17 +189,40 @@ class KnnGraph:
         return self.ids[np.searchsorted(self.rows, rows), :k].astype(np.int64)
 
 
-def find_graph(directory: Path, rows: np.ndarray, factory: str, k: int) -> KnnGraph | None:
-    """The smallest finished graph of `factory` over the pool `rows` with at least k columns, if one was built."""
+def _graph_sizes(directory: Path, factory: str, k: int) -> list[int]:
+    """k of every graph description of `factory` with at least k columns, ascending."""
     sizes = []
     for meta_path in (Path(directory) / index_dir_name(factory)).glob("graph_k*.json"):
         size = meta_path.stem.removeprefix("graph_k")
         if size.isdigit() and int(size) >= k:
             sizes.append(int(size))
-    for size in sorted(sizes):
+    return sorted(sizes)
+
+
+def find_graph(
+    directory: Path, rows: np.ndarray, factory: str, k: int, *, store: EmbeddingStore | None = None
+) -> KnnGraph | None:
+    """The smallest finished graph of `factory` over the pool `rows` with at least k columns, if one
+    was built (given the `store`: from its current vectors)."""
+    for size in _graph_sizes(directory, factory, k):
         try:
-            return KnnGraph.open(directory, rows, factory, size)
+            return KnnGraph.open(directory, rows, factory, size, store=store)
         except (MissingFileError, InvalidDataError):
+            continue
+    return None
+
+
+def stale_graph(
+    directory: Path, rows: np.ndarray, factory: str, k: int, *, store: EmbeddingStore | None = None
+) -> str | None:
+    """Why the first graph of `factory` with at least k columns that is on disk cannot be used
+    (built from other embeddings, for another pool split, unreadable), or None when none is."""
+    for size in _graph_sizes(directory, factory, k):
+        try:
+            KnnGraph.open(directory, rows, factory, size, store=store)
+        except InvalidDataError as exc:
+            return str(exc)
+        except MissingFileError:
             continue
     return None
 
@@ -230,7 +275,7 @@ def build_knn_graph(
             f"method 'ivf-lists' needs an IVF index, and {index.factory!r} has no inverted lists; use 'search'"
         )
     path, meta_path = graph_paths(directory, index.factory, k)
-    expected = _description(pool, index.factory, k)
+    expected = _description(pool, index.factory, k, store)
     meta = _read_meta(meta_path, expected)
     sampled: dict = {}
     if lists is not None and probe == AUTO_PROBE:
@@ -245,7 +290,7 @@ def build_knn_graph(
     if meta is not None and meta["rows_done"] == pool.size:
         if progress:
             progress(pool.size, pool.size)
-        return KnnGraph.open(directory, pool, index.factory, k)
+        return KnnGraph.open(directory, pool, index.factory, k, store=store)
     ids = None
     if meta is not None and {key: meta.get(key) for key in build} == build:
         try:
@@ -276,7 +321,7 @@ def build_knn_graph(
         builder = IvfGraphBuilder(store, lists, probe)
         fill_from_lists(builder, pool, ids, lists_done, meta["rows_done"], checkpoint, progress, threads)
     del ids
-    return KnnGraph.open(directory, pool, index.factory, k)
+    return KnnGraph.open(directory, pool, index.factory, k, store=store)
 
 
 def _search_rows(

@@ -8,7 +8,6 @@ its dataset, so it refuses to open against different vectors — its labels addr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -24,6 +23,7 @@ from sealsearch.active.knn import check_knn, open_or_build_index, resolve_knn
 from sealsearch.active.pools import POOL_NAMES, POOLS_USING_K
 from sealsearch.active.strategies import STRATEGY_NAMES
 from sealsearch.data.dataset import Dataset
+from sealsearch.data.embeddings import fingerprint_rows, sampled_digest
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError, UnknownNameError
 from sealsearch.index import DEFAULT_BACKEND, KnnIndex, auto_factory, backend_at
 from sealsearch.index.graph import KnnGraph
@@ -36,7 +36,6 @@ PROJECT_FILE = "project.sqlite"
 DEFAULT_K = 20
 DEFAULT_BATCH_SIZE = 10  # a person reads ten items at a time, not the simulations' 100
 DEFAULT_LEASE_S = 600.0
-FINGERPRINT_ROWS = 1000
 ITEM_CACHE_ROWS, ITEM_CACHE_ENTRIES = 1000, 64  # batch-sized item tables kept: a parquet read costs ~10 ms
 ITEMS_IN_MEMORY_BYTES = 64 << 20  # an items.parquet up to this size is read whole, once: rows then cost nothing
 log = logging.getLogger(__name__)
@@ -45,11 +44,10 @@ log = logging.getLogger(__name__)
 def fingerprint(dataset: Dataset) -> dict[str, Any]:
     """n, dim and a sha256 over a seeded sample of vector rows and their ids: cheap at 10^7 rows,
     and any re-embedding, re-ordering or re-import changes it."""
-    n = dataset.info.n
-    rows = np.sort(np.random.default_rng(0).choice(n, size=min(FINGERPRINT_ROWS, n), replace=False))
-    digest = hashlib.sha256(np.ascontiguousarray(dataset.embeddings.take(rows), dtype=np.float32).tobytes())
-    digest.update("\n".join(map(str, dataset.items_at(rows, ("id",))["id"])).encode())
-    return {"n": n, "dim": dataset.info.dim, "sha256": digest.hexdigest()}
+    digest = sampled_digest(dataset.embeddings)  # the rows' vectors ...
+    ids = dataset.items_at(fingerprint_rows(dataset.info.n), ("id",))["id"]
+    digest.update("\n".join(map(str, ids)).encode())  # ... and their ids
+    return {"n": dataset.info.n, "dim": dataset.info.dim, "sha256": digest.hexdigest()}
 
 
 class Project:
