@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from conftest import make_dataset
 from sealsearch.cli import app
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.embeddings import normalise_rows
+from sealsearch.sessions import Project
 
 runner = CliRunner()
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "guarantees.md"
@@ -197,8 +199,73 @@ def test_rows_beyond_float32_squares_are_normalised_not_called_all_zero():
         normalise_rows(np.zeros((2, 8)), 4, "v")
 
 
+# -- class: projects ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def project(good, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("project") / "p"
+    Project.init(path, dataset=good, factory="Flat").close()
+    return path
+
+
+def project_copy(good: Path, project: Path, tmp: Path) -> Path:
+    """A copy of the project over its own copy of the dataset."""
+    ds = fresh(good, tmp)
+    shutil.copytree(project, tmp / "p")
+    set_meta("dataset", str(ds))(tmp / "p")
+    return tmp / "p"
+
+
+def set_meta(key: str, value: str) -> Callable[[Path], None]:
+    def edit(path: Path) -> None:
+        with sqlite3.connect(path / "project.sqlite") as db:
+            db.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+        db.close()
+
+    return edit
+
+
+def empty_file(path: Path) -> None:
+    (path / "project.sqlite").write_bytes(b"")
+
+
+def no_tables(path: Path) -> None:
+    (path / "project.sqlite").unlink()
+    with sqlite3.connect(path / "project.sqlite") as db:
+        db.execute("PRAGMA user_version = 7")  # a valid database file with no table at all
+    db.close()
+
+
+def dataset_shuffled(path: Path) -> None:
+    file = path.parent / "ds" / "embeddings.npy"
+    raw = np.load(file)
+    np.save(file, raw[np.random.default_rng(1).permutation(len(raw))])
+
+
+PROJECTS = {
+    "empty project.sqlite": (empty_file, ["project.sqlite", "not a sealsearch project (an empty file)"]),
+    "database without tables": (no_tables, ["project.sqlite", "not a sealsearch project (a database without"]),
+    "fingerprint malformed": (set_meta("fingerprint", '{"n": 4'), ["project.sqlite", "'fingerprint' is malformed"]),
+    "fingerprint not an object": (set_meta("fingerprint", "[1, 2]"), ["meta 'fingerprint' is malformed", "backup"]),
+    "fingerprint without sha256": (set_meta("fingerprint", '{"n": 400, "dim": 16}'), ["'fingerprint' is malformed"]),
+    "dataset changed under the project": (dataset_shuffled, ["does not match project", "sha256"]),
+}
+
+
+def test_every_changed_project_is_one_line_and_stays_as_it_was(good, project, tmp_path):
+    for name, (edit, fragments) in PROJECTS.items():
+        case = tmp_path / re.sub(r"\W+", "-", name)
+        case.mkdir()
+        path = project_copy(good, project, case)
+        edit(path)
+        if (case / "ds" / "embeddings.npy.checked.json").exists():
+            Dataset.open(case / "ds")  # rescan a changed file now, so the refused command writes nothing
+        before = snapshot(case)
+        refused(["project", "concepts", path], *fragments)
+        assert snapshot(case) == before, f"{name}: a refused command wrote or changed files"
+
+
 def test_guarantees_list_every_case():
     text = DOCS.read_text().split("## Datasets and projects that changed", 1)[-1]
-    names = [*DATASET_JSON, *TABLES, *EMBEDDINGS]
+    names = [*DATASET_JSON, *TABLES, *EMBEDDINGS, *PROJECTS]
     missing = [name for name in names if f"| {name} |" not in text]
     assert not missing, f"docs/guarantees.md lacks rows for {missing}"

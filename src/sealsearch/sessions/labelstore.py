@@ -69,8 +69,12 @@ def effective_events(events: Sequence[Event]) -> dict[int, Event]:
 class LabelStore:
     """The project's SQLite file: meta, concepts, the event log, rounds and leased batches."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, create: bool = True):
+        """Open (and migrate) the project database at `path`; with `create=False` a file that is
+        not one already (zero bytes, or a database without a sealsearch schema) is refused before
+        anything is written into it."""
         self.path = Path(path)
+        self.create = create
         self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -93,6 +97,12 @@ class LabelStore:
     def _check_ours(self) -> None:
         """Refuse, before writing anything, a SQLite file that belongs to something else."""
         tables = {row["name"] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables and not self.create:
+            what = "an empty file" if not self.path.stat().st_size else "a database without tables"
+            raise InvalidDataError(
+                f"{self.path}: not a sealsearch project ({what}); "
+                "restore it from a backup, or remove it and run `seals project init`"
+            )
         if tables and "migrations" not in tables:
             raise InvalidDataError(
                 f"{self.path}: a SQLite database of another program (tables {', '.join(sorted(tables)[:3])}), "

@@ -50,6 +50,27 @@ def fingerprint(dataset: Dataset) -> dict[str, Any]:
     return {"n": dataset.info.n, "dim": dataset.info.dim, "sha256": digest.hexdigest()}
 
 
+def parse_fingerprint(text: str, file: Path) -> dict[str, Any]:
+    """The dataset fingerprint a project's meta records, refused with one line when malformed."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    valid = (
+        isinstance(value, dict)
+        and set(value) == {"n", "dim", "sha256"}
+        and all(isinstance(value[key], int) and not isinstance(value[key], bool) for key in ("n", "dim"))
+        and isinstance(value["sha256"], str)
+        and len(value["sha256"]) == 64
+    )
+    if not valid:
+        raise InvalidDataError(
+            f"{file}: meta 'fingerprint' is malformed ({str(text)[:40]!r}; expected JSON with n, dim and a sha256); "
+            "restore the project from a backup"
+        )
+    return value
+
+
 class Project:
     """A labeling project; see PROJECT_API.md for the contract shared with the web app and the CLI."""
 
@@ -119,7 +140,7 @@ class Project:
         file = path / PROJECT_FILE
         if not file.is_file():
             raise MissingFileError(f"{file}: not found; create the project first (Project.init / `seals project init`)")
-        store = LabelStore(file)
+        store = LabelStore(file, create=False)  # an empty file gets no schema written into it
         meta = store.meta()
         if not {"dataset", "fingerprint", "knn", "factory"} <= meta.keys():
             store.close()
@@ -132,7 +153,12 @@ class Project:
         except BaseException:
             store.close()
             raise
-        recorded, current = json.loads(meta["fingerprint"]), fingerprint(data)
+        try:
+            recorded = parse_fingerprint(meta["fingerprint"], file)
+        except BaseException:
+            store.close()
+            raise
+        current = fingerprint(data)
         if recorded != current:
             store.close()
             raise InvalidDataError(
