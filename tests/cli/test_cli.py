@@ -210,7 +210,7 @@ def test_result_tables_fit_an_80_column_terminal(small_dataset):
 
 
 COMMANDS = ["import", "concepts", "dataset", "index", "run", "compare", "demo", "experiment", "analyze", "report",
-            "predict", "project", "serve", "label", "export", "embed"]  # fmt: skip
+            "predict", "project", "serve", "label", "export", "embed", "doctor"]  # fmt: skip
 
 
 def test_help_lists_every_command_without_loading_the_library():

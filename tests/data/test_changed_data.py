@@ -21,10 +21,13 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import make_dataset
+from sealsearch.active.knn import build_knn_graph, open_or_build_index
 from sealsearch.cli import app
+from sealsearch.data.codes import Sq8Codes
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.embeddings import normalise_rows
 from sealsearch.sessions import Project
+from sealsearch.sessions.doctor import doctor
 
 runner = CliRunner()
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "guarantees.md"
@@ -57,7 +60,9 @@ def refused(args: list, *fragments: str) -> str:
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file under root, the value-scan cache aside (a scan of a changed file may record it)."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith(".checked.json"))
+    return {str(p.relative_to(root)): p.read_bytes() for p in files}
 
 
 def check_class(cases: dict[str, tuple[Callable[[Path], None], list[str]]], good: Path, tmp: Path, command="concepts"):
@@ -235,10 +240,13 @@ def no_tables(path: Path) -> None:
     db.close()
 
 
-def dataset_shuffled(path: Path) -> None:
-    file = path.parent / "ds" / "embeddings.npy"
-    raw = np.load(file)
-    np.save(file, raw[np.random.default_rng(1).permutation(len(raw))])
+def shuffle(ds: Path) -> None:
+    raw = np.load(ds / "embeddings.npy")
+    np.save(ds / "embeddings.npy", raw[np.random.default_rng(1).permutation(len(raw))])
+
+
+def dataset_shuffled(project: Path) -> None:
+    shuffle(project.parent / "ds")
 
 
 PROJECTS = {
@@ -264,8 +272,77 @@ def test_every_changed_project_is_one_line_and_stays_as_it_was(good, project, tm
         assert snapshot(case) == before, f"{name}: a refused command wrote or changed files"
 
 
+# -- seals doctor: every case of every class, and a healthy dataset and project -------------------
+def shuffled_under_index(ds: Path) -> None:
+    dataset = Dataset.open(ds)
+    build_knn_graph(dataset, open_or_build_index(dataset, "Flat"), 5, method="search")
+    shuffle(ds)
+
+
+def media_missing(ds: Path) -> None:
+    (ds / "media" / "7.txt").unlink()
+
+
+DOCTOR_ONLY = {
+    "duplicated item id": (items(set_at("id", 9, "item4")), ["items.parquet", "id 'item4' appears twice"]),
+    "rows shuffled under an index and a graph": (shuffled_under_index, ["built from other embeddings", "seals index"]),
+    "media file missing": (media_missing, ["1 of 400 media files missing", "7.txt", "media_root"]),
+}
+
+
+@pytest.fixture(scope="module")
+def with_media(good, tmp_path_factory) -> Path:
+    """The good dataset with a media_root and one small file per item (uri column)."""
+    path = tmp_path_factory.mktemp("media") / "ds"
+    shutil.copytree(good, path)
+    (path / "media").mkdir()
+    table = pd.read_parquet(path / "items.parquet")
+    table["uri"] = [f"{row}.txt" for row in table["row"]]
+    for uri in table["uri"]:
+        (path / "media" / uri).write_text("x")
+    table.to_parquet(path / "items.parquet", index=False)
+    field(media_root="media")(path)
+    return path
+
+
+def failed_with(findings: list, fragments: list[str]) -> bool:
+    failed = [f"{f.found}; {f.fix}" for f in findings if f.status == "fail"]
+    return any(all(fragment in text for fragment in fragments) for text in failed)
+
+
+def test_doctor_finds_every_case_and_writes_nothing(good, with_media, project, tmp_path):
+    cases = [(name, case, False) for name, case in {**DATASET_JSON, **TABLES, **EMBEDDINGS, **DOCTOR_ONLY}.items()]
+    cases += [(name, case, True) for name, case in PROJECTS.items()]
+    for name, (edit, fragments), is_project in cases:
+        where = tmp_path / re.sub(r"\W+", "-", name)
+        where.mkdir()
+        path = project_copy(good, project, where) if is_project else fresh(with_media, where)
+        edit(path)
+        if is_project and (where / "ds" / "embeddings.npy.checked.json").exists():
+            Dataset.open(where / "ds")
+        before = snapshot(where)
+        result = runner.invoke(app, ["doctor", str(path)])
+        assert result.exit_code == 1 and "checks failed" in result.stderr, f"{name}: {result.output}"
+        assert failed_with(doctor(path), fragments), f"{name}: {doctor(path)}"
+        assert snapshot(where) == before, f"{name}: the doctor wrote or changed files"
+
+
+def test_doctor_passes_a_healthy_dataset_and_project(with_media, project, tmp_path):
+    ds = fresh(with_media, tmp_path)
+    dataset = Dataset.open(ds)
+    build_knn_graph(dataset, open_or_build_index(dataset, "Flat"), 5, method="search")
+    Sq8Codes.open_or_build(dataset.embeddings, ds / "embeddings.npy")
+    findings = doctor(ds)
+    assert {f.status for f in findings} == {"ok"}, findings
+    assert {"index Flat", "graph Flat graph_k5", "media", "SQ8 codes", "item ids"} <= {f.check for f in findings}
+    result = runner.invoke(app, ["doctor", str(ds)])
+    assert result.exit_code == 0 and "400 media files" in result.stdout, result.output
+    result = runner.invoke(app, ["doctor", str(project)])
+    assert result.exit_code == 0 and "dataset matches" in result.stdout, result.output
+
+
 def test_guarantees_list_every_case():
     text = DOCS.read_text().split("## Datasets and projects that changed", 1)[-1]
-    names = [*DATASET_JSON, *TABLES, *EMBEDDINGS, *PROJECTS]
+    names = [*DATASET_JSON, *TABLES, *EMBEDDINGS, *PROJECTS, *DOCTOR_ONLY]
     missing = [name for name in names if f"| {name} |" not in text]
     assert not missing, f"docs/guarantees.md lacks rows for {missing}"

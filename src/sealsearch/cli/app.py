@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import typer
 
-from sealsearch.cli import analysis, data, export, importing, index, label, project, serve, simulate
+from sealsearch.cli import analysis, data, doctor, export, importing, index, label, project, serve, simulate
 
 app = typer.Typer(
     help="SEALS: find and learn rare concepts in huge unlabeled pools.", no_args_is_help=True, add_completion=False
 )
-GROUPS = (data, importing, index, simulate, analysis, project, serve, label, export)
+GROUPS = (data, importing, index, simulate, analysis, project, serve, label, export, doctor)
 """Command modules, in the order `seals --help` lists their commands."""
 for group in GROUPS:
     app.add_typer(group.app)

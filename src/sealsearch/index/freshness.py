@@ -27,6 +27,8 @@ SOURCE_KEY = "embeddings"
 """meta.json's key for the fingerprint of the embeddings an index was built from."""
 
 FRESH, CHANGED, UNRECORDED, MISSING = "fresh", "changed", "unrecorded", "missing"
+BUILT_FROM_OTHER_ROWS = "built from other embeddings (the rows changed since: shuffled, re-embedded or edited)"
+NO_FINGERPRINT = "records no fingerprint of its embeddings (saved by an older sealsearch, or interrupted)"
 
 
 def record_source(directory: Path, store: EmbeddingStore) -> None:
@@ -60,7 +62,7 @@ def source_state(directory: Path, store: EmbeddingStore) -> str:
 def stale_reason(directory: Path, state: str) -> str:
     """Why an index in `directory` is not reused, in words (for a warning or a doctor's table)."""
     if state == CHANGED:
-        return f"{directory}: built from other embeddings (the rows changed since: shuffled, re-embedded or edited)"
+        return f"{directory}: {BUILT_FROM_OTHER_ROWS}"
     if state == UNRECORDED:
-        return f"{directory}: records no fingerprint of its embeddings (saved by an older sealsearch, or interrupted)"
+        return f"{directory}: {NO_FINGERPRINT}"
     return f"{directory}: {state}"

@@ -34,6 +34,7 @@ from sealsearch._util import Progress, positive_int, single_threaded_blas, write
 from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 from sealsearch.index import KnnIndex, index_dir_name, torch_graph
+from sealsearch.index.freshness import BUILT_FROM_OTHER_ROWS, NO_FINGERPRINT
 from sealsearch.index.ivf_graph import AUTO_PROBE, DEFAULT_PROBE, IvfGraphBuilder, choose_probe, fill_from_lists
 from sealsearch.index.recall import RECALL_QUERIES, recall_of, sample_queries
 
@@ -78,9 +79,7 @@ def _stale_reason(meta_path: Path, expected: dict) -> str:
     if not isinstance(meta, dict):
         return "unreadable"
     if EMBEDDINGS_KEY in expected and meta.get(EMBEDDINGS_KEY) != expected[EMBEDDINGS_KEY]:
-        if EMBEDDINGS_KEY not in meta:
-            return "records no fingerprint of its embeddings (built by an older sealsearch)"
-        return "built from other embeddings (embeddings.npy changed since: shuffled, re-embedded or edited)"
+        return BUILT_FROM_OTHER_ROWS if EMBEDDINGS_KEY in meta else NO_FINGERPRINT
     return "built for another pool split or index"
 
 

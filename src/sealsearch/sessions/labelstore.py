@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from sealsearch.errors import InvalidDataError
-from sealsearch.sessions.schema import MIGRATIONS, statements, storage_error
+from sealsearch.sessions.schema import MIGRATIONS, check_version, statements, storage_error
 
 LABELS = ("positive", "negative", "skip")
 EVENT_KINDS = (*LABELS, "undo")
@@ -64,6 +64,22 @@ def effective_events(events: Sequence[Event]) -> dict[int, Event]:
             latest.pop(event.row, None)  # re-insert so the dict stays ordered by effective event id
             latest[event.row] = event
     return latest
+
+
+def check_ours(path: Path, tables: set[str], *, create: bool) -> None:
+    """Refuse a database with `tables` that is not a sealsearch project: another program's, or
+    (unless `create`) an empty one, which a read command must not turn into a project."""
+    if tables and "migrations" not in tables:
+        raise InvalidDataError(
+            f"{path}: a SQLite database of another program (tables {', '.join(sorted(tables)[:3])}), "
+            "not a sealsearch project; move it away or create the project elsewhere"
+        )
+    if not tables and not create:
+        what = "an empty file" if not path.stat().st_size else "a database without tables"
+        raise InvalidDataError(
+            f"{path}: not a sealsearch project ({what}); restore it from a backup, or remove it and run "
+            "`seals project init`"
+        )
 
 
 class LabelStore:
@@ -97,17 +113,7 @@ class LabelStore:
     def _check_ours(self) -> None:
         """Refuse, before writing anything, a SQLite file that belongs to something else."""
         tables = {row["name"] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not tables and not self.create:
-            what = "an empty file" if not self.path.stat().st_size else "a database without tables"
-            raise InvalidDataError(
-                f"{self.path}: not a sealsearch project ({what}); "
-                "restore it from a backup, or remove it and run `seals project init`"
-            )
-        if tables and "migrations" not in tables:
-            raise InvalidDataError(
-                f"{self.path}: a SQLite database of another program (tables {', '.join(sorted(tables)[:3])}), "
-                "not a sealsearch project; move it away or create the project elsewhere"
-            )
+        check_ours(self.path, tables, create=self.create)
 
     # -- plumbing --------------------------------------------------------------------------
     @contextmanager
@@ -147,12 +153,7 @@ class LabelStore:
         with self.transaction() as db:
             db.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied REAL)")
         applied = {row["version"] for row in self.query("SELECT version FROM migrations")}
-        newest = max(applied, default=0)
-        if newest > len(MIGRATIONS):
-            raise InvalidDataError(
-                f"{self.path}: schema version {newest} is newer than this sealsearch ({len(MIGRATIONS)}); "
-                "upgrade sealsearch to open it"
-            )
+        check_version(self.path, max(applied, default=0))
         for version, (name, sql) in enumerate(MIGRATIONS, start=1):
             if version in applied:
                 continue

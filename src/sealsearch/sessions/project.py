@@ -71,6 +71,27 @@ def parse_fingerprint(text: str, file: Path) -> dict[str, Any]:
     return value
 
 
+def check_project_meta(meta: dict[str, str], file: Path) -> None:
+    """Refuse a project whose meta lacks a key `init` writes, or records a malformed fingerprint."""
+    if not {"dataset", "fingerprint", "knn", "factory"} <= meta.keys():
+        raise InvalidDataError(
+            f"{file}: records no dataset (an interrupted `seals project init`?); remove it and run "
+            "`seals project init` again"
+        )
+    parse_fingerprint(meta["fingerprint"], file)
+
+
+def check_dataset_matches(meta: dict[str, str], dataset: Dataset, path: Path) -> None:
+    """Refuse a dataset whose fingerprint differs from the one project `path` recorded in `meta`."""
+    recorded, current = parse_fingerprint(meta["fingerprint"], path / PROJECT_FILE), fingerprint(dataset)
+    if recorded != current:
+        raise InvalidDataError(
+            f"{meta['dataset']}: this dataset does not match project {path} (recorded n={recorded['n']}, "
+            f"dim={recorded['dim']}, sha256 {recorded['sha256'][:12]}; now n={current['n']}, dim={current['dim']}, "
+            f"sha256 {current['sha256'][:12]}); open the project with the dataset it was created on"
+        )
+
+
 class Project:
     """A labeling project; see PROJECT_API.md for the contract shared with the web app and the CLI."""
 
@@ -142,30 +163,17 @@ class Project:
             raise MissingFileError(f"{file}: not found; create the project first (Project.init / `seals project init`)")
         store = LabelStore(file, create=False)  # an empty file gets no schema written into it
         meta = store.meta()
-        if not {"dataset", "fingerprint", "knn", "factory"} <= meta.keys():
+        try:
+            check_project_meta(meta, file)
+        except BaseException:
             store.close()
-            raise InvalidDataError(
-                f"{file}: records no dataset (an interrupted `seals project init`?); remove it and run "
-                "`seals project init` again"
-            )
+            raise
         try:
             data = Dataset.open(meta["dataset"])
+            check_dataset_matches(meta, data, path)
         except BaseException:
             store.close()
             raise
-        try:
-            recorded = parse_fingerprint(meta["fingerprint"], file)
-        except BaseException:
-            store.close()
-            raise
-        current = fingerprint(data)
-        if recorded != current:
-            store.close()
-            raise InvalidDataError(
-                f"{meta['dataset']}: this dataset does not match project {path} (recorded n={recorded['n']}, "
-                f"dim={recorded['dim']}, sha256 {recorded['sha256'][:12]}; now n={current['n']}, dim={current['dim']}, "
-                f"sha256 {current['sha256'][:12]}); open the project with the dataset it was created on"
-            )
         return cls(path, store, data, lease_s)
 
     def close(self) -> None:

@@ -80,6 +80,15 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
+def check_version(path: Path, newest: int) -> None:
+    """Refuse a project file whose newest applied migration is beyond this code's."""
+    if newest > len(MIGRATIONS):
+        raise InvalidDataError(
+            f"{path}: schema version {newest} is newer than this sealsearch ({len(MIGRATIONS)}); "
+            "upgrade sealsearch to open it"
+        )
+
+
 def statements(script: str) -> list[str]:
     """Split a migration script into statements (a trigger's BEGIN ... END; stays whole)."""
     statements, current = [], ""
