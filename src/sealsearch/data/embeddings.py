@@ -27,11 +27,6 @@ FINGERPRINT_ROWS = 1000
 """Rows hashed into a fingerprint: 1,000 scattered reads cost ~10-100 ms even at 10^7 x 256 (10 GB)."""
 
 
-def _first_bad_row(chunk: np.ndarray) -> int | None:
-    bad = ~np.isfinite(chunk).all(axis=1)
-    return int(np.argmax(bad)) if bad.any() else None
-
-
 def check_matrix_shape(matrix: np.ndarray, source: str) -> None:
     """Refuse anything that is not a non-empty 2-D float matrix (the one copy of these checks)."""
     if getattr(matrix, "ndim", None) != 2:
@@ -56,31 +51,38 @@ SCANS = ("finite", "nonzero")
 
 
 def row_norms(block: np.ndarray) -> np.ndarray:
-    """Exact-enough L2 norms (float64) of finite rows of any float dtype, without under- or overflow.
+    """L2 norms (float64) of the rows of a float block, without under- or overflow; NaN or inf
+    exactly for the rows that hold a NaN or an inf, so this one pass also finds those.
 
     float32 squares lose rows whose values are below ~1e-19 (the norm underflows to 0) or above
-    ~1e19 (it overflows to inf); those few rows are measured again scaled by their largest value,
-    so only an all-zero row has norm 0.
+    ~1e19 (it overflows to inf); those few rows are measured again in float64, scaled by their
+    largest value, so only an all-zero row has norm 0.
     """
-    with np.errstate(over="ignore"):  # values beyond float32 are measured again below
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: measured again below
         block32 = np.asarray(block, dtype=np.float32)
         norms = np.sqrt(np.einsum("ij,ij->i", block32, block32)).astype(np.float64)
-    odd = np.flatnonzero(~(np.isfinite(norms) & (norms > 1e-18) & (norms < 1e18)))
-    if odd.size:
-        rows = np.asarray(block[odd], dtype=np.float64)
-        scale = np.abs(rows).max(axis=1)
-        safe = np.where(scale > 0, scale, 1.0)
-        norms[odd] = scale * np.linalg.norm(rows / safe[:, None], axis=1)
+        odd = np.flatnonzero(~((norms > 1e-18) & (norms < 1e18)))  # NaN fails both: measured again too
+        if odd.size:
+            rows = np.asarray(block[odd], dtype=np.float64)
+            scale = np.abs(rows).max(axis=1)  # NaN or inf for a row holding one
+            safe = np.where(scale > 0, scale, 1.0)
+            norms[odd] = scale * np.linalg.norm(rows / safe[:, None], axis=1)
     return norms
 
 
+def _first_bad_norm(norms: np.ndarray) -> int | None:
+    bad = ~np.isfinite(norms)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
 def _scan_block(block: np.ndarray, start: int, source: str, unit: bool) -> None:
-    """Refuse the first NaN/inf, all-zero or (when `unit`) not-unit-length row of a block."""
+    """Refuse the first NaN/inf, all-zero or (when `unit`) not-unit-length row of a block, in one
+    pass over its values (`row_norms`)."""
     remedy = "fix or drop that row and import again"
-    bad = _first_bad_row(block)
+    norms = row_norms(block)
+    bad = _first_bad_norm(norms)
     if bad is not None:
         raise InvalidDataError(f"{source}: row {start + bad} contains NaN or inf; {remedy}")
-    norms = row_norms(block)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         row = start + int(zero[0])
@@ -290,10 +292,10 @@ def normalise_rows(
     a float64 input) are normalised in float64 from their own values: only a row of zeros is
     refused as all-zero."""
     source = np.asarray(block)
-    bad = _first_bad_row(source)
+    norms = row_norms(source)
+    bad = _first_bad_norm(norms)
     if bad is not None:
         raise InvalidDataError(f"{label}: row {first_row + bad} contains NaN or inf; {remedy}")
-    norms = row_norms(source)
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         raise InvalidDataError(
