@@ -182,7 +182,7 @@ def huge(raw: np.ndarray) -> None:
 
 
 EMBEDDINGS = {
-    "zero row": (vectors(zero), ["embeddings.npy", "row 11 is all zeros"]),
+    "zero row": (vectors(zero), ["embeddings.npy", "row 11 is an all-zero vector"]),
     "row no longer unit length": (vectors(halved), ["embeddings.npy", "row 12 has length 0.5", "normalized: true"]),
     "row underflowing float32": (vectors(tiny), ["embeddings.npy", "row 13 has length 1e-30", "re-import"]),
     "row overflowing float32": (vectors(huge), ["embeddings.npy", "row 14 has length 1e+30", "re-import"]),

@@ -75,18 +75,25 @@ def _first_bad_norm(norms: np.ndarray) -> int | None:
     return int(np.argmax(bad)) if bad.any() else None
 
 
-def _scan_block(block: np.ndarray, start: int, source: str, unit: bool) -> None:
-    """Refuse the first NaN/inf, all-zero or (when `unit`) not-unit-length row of a block, in one
-    pass over its values (`row_norms`)."""
-    remedy = "fix or drop that row and import again"
+def checked_norms(block: np.ndarray, first_row: int, label: str, remedy: str) -> np.ndarray:
+    """`row_norms` of a block, refusing its first NaN/inf or all-zero row (named by `first_row` +
+    its position): the one copy of these two refusals, for imports, queries and stored files."""
     norms = row_norms(block)
     bad = _first_bad_norm(norms)
     if bad is not None:
-        raise InvalidDataError(f"{source}: row {start + bad} contains NaN or inf; {remedy}")
+        raise InvalidDataError(f"{label}: row {first_row + bad} contains NaN or inf; {remedy}")
     zero = np.flatnonzero(norms == 0)
     if zero.size:
-        row = start + int(zero[0])
-        raise InvalidDataError(f"{source}: row {row} is all zeros (a zero vector has no direction); {remedy}")
+        raise InvalidDataError(
+            f"{label}: row {first_row + int(zero[0])} is an all-zero vector and cannot be L2-normalised; {remedy}"
+        )
+    return norms
+
+
+def _scan_block(block: np.ndarray, start: int, source: str, unit: bool) -> None:
+    """Refuse the first NaN/inf, all-zero or (when `unit`) not-unit-length row of a block, in one
+    pass over its values (`row_norms`)."""
+    norms = checked_norms(block, start, source, "fix or drop that row and import again")
     if unit:
         off = np.flatnonzero(np.abs(norms - 1.0) > UNIT_TOLERANCE.get(block.dtype.itemsize, 1e-3))
         if off.size:
@@ -292,15 +299,7 @@ def normalise_rows(
     a float64 input) are normalised in float64 from their own values: only a row of zeros is
     refused as all-zero."""
     source = np.asarray(block)
-    norms = row_norms(source)
-    bad = _first_bad_norm(norms)
-    if bad is not None:
-        raise InvalidDataError(f"{label}: row {first_row + bad} contains NaN or inf; {remedy}")
-    zero = np.flatnonzero(norms == 0)
-    if zero.size:
-        raise InvalidDataError(
-            f"{label}: row {first_row + int(zero[0])} is an all-zero vector and cannot be L2-normalised; {remedy}"
-        )
+    norms = checked_norms(source, first_row, label, remedy)
     if np.all((norms > 1e-18) & (norms < 1e18)):  # every row fits float32 arithmetic: the fast path
         block = np.asarray(source, dtype=np.float32)
         return block / norms.astype(np.float32)[:, None]
