@@ -52,7 +52,7 @@ def _describe_info(path: Path) -> str:
 
 def _open(path: Path, opened: list[Dataset]) -> str:
     opened.append(Dataset.open(path, verify=False))  # the values are scanned in full next
-    return "embeddings.npy fits dataset.json; items.parquet readable, with row, id, split"
+    return "embeddings.npy fits dataset.json; items.parquet readable, with id and split"
 
 
 def _scan(dataset: Dataset, progress: Progress | None) -> str:

@@ -19,7 +19,7 @@ from sealsearch.data.row_groups import RowGroupReader
 from sealsearch.errors import InvalidDataError, MissingFileError, UnknownNameError
 
 SPLITS = ("pool", "test")
-ITEM_COLUMNS = ("row", "id", "split")  # what `DatasetWriter` always writes into items.parquet
+ITEM_COLUMNS = ("id", "split")  # read by labels (ids) and every split; `DatasetWriter` always writes both
 
 
 class Dataset:
@@ -240,7 +240,7 @@ class Dataset:
 
 def _check_items_file(file: Path, n: int) -> None:
     """items.parquet, when present, must be a readable Parquet table of exactly n rows with the
-    columns `DatasetWriter` writes (row, id, split); its footer only is read, so this costs
+    columns every reader needs (id, split); its footer only is read, so this costs
     nothing at 10^7 items. Values (duplicate ids, split names) are checked where they are read."""
     if not file.is_file():
         return
@@ -258,7 +258,7 @@ def _check_items_file(file: Path, n: int) -> None:
     missing = [column for column in ITEM_COLUMNS if column not in columns]
     if missing:
         raise InvalidDataError(
-            f"{file}: has no column {missing[0]!r} (an import always writes {', '.join(ITEM_COLUMNS)}); "
+            f"{file}: has no column {missing[0]!r} (an import always writes row, {', '.join(ITEM_COLUMNS)}); "
             "re-import the dataset"
         )
 
