@@ -4,7 +4,7 @@ An index stores its own copy (or codes) of the vectors and answers with row numb
 embeddings.npy changes under it (rows shuffled, re-embedded, re-imported with the same shape),
 the old index keeps answering with the old rows: wrong neighbours, silently. So a save records
 the store's fingerprint (`EmbeddingStore.fingerprint`: n, dim, dtype and a sha256 of 1,000
-seeded rows; ~10-100 ms at 10^7 x 256) in the index's meta.json, and `open_or_build_index`
+seeded rows; ~30 ms at 10^7 x 256, bench/freshness_cost.py) in the index's meta.json, and `open_or_build_index`
 reuses an index only when the recorded fingerprint equals the current one.
 
 An index saved before fingerprints were recorded has none: it is treated as stale and rebuilt
