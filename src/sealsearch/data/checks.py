@@ -69,10 +69,10 @@ def _describe_splits(dataset: Dataset) -> str:
 
 def _describe_concepts(dataset: Dataset) -> str | Finding:
     try:
-        names = dataset.concept_names()
+        counts = dataset.concept_counts()  # what `seals concepts` lists
     except MissingFileError:
         return Finding("concepts", SKIP, "no concepts.parquet (no ground truth: simulations need one)")
-    return f"{len(names):,} concepts, no duplicate rows"
+    return f"{len(counts):,} concepts, no duplicate rows"
 
 
 def _check_media(dataset: Dataset, progress: Progress | None) -> str | Finding:

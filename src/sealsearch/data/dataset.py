@@ -220,9 +220,12 @@ class Dataset:
         return list(self._concepts())
 
     def concept_counts(self) -> pd.DataFrame:
-        """Positives of every concept per split: columns concept, pool, test."""
+        """Positives of every concept per split: columns concept, pool, test (refused when there are none)."""
         split_of_row = self._split_of_row()
         names = self.concept_names()
+        if not names:  # a one-line refusal, not an empty DataFrame printed as if it were a table
+            file = self.path / "concepts.parquet"
+            raise InvalidDataError(f"{file}: holds no concepts (0 rows); re-import with --labels")
         rows = [self._concepts()[name] for name in names]
         sizes = np.fromiter((r.size for r in rows), dtype=np.int64, count=len(rows))
         in_test = split_of_row[np.concatenate(rows)] == 1 if rows else np.empty(0, dtype=bool)
@@ -287,7 +290,7 @@ def _read_concepts(file: Path, n: int) -> pd.DataFrame:
     """concepts.parquet as (row, concept), refused unless every row is an integer in 0..n-1 (a
     negative row would otherwise silently wrap around to the end of the dataset), no (row,
     concept) pair appears twice (an import writes each once; a doubled pair doubles a concept's
-    positives and halves its recall) and the table is not empty."""
+    positives and halves its recall)."""
     try:
         table = pd.read_parquet(file)
     except Exception as exc:  # noqa: BLE001 - Arrow raises ArrowInvalid, OSError or others on a bad file
@@ -297,8 +300,6 @@ def _read_concepts(file: Path, n: int) -> pd.DataFrame:
     missing = {"row", "concept"} - set(table.columns)
     if missing:
         raise InvalidDataError(f"{file}: missing column(s) {sorted(missing)}; it needs columns row, concept")
-    if not len(table):
-        raise InvalidDataError(f"{file}: holds no concepts (0 rows); re-import with --labels, or remove the file")
     if not pd.api.types.is_integer_dtype(table["row"]):
         raise InvalidDataError(
             f"{file}: column row must hold integers, got {table['row'].dtype}; re-import the dataset"

@@ -77,8 +77,9 @@ def parse_info(raw: object, file: Path) -> DatasetInfo:
         )
     for key in raw:
         if key not in FIELDS:
-            hint = did_you_mean(str(key), FIELDS) or ""
-            raise InvalidDataError(f"{file}: unknown field {key!r}{hint}; remove it, or re-import the dataset")
+            close = did_you_mean(str(key), FIELDS).removeprefix("; ")
+            hint = f" ({close})" if close else ""
+            raise InvalidDataError(f"{file}: unknown field {key!r}{hint}; rename or remove it, or re-import")
     for key, (required, accepts, valid) in FIELDS.items():
         if key not in raw:
             if required:

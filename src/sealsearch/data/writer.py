@@ -293,7 +293,7 @@ class DatasetWriter:
         record_check(self.tmp / "embeddings.npy", (*SCANS, "unit"))  # every row was checked while normalising
         if self.items is not None:
             self.items.to_parquet(self.tmp / "items.parquet", index=False)
-        if self.concepts is not None and len(self.concepts):  # no concepts: no file (an empty one is refused)
+        if self.concepts is not None:
             self.concepts.to_parquet(self.tmp / "concepts.parquet", index=False)
         for table_name, table in self.tables.items():
             table.to_parquet(self.tmp / f"{table_name}.parquet", index=False)
