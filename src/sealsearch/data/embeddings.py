@@ -51,17 +51,21 @@ SCANS = ("finite", "nonzero")
 """What a value scan of embeddings.npy checks; `+ ("unit",)` when dataset.json says normalised."""
 
 
-def row_norms(block: np.ndarray) -> np.ndarray:
+def row_norms(block: np.ndarray, *, for_division: bool = False) -> np.ndarray:
     """L2 norms (float64) of the rows of a float block, without under- or overflow; NaN or inf
     exactly for the rows that hold a NaN or an inf, so this one pass also finds those.
 
     float32 squares lose rows whose values are below ~1e-19 (the norm underflows to 0) or above
     ~1e19 (it overflows to inf); those few rows are measured again in float64, scaled by their
-    largest value, so only an all-zero row has norm 0.
+    largest value, so only an all-zero row has norm 0. `for_division`: the float32 norms are
+    np.linalg.norm's, bit for bit.
     """
     with np.errstate(over="ignore", invalid="ignore"):  # beyond float32: measured again below
         block32 = np.asarray(block, dtype=np.float32)
-        norms = np.sqrt(np.einsum("ij,ij->i", block32, block32)).astype(np.float64)
+        if for_division:  # the summation imports have always divided by: a written file's bytes never change
+            norms = np.linalg.norm(block32, axis=1).astype(np.float64)
+        else:  # a check within a tolerance: einsum reads the block once, without a squared copy (2-3x faster)
+            norms = np.sqrt(np.einsum("ij,ij->i", block32, block32)).astype(np.float64)
         odd = np.flatnonzero(~((norms > 1e-18) & (norms < 1e18)))  # NaN fails both: measured again too
         if odd.size:
             rows = np.asarray(block[odd], dtype=np.float64)
@@ -76,10 +80,12 @@ def _first_bad_norm(norms: np.ndarray) -> int | None:
     return int(np.argmax(bad)) if bad.any() else None
 
 
-def checked_norms(block: np.ndarray, first_row: int, label: str, remedy: str) -> np.ndarray:
+def checked_norms(
+    block: np.ndarray, first_row: int, label: str, remedy: str, *, for_division: bool = False
+) -> np.ndarray:
     """`row_norms` of a block, refusing its first NaN/inf or all-zero row (named by `first_row` +
     its position): the one copy of these two refusals, for imports, queries and stored files."""
-    norms = row_norms(block)
+    norms = row_norms(block, for_division=for_division)
     bad = _first_bad_norm(norms)
     if bad is not None:
         raise InvalidDataError(f"{label}: row {first_row + bad} contains NaN or inf; {remedy}")
@@ -300,7 +306,7 @@ def normalise_rows(
     a float64 input) are normalised in float64 from their own values: only a row of zeros is
     refused as all-zero."""
     source = np.asarray(block)
-    norms = checked_norms(source, first_row, label, remedy)
+    norms = checked_norms(source, first_row, label, remedy, for_division=True)
     if np.all((norms > 1e-18) & (norms < 1e18)):  # every row fits float32 arithmetic: the fast path
         block = np.asarray(source, dtype=np.float32)
         return block / norms.astype(np.float32)[:, None]
