@@ -33,7 +33,7 @@ from sklearn.metrics import average_precision_score
 from sealsearch._util import Progress, atomic_write, single_threaded_blas, write_text_atomic
 from sealsearch.active.knn import check_knn, open_or_build_index, resolve_knn
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
-from sealsearch.active.pools import POOLS_USING_K, check_pool
+from sealsearch.active.pools import check_pool, pools_using_k
 from sealsearch.active.strategies import check_strategy
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidDataError, InvalidParameterError
@@ -120,7 +120,7 @@ class ExperimentGrid:
         for concept, strategy, pool, k, seed_pos, dedup, repeat in product(
             self.concepts, self.strategies, self.pools, self.ks, self.seed_pos, self.dedup, range(self.repeats)
         ):
-            k = k if pool in POOLS_USING_K else 0
+            k = k if pool in pools_using_k() else 0
             if (key := (concept, strategy, pool, k, seed_pos, dedup, repeat)) in seen:
                 continue
             seen.add(key)
@@ -134,7 +134,7 @@ class ExperimentGrid:
 
 
 def cell_key(config: RunConfig) -> tuple:
-    k = config.k if config.pool in POOLS_USING_K else 0
+    k = config.k if config.pool in pools_using_k() else 0
     dedup = float("nan") if config.dedup is None else float(config.dedup)
     return (config.concept, config.strategy, config.pool, k, config.seed_pos, dedup, config.repeat)
 
@@ -303,18 +303,18 @@ def run_experiment(
     if full_supervision and dataset.split_rows("test").size:
         full_todo = [c for c in grid.concepts if c not in set(full["concept"])]
 
-    needs_index = any(config.pool in POOLS_USING_K for config in todo)
+    needs_index = any(config.pool in pools_using_k() for config in todo)
     if needs_index:
         if index is None:
             index = open_or_build_index(dataset, grid.factory, backend=grid.backend, uri=grid.uri)  # loaded by workers
         sources = {
             config.k: resolve_knn(dataset, index.factory, config.k, grid.knn)[1]
             for config in todo
-            if config.pool in POOLS_USING_K
+            if config.pool in pools_using_k()
         }
         _check_knn_sources(out_dir, runs, sources)
         for config in todo:  # resolved once: a graph built while the experiment runs changes nothing
-            if config.pool in POOLS_USING_K:
+            if config.pool in pools_using_k():
                 config.knn = sources[config.k]
     tasks = [("full", c) for c in full_todo] + [("run", c) for c in todo]
     total = len(tasks)

@@ -22,9 +22,9 @@ from sealsearch.active.estimate import check_method
 from sealsearch.active.knn import check_knn, open_knn
 from sealsearch.active.learner import positive_proba
 from sealsearch.active.loop import ActiveLoop
-from sealsearch.active.pools import POOLS_USING_K, make_pool
+from sealsearch.active.pools import make_pool, pools_using_k
 from sealsearch.active.stopping import parse_rule
-from sealsearch.active.strategies import check_strategy
+from sealsearch.active.strategies import DEFAULT_STRATEGY, check_strategy
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.shards import Scanner
 from sealsearch.errors import InvalidParameterError
@@ -99,7 +99,7 @@ class RunConfig:
     """Everything that determines a simulated run (the CLI flags of `seals run`)."""
 
     concept: str
-    strategy: str = "maxent"
+    strategy: str = DEFAULT_STRATEGY
     pool: str = "seals"
     k: int = 100
     budget: int = 2000
@@ -214,7 +214,7 @@ def run(
         raise InvalidParameterError(
             f"budget {config.budget} exceeds the {pool_rows.size} rows of the pool split; lower --budget"
         )
-    if config.pool in POOLS_USING_K and config.k > pool_rows.size:
+    if config.pool in pools_using_k() and config.k > pool_rows.size:
         raise InvalidParameterError(
             f"k {config.k} exceeds the {pool_rows.size} rows of the pool split; lower --k (the paper used 10-100)"
         )
@@ -222,7 +222,7 @@ def run(
     # The seed set is drawn first, so every pool and strategy with the same seed starts from it.
     seed = seed_set(pool_positives, pool_rows, config.seed_pos, config.neg_ratio, rng)
     graph, source = None, "none"
-    if config.pool in POOLS_USING_K:
+    if config.pool in pools_using_k():
         index, graph, source = open_knn(dataset, config.factory, config.k, config.knn, knn_index=index)
     pool = make_pool(
         config.pool, dataset.embeddings, pool_rows, index=index, graph=graph, k=config.k,

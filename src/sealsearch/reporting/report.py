@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from sealsearch.active.pools import pools_using_k
 from sealsearch.reporting import estimates
 from sealsearch.reporting.plots import plot_ap_scatter, plot_curves, plot_experiment_curves, plot_k_effect, plot_latent
 from sealsearch.reporting.results import (
-    POOLS_WITH_K,
     PRODUCERS,
     ap_pairs,
     k_effect,
@@ -92,7 +92,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
         notes.append(f"no full-supervision line: {results.path / 'full_supervision.parquet'} is missing; "
                      f"{PRODUCERS['full_supervision.parquet']}")  # fmt: skip
 
-    if runs["pool"].isin(POOLS_WITH_K).any():
+    if runs["pool"].isin(pools_using_k()).any():
         effect = k_effect(runs)
         all_rows = table[(table["pool"] == "all") & table["dedup"].isna()]
         figures["k_effect"] = plot_k_effect(effect, all_rows, figure_dir / FIGURES["k_effect"])

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sealsearch.active.pools import POOLS_USING_K
+from sealsearch.active.pools import pools_using_k
 from sealsearch.errors import InvalidParameterError, LabelConflictError, UnknownNameError
 from sealsearch.sessions import estimate as estimating
 from sealsearch.sessions.labelstore import LABELS, Event, effective_events
@@ -126,7 +126,7 @@ class ConceptSession(ConceptResults):
         effective = self.effective() if effective is None else effective
         if self._model is None:
             s = self.settings
-            uses_k = s.pool in POOLS_USING_K
+            uses_k = s.pool in pools_using_k()
             index, graph = (self.project.index, self.project.graph(s.k)) if uses_k else (None, None)
             self._model = ConceptModel(self.project.dataset, s, index, graph)
         labels = self._training_labels(effective)
