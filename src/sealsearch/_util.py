@@ -46,9 +46,9 @@ def register(table: dict[str, T], name: str, entry: T, what: str) -> T:
     """Add `entry` to a registry under `name` (the one way every registry grows); another entry
     already under that name is refused, the same one again is a no-op."""
     if not isinstance(name, str) or not name or name != name.strip() or "," in name:
-        raise InvalidParameterError(f"a {what} name must be a non-empty word without commas, got {name!r}")
+        raise InvalidParameterError(f"{what} names must be non-empty words without commas, got {name!r}")
     if table.get(name, entry) is not entry:
-        raise InvalidParameterError(f"a {what} named {name!r} is already registered")
+        raise InvalidParameterError(f"the {what} name {name!r} is already registered; choose another name")
     table[name] = entry
     return entry
 

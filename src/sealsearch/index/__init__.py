@@ -9,13 +9,16 @@ applications using the index").
 
 This package knows embeddings, row numbers and directories, never a dataset folder: the dataset
 conveniences (`open_or_build_index(dataset, factory)`, `find_graph(dataset, ...)`) live in
-`sealsearch.active.knn`, which passes `(dataset.embeddings, pool rows, dataset.index_dir)` here.
+`sealsearch.active.knn`, which passes `(dataset.embeddings, pool rows, dataset.index_dir)` to
+`open_or_build_rows_index` here. (This layer's function was also called `open_or_build_index`
+until 0.x; that name still works, with a DeprecationWarning, for one release.)
 """
 
 from __future__ import annotations
 
 import math
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,7 @@ from sealsearch.index.backends import (
     DEFAULT_BACKEND,
     IndexBackend,
     backend_at,
+    backend_names,
     get_backend,
     register_backend,
     saved_backend,
@@ -47,11 +51,12 @@ __all__ = [
     "DEFAULT_BACKEND",
     "get_backend",
     "backend_at",
+    "backend_names",
     "register_backend",
     "auto_factory",
     "build_index",
     "load_index",
-    "open_or_build_index",
+    "open_or_build_rows_index",
     "index_dir_name",
     "index_path",
     "index_recall",
@@ -160,7 +165,7 @@ def load_index(directory: Path, *, search_params: str | None = None) -> KnnIndex
     return get_backend(saved_backend(directory)).load(directory, search_params=search_params)
 
 
-def open_or_build_index(
+def open_or_build_rows_index(
     store: EmbeddingStore,
     rows: np.ndarray,
     directory: Path,
@@ -182,11 +187,6 @@ def open_or_build_index(
     rebuilt and replaced. A ",Rerank<f>" suffix wraps the stored index in a `RerankedIndex`.
     For a dataset's pool use `sealsearch.open_or_build_index(dataset, factory)`.
     """
-    if isinstance(rows, str) or not isinstance(store, EmbeddingStore):
-        raise InvalidParameterError(
-            "sealsearch.index.open_or_build_index takes (store, rows, directory, factory); "
-            "for a dataset call sealsearch.open_or_build_index(dataset, factory)"
-        )
     builder = backend_at(backend, uri, Path(directory))
     rows = np.asarray(rows, dtype=np.int64)
     if factory == "auto":
@@ -216,7 +216,7 @@ def index_recall(
     seed: int = 0,
     progress: Progress | None = None,
 ) -> float:
-    """recall@k of an index from `open_or_build_index(store, rows, directory, ...)` over its own rows,
+    """recall@k of an index from `open_or_build_rows_index(store, rows, directory, ...)` over its own rows,
     measured once.
 
     The value is stored in the index's meta.json under the factory (re-ranking included), the
@@ -226,10 +226,33 @@ def index_recall(
     base, _ = split_rerank(index.factory)
     if base == "Flat":
         return 1.0
-    path = index_path(directory, base, index.describe().split(":", 1)[0])
+    path = index_path(directory, base, index.backend)
     known = recorded_recall(path, index.factory, search_params, k, n_queries, seed)
     if known is not None:
         return known
     value = measure_recall(index, store, index.rows, k, n_queries, seed, progress)
     record_recall(path, index.factory, search_params, k, n_queries, seed, value)
     return value
+
+
+def _deprecated_open_or_build_index(store: EmbeddingStore, *args: object, **kwargs: object) -> KnnIndex:
+    """`open_or_build_rows_index` under its old name, which `sealsearch.open_or_build_index(dataset,
+    factory)` also has: a dataset passed here is refused in one line naming the right function."""
+    warnings.warn(
+        "sealsearch.index.open_or_build_index is renamed open_or_build_rows_index (the old name goes in the next "
+        "release); for a dataset use sealsearch.open_or_build_index(dataset, factory)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    if not isinstance(store, EmbeddingStore):
+        raise InvalidParameterError(
+            "sealsearch.index.open_or_build_rows_index takes (store, rows, directory, factory); "
+            "for a dataset call sealsearch.open_or_build_index(dataset, factory)"
+        )
+    return open_or_build_rows_index(store, *args, **kwargs)  # type: ignore[arg-type]
+
+
+def __getattr__(name: str) -> object:
+    if name == "open_or_build_index":  # the old name, kept for one release (see the module docstring)
+        return _deprecated_open_or_build_index
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
