@@ -2,11 +2,10 @@
 registries, positive-integer checks, atomic file writes and the BLAS-thread policy.
 
 Keep BLAS threads from fighting Faiss's OpenMP threads for the cores: OpenBLAS threads keep
-spinning for a while after each call; Faiss's OpenMP threads then wait for a core. Measured on 2
-cores (WordNet demo, MLP-SEALS, k = 20, T = 1,000): 100 Flat queries took 13 ms alone but ~100 ms
-right after a logistic-regression fit, and a run spent 0.92 s in kNN; with one BLAS thread it
-spends 0.16 s in kNN and training also drops from 0.11 s to 0.06 s. The loop's matrices
-(labels × d, candidate chunks × d) are too small for threaded BLAS to pay off.
+spinning for a while after each call; Faiss's OpenMP threads then wait for a core, and a SEALS
+round's kNN searches ran several times slower right after a fit (measured: bench/RESULTS.md,
+"One BLAS thread in the loop"). The loop's matrices (labels × d, candidate chunks × d) are too
+small for threaded BLAS to pay off.
 """
 
 from __future__ import annotations

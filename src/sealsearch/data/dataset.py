@@ -248,7 +248,7 @@ def _check_items_file(file: Path, n: int) -> None:
 
     try:
         rows = pq.ParquetFile(file).metadata.num_rows
-    except Exception as exc:  # noqa: BLE001 - Arrow raises ArrowInvalid, OSError or others on a bad file
+    except Exception as exc:  # any: Arrow raises ArrowInvalid, OSError or others on a bad file
         raise InvalidDataError(
             f"{file}: not a readable Parquet table ({' '.join(str(exc).split())[:120]}); re-import the dataset"
         ) from None
@@ -261,7 +261,7 @@ def _read_concepts(file: Path, n: int) -> pd.DataFrame:
     negative row would otherwise silently wrap around to the end of the dataset)."""
     try:
         table = pd.read_parquet(file)
-    except Exception as exc:  # noqa: BLE001 - Arrow raises ArrowInvalid, OSError or others on a bad file
+    except Exception as exc:  # any: Arrow raises ArrowInvalid, OSError or others on a bad file
         raise InvalidDataError(
             f"{file}: not a readable Parquet table ({' '.join(str(exc).split())[:120]}); re-import the dataset"
         ) from None

@@ -72,10 +72,10 @@ __all__ = [
 # the cost of an exact scan, HNSW's build time and memory all grow with it. The aim is an index
 # that fits in 16 GB of RAM and builds in minutes on 2 cores; docs/index.md has the measurements.
 EXACT_MAX_BYTES = 200_000 * 256 * 4  # ~205 MB: 200k rows at d=256, 400k at d=128
-GRAPH_MAX_BYTES = 1_000_000 * 256 * 4  # ~1 GB: 1M rows at d=256 (HNSW32 build ~4 min)
+GRAPH_MAX_BYTES = 1_000_000 * 256 * 4  # ~1 GB: 1M rows at d=256 (HNSW32's build: minutes)
 GRAPH_MAX_ROWS = 1_000_000  # at small d, HNSW's per-insertion graph search still grows with n
 SQ8_MAX_BYTES = 8 * 1024**3  # SQ8 codes (n * dim bytes) up to 8 GB, half the RAM budget
-IVF_MAX_LISTS = 4096  # adding n rows costs n * nlist distances: 4096 lists keep 10^7 rows at ~2 min
+IVF_MAX_LISTS = 4096  # adding n rows costs n * nlist distances: 4096 lists keep 10^7 rows at minutes
 SQ8_RERANK = 2  # SQ8 similarities are off by ~0.01: re-scoring 2k candidates fixes the k-th place
 PQ_RERANK = 4  # PQ similarities are coarse: recall needs 4k candidates re-scored
 
@@ -83,26 +83,24 @@ PQ_RERANK = 4  # PQ similarities are coarse: recall needs 4k candidates re-score
 def auto_factory(n: int, dim: int) -> str:
     """The factory string to use for n rows of dimension dim when the user does not choose.
 
-    Measured with bench/index_recall.py (2 CPU cores, 100 queries, k=100; docs/index.md):
+    Chosen on the size of the float32 matrix (n*dim*4 bytes), which sets the cost of an exact scan
+    and HNSW's build time and memory (measured with bench/index_recall.py; the numbers are in
+    docs/index.md):
 
-    - n*dim*4 <= 205 MB (200k rows at d=256): "Flat". Exact and nothing to build; a round of
-      100 queries over 200k x 256 takes ~0.12 s, while HNSW32 would save ~60 ms per round for a
-      one-off build of ~1 min and recall 0.93.
-    - n*dim*4 <= 1 GB and n <= 1M (1M rows at d=256): "HNSW32". Search time barely grows with n while
-      Flat's grows linearly (1M x 256: HNSW32 40 ms at recall 0.83 vs Flat 0.45 s), but its
-      build does too: 224 s at 1M x 256, about an hour at 10M on 2 cores.
-    - SQ8 codes (n*dim bytes) <= 8 GB: "IVF{nlist},SQ8,Rerank2", nlist = 4*sqrt(n) rounded to a
-      power of two, at most 4096 (more lists make adding 10^7 rows take tens of minutes). One
-      byte per dimension: 2.6 GB at 10^7 x 256, built in ~2 min; re-ranking 2k candidates
-      exactly against the memory-mapped vectors removes the codes' error (recall@100 0.936 ->
-      0.970 on the WordNet demo).
+    - up to EXACT_MAX_BYTES: "Flat". Exact and nothing to build; an approximate index would save
+      little per round for a one-off build and lost recall.
+    - up to GRAPH_MAX_BYTES and GRAPH_MAX_ROWS: "HNSW32". Its search time barely grows with n
+      while Flat's grows linearly, but its build grows a little faster than linearly.
+    - SQ8 codes (n*dim bytes) up to SQ8_MAX_BYTES: "IVF{nlist},SQ8,Rerank2", nlist = 4*sqrt(n)
+      rounded to a power of two, at most IVF_MAX_LISTS (more lists make adding rows slow). One
+      byte per dimension; re-ranking 2k candidates exactly against the memory-mapped vectors
+      removes the codes' error.
     - above: "IVF{nlist},PQ{m},Rerank4" with m = the largest divisor of dim up to dim/8 (32 at
-      d=256: 3.2 GB for 10^8 rows); re-ranking 4k candidates brings recall close to what the
-      probed lists contain (1M x 256, IVF1024, nprobe 16: PQ32 0.32, Rerank4 0.39, SQ8 0.40).
+      d=256); re-ranking 4k candidates brings recall close to what the probed lists contain.
 
     IVF recall is bounded by the lists probed (nprobe=16 by default): measure it on your data
     (`seals index build` reports it) and raise nprobe if needed. LSH, the index the paper used,
-    is available as "LSH" but never chosen: its recall@100 is ~0.54 at 200k x 256.
+    is available as "LSH" but never chosen: its recall is far below the others'.
     """
     if n <= 0 or dim <= 0:
         raise InvalidParameterError(f"auto_factory needs n > 0 and dim > 0, got n={n}, dim={dim}")

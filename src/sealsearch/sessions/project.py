@@ -53,7 +53,8 @@ def fingerprint(dataset: Dataset) -> dict[str, Any]:
 
 
 class Project:
-    """A labeling project; see PROJECT_API.md for the contract shared with the web app and the CLI."""
+    """A labeling project: the contract shared with the web app and the CLI (docs/labeling.md; the web
+    API's schema is its /openapi.json)."""
 
     def __init__(self, path: Path, store: LabelStore, dataset: Dataset, lease_s: float = DEFAULT_LEASE_S):
         self.path = path
