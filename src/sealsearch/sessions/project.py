@@ -297,9 +297,11 @@ class Project:
         return future
 
     def export(self, path: str | Path, format: str = "csv", concept: str | None = None) -> Path:
+        """Final labels of one concept (or all) to `path` as csv, jsonl or parquet (sessions/export.py)."""
         from sealsearch.sessions.export import export
 
-        return export(self, Path(path), format, concept)
+        names = [concept] if concept is not None else [c["name"] for c in self.concepts()]
+        return export(lambda name: self.concept(name).labels_frame(), names, Path(path), format)
 
 
 def _log_failure(future: Future) -> None:
