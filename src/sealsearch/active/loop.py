@@ -25,7 +25,14 @@ from sklearn.base import BaseEstimator
 
 from sealsearch._util import positive_int, single_threaded_blas
 from sealsearch.active.fused import fused_row_function
-from sealsearch.active.hygiene import name_rows, needs_renormalising, rows_outside, sorted_unique
+from sealsearch.active.hygiene import (
+    as_rows,
+    first_of_each,
+    name_rows,
+    needs_renormalising,
+    rows_outside,
+    sorted_unique,
+)
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
 from sealsearch.active.members import capabilities_of
 from sealsearch.active.pools import CandidatePool
@@ -68,20 +75,6 @@ class _LabelLog:
     rounds: list[np.ndarray] = field(default_factory=list)
     vectors: list[np.ndarray] = field(default_factory=list)
     by_row: dict[int, int] = field(default_factory=dict)
-
-
-def as_rows(values: object, what: str = "rows") -> np.ndarray:
-    """Row numbers as a flat int64 array; anything but integers (floats, strings, ragged lists,
-    None) is refused instead of being truncated or failing inside numpy."""
-    try:
-        array = np.asarray(values)
-    except (ValueError, TypeError) as exc:
-        raise InvalidParameterError(f"{what} must be a flat list of integer row numbers ({exc})") from None
-    if array.size == 0:
-        return np.empty(0, dtype=np.int64)
-    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
-        raise InvalidParameterError(f"{what} must be integer row numbers, got {array.dtype} values")
-    return array.astype(np.int64).ravel()
 
 
 def _concat(parts: list[np.ndarray], dtype: type, width: int | None = None) -> np.ndarray:
@@ -237,14 +230,7 @@ class ActiveLoop:
                 f"this batch was proposed in round {batch.round} but the loop is at round {self.round}; "
                 "ask() for a new batch (or tell the rows themselves)"
             )
-        _, first = np.unique(rows, return_index=True)
-        if first.size != rows.size:
-            seen: dict[int, int] = {}
-            for row, label in zip(rows.tolist(), labels.tolist(), strict=True):
-                if seen.setdefault(row, label) != label:
-                    raise LabelConflictError(f"row {row} was given both labels in one call")
-            first = np.sort(first)
-            rows, labels = rows[first], labels[first]
+        rows, labels = first_of_each(rows, labels)
         fresh = np.fromiter((row not in known for row in rows.tolist()), dtype=bool, count=rows.size)
         for row, label in zip(rows[~fresh].tolist(), labels[~fresh].tolist(), strict=True):
             if known[row] != label:

@@ -102,6 +102,7 @@ def shared_executor() -> ThreadPoolExecutor:
         return _executor
 
 
+# 62 lines: the worker closure shares the lock and counters with it; split, they would become a class.
 def map_blocks(
     n: int,
     block: int,
