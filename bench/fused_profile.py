@@ -24,7 +24,7 @@ from scaling import synthetic, warm
 from sealsearch._util import single_threaded_blas
 from sealsearch.active.fused import FusedScore
 from sealsearch.active.learner import linear_form
-from sealsearch.active.strategies import select_top
+from sealsearch.active.strategies import STRATEGIES, select_top
 from sealsearch.data.scan import block_rows, score_rows
 from sealsearch.experiments.simulate import pick_concepts
 
@@ -50,7 +50,7 @@ def main() -> None:
     concept = pick_concepts(dataset, 1, seed_pos=50, min_test=0, seed=0)[0]
     loop, pool = grow(dataset, concept, 0, "all", "id", argparse.Namespace(batch=100, rounds=2), None, None, None)
     form, mean, rows = linear_form(loop.fit()), pool.mean_vector(), pool.candidates()
-    fused = {kind: FusedScore(kind, form, mean, unit_rows=True) for kind in ("maxent", "mlp", "id")}
+    fused = {name: FusedScore(STRATEGIES[name].fused, form, mean, unit_rows=True) for name in ("maxent", "mlp", "id")}
     w, m = fused["id"].weights, fused["id"].mean
     pair = np.ascontiguousarray(np.stack([w, m], axis=1))
     bounds = pool.density_bounds(m)

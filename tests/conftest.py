@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +62,42 @@ def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+SERVER_PYTHON = "SEALS_MILVUS_SERVER_PYTHON"
+LAUNCHER = Path(__file__).parent / "index" / "milvus_launcher.py"
+DEFAULT_SERVER_PYTHON = Path(__file__).resolve().parents[1] / ".venv-milvus" / "bin" / "python"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """The URI of a real Milvus server for this session: SEALS_MILVUS_URI, or a standalone started
+    by milvus_launcher.py (data under tmp; it stops when this process closes its stdin)."""
+    if uri := os.environ.get("SEALS_MILVUS_URI"):
+        yield uri
+        return
+    python = Path(os.environ.get(SERVER_PYTHON) or DEFAULT_SERVER_PYTHON)
+    if os.environ.get(SERVER_PYTHON) and not python.exists():
+        pytest.fail(f"{SERVER_PYTHON}={python}: no such file; name a python that has milvus==2.3.5")
+    if not python.exists():
+        pytest.skip(f"no Milvus server: `make milvus-server` installs milvus==2.3.5 into .venv-milvus, "
+                    f"or set {SERVER_PYTHON}=a python that has it, or SEALS_MILVUS_URI=http://host:19530")  # fmt: skip
+    data = tmp_path_factory.mktemp("milvus-server")
+    server = subprocess.Popen(
+        [str(python), str(LAUNCHER), "--data", str(data), "--port", str(free_port())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    line = server.stdout.readline().strip()
+    try:
+        if not line.startswith("ready "):
+            pytest.fail(f"the Milvus server did not start ({line or 'no answer'}); logs in {data}/logs")
+        yield line.removeprefix("ready ")
+    finally:
+        server.stdin.close()
+        server.wait(timeout=60)

@@ -1,7 +1,9 @@
 """sealsearch: find and learn rare concepts in huge unlabeled pools (SEALS).
 
-Layers, each importing only those below it (enforced by import-linter, see pyproject.toml):
-errors, _util ← data, embedders ← datasets, index ← active ← experiments | sessions ← reporting ← cli.
+Layers, each importing only those below it (enforced by import-linter, see pyproject.toml; drawn
+and explained in docs/architecture.md):
+errors ← _util ← _ray ← data, embedders ← datasets, index ← active ← experiments | sessions ←
+reporting ← web ← cli.
 
 The public names below load on first use, so `import sealsearch` and `seals --help` do not pay
 for Faiss, scikit-learn and pandas until something needs them.
@@ -12,6 +14,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+_LIVE = frozenset({"STRATEGY_NAMES"})
+"""Names computed when read (a strategy registered later is listed), so never cached here."""
 _EXPORTS = {  # name -> module, or module:attribute where the public name is an alias
     "SealsearchError": "sealsearch.errors",
     "GroundTruthOracle": "sealsearch.experiments.simulate",
@@ -40,8 +44,13 @@ _EXPORTS = {  # name -> module, or module:attribute where the public name is an 
     "write_dataset": "sealsearch.data.writer",
     "STRATEGIES": "sealsearch.active.strategies",
     "STRATEGY_NAMES": "sealsearch.active.strategies",
+    "DEFAULT_STRATEGY": "sealsearch.active.strategies",
     "Strategy": "sealsearch.active.strategies",
+    "register_strategy": "sealsearch.active.strategies",
     "POOLS": "sealsearch.active.pools",
+    "PoolKind": "sealsearch.active.pools",
+    "PoolCapabilities": "sealsearch.active.members",
+    "register_pool": "sealsearch.active.pools",
     "Project": "sealsearch.sessions.project",
     "ScoringContext": "sealsearch.active.strategies",
     "select_top": "sealsearch.active.strategies",
@@ -52,12 +61,15 @@ __all__ = [
     "AllPool",
     "Batch",
     "CandidatePool",
+    "DEFAULT_STRATEGY",
     "Dataset",
     "EmbeddingStore",
     "GroundTruthOracle",
     "KnnIndex",
     "Oracle",
     "POOLS",
+    "PoolCapabilities",
+    "PoolKind",
     "Project",
     "RunConfig",
     "RunResult",
@@ -76,6 +88,8 @@ __all__ = [
     "make_pool",
     "open_knn",
     "open_or_build_index",
+    "register_pool",
+    "register_strategy",
     "run",
     "select_top",
     "summarize",
@@ -89,7 +103,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'sealsearch' has no attribute {name!r}")
     module, _, attribute = module.partition(":")
     value = getattr(importlib.import_module(module), attribute or name)
-    globals()[name] = value
+    if name not in _LIVE:
+        globals()[name] = value
     return value
 
 
@@ -102,8 +117,17 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from sealsearch.active.knn import open_knn, open_or_build_index
     from sealsearch.active.learner import default_learner
     from sealsearch.active.loop import ActiveLoop, Batch
-    from sealsearch.active.pools import POOLS, CandidatePool, SealsPool, make_pool
-    from sealsearch.active.strategies import STRATEGIES, STRATEGY_NAMES, ScoringContext, Strategy, select_top
+    from sealsearch.active.members import PoolCapabilities
+    from sealsearch.active.pools import POOLS, CandidatePool, PoolKind, SealsPool, make_pool, register_pool
+    from sealsearch.active.strategies import (
+        DEFAULT_STRATEGY,
+        STRATEGIES,
+        STRATEGY_NAMES,
+        ScoringContext,
+        Strategy,
+        register_strategy,
+        select_top,
+    )
     from sealsearch.data.dataset import Dataset
     from sealsearch.data.embeddings import EmbeddingStore
     from sealsearch.data.importing import import_dataset

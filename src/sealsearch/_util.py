@@ -1,12 +1,11 @@
 """Small helpers every layer shares, kept in one copy: progress callbacks, name suggestions,
-positive-integer checks, atomic file writes and the BLAS-thread policy.
+registries, positive-integer checks, atomic file writes and the BLAS-thread policy.
 
 Keep BLAS threads from fighting Faiss's OpenMP threads for the cores: OpenBLAS threads keep
-spinning for a while after each call; Faiss's OpenMP threads then wait for a core. Measured on 2
-cores (WordNet demo, MLP-SEALS, k = 20, T = 1,000): 100 Flat queries took 13 ms alone but ~100 ms
-right after a logistic-regression fit, and a run spent 0.92 s in kNN; with one BLAS thread it
-spends 0.16 s in kNN and training also drops from 0.11 s to 0.06 s. The loop's matrices
-(labels × d, candidate chunks × d) are too small for threaded BLAS to pay off.
+spinning for a while after each call; Faiss's OpenMP threads then wait for a core, and a SEALS
+round's kNN searches ran several times slower right after a fit (measured: bench/RESULTS.md,
+"One BLAS thread in the loop"). The loop's matrices (labels × d, candidate chunks × d) are too
+small for threaded BLAS to pay off.
 """
 
 from __future__ import annotations
@@ -17,11 +16,13 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from sealsearch.errors import InvalidParameterError, UnknownNameError
 
+T = TypeVar("T")
 Progress = Callable[[int, int], None]
 """Called as progress(done, total) by long operations; the CLI turns it into a bar."""
 
@@ -38,6 +39,17 @@ def check_name(name: str, choices: Iterable[str], what: str) -> str:
     if name in choices:
         return name
     raise UnknownNameError(f"unknown {what} {name!r}: choose one of {', '.join(choices)}{did_you_mean(name, choices)}")
+
+
+def register(table: dict[str, T], name: str, entry: T, what: str) -> T:
+    """Add `entry` to a registry under `name` (the one way every registry grows); another entry
+    already under that name is refused, the same one again is a no-op."""
+    if not isinstance(name, str) or not name or name != name.strip() or "," in name:
+        raise InvalidParameterError(f"{what} names must be non-empty words without commas, got {name!r}")
+    if table.get(name, entry) is not entry:
+        raise InvalidParameterError(f"the {what} name {name!r} is already registered; choose another name")
+    table[name] = entry
+    return entry
 
 
 def positive_int(value: object, name: str) -> int:

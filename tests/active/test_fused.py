@@ -15,9 +15,18 @@ from sealsearch.active.fused import fused_row_function
 from sealsearch.active.learner import SimilarityModel, default_learner, linear_form, positive_proba
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import make_pool
-from sealsearch.active.strategies import STRATEGIES, ScoringContext, as_strategy, select_top
+from sealsearch.active.strategies import (
+    STRATEGIES,
+    ScoringContext,
+    Strategy,
+    as_strategy,
+    kcenter_greedy,
+    maxent,
+    select_top,
+)
 from sealsearch.data.codes import Sq8Codes
 from sealsearch.data.scan import score_matrix
+from sealsearch.errors import InvalidParameterError
 from sealsearch.experiments.simulate import GroundTruthOracle, seed_set
 from sealsearch.index import build_index
 
@@ -187,3 +196,17 @@ def test_information_density_pruning_holds_where_density_reaches_its_bound(m):
     got = score_matrix(rows, fused.pruned(m), block=128)
     np.testing.assert_array_equal(select_top(got, m), select_top(full, m))
     assert np.isfinite(got).mean() < 0.9  # it pruned
+
+
+def test_the_fused_form_is_the_strategys_declaration_not_its_function():
+    rng = np.random.default_rng(2)
+    X = unit(rng, 200, 8)
+    model, mean = next(models(rng, 8))[1], X.mean(axis=0)
+    assert [s.name for s in STRATEGIES.values() if s.fused] == ["maxent", "mlp", "id"]
+    assert fused_row_function(Strategy("mine", maxent), model, mean) is None  # declared none: general path
+    declared = fused_row_function(Strategy("mine", maxent, fused="entropy"), model, mean)
+    np.testing.assert_allclose(declared(X), maxent(positive_proba(model, X), None), rtol=1e-5, atol=1e-7)
+    with pytest.raises(InvalidParameterError, match="fused must be None"):
+        Strategy("k", kcenter_greedy, kind="selector", fused="entropy")
+    with pytest.raises(InvalidParameterError, match="fused must be None"):
+        Strategy("x", maxent, fused="nonsense")

@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 import sealsearch.data.scan
 from sealsearch.active.learner import positive_proba
 from sealsearch.active.loop import ActiveLoop
+from sealsearch.active.members import PoolCapabilities
 from sealsearch.active.pools import AdaptivePool, AllPool, SealsPool
 from sealsearch.active.strategies import STRATEGY_NAMES
 from sealsearch.data.embeddings import EmbeddingStore
@@ -26,7 +27,9 @@ def flat_index(small_dataset):
 
 class MemmapSealsPool(SealsPool):
     """The scoring path the buffer replaced: every ask re-reads the candidates from the memory
-    map, in blocks of 262,144 rows."""
+    map, in blocks of 262,144 rows; its `score_candidates` takes no n or prune, and it says so."""
+
+    capabilities = PoolCapabilities(vectors=True)
 
     def candidate_vectors(self) -> np.ndarray:
         return self.embeddings.take(self.candidates())

@@ -15,7 +15,7 @@ from sealsearch.index import (
     build_index,
     get_backend,
     load_index,
-    open_or_build_index,
+    open_or_build_rows_index,
     register_backend,
 )
 
@@ -42,9 +42,9 @@ def test_a_registered_name_cannot_be_taken_twice():
     assert BACKENDS["faiss"] is get_backend("faiss")
 
 
-def test_open_or_build_index_takes_store_rows_and_directory(dataset, tmp_path):
+def test_open_or_build_rows_index_takes_store_rows_and_directory(dataset, tmp_path):
     rows = dataset.split_rows("pool")[::2]
-    index = open_or_build_index(dataset.embeddings, rows, tmp_path, "IVF8,Flat,Rerank2")
+    index = open_or_build_rows_index(dataset.embeddings, rows, tmp_path, "IVF8,Flat,Rerank2")
     meta = json.loads((tmp_path / "IVF8_Flat" / "meta.json").read_text())
     assert meta["backend"] == "faiss" and meta["factory"] == "IVF8,Flat"
     np.testing.assert_array_equal(index.rows, rows)
@@ -66,6 +66,14 @@ def test_flat_has_no_inverted_lists_and_old_meta_without_backend_loads(dataset, 
     assert load_index(tmp_path / "old").describe() == "faiss:Flat"
 
 
-def test_a_dataset_passed_to_the_index_layer_points_to_the_dataset_function(dataset, tmp_path):
-    with pytest.raises(InvalidParameterError, match="sealsearch.open_or_build_index"):
-        open_or_build_index(dataset, "Flat", tmp_path)  # type: ignore[arg-type]
+def test_the_old_name_still_works_with_a_deprecation_note_and_refuses_a_dataset(dataset, tmp_path):
+    import sealsearch.index
+    from sealsearch.index import open_or_build_index  # importable; calling it warns
+
+    rows = dataset.split_rows("pool")[:40]
+    with pytest.warns(DeprecationWarning, match="renamed open_or_build_rows_index"):
+        index = open_or_build_index(dataset.embeddings, rows, tmp_path, "Flat")
+    assert index.backend == "faiss" and np.array_equal(index.rows, rows)
+    with pytest.warns(DeprecationWarning), pytest.raises(InvalidParameterError, match="sealsearch.open_or_build_index"):
+        sealsearch.index.open_or_build_index(dataset, "Flat", tmp_path)  # type: ignore[arg-type]
+    assert sealsearch.open_or_build_index is not sealsearch.index.open_or_build_rows_index

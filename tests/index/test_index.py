@@ -1,8 +1,6 @@
-"""Conformance suite for the kNN index: every check runs on every factory, against real Faiss.
-
-Approximate factories are judged against Flat with tie-tolerant comparisons (a neighbour counts
-when its exact similarity reaches the exact k-th best), as Faiss's own tests do.
-"""
+"""The Faiss backend beyond the contract every backend passes (test_contract.py): its factory
+strings, builds, re-ranking, measured recall, the dataset's saved index and their errors, against
+real Faiss."""
 
 from __future__ import annotations
 
@@ -12,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from index_support import assert_one_line, brute_force, clustered_unit_vectors, exact_sims
 
 from sealsearch.active.knn import index_recall, open_or_build_index
 from sealsearch.data.dataset import Dataset
@@ -20,7 +19,6 @@ from sealsearch.errors import (
     InvalidDataError,
     InvalidParameterError,
     MissingFileError,
-    SealsearchError,
     UnknownNameError,
 )
 from sealsearch.index import (
@@ -37,17 +35,6 @@ from sealsearch.index.rerank import split_rerank
 
 N, DIM, K = 3000, 32, 20
 FACTORIES = ["Flat", "HNSW32", "IVF64,SQ8", "IVF64,PQ8", "LSH", "IVF64,SQ8,Rerank4"]
-# Tie-tolerant recall@K against Flat that each factory must reach on the clustered test data.
-MIN_RECALL = {"Flat": 1.0, "HNSW32": 0.95, "IVF64,SQ8": 0.9, "IVF64,PQ8": 0.5, "LSH": 0.2, "IVF64,SQ8,Rerank4": 0.97}
-# How far a returned similarity may be from the exact cosine (LSH sims are rank-only).
-SIM_TOLERANCE = {"Flat": 1e-5, "HNSW32": 1e-5, "IVF64,SQ8": 0.02, "IVF64,PQ8": 0.2, "IVF64,SQ8,Rerank4": 1e-5}
-
-
-def clustered_unit_vectors(n: int, dim: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((30, dim))
-    x = centres[rng.integers(30, size=n)] + 0.6 * rng.standard_normal((n, dim))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -73,82 +60,11 @@ def factory(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-@pytest.fixture
-def index(dataset: Dataset, factory: str) -> KnnIndex:
-    """One index per factory over all rows, shared by the tests (building is the slow part)."""
-    return built(dataset, factory)
-
-
 def built(dataset: Dataset, factory: str) -> KnnIndex:
     base, rerank = split_rerank(factory)
     if base not in _built:
         _built[base] = build_index(dataset.embeddings, np.arange(N), base, seed=0)
     return _built[base] if rerank is None else RerankedIndex(_built[base], dataset.embeddings, rerank)
-
-
-def exact_sims(vectors: np.ndarray, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    return np.einsum("qd,qkd->qk", queries, vectors[np.where(ids >= 0, ids, 0)])
-
-
-def brute_force(vectors: np.ndarray, query_rows: np.ndarray, k: int, rows: np.ndarray | None = None) -> np.ndarray:
-    """Exact top-k similarities of each query row among `rows`, the query's own row excluded."""
-    rows = np.arange(len(vectors)) if rows is None else rows
-    sims = vectors[query_rows] @ vectors[rows].T
-    sims[query_rows[:, None] == rows[None, :]] = -np.inf
-    return -np.sort(-sims, axis=1)[:, :k]
-
-
-def assert_one_line(exc: pytest.ExceptionInfo[SealsearchError], *fragments: str) -> None:
-    message = str(exc.value)
-    assert "\n" not in message and message.strip() == message
-    for fragment in fragments:
-        assert fragment in message
-
-
-# --- result shape and order -------------------------------------------------------------------
-
-
-def test_shapes_dtypes_and_factory(index: KnnIndex, factory: str, vectors: np.ndarray, query_rows: np.ndarray) -> None:
-    ids, sims = index.search(vectors[query_rows], K, exclude=query_rows)
-    assert ids.shape == sims.shape == (len(query_rows), K)
-    assert ids.dtype == np.int64 and sims.dtype == np.float32
-    assert (index.factory, index.ntotal, index.dim) == (factory, N, DIM)
-
-
-def test_padding_when_k_exceeds_what_is_found(index: KnnIndex, vectors: np.ndarray, query_rows: np.ndarray) -> None:
-    k = N + 5
-    ids, sims = index.search(vectors[query_rows[:3]], k, exclude=query_rows[:3])
-    assert ids.shape == (3, k)
-    missing = ids == -1
-    assert missing[:, N - 1 :].all()  # at most N - 1 rows exist besides the query's own
-    assert np.isneginf(sims[missing]).all() and np.isfinite(sims[~missing]).all()
-    # padding only at the end: once a row is missing, every later column is missing too
-    assert (np.maximum.accumulate(missing, axis=1) == missing).all()
-    found = ids[~missing]
-    assert ((found >= 0) & (found < N)).all()
-    for row in ids:
-        assert len(np.unique(row[row >= 0])) == (row >= 0).sum()
-
-
-def test_a_query_never_returns_its_own_row(index: KnnIndex, vectors: np.ndarray) -> None:
-    rows = np.arange(0, N, 7)
-    ids, _ = index.search(vectors[rows], K, exclude=rows)
-    assert not (ids == rows[:, None]).any()
-    assert (ids >= 0).sum(axis=1).min() > 0
-
-
-def test_exclude_minus_one_excludes_nothing(index: KnnIndex, vectors: np.ndarray, query_rows: np.ndarray) -> None:
-    plain = index.search(vectors[query_rows], K)
-    none_excluded = index.search(vectors[query_rows], K, exclude=np.full(len(query_rows), -1))
-    np.testing.assert_array_equal(plain[0], none_excluded[0])
-    np.testing.assert_array_equal(plain[1], none_excluded[1])
-
-
-def test_results_are_sorted_by_descending_similarity(
-    index: KnnIndex, vectors: np.ndarray, query_rows: np.ndarray
-) -> None:
-    _, sims = index.search(vectors[query_rows], K, exclude=query_rows)
-    assert (sims[:, :-1] >= sims[:, 1:]).all()
 
 
 # --- accuracy ---------------------------------------------------------------------------------
@@ -161,38 +77,6 @@ def test_flat_equals_brute_force(dataset: Dataset, vectors: np.ndarray, query_ro
     np.testing.assert_allclose(exact_sims(vectors, vectors[query_rows], ids), sims, atol=1e-5)
     plain_ids, _ = index.search(vectors[query_rows], K)
     np.testing.assert_array_equal(plain_ids[:, 0], query_rows)  # without exclude, self comes first
-
-
-def test_recall_against_flat(index: KnnIndex, factory: str, vectors: np.ndarray, query_rows: np.ndarray) -> None:
-    ids, _ = index.search(vectors[query_rows], K, exclude=query_rows)
-    kth_best = brute_force(vectors, query_rows, K)[:, -1]
-    hits = (ids >= 0) & (exact_sims(vectors, vectors[query_rows], ids) >= kth_best[:, None] - 1e-5)
-    assert hits.mean() >= MIN_RECALL[factory]
-
-
-def test_similarities_match_the_returned_rows(
-    index: KnnIndex, factory: str, vectors: np.ndarray, query_rows: np.ndarray
-) -> None:
-    ids, sims = index.search(vectors[query_rows], K, exclude=query_rows)
-    if factory == "LSH":  # rank-only: negated Hamming distances
-        assert (sims <= 0).all() and (sims == np.round(sims)).all()
-    else:
-        assert np.abs(exact_sims(vectors, vectors[query_rows], ids) - sims).max() <= SIM_TOLERANCE[factory]
-
-
-def test_indexing_a_subset_maps_positions_to_dataset_rows(
-    dataset: Dataset, factory: str, vectors: np.ndarray, query_rows: np.ndarray
-) -> None:
-    even = np.arange(0, N, 2)
-    index = build_index(dataset.embeddings, even, factory)
-    assert index.ntotal == len(even)
-    ids, sims = index.search(vectors[query_rows], K, exclude=query_rows)
-    assert (ids >= 0).any(axis=1).all()
-    assert (ids[ids >= 0] % 2 == 0).all()
-    if factory != "LSH":
-        assert np.abs(exact_sims(vectors, vectors[query_rows], ids) - sims).max() <= SIM_TOLERANCE[factory]
-    if factory == "Flat":
-        np.testing.assert_allclose(sims, brute_force(vectors, query_rows, K, rows=even), atol=1e-5)
 
 
 def test_build_reports_progress(dataset: Dataset) -> None:
@@ -215,19 +99,6 @@ def test_search_params_override_the_defaults(dataset: Dataset, vectors: np.ndarr
 
 
 # --- persistence ------------------------------------------------------------------------------
-
-
-def test_save_load_round_trip(index: KnnIndex, tmp_path: Path, vectors: np.ndarray, query_rows: np.ndarray) -> None:
-    index.save(tmp_path / "saved")
-    loaded = load_index(tmp_path / "saved")
-    if isinstance(index, RerankedIndex):  # what is stored is the Faiss index; re-ranking wraps it again
-        assert loaded.factory == index.base.factory
-        loaded = RerankedIndex(loaded, index.embeddings, index.factor)
-    assert (loaded.factory, loaded.ntotal, loaded.dim) == (index.factory, index.ntotal, index.dim)
-    before = index.search(vectors[query_rows], K, exclude=query_rows)
-    after = loaded.search(vectors[query_rows], K, exclude=query_rows)
-    np.testing.assert_array_equal(before[0], after[0])
-    np.testing.assert_array_equal(before[1], after[1])
 
 
 @pytest.fixture(scope="module")
@@ -316,33 +187,6 @@ def test_bad_rows(dataset: Dataset, rows: np.ndarray) -> None:
     with pytest.raises(InvalidParameterError) as exc:
         build_index(dataset.embeddings, rows, "Flat")
     assert_one_line(exc)
-
-
-@pytest.mark.parametrize("k", [0, -1, 2.5])
-def test_bad_k(index: KnnIndex, vectors: np.ndarray, k: int) -> None:
-    with pytest.raises(InvalidParameterError) as exc:
-        index.search(vectors[:2], k)
-    assert_one_line(exc, "k")
-
-
-@pytest.mark.parametrize("shape", [(2, DIM + 1), (DIM,), (2, 3, DIM)])
-def test_query_dimension_mismatch(index: KnnIndex, shape: tuple[int, ...]) -> None:
-    with pytest.raises(InvalidDataError) as exc:
-        index.search(np.ones(shape, dtype=np.float32), K)
-    assert_one_line(exc, str(DIM))
-
-
-def test_zero_or_nan_query(index: KnnIndex) -> None:
-    for bad in (np.zeros((1, DIM)), np.full((1, DIM), np.nan)):
-        with pytest.raises(InvalidDataError) as exc:
-            index.search(bad, K)
-        assert_one_line(exc)
-
-
-def test_exclude_of_the_wrong_length(index: KnnIndex, vectors: np.ndarray) -> None:
-    with pytest.raises(InvalidParameterError) as exc:
-        index.search(vectors[:3], K, exclude=np.array([0, 1]))
-    assert_one_line(exc, "exclude")
 
 
 @pytest.mark.parametrize("params", ["nprobe=abc", "bogus=3"])

@@ -2,25 +2,24 @@
 on a real Milvus 2.3.5 standalone server: the same answers as Faiss `Flat` for an exact index type,
 the whole SEALS loop and a labeling project unchanged, the URI forms, and the server's limits.
 
-The server tests (marker `milvus_server`) use SEALS_MILVUS_URI when set (an external server), else
-start the server from the `milvus` wheel (PyPI, no docker) in the Python named by
-SEALS_MILVUS_SERVER_PYTHON, by default .venv-milvus/bin/python (`make milvus-server` makes it)."""
+The server tests (marker `milvus_server`) use the `milvus_server` fixture (tests/conftest.py):
+SEALS_MILVUS_URI when set (an external server), else the server from the `milvus` wheel (PyPI, no
+docker) in the Python named by SEALS_MILVUS_SERVER_PYTHON, by default .venv-milvus/bin/python
+(`make milvus-server` makes it). The checks every backend passes are in test_contract.py."""
 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import make_dataset
+from conftest import free_port, make_dataset
 from sealsearch.active.knn import open_or_build_index
 from sealsearch.errors import InvalidParameterError, MissingExtraError, UnknownNameError
 from sealsearch.experiments.simulate import RunConfig, run
@@ -28,45 +27,6 @@ from sealsearch.index import build_index, load_index
 from sealsearch.index.milvus import MAX_QUERIES, MAX_REQUEST_BYTES, MAX_TOPK, client_for, index_spec
 
 pytest.importorskip("pymilvus", reason="the milvus extra is not installed (pip install 'sealsearch[milvus]')")
-
-
-SERVER_PYTHON = "SEALS_MILVUS_SERVER_PYTHON"
-LAUNCHER = Path(__file__).with_name("milvus_launcher.py")
-DEFAULT_SERVER_PYTHON = Path(__file__).resolve().parents[2] / ".venv-milvus" / "bin" / "python"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory):
-    """The URI of a real Milvus server for this session: SEALS_MILVUS_URI, or a standalone started
-    by milvus_launcher.py (data under tmp; it stops when this process closes its stdin)."""
-    if uri := os.environ.get("SEALS_MILVUS_URI"):
-        yield uri
-        return
-    python = Path(os.environ.get(SERVER_PYTHON) or DEFAULT_SERVER_PYTHON)
-    if os.environ.get(SERVER_PYTHON) and not python.exists():
-        pytest.fail(f"{SERVER_PYTHON}={python}: no such file; name a python that has milvus==2.3.5")
-    if not python.exists():
-        pytest.skip(f"no Milvus server: `make milvus-server` installs milvus==2.3.5 into .venv-milvus, "
-                    f"or set {SERVER_PYTHON}=a python that has it, or SEALS_MILVUS_URI=http://host:19530")  # fmt: skip
-    data = tmp_path_factory.mktemp("milvus-server")
-    server = subprocess.Popen(
-        [str(python), str(LAUNCHER), "--data", str(data), "--port", str(_free_port())],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    line = server.stdout.readline().strip()
-    try:
-        if not line.startswith("ready "):
-            pytest.fail(f"the Milvus server did not start ({line or 'no answer'}); logs in {data}/logs")
-        yield line.removeprefix("ready ")
-    finally:
-        server.stdin.close()
-        server.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +155,7 @@ def test_missing_extra_is_one_line_naming_it(dataset, tmp_path, monkeypatch):
 def test_a_server_uri_through_the_milvus_lite_grpc_server(tmp_path):
     """http:// URIs take the server path of pymilvus; milvus-lite's own gRPC server answers them
     too, so this runs wherever the milvus extra is installed (the real server needs .venv-milvus)."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "srv"), "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -13,6 +13,7 @@ import numpy as np
 
 from sealsearch.active.cosines import CosineBounds, RowBounds
 from sealsearch.active.hygiene import mean_of, needs_renormalising, sorted_unique, unit_sum
+from sealsearch.active.members import ALL_CAPABILITIES
 from sealsearch.data.embeddings import EmbeddingStore
 from sealsearch.data.scan import RowFunction, prune_to
 from sealsearch.data.shards import Scanner
@@ -23,6 +24,8 @@ class AllPool:
 
     Candidates are scored by `scanner`: this machine's threads, or Ray tasks over shards.
     """
+
+    capabilities = ALL_CAPABILITIES
 
     def __init__(
         self, embeddings: EmbeddingStore, eligible_rows: np.ndarray, name: str = "all", scanner: Scanner | None = None

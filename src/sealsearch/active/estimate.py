@@ -87,7 +87,8 @@ class Estimate:
         return _ratio(self.found, max(self.positives, self.known))
 
     def as_dict(self) -> dict:
-        """The shape the labeling app and run tables read (see PROJECT_API.md)."""
+        """The shape the labeling app and run tables read (its fields: the `estimate` of the web API's stats
+        response in /openapi.json, docs/labeling.md)."""
         lo, hi = self.recall_interval()
         p_lo, p_hi = self.positives_interval()
         return {

@@ -1,34 +1,33 @@
 """Fused scoring: a linear learner's strategy scores straight from float32 vectors.
 
-The general path asks sklearn for `predict_proba` per block: the float32 block is copied to
+Why: the general path asks sklearn for `predict_proba` per block: the float32 block is copied to
 float64, multiplied, and a two-column array is built, only for one column to be kept — several
 passes over memory where one would do. When the model is linear (`learner.linear_form`: the
 default logistic regression, `SGDClassifier` with a probabilistic loss, the cold-start model)
-and the strategy is a built-in scorer, one float32 product per block gives the decision values
-z, and the scores are computed from those (information density also needs each row's dot with
-the pool mean: a second product, over the rows that survive pruning only).
+and the strategy declares a fused form (`Strategy.fused`: "entropy", "positive" or "density"),
+one float32 product per block gives the decision values z, and the scores are computed from
+those (information density also needs each row's dot with the pool mean: a second product,
+over the rows that survive pruning only). A strategy whose `fused` is None (a user's scorer,
+k-center) keeps the general path: that is its declaration, not a table lookup that missed.
 
 Pruning (`FusedScore.pruned(m)`). A round takes the b best rows, so the scores of the others
-need not be computed: MaxEnt is a non-increasing function of |z|, MLP a non-decreasing one of
-z, and information density is at most MaxEnt × |pool mean| (a row's cosine to the mean is at
-most the mean's norm), so all three prune on z alone. Each scanning thread keeps
-the m best exact scores it has seen; their least, τ, bounds the m-th best of the whole scan
-from below, and a row whose bound (a table of the score over a fine grid of z, with a
-1e-9 relative margin for rounding) is under τ cannot be among the m best (score descending,
-lower position first) and gets -inf without a transcendental function being evaluated. The
-rows that can still tie or win get their exact score, by the same functions as the full path,
-so `select_top` over a pruned scan picks exactly what it picks over the full scan (tested,
-ties included). Measured at 10^6 × 256 on one thread (bench/fused_profile.py, load ~4): MaxEnt
-over 900k rows 36.6 ms of CPU against 33.2 for the sgemv alone and 32.7 for a pure read of the
-same bytes (39.6 with every row scored); information density 41.3 with the All pool's cached
-cosine bounds (91.9 with every row scored); `select_top` over the pruned scores 0.2 ms (4.6).
+need not be computed: entropy is a non-increasing function of |z|, P(positive) a non-decreasing
+one of z, and information density is at most entropy × |pool mean| (a row's cosine to the mean
+is at most the mean's norm), so all three prune on z alone. Each scanning thread keeps the m
+best exact scores it has seen; their least, τ, bounds the m-th best of the whole scan from
+below, and a row whose bound (a table of the score over a fine grid of z, with a 1e-9 relative
+margin for rounding) is under τ cannot be among the m best (score descending, lower position
+first) and gets -inf without a transcendental function being evaluated. The rows that can still
+tie or win get their exact score, by the same functions as the full path, so `select_top` over a
+pruned scan picks exactly what it picks over the full scan (tested, ties included). The scan
+then costs about what reading the rows once costs (bench/fused_profile.py; the measurements
+are in bench/RESULTS.md, "Fused scoring pruned to the b best").
 
 The scores are the general path's up to float32 rounding of the products (~1e-6 relative), so
 selections agree with it except between candidates whose scores tie to that precision (tested).
 With `unit_rows` (a float32 store: rows are unit-norm to ~1e-7 on import) information density
 uses the dot with the pool mean as the cosine, as the pool's own running sum does; otherwise
-each row's norm is computed too. Any other learner or strategy (a user's scorer) returns None
-here and keeps the general path.
+each row's norm is computed too. Any other learner returns None here and keeps the general path.
 """
 
 from __future__ import annotations
@@ -42,15 +41,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from sealsearch.active.learner import linear_form
-from sealsearch.active.strategies import (
-    Strategy,
-    density_scores,
-    information_density,
-    maxent,
-    most_likely_positive,
-)
+from sealsearch.active.strategies import FusedForm, Strategy, density_scores, maxent, most_likely_positive
 
-_KINDS = {maxent: "maxent", most_likely_positive: "mlp", information_density: "id"}
 _MARGIN = 1e-9
 """Relative slack of every pruning bound: rounding in the scores is ~1e-15, so a row is only
 ever pruned when its score is certainly below the threshold."""
@@ -62,11 +54,13 @@ _GRID = np.concatenate([-np.geomspace(64.0, 1e-8, 8192), [0.0], np.geomspace(1e-
 
 
 @functools.cache
-def _bound_table(link: Callable[[np.ndarray], np.ndarray], kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _bound_table(
+    link: Callable[[np.ndarray], np.ndarray], formula: FusedForm
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(keys ascending, the most any row with a key at or above each can score, its negation
-    for searchsorted), where the key is |z| for MaxEnt (its score falls with |z|) and -z for
-    MLP (its score rises with z)."""
-    if kind == "mlp":
+    for searchsorted), where the key is |z| for entropy (its score falls with |z|) and -z for
+    P(positive) (its score rises with z)."""
+    if formula == "positive":
         keys, values = -_GRID[::-1], most_likely_positive(link(_GRID[::-1]), None)
     else:
         keys = _GRID[_GRID >= 0]
@@ -121,16 +115,16 @@ class FusedScore:
     pruned scan computes it for the surviving rows only, gathered.
     """
 
-    def __init__(self, kind: str, form, pool_mean: np.ndarray, unit_rows: bool):
-        self.kind = kind
+    def __init__(self, formula: FusedForm, form, pool_mean: np.ndarray, unit_rows: bool):
+        self.formula = formula
         self.weights = np.ascontiguousarray(form.weights, dtype=np.float32)
         self.mean = np.ascontiguousarray(pool_mean, dtype=np.float32)
         self.intercept, self.link = float(form.intercept), form.link
         self.unit_rows = bool(unit_rows)
-        self.table = _bound_table(self.link, "mlp" if kind == "mlp" else "maxent")
+        self.table = _bound_table(self.link, "positive" if formula == "positive" else "entropy")
         # Cauchy-Schwarz: a row's cosine to the pool mean is at most |mean|, so ID <= entropy x |mean|.
         self.most_density = float(np.linalg.norm(self.mean.astype(np.float64))) * (1 + _DOT_SLACK)
-        self.density_mean = self.mean if kind == "id" else None
+        self.density_mean = self.mean if formula == "density" else None
         """The vector whose cosine a pool may bound per row for `pruned` (ID only)."""
 
     def z(self, vectors: np.ndarray) -> np.ndarray:
@@ -151,9 +145,9 @@ class FusedScore:
         """Scores (float64) of rows with decision values z (and, for ID, these rows' vectors or
         densities): the only place they are computed, pruned or not."""
         proba = self.link(z.astype(np.float64) + self.intercept)
-        if self.kind == "maxent":
+        if self.formula == "entropy":
             return maxent(proba, None)
-        if self.kind == "mlp":
+        if self.formula == "positive":
             return most_likely_positive(proba, None)
         return density_scores(proba, self.density(vectors) if density is None else density)
 
@@ -165,7 +159,7 @@ class FusedScore:
         vectors = np.asarray(vectors, dtype=np.float32)
         if keep is None:
             return self(vectors)
-        return self.scores(self.z(vectors)[keep], None if self.kind != "id" else vectors[keep])
+        return self.scores(self.z(vectors)[keep], None if self.formula != "density" else vectors[keep])
 
     def pruned(self, m: int, density_bound: DensityBound | None = None) -> _Pruned:
         """This function for a scan that needs the m best only. `density_bound` (ID): numbers the
@@ -175,7 +169,7 @@ class FusedScore:
 
     def likely_best(self, z: np.ndarray, m: int) -> np.ndarray:
         """Positions of m rows that probably score well (their least exact score starts τ)."""
-        key = -z if self.kind == "mlp" else np.abs(z + np.float32(self.intercept))
+        key = -z if self.formula == "positive" else np.abs(z + np.float32(self.intercept))
         return np.argpartition(key, m - 1)[:m]
 
     def z_range(self, tau: float, most_density: float | None = None) -> tuple[np.float32, np.float32] | None:
@@ -184,10 +178,10 @@ class FusedScore:
         if not tau > 0:  # every score is >= 0 (ID's may be negative): nothing is certainly out
             return None
         b = self.intercept
-        if self.kind == "mlp":  # p rises with z: keep z64 above the cutoff on -z
+        if self.formula == "positive":  # p rises with z: keep z64 above the cutoff on -z
             cut = _key_cutoff(self.table, tau)
             return None if cut == np.inf else (_outward(-cut - b, b, -1.0), np.float32(np.inf))
-        level = tau if self.kind == "maxent" else tau / (most_density or self.most_density)
+        level = tau if self.formula == "entropy" else tau / (most_density or self.most_density)
         cut = _key_cutoff(self.table, level)
         return None if cut == np.inf else (_outward(-cut - b, b, -1.0), _outward(cut - b, b, 1.0))
 
@@ -208,7 +202,7 @@ class _Pruned:
 
     def __init__(self, fused: FusedScore, m: int, density_bound: DensityBound | None = None):
         self.fused, self.m = fused, max(1, int(m))
-        self.density_bound = density_bound if fused.kind == "id" else None
+        self.density_bound = density_bound if fused.formula == "density" else None
         # The largest bound cuts z for every block at once (cached per τ); each survivor is then
         # checked against its own bound before its vector is read again.
         self._most_density = None if self.density_bound is None else float(self.density_bound.most)
@@ -229,13 +223,13 @@ class _Pruned:
             z = z[keep]
         bound = None if self.density_bound is None or span is None else self.density_bound(*span)
         density = None
-        if fused.kind == "id" and bound is None:  # no bounds kept: every row's density, from the block
+        if fused.formula == "density" and bound is None:  # no bounds kept: every row's density, from the block
             density = fused.density(vectors)
             density = density if keep is None else density[keep]
 
         def exact(at: np.ndarray | None) -> np.ndarray:  # scores of the kept rows `at` (None: all)
             picked = z if at is None else z[at]
-            if fused.kind != "id":
+            if fused.formula != "density":
                 return fused.scores(picked, None)
             if density is not None:
                 return fused.scores(picked, None, density if at is None else density[at])
@@ -297,10 +291,9 @@ def fused_row_function(
     strategy: Strategy, model: BaseEstimator, pool_mean: np.ndarray, *, unit_rows: bool = False
 ) -> FusedScore | None:
     """A row function (float32 block -> float64 scores) equal to the strategy over the model's
-    probabilities, or None when the model or the strategy has no fused form. `unit_rows`: the
+    probabilities, or None when the model is not linear or the strategy declares no fused form. `unit_rows`: the
     rows it will see are unit-norm (a float32 store), so information density skips the norms."""
-    form = linear_form(model)
-    kind = _KINDS.get(strategy.function) if strategy.kind == "scorer" else None
-    if form is None or kind is None:
+    if strategy.fused is None:  # declared: no fused form
         return None
-    return FusedScore(kind, form, pool_mean, unit_rows)
+    form = linear_form(model)
+    return None if form is None else FusedScore(strategy.fused, form, pool_mean, unit_rows)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from sealsearch.data.embeddings import EmbeddingStore
-from sealsearch.errors import InvalidParameterError
+from sealsearch.errors import InvalidParameterError, LabelConflictError
 from sealsearch.index import KnnIndex
 
 
@@ -74,3 +74,30 @@ def unit_sum(vectors: np.ndarray, renormalise: bool) -> np.ndarray:
     rows = np.asarray(vectors, dtype=np.float64)
     norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))
     return (rows / np.where(norms > 0, norms, 1.0)[:, None]).sum(axis=0)
+
+
+def as_rows(values: object, what: str = "rows") -> np.ndarray:
+    """Row numbers as a flat int64 array; anything but integers (floats, strings, ragged lists,
+    None) is refused instead of being truncated or failing inside numpy."""
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterError(f"{what} must be a flat list of integer row numbers ({exc})") from None
+    if array.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
+        raise InvalidParameterError(f"{what} must be integer row numbers, got {array.dtype} values")
+    return array.astype(np.int64).ravel()
+
+
+def first_of_each(rows: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row once, in first-seen order; a row given both labels in one call is a conflict."""
+    _, first = np.unique(rows, return_index=True)
+    if first.size == rows.size:
+        return rows, labels
+    seen: dict[int, int] = {}
+    for row, label in zip(rows.tolist(), labels.tolist(), strict=True):
+        if seen.setdefault(row, label) != label:
+            raise LabelConflictError(f"row {row} was given both labels in one call")
+    first = np.sort(first)
+    return rows[first], labels[first]

@@ -40,8 +40,8 @@ def open_or_build_index(
 ) -> KnnIndex:
     """The index over the dataset's pool split, built on first use and reused afterwards (stored
     under `DATASET/index/<factory>/`; with backend="milvus" in Milvus at `uri`, by default
-    milvus-lite in `DATASET/index/milvus.db`; see `sealsearch.index.open_or_build_index`)."""
-    return index_layer.open_or_build_index(
+    milvus-lite in `DATASET/index/milvus.db`; see `sealsearch.index.open_or_build_rows_index`)."""
+    return index_layer.open_or_build_rows_index(
         dataset.embeddings, dataset.split_rows("pool"), dataset.index_dir, factory,
         backend=backend, uri=uri, progress=progress, seed=seed, search_params=search_params,
     )  # fmt: skip

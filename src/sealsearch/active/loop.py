@@ -1,4 +1,4 @@
-"""The ask/tell core shared by simulations, scripts and (later) a person in the web app.
+"""The ask/tell core shared by simulations, scripts and a person labeling in the web app or the terminal.
 
 `ask()` trains if the labels changed, scores the candidate pool and proposes the next batch;
 `tell()` records labels and grows the pool; `skip()` sets rows aside that a person would not
@@ -14,7 +14,6 @@ the log (round, row, label) and the skipped rows, and restarts where it stopped.
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -26,10 +25,19 @@ from sklearn.base import BaseEstimator
 
 from sealsearch._util import positive_int, single_threaded_blas
 from sealsearch.active.fused import fused_row_function
-from sealsearch.active.hygiene import name_rows, needs_renormalising, rows_outside, sorted_unique
+from sealsearch.active.hygiene import (
+    as_rows,
+    first_of_each,
+    name_rows,
+    needs_renormalising,
+    rows_outside,
+    sorted_unique,
+)
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
+from sealsearch.active.members import capabilities_of
 from sealsearch.active.pools import CandidatePool
 from sealsearch.active.strategies import (
+    DEFAULT_STRATEGY,
     Scorer,
     ScoringContext,
     Strategy,
@@ -69,20 +77,6 @@ class _LabelLog:
     by_row: dict[int, int] = field(default_factory=dict)
 
 
-def as_rows(values: object, what: str = "rows") -> np.ndarray:
-    """Row numbers as a flat int64 array; anything but integers (floats, strings, ragged lists,
-    None) is refused instead of being truncated or failing inside numpy."""
-    try:
-        array = np.asarray(values)
-    except (ValueError, TypeError) as exc:
-        raise InvalidParameterError(f"{what} must be a flat list of integer row numbers ({exc})") from None
-    if array.size == 0:
-        return np.empty(0, dtype=np.int64)
-    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
-        raise InvalidParameterError(f"{what} must be integer row numbers, got {array.dtype} values")
-    return array.astype(np.int64).ravel()
-
-
 def _concat(parts: list[np.ndarray], dtype: type, width: int | None = None) -> np.ndarray:
     if parts:
         return np.concatenate(parts)
@@ -118,7 +112,7 @@ class ActiveLoop:
         embeddings: EmbeddingStore,
         pool: CandidatePool,
         *,
-        strategy: str | Strategy | Scorer = "maxent",
+        strategy: str | Strategy | Scorer = DEFAULT_STRATEGY,
         learner: BaseEstimator | None = None,
         batch_size: int = 100,
         seed: int = 0,
@@ -144,9 +138,7 @@ class ActiveLoop:
         self._model: BaseEstimator | None = None
         self._model_size = -1
         self._pending: tuple[int, Batch] | None = None
-        self._pool_takes_vectors = "vectors" in inspect.signature(pool.update).parameters
-        scoring = inspect.signature(pool.score_candidates).parameters
-        self._pool_takes_n, self._pool_prunes = "n" in scoring, "prune" in scoring
+        self._pool_can = capabilities_of(pool)
 
     @classmethod
     def replay(
@@ -238,14 +230,7 @@ class ActiveLoop:
                 f"this batch was proposed in round {batch.round} but the loop is at round {self.round}; "
                 "ask() for a new batch (or tell the rows themselves)"
             )
-        _, first = np.unique(rows, return_index=True)
-        if first.size != rows.size:
-            seen: dict[int, int] = {}
-            for row, label in zip(rows.tolist(), labels.tolist(), strict=True):
-                if seen.setdefault(row, label) != label:
-                    raise LabelConflictError(f"row {row} was given both labels in one call")
-            first = np.sort(first)
-            rows, labels = rows[first], labels[first]
+        rows, labels = first_of_each(rows, labels)
         fresh = np.fromiter((row not in known for row in rows.tolist()), dtype=bool, count=rows.size)
         for row, label in zip(rows[~fresh].tolist(), labels[~fresh].tolist(), strict=True):
             if known[row] != label:
@@ -263,7 +248,7 @@ class ActiveLoop:
         known.update(zip(rows.tolist(), labels.tolist(), strict=True))
         self._skipped = np.setdiff1d(self._skipped, rows, assume_unique=True)
         with self._timed("knn"), single_threaded_blas():
-            if self._pool_takes_vectors:
+            if self._pool_can.vectors:
                 self.pool.update(rows, labels, vectors=vectors)
             else:
                 self.pool.update(rows, labels)
@@ -386,8 +371,8 @@ class ActiveLoop:
         # candidates, skipped ones included, scored exactly: the others are pruned to -inf.
         unit_rows = not needs_renormalising(self.embeddings)
         score = fused_row_function(self.strategy, model, pool_mean, unit_rows=unit_rows) or score
-        options: dict[str, object] = {"n": n + self._skipped.size} if self._pool_takes_n else {}
-        if self._pool_prunes:
+        options: dict[str, object] = {"n": n + self._skipped.size} if self._pool_can.top_n else {}
+        if self._pool_can.prune:
             options["prune"] = self.dedup is None
         return self.pool.score_candidates(score, **options)
 

@@ -16,6 +16,7 @@ ascending row order), so a replayed pool lists them in the same order as the liv
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -26,15 +27,42 @@ from sealsearch.data.scan import RowFunction
 OUTSIDE, MEMBER, LABELED = 0, 1, 2
 
 
+@dataclass(frozen=True)
+class PoolCapabilities:
+    """What a pool accepts beyond `CandidatePool`'s minimum, declared as its `capabilities`
+    attribute (a pool without one has none): the loop passes these keywords only to pools
+    that declare them, instead of reading the pool's signatures.
+
+    `vectors`: `update(..., vectors=)` takes the labeled rows' float32 vectors (aligned with
+    `labeled_rows`), so a labeled vector is read once. `top_n`: `score_candidates(..., n=)`
+    takes how many the caller will take. `prune`: `score_candidates(..., prune=True)` may give
+    -inf to candidates that cannot be among those n best.
+    """
+
+    vectors: bool = False
+    top_n: bool = False
+    prune: bool = False
+
+
+NO_CAPABILITIES = PoolCapabilities()
+ALL_CAPABILITIES = PoolCapabilities(vectors=True, top_n=True, prune=True)
+"""What the built-in pools declare."""
+
+
+def capabilities_of(pool: object) -> PoolCapabilities:
+    """The pool's declared `capabilities`, or none for a pool that declares nothing."""
+    declared = getattr(pool, "capabilities", NO_CAPABILITIES)
+    return declared if isinstance(declared, PoolCapabilities) else NO_CAPABILITIES
+
+
 class CandidatePool(Protocol):
-    """What the loop needs from a pool; `update` receives every newly labeled row exactly once."""
+    """What the loop needs from a pool; `update` receives every newly labeled row exactly once.
+    A pool may also declare `capabilities` (a `PoolCapabilities`) to be passed more."""
 
     name: str
 
     def update(self, labeled_rows: np.ndarray, labels: np.ndarray | None = None) -> None:
-        """Built-in pools also take `vectors=` (the labeled rows' float32 vectors, aligned with
-        `labeled_rows`), so a labeled vector is read once; the loop passes them when `update`
-        has that parameter."""
+        """With `capabilities.vectors`, also `vectors=` (the labeled rows' float32 vectors)."""
         ...
 
     def candidates(self) -> np.ndarray:
@@ -56,9 +84,8 @@ class CandidatePool(Protocol):
 
     def score_candidates(self, score: RowFunction) -> np.ndarray:
         """`score` (row-wise, see sealsearch.data.scan) over the candidates' vectors in blocks, on every
-        core; one value per candidate, aligned with `candidates()`. Built-in pools also take
-        `n=` (how many the caller will take) and `prune=` (then candidates that cannot be among
-        the n best may get -inf); the loop passes those a pool's signature names."""
+        core; one value per candidate, aligned with `candidates()`. With `capabilities.top_n`
+        and `.prune`, also `n=` and `prune=` (see `PoolCapabilities`)."""
         ...
 
 

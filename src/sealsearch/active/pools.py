@@ -11,7 +11,8 @@ the pool is z · mean(pool), which makes information density exact and linear. R
 store are renormalised (in float64) before they enter the sum; their stored norms are off by ~1e-3.
 
 `POOLS` is the one table of pool names (the CLI's choices, "did you mean" errors, which pools take
-an index and a k, the order and look of reports); `make_pool` builds any of them by name.
+an index and a k, the order and look of reports); `make_pool` builds any of them by name and
+`register_pool` adds one. A pool declares what more the loop may pass it (`PoolCapabilities`).
 
 How the candidates' vectors are read differs on purpose. A SEALS pool is small (|labeled| × k
 rows at most), so it keeps its members' vectors (or SQ8 codes) in a buffer of its own, gathered
@@ -28,10 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sealsearch._util import check_name, positive_int
+from sealsearch._util import check_name, positive_int, register
 from sealsearch.active.all_pool import AllPool
 from sealsearch.active.hygiene import check_index_rows, mean_of, needs_renormalising, unit_sum
-from sealsearch.active.members import LABELED, CandidatePool, MemberBuffer, rescore_top
+from sealsearch.active.members import ALL_CAPABILITIES, LABELED, CandidatePool, MemberBuffer, rescore_top
 from sealsearch.data.codes import Sq8Codes
 from sealsearch.data.embeddings import EmbeddingStore
 from sealsearch.data.scan import RowFunction, prune_to, score_matrix
@@ -61,6 +62,7 @@ class SealsPool:
     """
 
     name = "seals"
+    capabilities = ALL_CAPABILITIES
 
     def __init__(
         self,
@@ -276,32 +278,60 @@ def _randpool(embeddings: EmbeddingStore, eligible_rows: np.ndarray, o: PoolOpti
 
 @dataclass(frozen=True)
 class PoolKind:
-    """One named pool: how to build it, whether it needs an index and a k, how reports show it."""
+    """One named pool: how to build it, whether it needs an index and a k, how reports show it
+    (`label`, `line_style`) and how a person choosing it reads it (`description`)."""
 
     name: str
     build: PoolFactory
     uses_k: bool
     label: str
-    line_style: str
+    line_style: str = "-"
+    description: str = ""
 
 
-POOLS: dict[str, PoolKind] = {
-    p.name: p
-    for p in (
-        PoolKind("all", _all, uses_k=False, label="All", line_style="--"),
-        PoolKind("randpool", _randpool, uses_k=False, label="randpool", line_style=":"),
-        PoolKind("seals", _seals, uses_k=True, label="SEALS", line_style="-"),
-        PoolKind("adaptive", _adaptive, uses_k=True, label="adaptive", line_style="-."),
-    )
-}
+POOLS: dict[str, PoolKind] = {}
 """Every named pool, in the order tables and legends list them (baselines first)."""
-POOL_NAMES = tuple(POOLS)
-POOLS_USING_K = frozenset(name for name, pool in POOLS.items() if pool.uses_k)
-"""Pools built from kNN neighbourhoods (they need an index and a k)."""
+
+
+def register_pool(pool: PoolKind) -> PoolKind:
+    """Make `pool` a named choice everywhere (CLI, web, reports, `make_pool`); a second pool of
+    the same name is refused. Returns it."""
+    return register(POOLS, pool.name, pool, "pool")
+
+
+for _builtin in (
+    PoolKind("all", _all, uses_k=False, label="All", line_style="--", description="every unlabeled row (Algorithm 1)"),
+    PoolKind("randpool", _randpool, uses_k=False, label="randpool", line_style=":",
+             description="a fixed random share of the rows"),
+    PoolKind("seals", _seals, uses_k=True, label="SEALS", line_style="-",
+             description="the k nearest neighbours of the labeled rows (SEALS)"),
+    PoolKind("adaptive", _adaptive, uses_k=True, label="adaptive", line_style="-.",
+             description="SEALS whose positives' neighbourhoods grow when used up"),
+):  # fmt: skip
+    register_pool(_builtin)
+
+
+def pool_names() -> tuple[str, ...]:
+    """The registered names now (`POOL_NAMES` is the same, read when imported)."""
+    return tuple(POOLS)
+
+
+def pools_using_k() -> frozenset[str]:
+    """Pools built from kNN neighbourhoods (they need an index and a k), registered now."""
+    return frozenset(name for name, pool in POOLS.items() if pool.uses_k)
+
+
+def __getattr__(name: str) -> object:
+    # Live, so a pool registered after import is listed; kept for callers of the old constants.
+    if name == "POOL_NAMES":
+        return pool_names()
+    if name == "POOLS_USING_K":
+        return pools_using_k()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check_pool(name: str) -> str:
-    return check_name(name, POOL_NAMES, "pool")
+    return check_name(name, POOLS, "pool")
 
 
 def make_pool(

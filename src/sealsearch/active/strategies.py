@@ -6,9 +6,11 @@ strategy cheap. Scorers are elementwise, so the loop may call them chunk by chun
 Greedy k-centers is a batch rule (each pick changes the next one's score) and so is a selector.
 Choosing the top n is its own helper, `select_top`, with deterministic tie-breaking.
 
-`STRATEGIES` is the one table of names: the CLI's choices, the "did you mean" errors, the order
-of tables and legends and whether a strategy needs the model all come from it. A user's own
-scorer needs no registration: `ActiveLoop(strategy=my_scorer)` wraps it with `as_strategy`.
+`STRATEGIES` is the one table of names: the CLI's choices and help, the web form's options, the
+"did you mean" errors, the order of tables and legends, whether a strategy needs the model and
+whether it has a fused form (sealsearch.active.fused) all come from its entries. A new named
+strategy is one `register_strategy(Strategy(...))` (docs/architecture.md walks through it). A
+user's own scorer needs no registration: `ActiveLoop(strategy=my_scorer)` wraps it with `as_strategy`.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from typing import Literal
 
 import numpy as np
 
-from sealsearch._util import check_name
+from sealsearch._util import check_name, register
 from sealsearch.errors import InvalidParameterError
+
+DEFAULT_STRATEGY = "maxent"
+"""The strategy every signature defaults to (the paper's MaxEnt): the one place it is named."""
 
 
 @dataclass(frozen=True)
@@ -180,13 +185,22 @@ Scorer = Callable[[np.ndarray, ScoringContext], np.ndarray]
 Selector = Callable[[ScoringContext, int], np.ndarray]
 
 
+FusedForm = Literal["entropy", "positive", "density"]
+"""The formulas sealsearch.active.fused computes straight from a linear model's decision values:
+max entropy, P(positive), information density."""
+FUSED_FORMS: tuple[str, ...] = ("entropy", "positive", "density")
+
+
 @dataclass(frozen=True)
 class Strategy:
     """One selection strategy: a scorer (ranked by `select_top`) or a batch selector.
 
     `uses_model` says whether it reads the model's probabilities: the loop trains and runs
     `predict_proba` only for those, and calls their scorers block by block; the others get NaN
-    probabilities in one call. `label` is how tables and legends name it.
+    probabilities in one call. `fused` names the formula of its fused form (see FusedForm), so a
+    linear model scores it from float32 decision values; None declares it has none and takes the
+    general path. `label` is how tables and legends name it; `description` how a person choosing
+    it (the CLI help, the web form) reads it.
     """
 
     name: str
@@ -194,24 +208,63 @@ class Strategy:
     kind: Literal["scorer", "selector"] = "scorer"
     uses_model: bool = True
     label: str = ""
+    description: str = ""
+    fused: FusedForm | None = None
+
+    def __post_init__(self) -> None:
+        if self.fused is not None and (self.fused not in FUSED_FORMS or self.kind != "scorer"):
+            raise InvalidParameterError(
+                f"strategy {self.name!r}: fused must be None or, for a scorer, one of {', '.join(FUSED_FORMS)}; "
+                f"got {self.fused!r}"
+            )
 
 
-STRATEGIES: dict[str, Strategy] = {
-    s.name: s
-    for s in (
-        Strategy("random", random_scores, uses_model=False, label="Random"),
-        Strategy("maxent", maxent, label="MaxEnt"),
-        Strategy("mlp", most_likely_positive, label="MLP"),
-        Strategy("id", information_density, label="ID"),
-        Strategy("kcenter", kcenter_greedy, kind="selector", uses_model=False, label="k-center"),
-    )
-}
-"""Every named strategy, in the order tables and legends list them."""
-STRATEGY_NAMES = tuple(STRATEGIES)
+STRATEGIES: dict[str, Strategy] = {}
+"""Every named strategy, in the order tables and legends list them (`register_strategy` adds one)."""
+
+
+def register_strategy(strategy: Strategy) -> Strategy:
+    """Make `strategy` a named choice everywhere (CLI, web form, reports); a second strategy of
+    the same name is refused. Returns it, so a module may keep it as a constant."""
+    return register(STRATEGIES, strategy.name, strategy, "strategy")
+
+
+for _builtin in (
+    Strategy("random", random_scores, uses_model=False, label="Random", description="random order (the baseline)"),
+    Strategy("maxent", maxent, label="MaxEnt", description="most uncertain (max entropy)", fused="entropy"),
+    Strategy("mlp", most_likely_positive, label="MLP", description="most likely positive", fused="positive"),
+    Strategy(
+        "id",
+        information_density,
+        label="ID",
+        description="uncertain and typical (information density)",
+        fused="density",
+    ),  # fmt: skip
+    Strategy(
+        "kcenter",
+        kcenter_greedy,
+        kind="selector",
+        uses_model=False,
+        label="k-center",
+        description="most unlike everything labeled (greedy k-centers)",
+    ),  # fmt: skip
+):
+    register_strategy(_builtin)
+
+
+def strategy_names() -> tuple[str, ...]:
+    """The registered names now (`STRATEGY_NAMES` is the same, read when imported)."""
+    return tuple(STRATEGIES)
+
+
+def __getattr__(name: str) -> object:
+    if name == "STRATEGY_NAMES":  # live, so a strategy registered after import is listed
+        return strategy_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check_strategy(name: str) -> str:
-    return check_name(name, STRATEGY_NAMES, "strategy")
+    return check_name(name, STRATEGIES, "strategy")
 
 
 def as_strategy(strategy: str | Strategy | Scorer) -> Strategy:
@@ -225,5 +278,5 @@ def as_strategy(strategy: str | Strategy | Scorer) -> Strategy:
         name = getattr(strategy, "__name__", type(strategy).__name__)
         return Strategy(name, strategy, label=name)
     raise InvalidParameterError(
-        f"strategy must be a name ({', '.join(STRATEGY_NAMES)}) or a scorer f(proba, context), got {strategy!r}"
+        f"strategy must be a name ({', '.join(STRATEGIES)}) or a scorer f(proba, context), got {strategy!r}"
     )

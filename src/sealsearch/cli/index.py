@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sealsearch.cli.options import Backend, DatasetArg, Factory, IndexType, Uri, index_factory
+from sealsearch.cli.options import Backend, DatasetArg, Factory, IndexType, RegistryHelp, Uri, index_factory
 from sealsearch.cli.output import out, progress_bar, user_errors
 from sealsearch.errors import InvalidParameterError
 
@@ -16,7 +16,7 @@ index_app = typer.Typer(help="Build kNN indexes (reused by every concept).", no_
 app.add_typer(index_app, name="index")
 
 
-@index_app.command("build")
+@index_app.command("build", cls=RegistryHelp)
 @user_errors
 def index_build(
     dataset_dir: DatasetArg,

@@ -49,13 +49,20 @@ def knn_sources() -> tuple[str, ...]:
     return tuple(KNN_SOURCES)
 
 
+def backend_names() -> tuple[str, ...]:
+    from sealsearch.index.backends import backend_names
+
+    return backend_names()
+
+
 REGISTRIES: dict[str, Callable[[], tuple[str, ...]]] = {
     "strategy": strategy_names,
     "pool": pool_names,
     "knn": knn_sources,
+    "backend": backend_names,
 }
 """The registry behind each `kind` of `names()`."""
-PLACEHOLDERS = {"{strategies}": "strategy", "{pools}": "pool", "{knn_sources}": "knn"}
+PLACEHOLDERS = {"{strategies}": "strategy", "{pools}": "pool", "{knn_sources}": "knn", "{backends}": "backend"}
 """Help-text placeholders `RegistryHelp` replaces with a registry's names."""
 
 
@@ -195,7 +202,7 @@ Stop = Annotated[
 
 # -- where the index lives and where cells run (`sealsearch[milvus]`, `sealsearch[ray]`) ----------
 Backend = Annotated[
-    str, typer.Option(help='Index backend: "faiss" (embedded, default) or "milvus" (milvus-lite or a server; --uri).')
+    str, typer.Option(help="Index backend: {backends} (the first is the default; a served one takes --uri).")
 ]
 Uri = Annotated[
     str | None,

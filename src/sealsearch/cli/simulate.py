@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from sealsearch.active.strategies import DEFAULT_STRATEGY
 from sealsearch.cli import options as opt
 from sealsearch.cli.output import frame_table, out, progress_bar, progress_bars, user_errors
 
@@ -19,9 +20,9 @@ SUMMARY_COLUMNS = ["strategy", "pool", "ap", "recall", "pool_frac", "t_total", "
 def _index_if_needed(dataset, pools: list[str], factory: str, backend: str = "faiss", uri: str | None = None):
     """The shared kNN index when a pool needs one, built under a progress bar; else None."""
     from sealsearch.active.knn import open_or_build_index
-    from sealsearch.active.pools import POOLS_USING_K
+    from sealsearch.active.pools import pools_using_k
 
-    if not POOLS_USING_K.intersection(pools):
+    if not pools_using_k().intersection(pools):
         return None
     with progress_bar(f"index ({factory})") as progress:
         return open_or_build_index(dataset, factory, backend=backend, uri=uri, progress=progress)
@@ -32,7 +33,7 @@ def _index_if_needed(dataset, pools: list[str], factory: str, backend: str = "fa
 def run_command(
     dataset_dir: opt.DatasetArg,
     concept: opt.Concept,
-    strategy: opt.Strategy = "maxent",
+    strategy: opt.Strategy = DEFAULT_STRATEGY,
     pool: opt.Pool = "seals",
     k: opt.K = 100,
     budget: opt.Budget = 2000,

@@ -252,7 +252,7 @@ def _check_items_file(file: Path, n: int) -> None:
     try:
         metadata = pq.ParquetFile(file).metadata
         columns = set(metadata.schema.names)
-    except Exception as exc:  # noqa: BLE001 - Arrow raises ArrowInvalid, OSError or others on a bad file
+    except Exception as exc:  # any: Arrow raises ArrowInvalid, OSError or others on a bad file
         raise InvalidDataError(
             f"{file}: not a readable Parquet table ({' '.join(str(exc).split())[:120]}); re-import the dataset"
         ) from None
@@ -293,7 +293,7 @@ def _read_concepts(file: Path, n: int) -> pd.DataFrame:
     positives and halves its recall)."""
     try:
         table = pd.read_parquet(file)
-    except Exception as exc:  # noqa: BLE001 - Arrow raises ArrowInvalid, OSError or others on a bad file
+    except Exception as exc:  # any: Arrow raises ArrowInvalid, OSError or others on a bad file
         raise InvalidDataError(
             f"{file}: not a readable Parquet table ({' '.join(str(exc).split())[:120]}); re-import the dataset"
         ) from None

@@ -228,11 +228,10 @@ class EmbeddingStore:
         Every row's bytes are first announced to the kernel (`posix_fadvise(WILLNEED)`, which
         starts the reads and returns), so the disk serves them all at once instead of one page
         fault after another; they are then read through a second mapping of the file advised
-        MADV_RANDOM, so no fault adds ~128 KB of readahead. Measured on this machine's virtual
-        disk (10^6 x 256 file evicted, load ~10): 400 random rows 5-10 ms (`take`: 0.9-1.6 s;
-        MADV_RANDOM alone: 26-39 ms), 4,000 rows 80-175 ms (`take` 1.3-2.4 s). `take` and
-        `chunks` keep the readahead, without which a forward pass is ~7x slower. Both mappings
-        share the page cache.
+        MADV_RANDOM, so no fault adds ~128 KB of readahead: on a cold file this is two orders
+        of magnitude faster than `take` (measured: bench/RESULTS.md, "Moved from docstrings").
+        `take` and `chunks` keep the readahead, without which a forward pass is several times
+        slower. Both mappings share the page cache.
         """
         rows = np.asarray(rows, dtype=np.int64)
         self._announce(rows)

@@ -13,9 +13,9 @@ Rows read from the store take the cheaper of two reads per block. When the block
 most of their range of the file (a split's rows, minus a scattered test split or a few labeled
 rows), the whole range is scored straight from the memory map, a view that copies nothing, and
 the rows' values are picked out; scoring ~10% extra rows costs less than gathering the rest.
-Sparse blocks are gathered row by row. Measured at 10^6 × 256 (bench/scan_blocks.py, 2 busy
-cores, page cache warm): MaxEnt over the 900k pool rows took 0.58 s with the 262k-row gathers
-this replaced, 0.21 s as 4 MB ranges.
+Sparse blocks are gathered row by row. Ranges made an All round's scoring several times faster
+than the large gathers they replaced (bench/scan_blocks.py; measured in bench/RESULTS.md,
+"Moved from docstrings").
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from sealsearch.data.embeddings import EmbeddingStore
 
 BLOCK_BYTES = 4 << 20
 """float32 bytes per block (4,096 rows at d = 256): two blocks in flight sit in the 32 MB L3
-cache. Measured at 10^6 × 256 (bench/scan_blocks.py): 1 MB blocks took 2× longer (per-call
-overhead of the model), 4, 16 and 64 MB the same."""
+cache; smaller blocks pay the model's per-call overhead, larger ones gain nothing
+(bench/scan_blocks.py; bench/RESULTS.md, "Moved from docstrings")."""
 
 DENSE_FILL = 0.5
 """A block is read as one range of the file when its rows are at least this share of the range."""
@@ -102,6 +102,7 @@ def shared_executor() -> ThreadPoolExecutor:
         return _executor
 
 
+# 62 lines: the worker closure shares the lock and counters with it; split, they would become a class.
 def map_blocks(
     n: int,
     block: int,

@@ -94,6 +94,7 @@ def _sense_numbers(index_path: Path) -> dict[tuple[str, int], int]:
     return senses
 
 
+# 67 lines: one pass over data.noun and two checks, each reading the lists the one before built.
 def parse_noun_synsets(wordnet_dir: Path = DEFAULT_WORDNET_DIR) -> NounSynsets:
     """Read data.noun and index.noun (WordNet's wndb format) into a `NounSynsets`."""
     wordnet_dir = Path(wordnet_dir)

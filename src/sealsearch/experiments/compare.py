@@ -14,7 +14,7 @@ from dataclasses import replace
 import pandas as pd
 
 from sealsearch.active.knn import open_or_build_index
-from sealsearch.active.pools import POOLS_USING_K
+from sealsearch.active.pools import pools_using_k
 from sealsearch.data.dataset import Dataset
 from sealsearch.experiments.grid import RUN_KEYS, ExperimentGrid, cell_key
 from sealsearch.experiments.simulate import ROUND_COLUMNS, RoundCallback, RunConfig, run
@@ -52,7 +52,7 @@ def compare(
     grid.validate()
     for concept in grid.concepts:
         dataset.concept_rows(concept)  # an unknown concept fails before any work
-    if index is None and POOLS_USING_K.intersection(grid.pools):
+    if index is None and pools_using_k().intersection(grid.pools):
         index = open_or_build_index(dataset, base.factory)
     tables = []
     for cell in grid.configs():

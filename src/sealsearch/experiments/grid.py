@@ -33,7 +33,7 @@ from sklearn.metrics import average_precision_score
 from sealsearch._util import Progress, atomic_write, single_threaded_blas, write_text_atomic
 from sealsearch.active.knn import check_knn, open_or_build_index, resolve_knn
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
-from sealsearch.active.pools import POOLS_USING_K, check_pool
+from sealsearch.active.pools import check_pool, pools_using_k
 from sealsearch.active.strategies import check_strategy
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidDataError, InvalidParameterError
@@ -120,7 +120,7 @@ class ExperimentGrid:
         for concept, strategy, pool, k, seed_pos, dedup, repeat in product(
             self.concepts, self.strategies, self.pools, self.ks, self.seed_pos, self.dedup, range(self.repeats)
         ):
-            k = k if pool in POOLS_USING_K else 0
+            k = k if pool in pools_using_k() else 0
             if (key := (concept, strategy, pool, k, seed_pos, dedup, repeat)) in seen:
                 continue
             seen.add(key)
@@ -134,7 +134,7 @@ class ExperimentGrid:
 
 
 def cell_key(config: RunConfig) -> tuple:
-    k = config.k if config.pool in POOLS_USING_K else 0
+    k = config.k if config.pool in pools_using_k() else 0
     dedup = float("nan") if config.dedup is None else float(config.dedup)
     return (config.concept, config.strategy, config.pool, k, config.seed_pos, dedup, config.repeat)
 
@@ -303,19 +303,9 @@ def run_experiment(
     if full_supervision and dataset.split_rows("test").size:
         full_todo = [c for c in grid.concepts if c not in set(full["concept"])]
 
-    needs_index = any(config.pool in POOLS_USING_K for config in todo)
+    needs_index = any(config.pool in pools_using_k() for config in todo)
     if needs_index:
-        if index is None:
-            index = open_or_build_index(dataset, grid.factory, backend=grid.backend, uri=grid.uri)  # loaded by workers
-        sources = {
-            config.k: resolve_knn(dataset, index.factory, config.k, grid.knn)[1]
-            for config in todo
-            if config.pool in POOLS_USING_K
-        }
-        _check_knn_sources(out_dir, runs, sources)
-        for config in todo:  # resolved once: a graph built while the experiment runs changes nothing
-            if config.pool in POOLS_USING_K:
-                config.knn = sources[config.k]
+        index = _resolve_knn_sources(dataset, grid, todo, index, out_dir, runs)
     tasks = [("full", c) for c in full_todo] + [("run", c) for c in todo]
     total = len(tasks)
     run_parts = [runs] if len(runs) else []
@@ -335,6 +325,34 @@ def run_experiment(
         runner = LocalProcessExecutor(jobs, _init_worker, init)
     if needs_index and not isinstance(runner, InlineExecutor):
         refuse_embedded_milvus(index)
+    _collect(runner, tasks, out_dir, run_parts, full_parts, progress)
+    all_runs = pd.concat(run_parts, ignore_index=True) if run_parts else pd.DataFrame(columns=RUN_KEYS + ROUND_COLUMNS)
+    return GridRun(out_dir, len(configs), len(configs) - len(todo), all_runs)
+
+
+def _resolve_knn_sources(
+    dataset: Dataset, grid: ExperimentGrid, todo: list[RunConfig], index: KnnIndex | None, out_dir: Path,
+    runs: pd.DataFrame,
+) -> KnnIndex:  # fmt: skip
+    """The experiment's index (opened here, loaded again by workers), with each kNN cell's source
+    (graph or index) resolved once and checked against the sources of the runs already written:
+    a graph built while the experiment runs changes nothing."""
+    if index is None:
+        index = open_or_build_index(dataset, grid.factory, backend=grid.backend, uri=grid.uri)
+    using_k = [config for config in todo if config.pool in pools_using_k()]
+    sources = {config.k: resolve_knn(dataset, index.factory, config.k, grid.knn)[1] for config in using_k}
+    _check_knn_sources(out_dir, runs, sources)
+    for config in using_k:
+        config.knn = sources[config.k]
+    return index
+
+
+def _collect(
+    runner: Executor, tasks: list[tuple[str, object]], out_dir: Path, run_parts: list[pd.DataFrame],
+    full_parts: list[pd.DataFrame], progress: Progress | None,
+) -> None:  # fmt: skip
+    """Run the tasks, rewriting runs.parquet / full_supervision.parquet (atomically) as each one ends."""
+    total = len(tasks)
     if progress:
         progress(0, total)
     for count, ((kind, _), frame) in enumerate(runner.map_unordered(_run_task, tasks), start=1):
@@ -346,8 +364,6 @@ def run_experiment(
             _write_atomic(pd.concat(run_parts, ignore_index=True), out_dir / RUNS_FILE)
         if progress:
             progress(count, total)
-    all_runs = pd.concat(run_parts, ignore_index=True) if run_parts else pd.DataFrame(columns=RUN_KEYS + ROUND_COLUMNS)
-    return GridRun(out_dir, len(configs), len(configs) - len(todo), all_runs)
 
 
 def refuse_embedded_milvus(index: KnnIndex | None) -> None:

@@ -22,9 +22,9 @@ from sealsearch.active.estimate import check_method
 from sealsearch.active.knn import check_knn, open_knn
 from sealsearch.active.learner import positive_proba
 from sealsearch.active.loop import ActiveLoop
-from sealsearch.active.pools import POOLS_USING_K, make_pool
-from sealsearch.active.stopping import parse_rule
-from sealsearch.active.strategies import check_strategy
+from sealsearch.active.pools import make_pool, pools_using_k
+from sealsearch.active.stopping import StoppingRule, parse_rule
+from sealsearch.active.strategies import DEFAULT_STRATEGY, check_strategy
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.shards import Scanner
 from sealsearch.errors import InvalidParameterError
@@ -99,7 +99,7 @@ class RunConfig:
     """Everything that determines a simulated run (the CLI flags of `seals run`)."""
 
     concept: str
-    strategy: str = "maxent"
+    strategy: str = DEFAULT_STRATEGY
     pool: str = "seals"
     k: int = 100
     budget: int = 2000
@@ -203,26 +203,12 @@ def run(
     positives = dataset.concept_rows(config.concept)
     pool_rows = dataset.split_rows("pool")
     pool_positives = dataset.rows_in_split(positives, "pool")
-    if pool_positives.size < config.seed_pos:
-        raise InvalidParameterError(
-            f"concept {config.concept!r} has {pool_positives.size} positives in the pool split, fewer than "
-            f"--seed-pos {config.seed_pos}; choose another concept or lower --seed-pos"
-        )
-    if pool_rows.size < config.seed_pos * (1 + config.neg_ratio):
-        raise InvalidParameterError(f"the pool split has only {pool_rows.size} rows, fewer than the seed set")
-    if config.budget > pool_rows.size:
-        raise InvalidParameterError(
-            f"budget {config.budget} exceeds the {pool_rows.size} rows of the pool split; lower --budget"
-        )
-    if config.pool in POOLS_USING_K and config.k > pool_rows.size:
-        raise InvalidParameterError(
-            f"k {config.k} exceeds the {pool_rows.size} rows of the pool split; lower --k (the paper used 10-100)"
-        )
+    _check_sizes(config, pool_positives.size, pool_rows.size)
     rng = np.random.default_rng(config.seed)
     # The seed set is drawn first, so every pool and strategy with the same seed starts from it.
     seed = seed_set(pool_positives, pool_rows, config.seed_pos, config.neg_ratio, rng)
     graph, source = None, "none"
-    if config.pool in POOLS_USING_K:
+    if config.pool in pools_using_k():
         index, graph, source = open_knn(dataset, config.factory, config.k, config.knn, knn_index=index)
     pool = make_pool(
         config.pool, dataset.embeddings, pool_rows, index=index, graph=graph, k=config.k,
@@ -233,61 +219,94 @@ def run(
         batch_size=config.batch_size, seed=config.seed, dedup=config.dedup, eligible_rows=pool_rows,
     )  # fmt: skip
     oracle = oracle if oracle is not None else GroundTruthOracle(positives)
-    scorer = HeldOutScorer(dataset, positives)
-    rows: list[dict] = []
     estimator = None
     if config.estimate is not None:
         audit = config.audit if config.audit is not None else default_audit(config.batch_size)
         estimator = RoundEstimator(config.estimate, pool_rows, oracle.label, audit=audit, seed=config.seed)
+    rounds = _Rounds(loop, HeldOutScorer(dataset, positives), pool_positives.size, pool_rows.size, source,
+                     estimator, on_round)  # fmt: skip
     rule = parse_rule(config.stop) if config.stop else None
-    stop_reason: str | None = None
+    loop.tell(seed, oracle.label(seed))
+    rounds.record()
+    while loop.n_labeled < config.budget and pool.size > 0 and not rounds.stopped(rule):
+        batch = loop.ask(min(config.batch_size, config.budget - loop.n_labeled))
+        loop.tell(batch, oracle.label(batch.rows))
+        rounds.record()
+    label_log = pd.DataFrame({"round": loop.label_rounds, "row": loop.labeled_rows, "label": loop.labels})
+    return RunResult(config, rounds.table(), label_log, rounds.stop_reason)
 
-    def record() -> None:
+
+def _check_sizes(config: RunConfig, n_pool_positives: int, n_pool_rows: int) -> None:
+    """Refuse a run the concept's pool positives or the pool split cannot hold, before any work."""
+    if n_pool_positives < config.seed_pos:
+        raise InvalidParameterError(
+            f"concept {config.concept!r} has {n_pool_positives} positives in the pool split, fewer than "
+            f"--seed-pos {config.seed_pos}; choose another concept or lower --seed-pos"
+        )
+    if n_pool_rows < config.seed_pos * (1 + config.neg_ratio):
+        raise InvalidParameterError(f"the pool split has only {n_pool_rows} rows, fewer than the seed set")
+    if config.budget > n_pool_rows:
+        raise InvalidParameterError(
+            f"budget {config.budget} exceeds the {n_pool_rows} rows of the pool split; lower --budget"
+        )
+    if config.pool in pools_using_k() and config.k > n_pool_rows:
+        raise InvalidParameterError(
+            f"k {config.k} exceeds the {n_pool_rows} rows of the pool split; lower --k (the paper used 10-100)"
+        )
+
+
+class _Rounds:
+    """The rows of a run's round table, recorded after each `tell`, and its stopping rule's verdict."""
+
+    def __init__(
+        self, loop: ActiveLoop, scorer: HeldOutScorer, n_pool_positives: int, n_pool_rows: int, source: str,
+        estimator: RoundEstimator | None, on_round: RoundCallback | None,
+    ):  # fmt: skip
+        self.loop, self.scorer, self.source = loop, scorer, source
+        self.n_pool_positives, self.n_pool_rows = n_pool_positives, n_pool_rows
+        self.estimator, self.on_round = estimator, on_round
+        self.rows: list[dict] = []
+        self.stop_reason: str | None = None
+
+    def record(self) -> None:
+        loop, pool = self.loop, self.loop.pool
         labeled, labels = loop.labeled_rows, loop.labels
         found = int(labels.sum())
-        ap = scorer.average_precision(loop)  # trains the model the next ask() would use anyway
         row = {
             "round": loop.round - 1,
             "n_labeled": int(labeled.size),
             "n_positive": found,
-            "recall": found / pool_positives.size,
-            "ap": ap,
+            "recall": found / self.n_pool_positives,
+            "ap": self.scorer.average_precision(loop),  # trains the model the next ask() would use anyway
             "pool_size": pool.size,
-            "pool_frac": pool.size / pool_rows.size,
+            "pool_frac": pool.size / self.n_pool_rows,
             "t_select": loop.timings.select,
             "t_knn": loop.timings.knn,
             "t_train": loop.timings.train,
-            "knn": source,
-            **(estimator.columns(loop) if estimator is not None else empty_estimate()),
+            "knn": self.source,
+            **(self.estimator.columns(loop) if self.estimator is not None else empty_estimate()),
         }
-        rows.append(row)
-        if on_round:
-            on_round(row)
+        self.rows.append(row)
+        if self.on_round:
+            self.on_round(row)
 
-    def stopped() -> bool:
-        nonlocal stop_reason
+    def stopped(self, rule: StoppingRule | None) -> bool:
         if rule is None:
             return False
+        estimator = self.estimator
         decision = rule.check(
-            np.array([r["n_labeled"] for r in rows]), np.array([r["n_positive"] for r in rows]),
+            np.array([r["n_labeled"] for r in self.rows]), np.array([r["n_positive"] for r in self.rows]),
             estimator.last.recall_interval(rule.confidence)[0] if estimator and estimator.last else None,
         )  # fmt: skip
-        stop_reason = decision.reason if decision.stop else None
+        self.stop_reason = decision.reason if decision.stop else None
         return decision.stop
 
-    loop.tell(seed, oracle.label(seed))
-    record()
-    while loop.n_labeled < config.budget and pool.size > 0 and not stopped():
-        batch = loop.ask(min(config.batch_size, config.budget - loop.n_labeled))
-        loop.tell(batch, oracle.label(batch.rows))
-        record()
-
-    table = pd.DataFrame(rows, columns=ROUND_COLUMNS)
-    # Timings are cumulative inside the loop; a round's row holds that round's own seconds.
-    for column in ("t_select", "t_knn", "t_train"):
-        table[column] = table[column].diff().fillna(table[column])
-    label_log = pd.DataFrame({"round": loop.label_rounds, "row": loop.labeled_rows, "label": loop.labels})
-    return RunResult(config, table, label_log, stop_reason)
+    def table(self) -> pd.DataFrame:
+        table = pd.DataFrame(self.rows, columns=ROUND_COLUMNS)
+        # Timings are cumulative inside the loop; a round's row holds that round's own seconds.
+        for column in ("t_select", "t_knn", "t_train"):
+            table[column] = table[column].diff().fillna(table[column])
+        return table
 
 
 def pick_concepts(dataset: Dataset, n: int, *, seed_pos: int, min_test: int = 5, seed: int = 0) -> list[str]:

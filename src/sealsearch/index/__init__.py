@@ -9,7 +9,9 @@ applications using the index").
 
 This package knows embeddings, row numbers and directories, never a dataset folder: the dataset
 conveniences (`open_or_build_index(dataset, factory)`, `find_graph(dataset, ...)`) live in
-`sealsearch.active.knn`, which passes `(dataset.embeddings, pool rows, dataset.index_dir)` here.
+`sealsearch.active.knn`, which passes `(dataset.embeddings, pool rows, dataset.index_dir)` to
+`open_or_build_rows_index` here. (This layer's function was also called `open_or_build_index`
+until 0.x; that name still works, with a DeprecationWarning, for one release.)
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,7 @@ from sealsearch.index.backends import (
     DEFAULT_BACKEND,
     IndexBackend,
     backend_at,
+    backend_names,
     get_backend,
     register_backend,
     saved_backend,
@@ -49,11 +53,12 @@ __all__ = [
     "DEFAULT_BACKEND",
     "get_backend",
     "backend_at",
+    "backend_names",
     "register_backend",
     "auto_factory",
     "build_index",
     "load_index",
-    "open_or_build_index",
+    "open_or_build_rows_index",
     "index_dir_name",
     "index_path",
     "index_recall",
@@ -71,10 +76,10 @@ log = logging.getLogger(__name__)
 # the cost of an exact scan, HNSW's build time and memory all grow with it. The aim is an index
 # that fits in 16 GB of RAM and builds in minutes on 2 cores; docs/index.md has the measurements.
 EXACT_MAX_BYTES = 200_000 * 256 * 4  # ~205 MB: 200k rows at d=256, 400k at d=128
-GRAPH_MAX_BYTES = 1_000_000 * 256 * 4  # ~1 GB: 1M rows at d=256 (HNSW32 build ~4 min)
+GRAPH_MAX_BYTES = 1_000_000 * 256 * 4  # ~1 GB: 1M rows at d=256 (HNSW32's build: minutes)
 GRAPH_MAX_ROWS = 1_000_000  # at small d, HNSW's per-insertion graph search still grows with n
 SQ8_MAX_BYTES = 8 * 1024**3  # SQ8 codes (n * dim bytes) up to 8 GB, half the RAM budget
-IVF_MAX_LISTS = 4096  # adding n rows costs n * nlist distances: 4096 lists keep 10^7 rows at ~2 min
+IVF_MAX_LISTS = 4096  # adding n rows costs n * nlist distances: 4096 lists keep 10^7 rows at minutes
 SQ8_RERANK = 2  # SQ8 similarities are off by ~0.01: re-scoring 2k candidates fixes the k-th place
 PQ_RERANK = 4  # PQ similarities are coarse: recall needs 4k candidates re-scored
 
@@ -82,26 +87,24 @@ PQ_RERANK = 4  # PQ similarities are coarse: recall needs 4k candidates re-score
 def auto_factory(n: int, dim: int) -> str:
     """The factory string to use for n rows of dimension dim when the user does not choose.
 
-    Measured with bench/index_recall.py (2 CPU cores, 100 queries, k=100; docs/index.md):
+    Chosen on the size of the float32 matrix (n*dim*4 bytes), which sets the cost of an exact scan
+    and HNSW's build time and memory (measured with bench/index_recall.py; the numbers are in
+    docs/index.md):
 
-    - n*dim*4 <= 205 MB (200k rows at d=256): "Flat". Exact and nothing to build; a round of
-      100 queries over 200k x 256 takes ~0.12 s, while HNSW32 would save ~60 ms per round for a
-      one-off build of ~1 min and recall 0.93.
-    - n*dim*4 <= 1 GB and n <= 1M (1M rows at d=256): "HNSW32". Search time barely grows with n while
-      Flat's grows linearly (1M x 256: HNSW32 40 ms at recall 0.83 vs Flat 0.45 s), but its
-      build does too: 224 s at 1M x 256, about an hour at 10M on 2 cores.
-    - SQ8 codes (n*dim bytes) <= 8 GB: "IVF{nlist},SQ8,Rerank2", nlist = 4*sqrt(n) rounded to a
-      power of two, at most 4096 (more lists make adding 10^7 rows take tens of minutes). One
-      byte per dimension: 2.6 GB at 10^7 x 256, built in ~2 min; re-ranking 2k candidates
-      exactly against the memory-mapped vectors removes the codes' error (recall@100 0.936 ->
-      0.970 on the WordNet demo).
+    - up to EXACT_MAX_BYTES: "Flat". Exact and nothing to build; an approximate index would save
+      little per round for a one-off build and lost recall.
+    - up to GRAPH_MAX_BYTES and GRAPH_MAX_ROWS: "HNSW32". Its search time barely grows with n
+      while Flat's grows linearly, but its build grows a little faster than linearly.
+    - SQ8 codes (n*dim bytes) up to SQ8_MAX_BYTES: "IVF{nlist},SQ8,Rerank2", nlist = 4*sqrt(n)
+      rounded to a power of two, at most IVF_MAX_LISTS (more lists make adding rows slow). One
+      byte per dimension; re-ranking 2k candidates exactly against the memory-mapped vectors
+      removes the codes' error.
     - above: "IVF{nlist},PQ{m},Rerank4" with m = the largest divisor of dim up to dim/8 (32 at
-      d=256: 3.2 GB for 10^8 rows); re-ranking 4k candidates brings recall close to what the
-      probed lists contain (1M x 256, IVF1024, nprobe 16: PQ32 0.32, Rerank4 0.39, SQ8 0.40).
+      d=256); re-ranking 4k candidates brings recall close to what the probed lists contain.
 
     IVF recall is bounded by the lists probed (nprobe=16 by default): measure it on your data
     (`seals index build` reports it) and raise nprobe if needed. LSH, the index the paper used,
-    is available as "LSH" but never chosen: its recall@100 is ~0.54 at 200k x 256.
+    is available as "LSH" but never chosen: its recall is far below the others'.
     """
     if n <= 0 or dim <= 0:
         raise InvalidParameterError(f"auto_factory needs n > 0 and dim > 0, got n={n}, dim={dim}")
@@ -164,7 +167,7 @@ def load_index(directory: Path, *, search_params: str | None = None) -> KnnIndex
     return get_backend(saved_backend(directory)).load(directory, search_params=search_params)
 
 
-def open_or_build_index(
+def open_or_build_rows_index(
     store: EmbeddingStore,
     rows: np.ndarray,
     directory: Path,
@@ -188,11 +191,6 @@ def open_or_build_index(
     rebuilt and replaced. A ",Rerank<f>" suffix wraps the stored index in a `RerankedIndex`.
     For a dataset's pool use `sealsearch.open_or_build_index(dataset, factory)`.
     """
-    if isinstance(rows, str) or not isinstance(store, EmbeddingStore):
-        raise InvalidParameterError(
-            "sealsearch.index.open_or_build_index takes (store, rows, directory, factory); "
-            "for a dataset call sealsearch.open_or_build_index(dataset, factory)"
-        )
     builder = backend_at(backend, uri, Path(directory))
     rows = np.asarray(rows, dtype=np.int64)
     if factory == "auto":
@@ -226,7 +224,7 @@ def index_recall(
     seed: int = 0,
     progress: Progress | None = None,
 ) -> float:
-    """recall@k of an index from `open_or_build_index(store, rows, directory, ...)` over its own rows,
+    """recall@k of an index from `open_or_build_rows_index(store, rows, directory, ...)` over its own rows,
     measured once.
 
     The value is stored in the index's meta.json under the factory (re-ranking included), the
@@ -236,10 +234,33 @@ def index_recall(
     base, _ = split_rerank(index.factory)
     if base == "Flat":
         return 1.0
-    path = index_path(directory, base, index.describe().split(":", 1)[0])
+    path = index_path(directory, base, index.backend)
     known = recorded_recall(path, index.factory, search_params, k, n_queries, seed)
     if known is not None:
         return known
     value = measure_recall(index, store, index.rows, k, n_queries, seed, progress)
     record_recall(path, index.factory, search_params, k, n_queries, seed, value)
     return value
+
+
+def _deprecated_open_or_build_index(store: EmbeddingStore, *args: object, **kwargs: object) -> KnnIndex:
+    """`open_or_build_rows_index` under its old name, which `sealsearch.open_or_build_index(dataset,
+    factory)` also has: a dataset passed here is refused in one line naming the right function."""
+    warnings.warn(
+        "sealsearch.index.open_or_build_index is renamed open_or_build_rows_index (the old name goes in the next "
+        "release); for a dataset use sealsearch.open_or_build_index(dataset, factory)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    if not isinstance(store, EmbeddingStore):
+        raise InvalidParameterError(
+            "sealsearch.index.open_or_build_rows_index takes (store, rows, directory, factory); "
+            "for a dataset call sealsearch.open_or_build_index(dataset, factory)"
+        )
+    return open_or_build_rows_index(store, *args, **kwargs)  # type: ignore[arg-type]
+
+
+def __getattr__(name: str) -> object:
+    if name == "open_or_build_index":  # the old name, kept for one release (see the module docstring)
+        return _deprecated_open_or_build_index
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

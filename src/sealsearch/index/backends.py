@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from sealsearch._util import Progress, check_name
+from sealsearch._util import Progress, check_name, register
 from sealsearch.data.embeddings import EmbeddingStore
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 from sealsearch.index.base import META_FILE, KnnIndex
@@ -46,13 +46,18 @@ class IndexBackend(Protocol):
 
 
 BACKENDS: dict[str, IndexBackend] = {}
+"""Every index backend by name: the CLI's --backend help, "did you mean" errors and the contract
+suite's parameters (tests/index/test_contract.py) come from it."""
 
 
-def register_backend(backend: IndexBackend) -> None:
+def register_backend(backend: IndexBackend) -> IndexBackend:
     """Make `backend` available under `backend.name`; a second backend of the same name is refused."""
-    if backend.name in BACKENDS and BACKENDS[backend.name] is not backend:
-        raise InvalidParameterError(f"an index backend named {backend.name!r} is already registered")
-    BACKENDS[backend.name] = backend
+    return register(BACKENDS, backend.name, backend, "index backend")
+
+
+def backend_names() -> tuple[str, ...]:
+    """The registered backends' names, the default first."""
+    return tuple(BACKENDS)
 
 
 def get_backend(name: str) -> IndexBackend:

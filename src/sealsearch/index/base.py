@@ -44,7 +44,10 @@ class IvfLists:
 
 class KnnIndex(Protocol):
     """What the pool, the loop and the graph build need from an index; every backend passes the
-    same checks (tests/index/test_index.py)."""
+    same checks (tests/index/test_contract.py, one suite parametrized over the backends)."""
+
+    backend: str
+    """The name of the backend that built it in the registry (index/backends.py), e.g. "faiss"."""
 
     factory: str
     """The index description it was built from, e.g. "Flat", "HNSW32", "IVF64,SQ8,Rerank4"."""
@@ -61,7 +64,8 @@ class KnnIndex(Protocol):
     def dim(self) -> int: ...
 
     def describe(self) -> str:
-        """Backend and factory, e.g. "faiss:HNSW32": the identity of an index in messages and records."""
+        """f"{backend}:{factory}", e.g. "faiss:HNSW32": the identity of an index in messages and
+        records (read `backend` and `factory` themselves, never parse this)."""
         ...
 
     def ivf_lists(self) -> IvfLists | None:

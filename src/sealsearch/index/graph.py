@@ -33,7 +33,7 @@ import numpy as np
 from sealsearch._util import Progress, positive_int, single_threaded_blas, write_text_atomic
 from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.index import KnnIndex, index_dir_name, torch_graph
+from sealsearch.index import IvfLists, KnnIndex, index_dir_name, torch_graph
 from sealsearch.index.freshness import BUILT_FROM_OTHER_ROWS, NO_FINGERPRINT
 from sealsearch.index.ivf_graph import AUTO_PROBE, DEFAULT_PROBE, IvfGraphBuilder, choose_probe, fill_from_lists
 from sealsearch.index.recall import RECALL_QUERIES, recall_of, sample_queries
@@ -226,6 +226,7 @@ def stale_graph(
     return None
 
 
+# Over 60 lines only by its 15-line docstring (four build methods); the body is one sequence of steps.
 def build_knn_graph(
     store: EmbeddingStore,
     rows: np.ndarray,
@@ -261,28 +262,11 @@ def build_knn_graph(
     if method not in METHODS:
         raise InvalidParameterError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     pool = np.asarray(rows, dtype=np.int64)
-    if (index.ntotal, index.dim) != (pool.size, store.dim) or not np.array_equal(index.rows, pool):
-        raise InvalidParameterError(
-            f"index {index.describe()!r} holds {index.ntotal} vectors of dim {index.dim}, not the {pool.size} pool "
-            f"rows of dim {store.dim} the graph is for; open it with open_or_build_index"
-        )
-    if pool.size and pool[-1] > np.iinfo(GRAPH_ID_DTYPE).max:
-        raise InvalidDataError(f"{directory}: row numbers beyond 2^31 do not fit the graph's int32 ids")
-    lists = index.ivf_lists() if method not in ("search", "torch") else None
-    if method == "ivf-lists" and lists is None:
-        raise InvalidParameterError(
-            f"method 'ivf-lists' needs an IVF index, and {index.factory!r} has no inverted lists; use 'search'"
-        )
+    lists = _checked_lists(store, pool, directory, index, method)
     path, meta_path = graph_paths(directory, index.factory, k)
     expected = _description(pool, index.factory, k, store)
     meta = _read_meta(meta_path, expected)
-    sampled: dict = {}
-    if lists is not None and probe == AUTO_PROBE:
-        if meta is not None and meta.get("method") == "ivf-lists" and isinstance(meta.get("probe"), int):
-            probe = meta["probe"]  # resuming: the probe chosen when the build began
-        elif meta is None or meta["rows_done"] < pool.size:
-            probe, recalls = choose_probe(store, lists, k)
-            sampled = {"probe_recall": {str(p): round(r, 4) for p, r in recalls.items()}}
+    probe, sampled = _probe(store, lists, probe, meta, pool.size, k)
     build = {"method": "search"} if lists is None else {"method": "ivf-lists", "probe": probe}
     if method == "torch":
         build = {"method": "torch", "precision": "bf16+fp32", "margin": torch_graph.MARGIN}
@@ -290,14 +274,7 @@ def build_knn_graph(
         if progress:
             progress(pool.size, pool.size)
         return KnnGraph.open(directory, pool, index.factory, k, store=store)
-    ids = None
-    if meta is not None and {key: meta.get(key) for key in build} == build:
-        try:
-            ids = np.load(path, mmap_mode="r+", allow_pickle=False)
-        except (ValueError, OSError):
-            ids = None
-        if ids is None or ids.shape != (pool.size, k) or ids.dtype != GRAPH_ID_DTYPE:
-            ids = None
+    ids = _resumable_ids(path, meta, build, (pool.size, k))
     if ids is None:
         meta_path.unlink(missing_ok=True)  # a stale description must never vouch for the new file
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -313,14 +290,69 @@ def build_knn_graph(
     elif lists is None:
         _search_rows(store, pool, index, ids, meta, meta_path, chunk_rows, progress)
     else:
-        lists_done = meta.get("lists_done")
-        if not isinstance(lists_done, int) or not 0 <= lists_done <= lists.nlist:
-            lists_done, meta["rows_done"] = 0, 0
-        checkpoint = lambda cells, done: _write_meta(meta_path, {**meta, "rows_done": done, "lists_done": cells})  # noqa: E731
-        builder = IvfGraphBuilder(store, lists, probe)
-        fill_from_lists(builder, pool, ids, lists_done, meta["rows_done"], checkpoint, progress, threads)
+        _fill_from_lists(store, pool, lists, probe, ids, meta, meta_path, progress, threads)
     del ids
     return KnnGraph.open(directory, pool, index.factory, k, store=store)
+
+
+def _fill_from_lists(
+    store: EmbeddingStore, pool: np.ndarray, lists: IvfLists, probe: int, ids: np.ndarray, meta: dict,
+    meta_path: Path, progress: Progress | None, threads: int,
+) -> None:  # fmt: skip
+    """The "ivf-lists" build, resumed from the lists its description says are done."""
+    lists_done = meta.get("lists_done")
+    if not isinstance(lists_done, int) or not 0 <= lists_done <= lists.nlist:
+        lists_done, meta["rows_done"] = 0, 0
+    checkpoint = lambda cells, done: _write_meta(meta_path, {**meta, "rows_done": done, "lists_done": cells})  # noqa: E731
+    builder = IvfGraphBuilder(store, lists, probe)
+    fill_from_lists(builder, pool, ids, lists_done, meta["rows_done"], checkpoint, progress, threads)
+
+
+def _probe(
+    store: EmbeddingStore, lists: IvfLists | None, probe: int, meta: dict | None, n_rows: int, k: int
+) -> tuple[int, dict]:
+    """The probe of an "ivf-lists" build and what to record of its choice: `AUTO_PROBE` resumes
+    with the probe an interrupted build chose, or chooses one from a sample (`choose_probe`)."""
+    if lists is None or probe != AUTO_PROBE:
+        return probe, {}
+    if meta is not None and meta.get("method") == "ivf-lists" and isinstance(meta.get("probe"), int):
+        return meta["probe"], {}  # resuming: the probe chosen when the build began
+    if meta is None or meta["rows_done"] < n_rows:
+        probe, recalls = choose_probe(store, lists, k)
+        return probe, {"probe_recall": {str(p): round(r, 4) for p, r in recalls.items()}}
+    return probe, {}
+
+
+def _checked_lists(
+    store: EmbeddingStore, pool: np.ndarray, directory: Path, index: KnnIndex, method: str
+) -> IvfLists | None:
+    """The index's inverted lists for an "ivf-lists"/"auto" build (None: search it), after
+    checking that it holds exactly the pool rows and that their numbers fit the graph's ids."""
+    if (index.ntotal, index.dim) != (pool.size, store.dim) or not np.array_equal(index.rows, pool):
+        raise InvalidParameterError(
+            f"index {index.describe()!r} holds {index.ntotal} vectors of dim {index.dim}, not the {pool.size} pool "
+            f"rows of dim {store.dim} the graph is for; open it with open_or_build_index"
+        )
+    if pool.size and pool[-1] > np.iinfo(GRAPH_ID_DTYPE).max:
+        raise InvalidDataError(f"{directory}: row numbers beyond 2^31 do not fit the graph's int32 ids")
+    lists = index.ivf_lists() if method not in ("search", "torch") else None
+    if method == "ivf-lists" and lists is None:
+        raise InvalidParameterError(
+            f"method 'ivf-lists' needs an IVF index, and {index.factory!r} has no inverted lists; use 'search'"
+        )
+    return lists
+
+
+def _resumable_ids(path: Path, meta: dict | None, build: dict, shape: tuple[int, int]) -> np.ndarray | None:
+    """The ids file of an interrupted build of the same method, opened for writing; None when
+    there is none to resume (no description, another method, or a file of the wrong shape)."""
+    if meta is None or {key: meta.get(key) for key in build} != build:
+        return None
+    try:
+        ids = np.load(path, mmap_mode="r+", allow_pickle=False)
+    except (ValueError, OSError):
+        return None
+    return ids if ids.shape == shape and ids.dtype == GRAPH_ID_DTYPE else None
 
 
 def _search_rows(

@@ -70,6 +70,10 @@ class RerankedIndex:
     def rows(self) -> np.ndarray:
         return self.base.rows
 
+    @property
+    def backend(self) -> str:
+        return self.base.backend
+
     def describe(self) -> str:
         return f"{self.base.describe()},Rerank{self.factor}"
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from sealsearch.active.pools import pools_using_k
 from sealsearch.reporting import estimates
 from sealsearch.reporting.plots import plot_ap_scatter, plot_curves, plot_experiment_curves, plot_k_effect, plot_latent
 from sealsearch.reporting.results import (
-    POOLS_WITH_K,
     PRODUCERS,
+    ResultsTables,
     ap_pairs,
     k_effect,
     latent_pairs,
@@ -78,11 +79,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     notes: list[str] = []
     sections = [header_section(results), table_section(table)]
 
-    reference = None
-    if results.full_supervision is not None:
-        concepts = set(runs["concept"].astype(str))
-        full = results.full_supervision[results.full_supervision["concept"].astype(str).isin(concepts)]
-        reference = float(full["ap"].mean()) if len(full) else None
+    reference = _full_supervision_ap(results)
     figures["curves"] = plot_experiment_curves(
         learning_curves(runs), figure_dir / FIGURES["curves"], full_supervision=reference,
         title="mean over concepts; band = ± std across repeats",
@@ -92,7 +89,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
         notes.append(f"no full-supervision line: {results.path / 'full_supervision.parquet'} is missing; "
                      f"{PRODUCERS['full_supervision.parquet']}")  # fmt: skip
 
-    if runs["pool"].isin(POOLS_WITH_K).any():
+    if runs["pool"].isin(pools_using_k()).any():
         effect = k_effect(runs)
         all_rows = table[(table["pool"] == "all") & table["dedup"].isna()]
         figures["k_effect"] = plot_k_effect(effect, all_rows, figure_dir / FIGURES["k_effect"])
@@ -106,16 +103,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     else:
         notes.append("no per-concept AP scatter: it needs seals and All runs with test AP on the same concepts")
 
-    if results.latent is None:
-        notes.append(f"no latent-structure figure: {results.path / 'latent.parquet'} is missing; "
-                     f"{PRODUCERS['latent.parquet']}")  # fmt: skip
-    elif len(latent := latent_pairs(runs, results.latent)):
-        figures["latent"] = plot_latent(latent, figure_dir / FIGURES["latent"])
-        sections.append(latent_section())
-    else:
-        latent_ks = sorted(int(value) for value in results.latent["k"].unique())
-        notes.append(f"no latent-structure figure: latent.parquet has k in {latent_ks}, "
-                     f"no seals run with test AP shares a concept and k with it")  # fmt: skip
+    _latent_figure(results, figure_dir, figures, sections, notes)
 
     if estimates.has_estimates(runs):
         stops = estimates.stopping_table(runs)
@@ -134,3 +122,28 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
     markdown_path = out / "report.md"
     markdown_path.write_text("\n\n".join(sections) + "\n")
     return WrittenReport(markdown_path, list(figures.values()), table, notes)
+
+
+def _full_supervision_ap(results: ResultsTables) -> float | None:
+    """The mean AP of full supervision over the concepts that were run (None without that table)."""
+    if results.full_supervision is None:
+        return None
+    concepts = set(results.runs["concept"].astype(str))
+    full = results.full_supervision[results.full_supervision["concept"].astype(str).isin(concepts)]
+    return float(full["ap"].mean()) if len(full) else None
+
+
+def _latent_figure(
+    results: ResultsTables, figure_dir: Path, figures: dict[str, Path], sections: list[str], notes: list[str]
+) -> None:
+    """The latent-structure figure and section, or the note saying which table it lacks."""
+    if results.latent is None:
+        notes.append(f"no latent-structure figure: {results.path / 'latent.parquet'} is missing; "
+                     f"{PRODUCERS['latent.parquet']}")  # fmt: skip
+    elif len(latent := latent_pairs(results.runs, results.latent)):
+        figures["latent"] = plot_latent(latent, figure_dir / FIGURES["latent"])
+        sections.append(latent_section())
+    else:
+        latent_ks = sorted(int(value) for value in results.latent["k"].unique())
+        notes.append(f"no latent-structure figure: latent.parquet has k in {latent_ks}, "
+                     f"no seals run with test AP shares a concept and k with it")  # fmt: skip

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sealsearch.active.pools import POOLS
+from sealsearch.active.pools import POOLS, pools_using_k
 from sealsearch.active.strategies import STRATEGIES
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 from sealsearch.experiments.simulate import NUMERIC_ROUND_COLUMNS, ROUND_COLUMNS, with_knn_column
@@ -28,7 +28,6 @@ RUN_KEYS = ["concept", "strategy", "pool", "k", "seed_pos", "dedup", "repeat"]
 TIME_COLUMNS = ["t_select", "t_knn", "t_train"]
 CURVE_METRICS = ["ap", "recall", "pool_frac"]
 FIT_COLUMNS = ["strategy", "k", "concepts", "pearson", "slope", "intercept"]
-POOLS_WITH_K = tuple(name for name, pool in POOLS.items() if pool.uses_k)
 POOL_ORDER = {name: i for i, name in enumerate(POOLS)}
 STRATEGY_ORDER = {name: i for i, name in enumerate(STRATEGIES)}
 PRODUCERS = {
@@ -109,7 +108,7 @@ def method_label(pool: str, k: int | None, dedup: float, seed_pos: int | None = 
     """`SEALS k=20 +dedup 0.95`; k=None gives the family (the label without k). The seed size
     is named only when an experiment varied it."""
     label = POOLS[pool].label if pool in POOLS else pool
-    if pool in POOLS_WITH_K and k is not None:
+    if pool in pools_using_k() and k is not None:
         label += f" k={k}"
     if not np.isnan(dedup):
         label += f" +dedup {dedup:g}"
@@ -123,7 +122,7 @@ def annotate(runs: pd.DataFrame) -> pd.DataFrame:
     way everywhere), `family` (method without k), `baseline` (the All method a variant is
     compared with: same seed size, no dedup) and an integer `run` id."""
     runs = runs.copy()
-    has_k = runs["pool"].isin(POOLS_WITH_K)
+    has_k = runs["pool"].isin(pools_using_k())
     if runs.loc[has_k, "k"].isna().any():
         raise InvalidDataError("runs.parquet: seals/adaptive runs with no k; `seals experiment` writes k for them")
     runs["k"] = runs["k"].fillna(0).astype(np.int64)  # k means nothing for All and randpool
@@ -199,7 +198,7 @@ def learning_curves(runs: pd.DataFrame) -> pd.DataFrame:
 def k_effect(runs: pd.DataFrame) -> pd.DataFrame:
     """Final mAP, recall and pool share against k for every family with k (SEALS, adaptive,
     their dedup variants): mean and std across repeats of the concept means (Figures 6/7)."""
-    final = final_rounds(runs[runs["pool"].isin(POOLS_WITH_K)])
+    final = final_rounds(runs[runs["pool"].isin(pools_using_k())])
     keys = ["strategy", "family", "k"]
     per_repeat = final.groupby([*keys, "repeat"], observed=True)[CURVE_METRICS].mean()
     stats = per_repeat.groupby(level=keys, observed=True).agg(["mean", "std"])
@@ -270,7 +269,7 @@ def dedup_comparison(table: pd.DataFrame) -> pd.DataFrame:
     `d_pos_per_label` / `d_ap` = dedup − twin on the dedup row."""
     rows = []
     for _, new in table[table["dedup"].notna()].iterrows():
-        same_k = (table["k"] == new["k"]) | (new["pool"] not in POOLS_WITH_K)
+        same_k = (table["k"] == new["k"]) | (new["pool"] not in pools_using_k())
         twin = table[
             (table["strategy"] == new["strategy"]) & (table["pool"] == new["pool"]) & same_k
             & (table["seed_pos"] == new["seed_pos"]) & table["dedup"].isna()

@@ -6,25 +6,22 @@ an empty project still has a header (CSV) or a schema (Parquet) a downstream job
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from sealsearch._util import atomic_write, check_name
 from sealsearch.sessions.insight import LABEL_COLUMNS, empty_labels_frame
 
-if TYPE_CHECKING:
-    from sealsearch.sessions.project import Project
-
 FORMATS = ("csv", "jsonl", "parquet")
 
 
-def export(project: Project, path: Path, format: str = "csv", concept: str | None = None) -> Path:
-    """Final labels of one concept (or all) to `path`, written atomically; returns the path."""
+def export(labels_of: Callable[[str], pd.DataFrame], names: Iterable[str], path: Path, format: str = "csv") -> Path:
+    """The final labels of the concepts `names` (`labels_of(name)`: a concept's label table) to
+    `path`, written atomically; returns the path. A bad format is refused before any is read."""
     check_name(format, FORMATS, "export format")
-    names = [concept] if concept is not None else [c["name"] for c in project.concepts()]
-    frames = [project.concept(name).labels_frame() for name in names]
+    frames = [labels_of(name) for name in names]
     frame = pd.concat([empty_labels_frame(), *frames], ignore_index=True)[list(LABEL_COLUMNS)]
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as tmp:

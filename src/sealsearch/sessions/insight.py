@@ -1,29 +1,32 @@
 """What a labeler and an exporter read from a concept: stats, the top items, the label table, the model.
 
 Kept apart from `ConceptSession` so the session module holds only the labeling protocol; every
-function here reads the effective labels and the synced model it is given and writes nothing.
+function here reads the effective labels, the synced model and the dataset it is given (never the
+session, so this module does not import it) and writes nothing.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from sealsearch.data.dataset import Dataset
 from sealsearch.sessions.labelstore import Event
 from sealsearch.sessions.replay import ConceptModel, ConceptSettings
-
-if TYPE_CHECKING:
-    from sealsearch.sessions.session import ConceptSession
 
 LABEL_COLUMNS = ("id", "text", "uri", "concept", "label", "labeler", "time")
 
 
-def stats(session: ConceptSession, effective: dict[int, Event], model: ConceptModel | None) -> dict[str, Any]:
-    """Counts, pool size, AP on labeled test items, the positives-found curve and wait times."""
+def stats(
+    dataset: Dataset, effective: dict[int, Event], model: ConceptModel | None, rounds: int, wait_ms: dict
+) -> dict[str, Any]:
+    """Counts, pool size, AP on labeled test items, the positives-found curve and (given) rounds
+    and wait times."""
     labels = [e.label for e in effective.values()]
     curve, n_labeled, n_positive = [], 0, 0
     for event in effective.values():  # in event order
@@ -37,20 +40,20 @@ def stats(session: ConceptSession, effective: dict[int, Event], model: ConceptMo
         "negatives": labels.count("negative"),
         "skipped": labels.count("skip"),
         "pool_size": model.loop.pool.size if model is not None else 0,
-        "rounds": session.rounds,
-        "ap_test": _ap_test(session, effective, model),
+        "rounds": rounds,
+        "ap_test": _ap_test(dataset, effective, model),
         "curve": curve,
-        "wait_ms": dict(session.wait_ms),
+        "wait_ms": dict(wait_ms),
         "mode": "active" if model is not None and {y for y, _ in model.told.values()} == {0, 1} else "search",
     }
 
 
-def _ap_test(session: ConceptSession, effective: dict[int, Event], model: ConceptModel | None) -> float | None:
+def _ap_test(dataset: Dataset, effective: dict[int, Event], model: ConceptModel | None) -> float | None:
     """Average precision of the current model on the labeled test-split items, when both classes exist."""
     if model is None:
         return None
     decided = np.array([row for row, e in effective.items() if e.label != "skip"], dtype=np.int64)
-    test = session.project.dataset.rows_in_split(decided, "test")
+    test = dataset.rows_in_split(decided, "test")
     y = np.array([effective[row].label == "positive" for row in test.tolist()], dtype=np.int8)
     if np.unique(y).size < 2:
         return None
@@ -60,11 +63,11 @@ def _ap_test(session: ConceptSession, effective: dict[int, Event], model: Concep
 
 
 def top_rows(
-    session: ConceptSession, effective: dict[int, Event], model: ConceptModel, n: int
+    dataset: Dataset, effective: dict[int, Event], model: ConceptModel, n: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The n unlabeled, unskipped pool rows with the highest P(positive), best first (the pool's
     scores are cached per trained model: `ConceptModel.pool_scores`)."""
-    pool = session.project.dataset.split_rows("pool")
+    pool = dataset.split_rows("pool")
     done = np.fromiter(effective, dtype=np.int64, count=len(effective))
     open_ = np.ones(pool.size, dtype=bool)  # pool is sorted: find the labeled rows, O(labels log N)
     if done.size:  # (np.isin sorts the whole pool instead: ~240 ms at 10^7, against ~4 ms)
@@ -80,14 +83,17 @@ def top_rows(
     return rows[best], proba[best].astype(np.float64)
 
 
-def labels_frame(session: ConceptSession, effective: dict[int, Event]) -> pd.DataFrame:
-    """One row per item with an effective label (skips included), in labeling order."""
+def labels_frame(
+    concept: str, effective: dict[int, Event], item_table: Callable[[np.ndarray], pd.DataFrame]
+) -> pd.DataFrame:
+    """One row per item with an effective label (skips included), in labeling order; `item_table`
+    gives the items' text and uri (`Project.item_table`)."""
     events = list(effective.values())
     rows = np.array([e.row for e in events], dtype=np.int64)
-    info = session.project.item_table(rows)
+    info = item_table(rows)
     frame = pd.DataFrame({
         "id": [e.item_id for e in events], "text": info["text"], "uri": info["uri"],
-        "concept": session.name, "label": [e.label for e in events], "labeler": [e.labeler for e in events],
+        "concept": concept, "label": [e.label for e in events], "labeler": [e.labeler for e in events],
         "time": [datetime.fromtimestamp(e.time, UTC).isoformat() for e in events],
     }, columns=list(LABEL_COLUMNS))  # fmt: skip
     return frame.astype(object)

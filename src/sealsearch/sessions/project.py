@@ -20,8 +20,8 @@ import pandas as pd
 
 from sealsearch._util import check_name, did_you_mean, positive_int
 from sealsearch.active.knn import check_knn, open_or_build_index, resolve_knn
-from sealsearch.active.pools import POOL_NAMES, POOLS_USING_K
-from sealsearch.active.strategies import STRATEGY_NAMES
+from sealsearch.active.pools import POOLS, pools_using_k
+from sealsearch.active.strategies import DEFAULT_STRATEGY, STRATEGIES
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.embeddings import fingerprint_rows, sampled_digest
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError, UnknownNameError
@@ -93,7 +93,8 @@ def check_dataset_matches(meta: dict[str, str], dataset: Dataset, path: Path) ->
 
 
 class Project:
-    """A labeling project; see PROJECT_API.md for the contract shared with the web app and the CLI."""
+    """A labeling project: the contract shared with the web app and the CLI (docs/labeling.md; the web
+    API's schema is its /openapi.json)."""
 
     def __init__(self, path: Path, store: LabelStore, dataset: Dataset, lease_s: float = DEFAULT_LEASE_S):
         self.path = path
@@ -201,7 +202,7 @@ class Project:
         return self._sessions[name]
 
     def create_concept(
-        self, name: str, query: str | None = None, positives: list[str] | None = None, strategy: str = "maxent",
+        self, name: str, query: str | None = None, positives: list[str] | None = None, strategy: str = DEFAULT_STRATEGY,
         pool: str = "seals", k: int | None = None, batch_size: int | None = None, *, seed: int = 0,
         labeler: str = "seed",
     ) -> dict[str, Any]:  # fmt: skip
@@ -212,7 +213,7 @@ class Project:
             raise InvalidParameterError("concept name must be a non-empty string")
         if name in self._sessions or name in {row["name"] for row in self.store.concepts()}:
             raise InvalidParameterError(f"concept {name!r} exists; open it with project.concept({name!r})")
-        for value, choices, what in ((strategy, STRATEGY_NAMES, "strategy"), (pool, POOL_NAMES, "pool")):
+        for value, choices, what in ((strategy, STRATEGIES, "strategy"), (pool, POOLS, "pool")):
             try:
                 check_name(value, choices, what)
             except UnknownNameError as exc:  # an invalid parameter value (422), not a missing resource (404)
@@ -222,7 +223,7 @@ class Project:
         query = query.strip() or None if query else None
         if query:
             self.query_vector(query)  # fails now, before anything is written, if text search is unavailable
-        if pool in POOLS_USING_K:
+        if pool in pools_using_k():
             self.graph(k)  # knn="graph" without a graph for this k fails now too
         rows = self.rows_of(list(positives or []))
         concept_id = self.store.add_concept(name, strategy, pool, k, batch_size, query, seed)
@@ -326,9 +327,11 @@ class Project:
         return future
 
     def export(self, path: str | Path, format: str = "csv", concept: str | None = None) -> Path:
+        """Final labels of one concept (or all) to `path` as csv, jsonl or parquet (sessions/export.py)."""
         from sealsearch.sessions.export import export
 
-        return export(self, Path(path), format, concept)
+        names = [concept] if concept is not None else [c["name"] for c in self.concepts()]
+        return export(lambda name: self.concept(name).labels_frame(), names, Path(path), format)
 
 
 def _log_failure(future: Future) -> None:

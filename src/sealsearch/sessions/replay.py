@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sealsearch.active.loop import ActiveLoop
-from sealsearch.active.pools import POOLS_USING_K, make_pool
+from sealsearch.active.pools import make_pool, pools_using_k
 from sealsearch.data.dataset import Dataset
 from sealsearch.index import KnnIndex
 from sealsearch.index.graph import KnnGraph
@@ -74,7 +74,7 @@ class ConceptModel:
     def _replayed(self, labels: TrainingLabels, skipped: set[int]) -> ActiveLoop:
         """A fresh loop told `labels` round by round, then skipping `skipped`."""
         s = self.settings
-        needs_index = s.pool in POOLS_USING_K
+        needs_index = s.pool in pools_using_k()
         pool_rows = self.dataset.split_rows("pool")
         pool = make_pool(
             s.pool, self.dataset.embeddings, pool_rows,

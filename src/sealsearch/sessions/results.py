@@ -35,9 +35,8 @@ class ConceptResults:
     def stats(self) -> dict[str, Any]:
         with self._lock:
             effective, model = self._learned()
-            return {**insight.stats(self, effective, model), "estimate": estimating.estimate(
-                self, effective, model, self._audit
-            )}  # fmt: skip
+            found = insight.stats(self.project.dataset, effective, model, self.rounds, self.wait_ms)
+            return {**found, "estimate": estimating.estimate(self, effective, model, self._audit)}
 
     def estimate(self) -> dict[str, Any] | None:
         """Estimated positives in the pool and recall so far with a 95% interval (see
@@ -63,12 +62,12 @@ class ConceptResults:
             effective, model = self._learned()
             if model is None:
                 return []
-            rows, scores = insight.top_rows(self, effective, model, n)
+            rows, scores = insight.top_rows(self.project.dataset, effective, model, n)
         return self.project.items(rows, scores)
 
     def labels_frame(self) -> pd.DataFrame:
         """Final label per item: id, text, uri, concept, label, labeler, time (ISO 8601, UTC)."""
-        return insight.labels_frame(self, self.effective())
+        return insight.labels_frame(self.name, self.effective(), self.project.item_table)
 
     def model_bytes(self) -> bytes:
         """The trained classifier, joblib-dumped (load with joblib.load(io.BytesIO(...)))."""

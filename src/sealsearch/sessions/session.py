@@ -28,29 +28,58 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 
-from sealsearch.active.pools import POOLS_USING_K
+from sealsearch.active.pools import pools_using_k
+from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidParameterError, LabelConflictError, UnknownNameError
+from sealsearch.index import KnnIndex
+from sealsearch.index.graph import KnnGraph
 from sealsearch.sessions import estimate as estimating
-from sealsearch.sessions.labelstore import LABELS, Event, effective_events
+from sealsearch.sessions.labelstore import LABELS, Event, LabelStore, effective_events
 from sealsearch.sessions.replay import ConceptModel, ConceptSettings, TrainingLabels, ask_excluding
 from sealsearch.sessions.results import ConceptResults
 from sealsearch.sessions.rounds import batch_complete, round_groups
 from sealsearch.sessions.seeding import nearest, random_rows
 
-if TYPE_CHECKING:
-    from sealsearch.sessions.project import Project
-
 Item = dict[str, Any]
+
+
+class ProjectParts(Protocol):
+    """What a concept uses of its project (`sessions.project.Project` is one): declared here, so
+    this module never imports the project module that creates its sessions (no import cycle)."""
+
+    store: LabelStore
+    dataset: Dataset
+    lease_s: float
+
+    @property
+    def index(self) -> KnnIndex: ...
+
+    def graph(self, k: int) -> KnnGraph | None: ...
+
+    def query_vector(self, query: str) -> np.ndarray: ...
+
+    def rows_of(self, ids: list[str]) -> np.ndarray: ...
+
+    def ids_of(self, rows: np.ndarray) -> list[str]: ...
+
+    def item_table(self, rows: np.ndarray) -> pd.DataFrame: ...
+
+    def items(self, rows: np.ndarray, scores: np.ndarray) -> list[Item]: ...
+
+    def precompute(self, session: ConceptSession, labeler: str | None = None) -> object: ...
+
+    def concepts(self) -> list[dict[str, Any]]: ...
 
 
 class ConceptSession(ConceptResults):
     """Labeling one concept of a project; obtained from `Project.concept(name)`."""
 
-    def __init__(self, project: Project, settings: ConceptSettings, events: list[Event]):
+    def __init__(self, project: ProjectParts, settings: ConceptSettings, events: list[Event]):
         self.project = project
         self.settings = settings
         self._events = events
@@ -126,7 +155,7 @@ class ConceptSession(ConceptResults):
         effective = self.effective() if effective is None else effective
         if self._model is None:
             s = self.settings
-            uses_k = s.pool in POOLS_USING_K
+            uses_k = s.pool in pools_using_k()
             index, graph = (self.project.index, self.project.graph(s.k)) if uses_k else (None, None)
             self._model = ConceptModel(self.project.dataset, s, index, graph)
         labels = self._training_labels(effective)
