@@ -15,7 +15,7 @@ import difflib
 import functools
 import os
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +59,13 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
             os.fsync(file.fileno())
         os.replace(tmp, path)
         fsync_directory(path.parent)  # the rename itself survives a power cut
+    except OSError as exc:
+        if exc.filename is None or str(exc.filename) == str(tmp):  # name the file the caller asked for
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
     finally:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):  # a read-only directory: nothing was created to remove
+            tmp.unlink(missing_ok=True)
 
 
 def fsync_directory(path: str | Path) -> None:

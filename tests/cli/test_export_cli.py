@@ -47,7 +47,7 @@ def labeled(tmp_path_factory):
 def test_every_format_holds_the_final_labels_of_all_concepts(labeled, tmp_path, format_):
     root, _ = labeled
     output = tmp_path / f"labels.{format_}"
-    result = seals("export", root / "project", "--format", format_, "--output", output)
+    result = seals("export", root / "project", "--format", format_, "--out", output)
     assert result.exit_code == 0, result.output
     if format_ == "csv":
         frame = pd.read_csv(output)
@@ -68,17 +68,17 @@ def test_every_format_holds_the_final_labels_of_all_concepts(labeled, tmp_path, 
 
 def test_one_concept_and_the_format_from_the_suffix(labeled, tmp_path):
     root, _ = labeled
-    result = seals("export", root / "project", "--concept", "seven", "--output", tmp_path / "seven.csv")
+    result = seals("export", root / "project", "--concept", "seven", "--out", tmp_path / "seven.csv")
     assert result.exit_code == 0, result.output
     assert set(pd.read_csv(tmp_path / "seven.csv")["concept"]) == {"seven"}
-    result = seals("export", root / "project", "--concept", "sevn", "--output", tmp_path / "x.csv")
+    result = seals("export", root / "project", "--concept", "sevn", "--out", tmp_path / "x.csv")
     assert result.exit_code == 2 and "did you mean 'seven'" in result.output and not (tmp_path / "x.csv").exists()
-    result = seals("export", root / "project", "--output", tmp_path / "labels.txt")
+    result = seals("export", root / "project", "--out", tmp_path / "labels.txt")
     assert result.exit_code == 2 and "--format" in result.output
-    result = seals("export", root / "project", "--format", "xlsx", "--output", tmp_path / "labels.xlsx")
+    result = seals("export", root / "project", "--format", "xlsx", "--out", tmp_path / "labels.xlsx")
     assert result.exit_code == 2 and "csv, jsonl, parquet" in result.output
     result = seals("export", root / "project")
-    assert result.exit_code == 2 and "--output" in result.output
+    assert result.exit_code == 2 and "--out FILE" in result.output
     result = seals("export", root / "project", "--model", tmp_path / "m.joblib")
     assert result.exit_code == 2 and "--model needs --concept" in result.output
 
@@ -87,7 +87,7 @@ def test_an_empty_project_writes_the_header_or_schema_only(labeled, tmp_path):
     _, digits = labeled
     Project.init(tmp_path / "empty", dataset=digits.path).close()
     for format_ in ("csv", "jsonl", "parquet"):
-        result = seals("export", tmp_path / "empty", "--format", format_, "--output", tmp_path / f"e.{format_}")
+        result = seals("export", tmp_path / "empty", "--format", format_, "--out", tmp_path / f"e.{format_}")
         assert result.exit_code == 0 and "0 labels" in result.output, result.output
     assert (tmp_path / "e.csv").read_text().strip() == ",".join(COLUMNS)
     assert (tmp_path / "e.jsonl").read_text() == ""

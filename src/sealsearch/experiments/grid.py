@@ -279,12 +279,12 @@ def run_experiment(
     full_supervision: bool = True,
     index: KnnIndex | None = None,
     progress: Progress | None = None,
-    executor: str = "process",
+    executor: str = "local",
     address: str | None = None,
 ) -> GridRun:
     """Run every cell of `grid` not yet in `out_dir/runs.parquet`, `jobs` processes at a time
-    (executor="process"), or as Ray tasks (executor="ray": a local Ray of `jobs` CPUs, or the
-    cluster at `address`; see sealsearch/_ray.py)."""
+    (executor="local"; "process", its old name, still works), or as Ray tasks (executor="ray":
+    a local Ray of `jobs` CPUs, or the cluster at `address`; see sealsearch/_ray.py)."""
     grid.validate()
     if jobs <= 0:
         raise InvalidParameterError(f"--jobs must be positive, got {jobs}")
@@ -326,8 +326,8 @@ def run_experiment(
         from sealsearch._ray import RayExecutor
 
         runner: Executor = RayExecutor(address, jobs if address is None else None, _init_worker, init)
-    elif executor != "process":
-        raise InvalidParameterError(f"--executor {executor!r}: use 'process' (default) or 'ray'")
+    elif executor not in ("local", "process"):  # "process": the name before issue 22
+        raise InvalidParameterError(f"executor {executor!r}: use 'local' (default) or 'ray'")
     elif jobs == 1 or total <= 1:
         _init_worker_in_process(dataset, index)
         runner = InlineExecutor()

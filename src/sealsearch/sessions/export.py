@@ -2,10 +2,16 @@
 
 Every format has the same columns (sessions.insight.LABEL_COLUMNS), all strings, so an export of
 an empty project still has a header (CSV) or a schema (Parquet) a downstream job can rely on.
+
+CSV cells that a spreadsheet would run as a formula (text starting with =, +, -, @, a tab or a
+carriage return: OWASP's "CSV injection") are written with a leading `'`, which spreadsheets show
+as text; a cell that is a plain number ("-5", "+1.5e3") stays as it is. JSON lines and Parquet
+are not opened by spreadsheets as formulas and keep the text verbatim.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +24,20 @@ if TYPE_CHECKING:
     from sealsearch.sessions.project import Project
 
 FORMATS = ("csv", "jsonl", "parquet")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet treat a CSV cell as a formula."""
+PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every text cell a spreadsheet would run as a formula prefixed by `'`."""
+
+    def escape(value: object) -> object:
+        if isinstance(value, str) and value.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(value):
+            return "'" + value
+        return value
+
+    return frame.map(escape)
 
 
 def export(project: Project, path: Path, format: str = "csv", concept: str | None = None) -> Path:
@@ -29,7 +49,7 @@ def export(project: Project, path: Path, format: str = "csv", concept: str | Non
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as tmp:
         if format == "csv":
-            frame.to_csv(tmp, index=False)
+            csv_safe(frame).to_csv(tmp, index=False)
         elif format == "jsonl":
             text = frame.to_json(orient="records", lines=True, force_ascii=False) if len(frame) else ""
             tmp.write_text(text if text.endswith("\n") or not text else text + "\n")
