@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ from sklearn.metrics import average_precision_score
 from typer.testing import CliRunner
 
 from sealsearch.cli import app
+from sealsearch.data.writer import write_dataset
 from sealsearch.datasets.digits import build_digits_dataset
 from sealsearch.sessions import Project
 
@@ -110,3 +112,26 @@ def test_exported_model_ranks_the_concepts_test_items_first(labeled, tmp_path):
     ap = average_precision_score(truth, test["score"])
     assert ap > 0.8 and ap > 5 * truth.mean(), ap  # random ranking: AP ≈ prevalence ≈ 0.1
     assert np.isin(ranked["row"].head(20), digits.concept_rows("digit-3")).mean() >= 0.9
+
+
+FORMULAS = ["=1+2", "+SUM(A1:A9)", "-2+3", "@cmd", "\tTAB", "\rCR", '=HYPERLINK("http://x")']
+NUMBERS = ["-5", "+1.5e3", "-0.25"]
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_escaped_and_numbers_stay(tmp_path):
+    texts = [*FORMULAS, *NUMBERS, "plain", *[f"text {i}" for i in range(30)]]
+    items = pd.DataFrame({"id": [f"item{i}" for i in range(len(texts))], "text": texts, "split": "pool"})
+    vectors = np.random.default_rng(0).normal(size=(len(texts), 8)).astype(np.float32)
+    write_dataset(tmp_path / "ds", vectors, name="formulas", embedder="test", items=items)
+    with Project.init(tmp_path / "p", dataset=tmp_path / "ds", factory="Flat") as project:
+        project.create_concept("=cmd|' /C calc'!A0", positives=list(items["id"][:11]))
+    for format_ in ("csv", "jsonl"):
+        result = seals("export", tmp_path / "p", "--out", tmp_path / f"labels.{format_}")
+        assert result.exit_code == 0, result.output
+    with open(tmp_path / "labels.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    texts_out = {row["id"]: row["text"] for row in rows}
+    assert [texts_out[f"item{i}"] for i in range(11)] == ["'" + t for t in FORMULAS] + NUMBERS + ["plain"]
+    assert {row["concept"] for row in rows} == {"'=cmd|' /C calc'!A0"}
+    verbatim = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
+    assert sorted(row["text"] for row in verbatim) == sorted(texts[:11])  # JSON lines keep the text as it is

@@ -5,13 +5,13 @@ A command declares its outputs (`Output`: the flag, the path, what it is) and th
 and calls `check_outputs` before any work starts. An output is refused, with one line naming the
 flag, the path and the fix, when it:
 - resolves (symlinks followed, hard links by inode) to a file the command reads, or lies inside a
-  dataset or project directory it reads (project.sqlite and its -wal/-shm, embeddings.npy,
-  items.parquet, index files...) — `--force` does not lift this;
+  directory it reads, or inside any dataset or project directory (one holding dataset.json or
+  project.sqlite: their -wal/-shm, embeddings.npy, items.parquet, index files...), read or not —
+  `--force` does not lift this;
 - already exists, unless `--force` (or the command resumes it: `Output.exists_ok`);
 - is a directory where a file is written, a file where a directory is, a dangling symbolic link,
   or a file under a parent directory that does not exist;
-- has a suffix other than its format's (`--format parquet --out x.csv`);
-- is also another output of the same command.
+- has a suffix other than its format's (`--format parquet --out x.csv`).
 
 Why one place: the first hostile pass found `seals export P --output P/project.sqlite` replacing
 every label with CSV; a per-command patch would miss the next command that grows an output flag.
@@ -26,6 +26,8 @@ from pathlib import Path
 
 from sealsearch.errors import InvalidParameterError
 
+STORE_MARKERS = ("dataset.json", "project.sqlite")
+"""Files that make a directory a dataset or a project: nothing is written inside one."""
 INODE_SCAN_DEPTH = 2
 """How deep under a read directory hard links are looked for (dataset files and index/ files)."""
 
@@ -62,7 +64,6 @@ def check_outputs(*outputs: Output, reads: Iterable[Path | str | None] = (), for
     read_dirs = [p.resolve() for p in read_paths if p.is_dir()]
     read_files = [p for p in read_paths if not p.is_dir()]
     inodes = _inodes(read_paths)
-    seen: dict[Path, str] = {}
     for output in outputs:
         if output.path is None:
             continue
@@ -71,9 +72,7 @@ def check_outputs(*outputs: Output, reads: Iterable[Path | str | None] = (), for
         _check_shape(output, path, where)
         target = path.resolve()
         _check_not_read(target, where, read_dirs, read_files, inodes)
-        if target in seen:
-            raise OutputError(f"{where}: is also {seen[target]}'s output; give each output its own path")
-        seen[target] = output.flag
+        _check_not_in_store(target, where)
         if path.exists() and not output.is_dir and not output.exists_ok and not force:
             raise OutputError(f"{where}: already exists; pass --force to replace it, or pick another path")
 
@@ -134,6 +133,15 @@ def _check_not_read(
         source = inodes.get((stat.st_dev, stat.st_ino))
         if source is not None:
             raise OutputError(f"{where}: is the same file as {source} (a hard link), an input; write it elsewhere")
+
+
+def _check_not_in_store(target: Path, where: str) -> None:
+    """Refuse a path under a dataset or project directory, whether this command reads it or not."""
+    for parent in target.parents:
+        marker = next((name for name in STORE_MARKERS if (parent / name).is_file()), None)
+        if marker is not None:
+            kind = "dataset" if marker == "dataset.json" else "project"
+            raise OutputError(f"{where}: lies inside {kind} directory {parent}; write it elsewhere")
 
 
 def _inodes(paths: list[Path]) -> dict[tuple[int, int], Path]:

@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.metrics import average_precision_score
 
-from sealsearch._util import single_threaded_blas
+from sealsearch._util import atomic_write, single_threaded_blas
 from sealsearch.active.estimate import check_method
 from sealsearch.active.knn import check_knn, open_knn
 from sealsearch.active.learner import positive_proba
@@ -160,8 +160,9 @@ class RunResult:
         path = Path(path)
         labels_path = path.with_name(f"{path.stem}.labels.parquet")
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.rounds.to_parquet(path, index=False)
-        self.labels.to_parquet(labels_path, index=False)
+        for frame, target in ((self.rounds, path), (self.labels, labels_path)):
+            with atomic_write(target) as tmp:  # a failed write leaves no half file
+                frame.to_parquet(tmp, index=False)
         return path, labels_path
 
 

@@ -49,7 +49,8 @@ def export(project: Project, path: Path, format: str = "csv", concept: str | Non
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as tmp:
         if format == "csv":
-            csv_safe(frame).to_csv(tmp, index=False)
+            # RFC 4180 line ends: the csv writer then quotes a cell holding a lone \r as well as \n
+            csv_safe(frame).to_csv(tmp, index=False, lineterminator="\r\n")
         elif format == "jsonl":
             text = frame.to_json(orient="records", lines=True, force_ascii=False) if len(frame) else ""
             tmp.write_text(text if text.endswith("\n") or not text else text + "\n")

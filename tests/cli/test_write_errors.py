@@ -1,0 +1,95 @@
+"""Every CLI write that the disk refuses is one line and exit code 1, never a traceback, on real
+filesystems (a small tmpfs mounted for the test, remounted read-only or filled up; needs root,
+skipped otherwise): a read-only directory (EROFS) and a full disk (ENOSPC), at every command that
+writes. Nothing is left behind (no partial or temporary file) and an existing file asked to be
+replaced (`--force`) keeps its old bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from conftest import make_dataset
+from sealsearch.cli import app
+from sealsearch.sessions import Project
+from sessions.test_disk_errors import fill, remount, small_filesystem
+
+runner = CliRunner()
+
+
+def seals(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("writes")
+    make_dataset(base / "ds", n=300)
+    np.save(base / "X.npy", np.load(base / "ds" / "embeddings.npy"))
+    Project.init(base / "project", dataset=base / "ds", factory="Flat").close()
+    result = seals("run", base / "ds", "--concept", "rare", "--budget", "60", "--batch", "20", "--seed-pos", "2",
+                   "--neg-ratio", "4", "--pool", "all", "--out", base / "run.parquet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return base
+
+
+SMALL_RUN = ["--concept", "rare", "--budget", "60", "--batch", "20", "--seed-pos", "2", "--neg-ratio", "4"]
+WRITES: dict[str, Callable[[Path, Path], list]] = {
+    "export --out": lambda w, fs: ["export", w / "project", "--out", fs / "labels.csv"],
+    "export --out --force over a file": lambda w, fs: ["export", w / "project", "--out", fs / "old.csv", "--force"],
+    "run --out": lambda w, fs: ["run", w / "ds", *SMALL_RUN, "--pool", "all", "--out", fs / "run.parquet"],
+    "run --plot": lambda w, fs: ["run", w / "ds", *SMALL_RUN, "--pool", "all", "--plot", fs / "run.png"],
+    "predict --out": lambda w, fs: ["predict", w / "ds", "--labels", w / "run.labels.parquet",
+                                    "--out", fs / "t.parquet"],
+    "compare --out": lambda w, fs: ["compare", w / "ds", "--concept", "rare", *SMALL_RUN[2:], "--strategy", "maxent",
+                                    "--pool", "all", "--out", fs / "cmp"],
+    "analyze --out": lambda w, fs: ["analyze", w / "ds", "--k", "5", "--concept", "rare", "--factory", "Flat",
+                                    "--out", fs / "latent"],
+    "project init": lambda w, fs: ["project", "init", fs / "project", "--dataset", w / "ds", "--factory", "Flat"],
+    "import": lambda w, fs: ["import", fs / "imported", "--embeddings", w / "X.npy"],
+    "dataset synthetic": lambda w, fs: ["dataset", "synthetic", fs / "synthetic", "--n", "2000", "--dim", "64",
+                                        "--concepts", "2", "--prevalence", "0.01"],
+}  # fmt: skip
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def assert_one_line(result, fragment: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    message = result.stderr.strip()
+    assert message.startswith("error: ") and "\n" not in message, message
+    assert fragment in message.lower(), message
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name", list(WRITES))
+def test_a_read_only_directory_is_one_line(world, tmp_path, name):
+    with small_filesystem(tmp_path / "fs") as fs:
+        (fs / "old.csv").write_text("old")
+        remount(fs, "ro")
+        before = files(fs)
+        result = seals(*WRITES[name](world, fs))
+        assert_one_line(result, "read-only")
+        assert files(fs) == before
+
+
+@pytest.mark.parametrize("name", list(WRITES))
+def test_a_full_disk_is_one_line_and_leaves_no_partial_file(world, tmp_path, name):
+    with small_filesystem(tmp_path / "fs", size="1m") as fs:
+        (fs / "old.csv").write_text("old")
+        filler = fill(fs)
+        before = files(fs)
+        result = seals(*WRITES[name](world, fs))
+        assert_one_line(result, "space")
+        filler.unlink()
+        after = files(fs)
+        del before["filler"]
+        assert after == before, sorted(after)  # no partial file, no temporary, the old file intact
