@@ -125,7 +125,6 @@ FILE_TARGETS: dict[str, tuple[Callable, str]] = {
     "an existing file without --force": (existing, ""),
     "a directory": (directory, ""),
     "a dangling symlink": (dangling, "dangling"),
-    "a missing parent directory": (lambda w, tmp, s: tmp / "no" / "such" / f"out{s}", "does not exist"),
     "a path under a file": (under_a_file, "not a directory"),
     "a suffix other than the format's": (lambda w, tmp, s: tmp / "out.txt", ""),
 }
@@ -202,3 +201,8 @@ def test_force_replaces_an_existing_output_but_never_an_input(world, tmp_path):
     link = tmp_path / "link.csv"
     link.symlink_to(world / "project" / "project.sqlite")
     assert_refused(world, tmp_path, ["export", world / "project", "--out", link, "--force"], "project")
+
+
+def test_a_missing_parent_directory_is_created_as_before(world, tmp_path):
+    out = tmp_path / "new" / "dir" / "labels.csv"
+    assert seals("export", world / "project", "--out", out).exit_code == 0 and out.is_file()

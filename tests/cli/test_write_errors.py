@@ -93,3 +93,30 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_file(world, tmp_path, nam
         after = files(fs)
         del before["filler"]
         assert after == before, sorted(after)  # no partial file, no temporary, the old file intact
+
+
+REAL_ERRORS: dict[str, tuple[Callable[[Path], object], str]] = {
+    "IsADirectoryError": (lambda tmp: open(tmp, "w"), "is a directory"),  # noqa: SIM115
+    "NotADirectoryError": (lambda tmp: open(tmp / "file" / "x", "w"), "not a directory"),  # noqa: SIM115
+    "FileExistsError": (lambda tmp: (tmp / "file").mkdir(), "already exists"),
+    "FileNotFoundError": (lambda tmp: open(tmp / "missing" / "x", "w"), "not found"),  # noqa: SIM115
+    "a dangling symlink opened for reading": (lambda tmp: (tmp / "dangling").read_bytes(), "not found"),
+}
+
+
+@pytest.mark.parametrize("name", list(REAL_ERRORS))
+def test_every_os_error_family_is_one_line_naming_the_path(tmp_path, name, capsys):
+    """What `user_errors` (around every command) makes of OSErrors the system really raises."""
+    import typer
+
+    from sealsearch.cli.output import user_errors
+
+    (tmp_path / "file").write_text("mine")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    call, fragment = REAL_ERRORS[name]
+    with pytest.raises(typer.Exit) as exited:
+        user_errors(lambda: call(tmp_path))()
+    assert exited.value.exit_code == 1
+    message = capsys.readouterr().err.strip()
+    assert message.startswith("error: ") and "\n" not in message and fragment in message, message
+    assert str(tmp_path) in message

@@ -138,6 +138,7 @@ def predict_command(
     shown = table if out_path is None else table.head(20)  # with --out, the file holds them all
     out.print(shown.to_string(index=False), soft_wrap=True, highlight=False, markup=False)
     if out_path is not None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(out_path) as tmp:
             table.to_parquet(tmp, index=False)
         out.print(f"wrote {out_path}: the top {len(table)} of {dataset.info.n} items", highlight=False)

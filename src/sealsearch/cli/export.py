@@ -85,6 +85,7 @@ def export_command(
             out.print(f"wrote {output}: {count_rows(output, format_name)} labels of {which} ({format_name})",
                       highlight=False, markup=False, soft_wrap=True)  # fmt: skip
         if model is not None:
+            model.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(model) as tmp:
                 tmp.write_bytes(data)
             out.print(f"wrote {model}: the classifier of concept {session.name!r}; "

@@ -134,7 +134,7 @@ class Command(RegistryHelp):
             return super().make_context(info_name, args, parent=parent, **extra)
         except USAGE_ERROR as exc:
             path = f"{parent.command_path} {info_name}" if parent is not None else info_name
-            message = " ".join(usage_message(exc).split())
+            message = " ".join(usage_message(exc).split()).rstrip(".")
             typer.echo(f"error: {message}; see: {path} --help", err=True)
             raise typer.Exit(exc.exit_code) from None  # type: ignore[attr-defined]
 

@@ -10,7 +10,7 @@ flag, the path and the fix, when it:
   `--force` does not lift this;
 - already exists, unless `--force` (or the command resumes it: `Output.exists_ok`);
 - is a directory where a file is written, a file where a directory is, a dangling symbolic link,
-  or a file under a parent directory that does not exist;
+  or lies under a file (a parent that does not exist is created, as the README's examples expect);
 - has a suffix other than its format's (`--format parquet --out x.csv`).
 
 Why one place: the first hostile pass found `seals export P --output P/project.sqlite` replacing
@@ -40,7 +40,6 @@ class Output:
     is_dir: a directory the command creates or fills (else a file).
     suffixes: the file endings its format allows (empty: any).
     exists_ok: the command resumes or has its own rule for an existing one (builders, experiment).
-    parent_made: a file inside an output directory the command creates (its parent may not exist yet).
     """
 
     flag: str
@@ -48,7 +47,6 @@ class Output:
     is_dir: bool = False
     suffixes: tuple[str, ...] = ()
     exists_ok: bool = False
-    parent_made: bool = False
 
 
 class OutputError(InvalidParameterError):
@@ -88,9 +86,6 @@ def _check_shape(output: Output, path: Path, where: str) -> None:
         return
     if path.is_dir():
         raise OutputError(f"{where}: is a directory; give a file path, e.g. {path / ('out' + _first(output))}")
-    parent = path.parent
-    if not parent.exists() and not output.parent_made:
-        raise OutputError(f"{where}: directory {parent} does not exist; create it first (mkdir -p {parent})")
     _check_parents(path, where)
     if output.suffixes and path.suffix.lower() not in output.suffixes:
         raise OutputError(
@@ -100,7 +95,7 @@ def _check_shape(output: Output, path: Path, where: str) -> None:
 
 def files_in(flag: str, directory: Path, *names: str) -> list[Output]:
     """The files a command writes under its output directory, each checked like a file output."""
-    return [Output(flag, directory / name, parent_made=True) for name in names]
+    return [Output(flag, directory / name) for name in names]
 
 
 def _first(output: Output) -> str:
