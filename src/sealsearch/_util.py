@@ -32,12 +32,16 @@ def did_you_mean(name: str, choices: Iterable[str], n: int = 1) -> str:
     return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
-def check_name(name: str, choices: Iterable[str], what: str) -> str:
-    """`name` when it is one of `choices`; otherwise an `UnknownNameError` listing them."""
+def check_name(name: str, choices: Iterable[str], what: str, param: str | None = None) -> str:
+    """`name` when it is one of `choices`; otherwise an `UnknownNameError` listing them
+    (`param`: the parameter that took `name`, when `what` names it)."""
     choices = list(choices)
     if name in choices:
         return name
-    raise UnknownNameError(f"unknown {what} {name!r}: choose one of {', '.join(choices)}{did_you_mean(name, choices)}")
+    raise UnknownNameError(
+        f"unknown {what} {name!r}: choose one of {', '.join(choices)}{did_you_mean(name, choices)}",
+        params=() if param is None else (param,),
+    )
 
 
 def positive_int(value: object, name: str) -> int:

@@ -63,7 +63,7 @@ class RegistryHelp(TyperCommand):
     """A command whose option help may name `{strategies}`, `{pools}` and `{knn_sources}`, filled from the
     registries the first time the command's parameters are needed (its help or its run)."""
 
-    def get_params(self, ctx):  # noqa: ANN001 - click's signature
+    def get_params(self, ctx: typer.Context) -> list:
         params = super().get_params(ctx)
         for param in params:
             for placeholder, kind in PLACEHOLDERS.items():
@@ -129,7 +129,7 @@ class Command(RegistryHelp):
         flags = {name for param in self.get_params(ctx) for name in getattr(param, "opts", [])}
         return super().parse_args(ctx, modernise(list(args), flags))
 
-    def make_context(self, info_name, args, parent=None, **extra):  # noqa: ANN001 - click's signature
+    def make_context(self, info_name: str | None, args: list[str], parent: typer.Context | None = None, **extra: Any):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except USAGE_ERROR as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import functools
 import math
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -60,6 +61,25 @@ def os_error_message(exc: OSError) -> str:
     return " ".join(f"{paths}: {hint}".split())
 
 
+PARAM_FLAGS = {
+    "batch_size": "--batch", "n_concepts": "--concepts", "out_dir": "--out", "source": "--from", "ks": "--k",
+    "strategies": "--strategy", "pools": "--pool",
+}  # fmt: skip
+"""Library parameters whose flag is not `--` + the name with dashes (`seed_pos` -> `--seed-pos`)."""
+
+
+def flag(param: str) -> str:
+    return PARAM_FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def cli_message(exc: SealsearchError) -> str:
+    """The library's message with every parameter it names (`exc.params`) spelled as its flag."""
+    message = str(exc)
+    for param in getattr(exc, "params", ()):
+        message = re.sub(rf"(?<![\w-]){re.escape(param)}(?!\w)", flag(param), message)
+    return message
+
+
 def user_errors(command: F) -> F:
     """Turn library errors into one line and an exit code instead of a traceback; so is every
     OSError (read-only or full disk, a directory where a file goes...): exit 1, the path and the fix."""
@@ -69,7 +89,7 @@ def user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except SealsearchError as exc:
-            raise error(str(exc), exc.exit_code) from None
+            raise error(cli_message(exc), exc.exit_code) from None
         except OSError as exc:
             raise error(os_error_message(exc), 1) from None
 

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from sealsearch.cli import options as opt
+from sealsearch.cli.output import cli_message
 from sealsearch.errors import InvalidParameterError, SealsearchError
 
 app = opt.Typer()
@@ -103,7 +104,7 @@ def serve(
         sock = bind(host, port)
         project = Project.open(project_dir)
     except SealsearchError as exc:
-        typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+        typer.echo(f"error: {' '.join(cli_message(exc).split())}", err=True)
         raise typer.Exit(exc.exit_code) from None
     app = create_app(project, token=token, media_root=media if media is not None else project.dataset.media_dir)
     shown = f"[{host.strip('[]')}]" if ":" in host else host

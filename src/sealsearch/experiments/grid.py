@@ -84,17 +84,19 @@ class ExperimentGrid:
     def validate(self) -> None:
         for name in ("concepts", "strategies", "pools", "ks", "seed_pos", "dedup"):
             if not getattr(self, name):
-                raise InvalidParameterError(f"--{name.replace('_', '-')} is empty; give at least one value")
+                raise InvalidParameterError(f"{name} is empty; give at least one value", params=[name])
         for strategy in self.strategies:
             check_strategy(strategy)
         check_knn(self.knn)
         for pool in self.pools:
             check_pool(pool)
         if self.repeats <= 0:
-            raise InvalidParameterError(f"--repeats must be positive, got {self.repeats}")
+            raise InvalidParameterError(f"repeats must be positive, got {self.repeats}", params=["repeats"])
         for threshold in self.dedup:
             if threshold is not None and not 0 < threshold < 1:
-                raise InvalidParameterError(f"--dedup thresholds are cosines in (0, 1) or 'none', got {threshold}")
+                raise InvalidParameterError(
+                    f"dedup thresholds are cosines in (0, 1) or 'none', got {threshold}", params=["dedup"]
+                )
         for config in self.configs():
             config.validate()
 
@@ -226,7 +228,8 @@ def _check_settings(out_dir: Path, settings: dict) -> None:
             name, (old, new) = next(iter(differing.items()))
             raise InvalidParameterError(
                 f"{out_dir} holds an experiment with {name}={old!r}, not {new!r}; "
-                "use another --out or the same settings"
+                "use another out_dir or the same settings",
+                params=["out_dir"],
             )
     else:
         write_text_atomic(path, json.dumps(settings, indent=2) + "\n")
@@ -248,8 +251,9 @@ def _check_knn_sources(out_dir: Path, runs: pd.DataFrame, sources: dict[int, str
         if old is not None and old != source:
             raise InvalidParameterError(
                 f"{out_dir} holds runs with k={k} whose neighbours came from the kNN {old}, but new runs would "
-                f"use the kNN {source}; pass knn={old!r} (--knn {old}) to continue as they ran, "
-                "or use another --out for the other source"
+                f"use the kNN {source}; pass knn={old!r} to continue as they ran, "
+                "or use another out_dir for the other source",
+                params=["knn", "out_dir"],
             )
         recorded[str(k)] = source
     if recorded != settings.get("knn"):
@@ -287,7 +291,7 @@ def run_experiment(
     a local Ray of `jobs` CPUs, or the cluster at `address`; see sealsearch/_ray.py)."""
     grid.validate()
     if jobs <= 0:
-        raise InvalidParameterError(f"--jobs must be positive, got {jobs}")
+        raise InvalidParameterError(f"jobs must be positive, got {jobs}", params=["jobs"])
     for concept in grid.concepts:
         dataset.concept_rows(concept)  # an unknown concept fails before any work
     out_dir = Path(out_dir)
@@ -327,7 +331,7 @@ def run_experiment(
 
         runner: Executor = RayExecutor(address, jobs if address is None else None, _init_worker, init)
     elif executor not in ("local", "process"):  # "process": the name before issue 22
-        raise InvalidParameterError(f"executor {executor!r}: use 'local' (default) or 'ray'")
+        raise InvalidParameterError(f"executor {executor!r}: use 'local' (default) or 'ray'", params=["executor"])
     elif jobs == 1 or total <= 1:
         _init_worker_in_process(dataset, index)
         runner = InlineExecutor()
@@ -355,8 +359,9 @@ def refuse_embedded_milvus(index: KnnIndex | None) -> None:
     uri = getattr(getattr(index, "base", index), "uri", None)
     if uri is not None and is_local(uri):
         raise InvalidParameterError(
-            f"the index is in milvus-lite ({uri}), which one process holds; run with --jobs 1 and no --executor ray, "
-            "or serve it (`milvus-lite server --data-dir DIR`, or a Milvus server) and pass --uri http://HOST:19530"
+            f"the index is in milvus-lite ({uri}), which one process holds; run with jobs 1 and executor local, "
+            "or serve it (`milvus-lite server --data-dir DIR`, or a Milvus server) and pass uri http://HOST:19530",
+            params=["jobs", "executor", "uri"],
         )
 
 

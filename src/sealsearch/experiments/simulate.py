@@ -79,9 +79,10 @@ def seed_set(
     negatives_available = np.asarray(pool_rows).size - positives.size
     if positives.size < n_pos or negatives_available < negatives_needed:
         raise InvalidParameterError(
-            f"the seed set needs {n_pos} positives and {negatives_needed} negatives ({n_pos} × neg-ratio "
+            f"the seed set needs {n_pos} positives and {negatives_needed} negatives ({n_pos} × neg_ratio "
             f"{neg_ratio}) but the pool split has {positives.size} positives and {negatives_available} "
-            "negatives; lower --seed-pos or --neg-ratio"
+            "negatives; lower seed_pos or neg_ratio",
+            params=["seed_pos", "neg_ratio"],
         )
     picked_pos = rng.choice(positives, size=n_pos, replace=False)
     # Rejection sampling keeps this O(seed size) for huge pools where negatives are almost everything.
@@ -126,22 +127,28 @@ class RunConfig:
         if self.estimate is not None:
             check_method(self.estimate)
         if self.audit is not None and self.audit <= 0:
-            raise InvalidParameterError(f"--audit must be a positive count of labels per round, got {self.audit}")
+            raise InvalidParameterError(
+                f"audit must be a positive count of labels per round, got {self.audit}", params=["audit"]
+            )
         if self.stop is not None and parse_rule(self.stop).needs_estimate and self.estimate is None:
-            raise InvalidParameterError(f"--stop {self.stop} reads the recall estimate: add --estimate audit|model")
+            raise InvalidParameterError(
+                f"stop {self.stop} reads the recall estimate: set estimate to audit or model",
+                params=["stop", "estimate"],
+            )
         check_knn(self.knn)
-        for name, flag in (("k", "k"), ("budget", "budget"), ("batch_size", "batch"), ("seed_pos", "seed-pos")):
+        for name in ("k", "budget", "batch_size", "seed_pos"):
             if getattr(self, name) <= 0:
-                raise InvalidParameterError(f"{flag} (--{flag}) must be positive, got {getattr(self, name)}")
+                raise InvalidParameterError(f"{name} must be positive, got {getattr(self, name)}", params=[name])
         if self.dedup is not None and not 0 < self.dedup < 1:
-            raise InvalidParameterError(f"dedup (--dedup) is a cosine threshold in (0, 1), got {self.dedup}")
+            raise InvalidParameterError(f"dedup is a cosine threshold in (0, 1), got {self.dedup}", params=["dedup"])
         if self.neg_ratio < 0:
-            raise InvalidParameterError(f"neg-ratio must be >= 0, got {self.neg_ratio}")
+            raise InvalidParameterError(f"neg_ratio must be >= 0, got {self.neg_ratio}", params=["neg_ratio"])
         seed_size = self.seed_pos * (1 + self.neg_ratio)
         if self.budget < seed_size:
             raise InvalidParameterError(
                 f"budget {self.budget} is smaller than the seed set ({self.seed_pos} positives × "
-                f"(1 + neg-ratio {self.neg_ratio}) = {seed_size}); raise --budget or lower --seed-pos"
+                f"(1 + neg_ratio {self.neg_ratio}) = {seed_size}); raise budget or lower seed_pos",
+                params=["budget", "neg_ratio", "seed_pos"],
             )
 
 
@@ -207,17 +214,20 @@ def run(
     if pool_positives.size < config.seed_pos:
         raise InvalidParameterError(
             f"concept {config.concept!r} has {pool_positives.size} positives in the pool split, fewer than "
-            f"--seed-pos {config.seed_pos}; choose another concept or lower --seed-pos"
+            f"seed_pos {config.seed_pos}; choose another concept or lower seed_pos",
+            params=["seed_pos"],
         )
     if pool_rows.size < config.seed_pos * (1 + config.neg_ratio):
         raise InvalidParameterError(f"the pool split has only {pool_rows.size} rows, fewer than the seed set")
     if config.budget > pool_rows.size:
         raise InvalidParameterError(
-            f"budget {config.budget} exceeds the {pool_rows.size} rows of the pool split; lower --budget"
+            f"budget {config.budget} exceeds the {pool_rows.size} rows of the pool split; lower budget",
+            params=["budget"],
         )
     if config.pool in POOLS_USING_K and config.k > pool_rows.size:
         raise InvalidParameterError(
-            f"k {config.k} exceeds the {pool_rows.size} rows of the pool split; lower --k (the paper used 10-100)"
+            f"k {config.k} exceeds the {pool_rows.size} rows of the pool split; lower k (the paper used 10-100)",
+            params=["k"],
         )
     rng = np.random.default_rng(config.seed)
     # The seed set is drawn first, so every pool and strategy with the same seed starts from it.

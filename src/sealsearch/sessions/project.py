@@ -102,7 +102,7 @@ class Project:
         check_knn(knn)
         backend_at(backend, uri)  # an unknown backend, or a uri Faiss cannot take, fails here
         if (path / PROJECT_FILE).exists():
-            raise InvalidParameterError(f"{path}: already a project; open it (Project.open / --project) instead")
+            raise InvalidParameterError(f"{path}: already a project; open it (Project.open) instead of creating it")
         data = Dataset.open(dataset)
         if factory == "auto":
             factory = auto_factory(len(data.split_rows("pool")), data.info.dim)
