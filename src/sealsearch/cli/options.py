@@ -313,7 +313,7 @@ IndexType = Annotated[
 ExecutorName = Annotated[
     str,
     typer.Option(
-        "--executor", help='Where cells run: "local" (processes of this machine, --jobs) or "ray" ("process" = local).'
+        "--executor", help='Where cells run: "local" (processes of this machine, --jobs) or "ray" (Ray tasks).'
     ),
 ]
 LocalOrRay = Annotated[

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
+from sealsearch._ray import check_executor
 from sealsearch._util import Progress, atomic_write, single_threaded_blas, write_text_atomic
 from sealsearch.active.knn import check_knn, open_or_build_index, resolve_knn
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
@@ -292,6 +293,8 @@ def run_experiment(
     grid.validate()
     if jobs <= 0:
         raise InvalidParameterError(f"jobs must be positive, got {jobs}", params=["jobs"])
+    executor = "local" if executor == "process" else executor  # "process": its name before issue 22
+    check_executor(executor, address)
     for concept in grid.concepts:
         dataset.concept_rows(concept)  # an unknown concept fails before any work
     out_dir = Path(out_dir)
@@ -330,8 +333,6 @@ def run_experiment(
         from sealsearch._ray import RayExecutor
 
         runner: Executor = RayExecutor(address, jobs if address is None else None, _init_worker, init)
-    elif executor not in ("local", "process"):  # "process": the name before issue 22
-        raise InvalidParameterError(f"executor {executor!r}: use 'local' (default) or 'ray'", params=["executor"])
     elif jobs == 1 or total <= 1:
         _init_worker_in_process(dataset, index)
         runner = InlineExecutor()
