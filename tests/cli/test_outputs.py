@@ -10,38 +10,15 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+import cli_support
 import pytest
 import typer
 import typer.main
-from typer.testing import CliRunner
+from cli_support import seals
 
-from conftest import make_dataset
 from sealsearch.cli import app
-from sealsearch.sessions import Project
 
-runner = CliRunner()
-
-
-def seals(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory) -> Path:
-    """A dataset, a project over it, a run's labels file, a results directory and some texts."""
-    base = tmp_path_factory.mktemp("outputs")
-    make_dataset(base / "ds", n=300)
-    np.save(base / "X.npy", np.load(base / "ds" / "embeddings.npy"))
-    Project.init(base / "project", dataset=base / "ds", factory="Flat").close()
-    result = seals("run", base / "ds", "--concept", "rare", "--budget", "60", "--batch", "20", "--seed-pos", "2",
-                   "--neg-ratio", "4", "--pool", "all", "--out", base / "run.parquet")  # fmt: skip
-    assert result.exit_code == 0, result.output
-    (base / "results").mkdir()
-    pd.DataFrame({"text": ["a cat", "a dog"]}).to_csv(base / "texts.csv", index=False)
-    return base
-
+world = cli_support.world  # the shared fixture
 
 # -- every output: (command line with OUT for the output, the suffix its format takes) -------------
 FILE_OUTPUTS: dict[str, tuple[Callable[[Path], list], str]] = {

@@ -10,35 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
+import cli_support
 import pytest
-from typer.testing import CliRunner
+from cli_support import SMALL_RUN, seals
 
-from conftest import make_dataset
-from sealsearch.cli import app
-from sealsearch.sessions import Project
 from sessions.test_disk_errors import fill, remount, small_filesystem
 
-runner = CliRunner()
+world = cli_support.world  # the shared fixture
 
-
-def seals(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("writes")
-    make_dataset(base / "ds", n=300)
-    np.save(base / "X.npy", np.load(base / "ds" / "embeddings.npy"))
-    Project.init(base / "project", dataset=base / "ds", factory="Flat").close()
-    result = seals("run", base / "ds", "--concept", "rare", "--budget", "60", "--batch", "20", "--seed-pos", "2",
-                   "--neg-ratio", "4", "--pool", "all", "--out", base / "run.parquet")  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return base
-
-
-SMALL_RUN = ["--concept", "rare", "--budget", "60", "--batch", "20", "--seed-pos", "2", "--neg-ratio", "4"]
 WRITES: dict[str, Callable[[Path, Path], list]] = {
     "export --out": lambda w, fs: ["export", w / "project", "--out", fs / "labels.csv"],
     "export --out --force over a file": lambda w, fs: ["export", w / "project", "--out", fs / "old.csv", "--force"],
