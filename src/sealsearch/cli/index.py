@@ -44,7 +44,7 @@ def index_build(
 
 @index_app.command("graph")
 @user_errors
-def index_graph(
+def index_graph(  # over 60 lines: the signature declares its flags with their help
     dataset_dir: DatasetArg,
     k: Annotated[
         int,
