@@ -16,10 +16,12 @@ app = opt.Typer()
 dataset_app = opt.Typer(help="Build the embedded demo datasets.", no_args_is_help=True)
 
 
-def check_new_dataset(out_dir: Path, *reads: Path | None) -> None:
-    """A dataset builder's OUT_DIR: never inside what it reads; an existing one is the builder's
-    own rule (refused, or resumed by `embed` and `dataset wordnet`)."""
-    check_outputs(Output("OUT_DIR", out_dir, is_dir=True, exists_ok=True), reads=reads)
+def check_new_dataset(out_dir: Path, *reads: Path | str | None) -> None:
+    """A dataset builder's OUT_DIR: never one of the files it reads, nor inside a dataset or
+    project; inside a source folder (a media root, a folder of shards) is fine. An existing one is
+    the builder's own rule (refused, or resumed by `embed` and `dataset wordnet`)."""
+    files = [Path(p) for p in reads if p is not None and not Path(p).is_dir()]
+    check_outputs(Output("OUT_DIR", out_dir, is_dir=True, exists_ok=True), reads=files)
 
 
 app.add_typer(dataset_app, name="dataset")
