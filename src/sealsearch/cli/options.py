@@ -7,7 +7,11 @@ Conventions:
   Commands that run a single setting (`seals run`) take exactly one.
 - `--concepts` is a count to sample (seeded) or comma-separated names; `--concept NAME`
   (repeatable) names concepts verbatim, for names that hold a comma.
-- `--out` is where a command writes; a bad value anywhere is a one-line `error:` and exit code 2.
+- `--out` is where a command writes (`cli/paths.py` checks it), `--force` replaces an existing
+  output; a bad value anywhere is a one-line `error:` and exit code 2, and every numeric flag
+  declares its range (`min=`/`max=`), so an out-of-range value names the flag and the range.
+- Old spellings (`DEPRECATED_FLAGS`, `DEPRECATED_VALUES`) keep working for one release with a
+  `deprecated:` note, through the one `Command` class every command uses (`Typer` below).
 
 Strategy and pool names and kNN sources, their help and their "did you mean" errors come from
 the registries (`active.strategies.STRATEGY_NAMES`, `active.pools.POOL_NAMES`,
