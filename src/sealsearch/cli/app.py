@@ -21,7 +21,8 @@ Adding a command group: write `cli/<group>.py` with `app = opt.Typer()` (its com
 `options.Command`s: registry names in help, deprecated spellings, one-line usage errors) and its
 commands (`@app.command("name")` + `@user_errors`; a nested group via `app.add_typer(sub,
 name=...)`), using options from `options.py` (numeric ones declare min/max), every output through
-`paths.check_outputs`, then add the module to `GROUPS` below. `tests/cli/test_cli.py` checks that `seals --help` lists it.
+`paths.check_outputs`, then add the module to `GROUPS` below. `tests/cli/test_cli.py` checks
+that `seals --help` lists it.
 """
 
 from __future__ import annotations
