@@ -7,6 +7,7 @@ a command grows a path flag this table does not list, so a new output cannot sli
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import typer.main
 from cli_support import seals
 
 from sealsearch.cli import app
+from sealsearch.sessions import Project
 
 world = cli_support.world  # the shared fixture
 
@@ -128,7 +130,9 @@ def assert_refused(world: Path, tmp: Path, args: list, fragment: str) -> None:
     result = seals(*args)
     assert result.exit_code != 0, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    message = result.stderr.strip()
+    message = result.stderr.strip().removeprefix(
+        "deprecated: --output is now --out (the old spelling still works for now)\n"
+    )
     assert message.startswith("error: ") and "\n" not in message, message
     assert fragment in message, message
     assert snapshot(world, tmp) == before, "a refused output changed files"
@@ -183,3 +187,23 @@ def test_force_replaces_an_existing_output_but_never_an_input(world, tmp_path):
 def test_a_missing_parent_directory_is_created_as_before(world, tmp_path):
     out = tmp_path / "new" / "dir" / "labels.csv"
     assert seals("export", world / "project", "--out", out).exit_code == 0 and out.is_file()
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--format", "csv", "--output", "P/project.sqlite"], ["--concept", "c", "--model", "P/project.sqlite"],
+     ["--format", "parquet", "--out", "x.csv"]],
+    ids=["issue 18: --output onto project.sqlite", "issue 18: --model onto project.sqlite", "format and suffix"],
+)  # fmt: skip
+def test_the_reported_reproductions_are_refused_and_the_labels_kept(world, tmp_path, flags):
+    project = tmp_path / "project"
+    shutil.copytree(world / "project", project)
+    with Project.open(project) as opened:
+        opened.create_concept("c", positives=["item1", "item2"])
+    args = [str(project / "project.sqlite") if a == "P/project.sqlite" else a for a in flags]
+    args = [str(tmp_path / a) if a == "x.csv" else a for a in args]
+    assert_refused(
+        world, tmp_path, ["export", project, *args], "project" if "P/project.sqlite" in flags else ".parquet"
+    )
+    with Project.open(project) as opened:
+        assert len(opened.concept("c").labels_frame()) == 2

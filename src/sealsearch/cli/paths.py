@@ -67,10 +67,10 @@ def check_outputs(*outputs: Output, reads: Iterable[Path | str | None] = (), for
             continue
         path = Path(output.path)
         where = f"{output.flag} {path}"
-        _check_shape(output, path, where)
-        target = path.resolve()
+        target = path.resolve()  # first what it would overwrite: the most important thing to say
         _check_not_read(target, where, read_dirs, read_files, inodes)
         _check_not_in_store(target, where)
+        _check_shape(output, path, where)
         if path.exists() and not output.is_dir and not output.exists_ok and not force:
             raise OutputError(f"{where}: already exists; pass --force to replace it, or pick another path")
 
