@@ -39,7 +39,9 @@ def check_executor(executor: str, address: str | None) -> str:
     """`executor` when it is one of `EXECUTORS` and consistent with `address`; a one-line error otherwise."""
     check_name(executor, EXECUTORS, "executor")
     if address is not None and executor != "ray":
-        raise InvalidParameterError(f"--address {address} joins a Ray cluster; add --executor ray")
+        raise InvalidParameterError(
+            f"address {address} joins a Ray cluster; add executor ray", params=["address", "executor"]
+        )
     return executor
 
 
@@ -48,7 +50,9 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise MissingExtraError("--executor ray needs the ray extra: pip install 'sealsearch[ray]'") from None
+        raise MissingExtraError(
+            "executor ray needs the ray extra: pip install 'sealsearch[ray]'", params=["executor"]
+        ) from None
     return ray
 
 

@@ -14,7 +14,7 @@ import difflib
 import functools
 import os
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,12 +33,16 @@ def did_you_mean(name: str, choices: Iterable[str], n: int = 1) -> str:
     return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
-def check_name(name: str, choices: Iterable[str], what: str) -> str:
-    """`name` when it is one of `choices`; otherwise an `UnknownNameError` listing them."""
+def check_name(name: str, choices: Iterable[str], what: str, param: str | None = None) -> str:
+    """`name` when it is one of `choices`; otherwise an `UnknownNameError` listing them
+    (`param`: the parameter that took `name`, when `what` names it)."""
     choices = list(choices)
     if name in choices:
         return name
-    raise UnknownNameError(f"unknown {what} {name!r}: choose one of {', '.join(choices)}{did_you_mean(name, choices)}")
+    raise UnknownNameError(
+        f"unknown {what} {name!r}: choose one of {', '.join(choices)}{did_you_mean(name, choices)}",
+        params=() if param is None else (param,),
+    )
 
 
 def register(table: dict[str, T], name: str, entry: T, what: str) -> T:
@@ -71,8 +75,13 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
             os.fsync(file.fileno())
         os.replace(tmp, path)
         fsync_directory(path.parent)  # the rename itself survives a power cut
+    except OSError as exc:
+        if exc.filename is None or str(exc.filename) == str(tmp):  # name the file the caller asked for
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
     finally:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):  # a read-only directory: nothing was created to remove
+            tmp.unlink(missing_ok=True)
 
 
 def fsync_directory(path: str | Path) -> None:

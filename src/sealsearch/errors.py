@@ -1,15 +1,33 @@
 """One exception hierarchy so the CLI and the web app can map every failure to a one-line
-message and an exit code (CLI) or an HTTP status (web) instead of a traceback."""
+message and an exit code (CLI) or an HTTP status (web) instead of a traceback.
+
+A message names parameters by their Python names (`k`, `seed_pos`) and lists them in `params`;
+each front end shows its own spelling: the CLI its flags (`--k`, `--seed-pos`; cli/output.py),
+the web API its JSON fields, which are the Python names.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 
 class SealsearchError(Exception):
     """Base of every error a user can cause and fix; the message is one line that names the
-    file or field and says what to do."""
+    file or field and says what to do. `params`: the parameters the message names."""
 
     exit_code = 1
     http_status = 400
+
+    def __init__(self, message: str = "", *, params: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.params = tuple(params)
+
+    def __reduce__(self):  # pickle keeps `params` across processes (experiment workers)
+        return _rebuild, (type(self), str(self), self.params)
+
+
+def _rebuild(cls: type[SealsearchError], message: str, params: tuple[str, ...]) -> SealsearchError:
+    return cls(message, params=params)
 
 
 class InvalidDataError(SealsearchError):

@@ -128,7 +128,7 @@ def test_a_stopping_rule_ends_the_run_and_says_why(small_dataset):
     result = run(small_dataset, config)
     assert result.rounds["n_labeled"].iloc[-1] == 50
     assert "budget" in result.stop_reason
-    with pytest.raises(InvalidParameterError, match="--estimate"):
+    with pytest.raises(InvalidParameterError, match="set estimate to audit or model"):
         RunConfig(concept="rare", stop="target:0.8").validate()
     with pytest.raises(InvalidParameterError, match="audit"):
         RunConfig(concept="rare", estimate="audit", audit=0).validate()

@@ -16,7 +16,7 @@ def test_parse_rules_and_refuse_bad_ones():
     assert parse_rule("knee:150").min_labels == 150
     assert parse_rule("budget:1000").budget == 1000
     for bad in ("target", "target:1.5", "knee:x", "budget:0", "elusion"):
-        with pytest.raises(InvalidParameterError, match="--stop"):
+        with pytest.raises(InvalidParameterError, match="^stop "):
             parse_rule(bad)
 
 

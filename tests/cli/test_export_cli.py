@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ from sklearn.metrics import average_precision_score
 from typer.testing import CliRunner
 
 from sealsearch.cli import app
+from sealsearch.data.writer import write_dataset
 from sealsearch.datasets.digits import build_digits_dataset
 from sealsearch.sessions import Project
 
@@ -47,7 +49,7 @@ def labeled(tmp_path_factory):
 def test_every_format_holds_the_final_labels_of_all_concepts(labeled, tmp_path, format_):
     root, _ = labeled
     output = tmp_path / f"labels.{format_}"
-    result = seals("export", root / "project", "--format", format_, "--output", output)
+    result = seals("export", root / "project", "--format", format_, "--out", output)
     assert result.exit_code == 0, result.output
     if format_ == "csv":
         frame = pd.read_csv(output)
@@ -68,17 +70,17 @@ def test_every_format_holds_the_final_labels_of_all_concepts(labeled, tmp_path, 
 
 def test_one_concept_and_the_format_from_the_suffix(labeled, tmp_path):
     root, _ = labeled
-    result = seals("export", root / "project", "--concept", "seven", "--output", tmp_path / "seven.csv")
+    result = seals("export", root / "project", "--concept", "seven", "--out", tmp_path / "seven.csv")
     assert result.exit_code == 0, result.output
     assert set(pd.read_csv(tmp_path / "seven.csv")["concept"]) == {"seven"}
-    result = seals("export", root / "project", "--concept", "sevn", "--output", tmp_path / "x.csv")
+    result = seals("export", root / "project", "--concept", "sevn", "--out", tmp_path / "x.csv")
     assert result.exit_code == 2 and "did you mean 'seven'" in result.output and not (tmp_path / "x.csv").exists()
-    result = seals("export", root / "project", "--output", tmp_path / "labels.txt")
+    result = seals("export", root / "project", "--out", tmp_path / "labels.txt")
     assert result.exit_code == 2 and "--format" in result.output
-    result = seals("export", root / "project", "--format", "xlsx", "--output", tmp_path / "labels.xlsx")
+    result = seals("export", root / "project", "--format", "xlsx", "--out", tmp_path / "labels.xlsx")
     assert result.exit_code == 2 and "csv, jsonl, parquet" in result.output
     result = seals("export", root / "project")
-    assert result.exit_code == 2 and "--output" in result.output
+    assert result.exit_code == 2 and "--out FILE" in result.output
     result = seals("export", root / "project", "--model", tmp_path / "m.joblib")
     assert result.exit_code == 2 and "--model needs --concept" in result.output
 
@@ -87,7 +89,7 @@ def test_an_empty_project_writes_the_header_or_schema_only(labeled, tmp_path):
     _, digits = labeled
     Project.init(tmp_path / "empty", dataset=digits.path).close()
     for format_ in ("csv", "jsonl", "parquet"):
-        result = seals("export", tmp_path / "empty", "--format", format_, "--output", tmp_path / f"e.{format_}")
+        result = seals("export", tmp_path / "empty", "--format", format_, "--out", tmp_path / f"e.{format_}")
         assert result.exit_code == 0 and "0 labels" in result.output, result.output
     assert (tmp_path / "e.csv").read_text().strip() == ",".join(COLUMNS)
     assert (tmp_path / "e.jsonl").read_text() == ""
@@ -110,3 +112,26 @@ def test_exported_model_ranks_the_concepts_test_items_first(labeled, tmp_path):
     ap = average_precision_score(truth, test["score"])
     assert ap > 0.8 and ap > 5 * truth.mean(), ap  # random ranking: AP ≈ prevalence ≈ 0.1
     assert np.isin(ranked["row"].head(20), digits.concept_rows("digit-3")).mean() >= 0.9
+
+
+FORMULAS = ["=1+2", "+SUM(A1:A9)", "-2+3", "@cmd", "\tTAB", "\rCR", '=HYPERLINK("http://x")']
+NUMBERS = ["-5", "+1.5e3", "-0.25"]
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_escaped_and_numbers_stay(tmp_path):
+    texts = [*FORMULAS, *NUMBERS, "plain", *[f"text {i}" for i in range(30)]]
+    items = pd.DataFrame({"id": [f"item{i}" for i in range(len(texts))], "text": texts, "split": "pool"})
+    vectors = np.random.default_rng(0).normal(size=(len(texts), 8)).astype(np.float32)
+    write_dataset(tmp_path / "ds", vectors, name="formulas", embedder="test", items=items)
+    with Project.init(tmp_path / "p", dataset=tmp_path / "ds", factory="Flat") as project:
+        project.create_concept("=cmd|' /C calc'!A0", positives=list(items["id"][:11]))
+    for format_ in ("csv", "jsonl"):
+        result = seals("export", tmp_path / "p", "--out", tmp_path / f"labels.{format_}")
+        assert result.exit_code == 0, result.output
+    with open(tmp_path / "labels.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    texts_out = {row["id"]: row["text"] for row in rows}
+    assert [texts_out[f"item{i}"] for i in range(11)] == ["'" + t for t in FORMULAS] + NUMBERS + ["plain"]
+    assert {row["concept"] for row in rows} == {"'=cmd|' /C calc'!A0"}
+    verbatim = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
+    assert sorted(row["text"] for row in verbatim) == sorted(texts[:11])  # JSON lines keep the text as it is

@@ -79,7 +79,7 @@ def test_the_all_pool_scans_its_candidates_on_ray(small_dataset, model, local_ra
 def test_bad_settings_are_one_line_errors(small_dataset, tmp_path):
     with pytest.raises(UnknownNameError, match="executor 'rya'.*local, ray"):
         Scanner("rya")
-    with pytest.raises(InvalidParameterError, match="--address auto.*--executor ray"):
+    with pytest.raises(InvalidParameterError, match="^address auto.*add executor ray"):
         Scanner(address="auto")
     with pytest.raises(InvalidParameterError, match="shard_blocks must be positive"):
         Scanner("ray", shard_blocks=0)

@@ -102,7 +102,7 @@ def test_prevalence_syntax():
     assert parse_prevalence("0.0002..0.002") == (0.0002, 0.002)
     assert parse_prevalence("1e-3") == (0.001, 0.001)
     for bad in ["0.1..", "..0.1", "a..b", "0.1..0.2..0.3", ""]:
-        with pytest.raises(InvalidParameterError, match="--prevalence"):
+        with pytest.raises(InvalidParameterError, match="prevalence: expected LO..HI"):
             parse_prevalence(bad)
 
 

@@ -177,7 +177,7 @@ def test_cli_writes_the_table_and_the_cdf_plot(tmp_path):
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--k", "10,x"], "comma-separated values"), (["--k", "0"], "must be positive"),
+    [(["--k", "10,x"], "comma-separated values"), (["--k", "0"], "--k 0: out of range (allowed: 1.."),
      (["--k", "5", "--concept", "nope"], "unknown concept 'nope'")],
 )  # fmt: skip
 def test_cli_bad_input_is_one_line(tmp_path, args, message):

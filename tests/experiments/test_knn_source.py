@@ -68,7 +68,7 @@ def test_a_resumed_experiment_refuses_to_mix_sources(dataset, tmp_path):
     build_knn_graph(dataset, open_or_build_index(dataset, "Flat"), 5)  # "auto" would now switch to it
     with pytest.raises(InvalidParameterError, match=r"k=5 .* kNN index, .* kNN graph; pass knn='index'") as exc:
         run_experiment(dataset, grid(repeats=2), out)
-    assert "--knn index" in str(exc.value) and "another --out" in str(exc.value)
+    assert "knn='index'" in str(exc.value) and "another out_dir" in str(exc.value)
     assert len(load_results(out).runs) == len(first)  # nothing was added
 
     more = run_experiment(dataset, grid(repeats=2, knn="index"), out).runs  # as the message says

@@ -40,7 +40,7 @@ def test_an_experiment_on_local_ray_gives_the_rows_of_the_local_executor(small_d
 
 def test_milvus_lite_is_refused_for_workers_in_other_processes(small_dataset, local_ray, tmp_path):
     pytest.importorskip("pymilvus")
-    with pytest.raises(InvalidParameterError, match="one process holds.*--uri http://"):
+    with pytest.raises(InvalidParameterError, match="one process holds.*uri http://"):
         run_experiment(small_dataset, grid(backend="milvus"), tmp_path, executor="ray", full_supervision=False)
 
 

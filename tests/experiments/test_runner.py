@@ -142,7 +142,7 @@ def test_changed_settings_and_damaged_files_are_refused(small_dataset, tmp_path)
         ({"repeats": 0}, "repeats"),
         ({"dedup": [1.5]}, "dedup"),
         ({"budget": 5}, "budget"),
-        ({"ks": []}, "--ks"),
+        ({"ks": []}, "ks is empty"),
     ],
 )
 def test_bad_grids_fail_before_any_work(small_dataset, tmp_path, overrides, message):

@@ -157,7 +157,7 @@ def test_pearson_and_fit_match_numpy(tmp_path):
         slope, intercept = np.polyfit(x, y, 1)
         assert (fit["slope"], fit["intercept"]) == pytest.approx((slope, intercept))
     assert set(ap_pairs(results.runs, k=10)[1]["k"]) == {10}
-    with pytest.raises(InvalidParameterError, match=r"--k 15: .*k in \[10, 20\]"):
+    with pytest.raises(InvalidParameterError, match=r"^k 15: .*k in \[10, 20\]"):
         write_report(results.path, k=15)
     assert not (results.path / "report.md").exists() and not (results.path / "figures").exists()
 

@@ -113,7 +113,7 @@ def graph_recall(
 
 def check_knn(knn: str) -> str:
     """`knn` when it is one of KNN_SOURCES; else an error with a suggestion."""
-    return check_name(knn, KNN_SOURCES, "kNN source (--knn)")
+    return check_name(knn, KNN_SOURCES, "kNN source (knn)", param="knn")
 
 
 def resolve_knn(dataset: Dataset, factory: str, k: int, knn: str = "auto") -> tuple[KnnGraph | None, str]:

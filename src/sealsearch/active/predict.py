@@ -110,7 +110,7 @@ def _rank(
 
 def _check_top(top: int) -> None:
     if top <= 0:
-        raise InvalidParameterError(f"top (--top) must be positive, got {top}")
+        raise InvalidParameterError(f"top must be positive, got {top}", params=["top"])
 
 
 def predict_top_with_model(

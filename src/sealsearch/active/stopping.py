@@ -120,7 +120,8 @@ def parse_rule(text: str) -> StoppingRule:
     except ValueError:
         pass
     raise InvalidParameterError(
-        f"--stop {text!r}: give target:R[:C] (recall R in (0, 1], confidence C), knee[:MIN_LABELS] or budget:N"
+        f"stop {text!r}: give target:R[:C] (recall R in (0, 1], confidence C), knee[:MIN_LABELS] or budget:N",
+        params=["stop"],
     )
 
 

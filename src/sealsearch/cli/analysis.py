@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 
+from sealsearch._util import atomic_write
 from sealsearch.cli import options as opt
 from sealsearch.cli.output import frame_table, out, progress_bar, user_errors
+from sealsearch.cli.paths import Output, check_outputs, files_in
 from sealsearch.errors import InvalidParameterError
 
-app = typer.Typer()
+app = opt.Typer()
 REPORT_COLUMNS = [
     "strategy",
     "method",
@@ -33,9 +35,10 @@ def analyze_command(
     k: opt.Ks = None,
     concepts: opt.Concepts = "10",
     concept: opt.ConceptNames = None,
-    seed: Annotated[int, typer.Option(help="Random seed of the concept sample.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=opt.SEED_MAX, help="Random seed of the concept sample.")] = 0,
     factory: opt.Factory = "auto",
     out_dir: opt.OutDir = Path("analysis-out"),
+    force: opt.Force = False,
 ) -> None:
     """Latent structure of concepts (paper §4.4): largest kNN component and its mean shortest path.
 
@@ -46,7 +49,11 @@ def analyze_command(
     from sealsearch.experiments.latent import check_ks, latent_structure, summarize_latent
     from sealsearch.reporting.plots import plot_latent_cdf
 
-    ks = opt.numbers(k or ["10,100,1000"], "--k")
+    ks = opt.numbers(k or ["10,100,1000"], "--k", low=1)
+    check_outputs(
+        Output("--out", out_dir, is_dir=True), *files_in("--out", out_dir, "latent.parquet", "latent_cdf.png"),
+        reads=[dataset_dir], force=force,
+    )  # fmt: skip
     dataset = Dataset.open(dataset_dir)
     check_ks(ks, dataset.split_rows("pool").size)
     names = opt.concepts(dataset, concepts, concept, seed_pos=1, seed=seed)
@@ -55,7 +62,8 @@ def analyze_command(
     with progress_bar("concepts", total=len(names)) as progress:
         table = latent_structure(dataset, names, ks, index=index, progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(out_dir / "latent.parquet", index=False)
+    with atomic_write(out_dir / "latent.parquet") as tmp:
+        table.to_parquet(tmp, index=False)
     plot = plot_latent_cdf(table, out_dir / "latent_cdf.png", title=f"{dataset.info.name}: {len(names)} concepts")
     out.print(frame_table(summarize_latent(table), f"medians of {len(names)} concepts"))
     out.print(f"wrote {out_dir / 'latent.parquet'} and {plot}")
@@ -68,10 +76,22 @@ def report_command(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Where report.md and figures/ go (default: RESULTS).")
     ] = None,
-    k: Annotated[int | None, typer.Option(help="SEALS k of the per-concept AP scatter (default: largest).")] = None,
+    k: Annotated[
+        int | None,
+        typer.Option(min=1, max=opt.COUNT_MAX, help="SEALS k of the per-concept AP scatter (default: largest)."),
+    ] = None,
+    force: opt.Force = False,
 ) -> None:
     """The SEALS paper's figures and tables for an experiment: report.md and figures/*.png."""
-    from sealsearch.reporting.report import write_report
+    from sealsearch.reporting.report import FIGURES, write_report
+    from sealsearch.reporting.results import PRODUCERS
+
+    target = results_dir if out_dir is None else out_dir
+    check_outputs(
+        Output("--out", target, is_dir=True),
+        *files_in("--out", target, "report.md", *(f"figures/{name}" for name in FIGURES.values())),
+        reads=[results_dir / name for name in PRODUCERS], force=force,
+    )  # fmt: skip
 
     report = write_report(results_dir, out_dir, k=k)
     out.print(
@@ -93,9 +113,12 @@ def predict_command(
         Path | None, typer.Option(help="Or a model from `seals export --model` (joblib: only files you trust).")
     ] = None,
     out_path: opt.OutFile = None,
-    top: Annotated[int, typer.Option(help="How many of the best-scored items to keep.")] = 1000,
+    top: Annotated[
+        int, typer.Option(min=1, max=opt.COUNT_MAX, help="How many of the best-scored items to keep.")
+    ] = 1000,
     executor: opt.LocalOrRay = "local",
     address: opt.Address = None,
+    force: opt.Force = False,
 ) -> None:
     """Rank every item with a learner trained on a labels file, or an exported model (scored in blocks, any N)."""
     from sealsearch.active.predict import predict_top, predict_top_with_model
@@ -104,7 +127,7 @@ def predict_command(
 
     if (labels is None) == (model is None):
         raise InvalidParameterError("give exactly one of --labels RUN.labels.parquet or --model M.joblib")
-    opt.suffix(out_path, "--out", ".parquet")
+    check_outputs(Output("--out", out_path, suffixes=(".parquet",)), reads=[dataset_dir, labels, model], force=force)
     scanner = Scanner(executor, address)
     dataset = Dataset.open(dataset_dir)
     with progress_bar("scoring every item") as progress:
@@ -116,5 +139,6 @@ def predict_command(
     out.print(shown.to_string(index=False), soft_wrap=True, highlight=False, markup=False)
     if out_path is not None:
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        table.to_parquet(out_path, index=False)
+        with atomic_write(out_path) as tmp:
+            table.to_parquet(tmp, index=False)
         out.print(f"wrote {out_path}: the top {len(table)} of {dataset.info.n} items", highlight=False)

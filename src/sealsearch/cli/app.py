@@ -6,18 +6,23 @@ become rich progress bars. Commands import the library inside their body, so `se
 loads neither pandas, Faiss nor scikit-learn.
 
 Where things live:
-- `output.py`: consoles, `user_errors`, progress bars, `frame_table`.
+- `output.py`: consoles, `user_errors` (library errors with their parameters shown as flags, and
+  every OSError, as one line), progress bars, `frame_table`.
+- `paths.py`: the one rule every output goes through (`check_outputs`: never over an input or
+  into a dataset or project, an existing file only with `--force`).
 - `options.py`: every option shared by two commands, declared once, and the one parser of
   multi-valued flags (`--strategy a,b --strategy c`), concept choices and registry names.
-- one module per command group, each with its own `app = typer.Typer()`: `data` (dataset,
+- one module per command group, each with its own `app = opt.Typer()`: `data` (dataset,
   concepts), `importing` (import, embed), `index` (index build/graph), `simulate` (run, compare, demo, experiment),
   `analysis` (analyze, report, predict), `project` (project init/concepts), `serve` (the web
   labeling app), `label` (terminal labeling), `export` (labels and model of a project).
 
-Adding a command group: write `cli/<group>.py` with `app = typer.Typer()` and its commands
-(`@app.command("name")` + `@user_errors`; `cls=RegistryHelp` when help names `{strategies}` or
-`{pools}`; a nested group via `app.add_typer(sub, name=...)`), using options from `options.py`,
-then add the module to `GROUPS` below. `tests/cli/test_cli.py` checks that `seals --help` lists it.
+Adding a command group: write `cli/<group>.py` with `app = opt.Typer()` (its commands are
+`options.Command`s: registry names in help, deprecated spellings, one-line usage errors) and its
+commands (`@app.command("name")` + `@user_errors`; a nested group via `app.add_typer(sub,
+name=...)`), using options from `options.py` (numeric ones declare min/max), every output through
+`paths.check_outputs`, then add the module to `GROUPS` below. `tests/cli/test_cli.py` checks
+that `seals --help` lists it.
 """
 
 from __future__ import annotations

@@ -7,11 +7,23 @@ from typing import Annotated
 
 import typer
 
+from sealsearch.cli import options as opt
 from sealsearch.cli.options import Address, DatasetArg, LocalOrRay, Seed
 from sealsearch.cli.output import out, progress_bar, user_errors
+from sealsearch.cli.paths import Output, check_outputs
 
-app = typer.Typer()
-dataset_app = typer.Typer(help="Build the embedded demo datasets.", no_args_is_help=True)
+app = opt.Typer()
+dataset_app = opt.Typer(help="Build the embedded demo datasets.", no_args_is_help=True)
+
+
+def check_new_dataset(out_dir: Path, *reads: Path | str | None) -> None:
+    """A dataset builder's OUT_DIR: never one of the files it reads, nor inside a dataset or
+    project; inside a source folder (a media root, a folder of shards) is fine. An existing one is
+    the builder's own rule (refused, or resumed by `embed` and `dataset wordnet`)."""
+    files = [Path(p) for p in reads if p is not None and not Path(p).is_dir()]
+    check_outputs(Output("OUT_DIR", out_dir, is_dir=True, exists_ok=True), reads=files)
+
+
 app.add_typer(dataset_app, name="dataset")
 
 
@@ -31,6 +43,7 @@ def dataset_wordnet(
     """WordNet 3.0 nouns as items; concepts = synsets with 40–1,000 hyponyms."""
     from sealsearch.datasets.wordnet import build_wordnet_dataset
 
+    check_new_dataset(out_dir, wordnet_dir)
     with progress_bar(f"embedding ({embedder}, {executor})") as progress:
         dataset = build_wordnet_dataset(
             out_dir, wordnet_dir=wordnet_dir, embedder=embedder, progress=progress, executor=executor, address=address
@@ -42,17 +55,18 @@ def dataset_wordnet(
 @user_errors
 def dataset_synthetic(
     out_dir: Annotated[Path, typer.Argument(help="Directory to create (must not exist).")],
-    n: Annotated[int, typer.Option(help="Number of items (10^7 × 256 is 10 GB on disk).")],
-    dim: Annotated[int, typer.Option(help="Embedding dimension.")] = 256,
-    concepts: Annotated[int, typer.Option(help="Number of rare concepts.")] = 100,
+    n: Annotated[int, typer.Option(min=2, max=opt.COUNT_MAX, help="Number of items (10^7 × 256 is 10 GB on disk).")],
+    dim: Annotated[int, typer.Option(min=1, max=opt.DIM_MAX, help="Embedding dimension.")] = 256,
+    concepts: Annotated[int, typer.Option(min=1, max=opt.COUNT_MAX, help="Number of rare concepts.")] = 100,
     prevalence: Annotated[str, typer.Option(help="Concept prevalence range LO..HI, or one value.")] = "0.0002..0.002",
-    test_frac: Annotated[float, typer.Option(help="Share of items in the test split.")] = 0.1,
+    test_frac: Annotated[float, typer.Option(min=0, max=1, help="Share of items in the test split.")] = 0.1,
     seed: Seed = 0,
 ) -> None:
     """Clustered embeddings with rare (some fragmented) concepts, for scale benchmarks."""
     from sealsearch.datasets.synthetic import build_synthetic_dataset, parse_prevalence
 
     bounds = parse_prevalence(prevalence)
+    check_new_dataset(out_dir)
     with progress_bar("generating embeddings") as progress:
         dataset = build_synthetic_dataset(
             out_dir, n=n, dim=dim, n_concepts=concepts, prevalence=bounds, test_frac=test_frac, seed=seed,
@@ -75,14 +89,20 @@ def concepts_command(dataset_dir: DatasetArg) -> None:
 def dataset_digits(
     out_dir: Annotated[Path, typer.Argument(help="Directory to create (must not exist).")],
     rare_digit: Annotated[
-        int | None, typer.Option(help="Make this digit's concept rare: keep only --rare-keep of its images.")
+        int | None,
+        typer.Option(min=0, max=9, help="Make this digit's concept rare: keep only --rare-keep of its images."),
     ] = None,
-    rare_keep: Annotated[int, typer.Option(help="Images of --rare-digit kept (18 ≈ 1% of the rest).")] = 18,
-    seed: Annotated[int, typer.Option(help="Seed of the test split and of the --rare-digit sample.")] = 0,
+    rare_keep: Annotated[
+        int, typer.Option(min=2, max=opt.COUNT_MAX, help="Images of --rare-digit kept (18 ≈ 1% of the rest).")
+    ] = 18,
+    seed: Annotated[
+        int, typer.Option(min=0, max=opt.SEED_MAX, help="Seed of the test split and of the --rare-digit sample.")
+    ] = 0,
 ) -> None:
     """scikit-learn's 1,797 handwritten digits as 64×64 PNGs, embedded by their pixels; concepts digit-0…9."""
     from sealsearch.datasets.digits import build_digits_dataset
 
+    check_new_dataset(out_dir)
     with progress_bar("writing PNGs") as progress:
         dataset = build_digits_dataset(
             out_dir, rare_digit=rare_digit, rare_keep=rare_keep, seed=seed, progress=progress

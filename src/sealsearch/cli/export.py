@@ -1,7 +1,8 @@
 """`seals export`: a project's final labels as csv / jsonl / parquet, and a concept's model (joblib).
 
 Both files are written atomically (`sealsearch._util.atomic_write`): a reader sees the old file
-or the whole new one, never half of one.
+or the whole new one, never half of one. Neither may be a file of the project or its dataset,
+nor an existing file without `--force` (`cli/paths.py`). `--output` is the old name of `--out`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import typer
 from sealsearch._util import atomic_write, check_name
 from sealsearch.cli import options as opt
 from sealsearch.cli.output import out, user_errors
+from sealsearch.cli.paths import Output, check_outputs
 from sealsearch.errors import InvalidParameterError
 
-app = typer.Typer()
+app = opt.Typer()
 
 FORMATS = ("csv", "jsonl", "parquet")
 
@@ -27,7 +29,7 @@ def export_format(format_: str | None, output: Path) -> str:
         suffix = output.suffix.lstrip(".").lower()
         if suffix not in FORMATS:
             raise InvalidParameterError(
-                f"--format: give one of {', '.join(FORMATS)} (cannot tell from {output.name!r})"
+                f"--format: give one of {', '.join(FORMATS)} (cannot tell from --out {output.name!r})"
             )
         return suffix
     return check_name(format_.lower(), FORMATS, "--format")
@@ -49,21 +51,26 @@ def export_command(
     project_dir: opt.ProjectDir,
     concept: Annotated[str | None, typer.Option(help="Only this concept (default: all).")] = None,
     format_: Annotated[
-        str | None, typer.Option("--format", help="csv | jsonl | parquet (default: from --output's suffix).")
+        str | None, typer.Option("--format", help="csv | jsonl | parquet (default: from --out's suffix).")
     ] = None,
-    output: Annotated[Path | None, typer.Option(help="Labels file to write: id, text, uri, concept, label, "
-                                                      "labeler, time (the final label per item).")] = None,
+    output: Annotated[Path | None, typer.Option("--out", help="Labels file to write: id, text, uri, concept, "
+                                                "label, labeler, time (the final label per item).")] = None,
     model: Annotated[Path | None, typer.Option(help="Also write --concept's trained classifier here (joblib), "
                                                      "for `seals predict DATASET --model`.")] = None,
+    force: opt.Force = False,
 ) -> None:  # fmt: skip
     """Export final labels (csv, jsonl, parquet) and a concept's classifier (joblib)."""
     from sealsearch.sessions import Project
 
     if output is None and model is None:
-        raise InvalidParameterError("give --output FILE (labels), --model M.joblib (classifier), or both")
+        raise InvalidParameterError("give --out FILE (labels), --model M.joblib (classifier), or both")
     format_name = export_format(format_, output) if output is not None else None
     project = Project.open(project_dir)
     try:
+        check_outputs(
+            Output("--out", output, suffixes=(f".{format_name}",)), Output("--model", model, suffixes=(".joblib",)),
+            reads=[project_dir, project.dataset.path], force=force,
+        )  # fmt: skip
         if model is not None:
             names = [c["name"] for c in project.concepts()]
             if concept is None and len(names) != 1:

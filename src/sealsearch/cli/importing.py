@@ -12,16 +12,17 @@ from typing import Annotated
 import typer
 
 from sealsearch.cli import options as opt
+from sealsearch.cli.data import check_new_dataset
 from sealsearch.cli.output import out, progress_bar, progress_bars, user_errors
 from sealsearch.errors import InvalidParameterError
 
-app = typer.Typer()
+app = opt.Typer()
 Column = Annotated[str | None, typer.Option(help="Column name (default: found by name).")]
 
 
 @app.command("import")
 @user_errors
-def import_command(
+def import_command(  # over 60 lines: the signature declares its 24 flags
     out_dir: Annotated[Path, typer.Argument(help="Dataset directory to create (must not exist).")],
     source: Annotated[
         str | None,
@@ -59,12 +60,17 @@ def import_command(
     dtype: Annotated[
         str | None, typer.Option(help="float32 or float16 on disk (default: keep float16, else float32).")
     ] = None,
-    pca: Annotated[int | None, typer.Option(help="Reduce to this many PCA dimensions before normalising.")] = None,
+    pca: Annotated[
+        int | None, typer.Option(min=1, max=opt.DIM_MAX, help="Reduce to this many PCA dimensions before normalising.")
+    ] = None,
     whiten: Annotated[bool, typer.Option(help="With --pca: scale every kept component to unit variance.")] = False,
     pca_sample: Annotated[
-        int | None, typer.Option(help="Rows (seeded random sample) the PCA is fitted on (default 100,000).")
+        int | None,
+        typer.Option(
+            min=2, max=opt.COUNT_MAX, help="Rows (seeded random sample) the PCA is fitted on (default 100,000)."
+        ),
     ] = None,
-    pca_seed: Annotated[int, typer.Option(help="Seed of that sample.")] = 0,
+    pca_seed: Annotated[int, typer.Option(min=0, max=opt.SEED_MAX, help="Seed of that sample.")] = 0,
 ) -> None:
     """Validate your embeddings, L2-normalise them in chunks and write a dataset directory."""
     from sealsearch.data.importing import import_dataset, import_from
@@ -72,6 +78,7 @@ def import_command(
 
     if (source is None) == (embeddings is None):
         raise InvalidParameterError("give exactly one of --from PATH or --embeddings FILE")
+    check_new_dataset(out_dir, source, embeddings, items, labels, metadata, media_root)
     if source is not None:
         misplaced = [flag for flag, value in (("--items", items), ("--labels", labels), ("--pca", pca)) if value]
         if misplaced:
@@ -127,6 +134,7 @@ def embed_command(
     """Embed your own texts into a dataset (resumable: finished chunks are kept until it completes)."""
     from sealsearch.datasets.texts import embed_text_table
 
+    check_new_dataset(out_dir, source)
     with progress_bar(f"embedding ({embedder}, {executor})") as progress:
         dataset = embed_text_table(
             out_dir, source, text_column=text_column, id_column=id_column, split_column=split_column,

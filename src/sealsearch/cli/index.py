@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
+from sealsearch.cli import options as opt
 from sealsearch.cli.options import Backend, DatasetArg, Factory, IndexType, RegistryHelp, Uri, index_factory
 from sealsearch.cli.output import out, progress_bar, user_errors
-from sealsearch.errors import InvalidParameterError
 
-app = typer.Typer()
-index_app = typer.Typer(help="Build kNN indexes (reused by every concept).", no_args_is_help=True)
+app = opt.Typer()
+index_app = opt.Typer(help="Build kNN indexes (reused by every concept).", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
 
@@ -44,12 +44,20 @@ def index_build(
 
 @index_app.command("graph")
 @user_errors
-def index_graph(
+def index_graph(  # over 60 lines: the signature declares its flags with their help
     dataset_dir: DatasetArg,
-    k: Annotated[int, typer.Option(help="Neighbours stored per pool row; runs with k up to this use the graph.")] = 100,
+    k: Annotated[
+        int,
+        typer.Option(
+            min=1, max=opt.COUNT_MAX, help="Neighbours stored per pool row; runs with k up to this use the graph."
+        ),
+    ] = 100,
     factory: Factory = "auto",
     chunk: Annotated[
-        int, typer.Option(help="Pool rows per chunk of the search method; progress is saved after each.")
+        int,
+        typer.Option(
+            min=1, max=opt.COUNT_MAX, help="Pool rows per chunk of the search method; progress is saved after each."
+        ),
     ] = 65536,
     method: Annotated[
         str,
@@ -61,8 +69,10 @@ def index_graph(
     probe: Annotated[
         int,
         typer.Option(
+            min=0,
+            max=opt.COUNT_MAX,
             help="ivf-lists: neighbours come from this many lists nearest each row's; 0 (default) picks the "
-            "smallest whose recall, predicted from exact neighbours of a sample of the pool, reaches 0.95."
+            "smallest whose recall, predicted from exact neighbours of a sample of the pool, reaches 0.95.",
         ),
     ] = 0,
     device: Annotated[str, typer.Option(help='--method torch: the torch device, e.g. "cuda" or "cpu".')] = "cuda",
@@ -72,8 +82,6 @@ def index_graph(
     from sealsearch.data.dataset import Dataset
     from sealsearch.index import RECALL_QUERIES
 
-    if k <= 0 or chunk <= 0:
-        raise InvalidParameterError(f"--k and --chunk must be positive, got --k {k} --chunk {chunk}")
     dataset = Dataset.open(dataset_dir)
     with progress_bar(f"indexing ({factory})") as progress:
         index = open_or_build_index(dataset, factory, progress=progress)

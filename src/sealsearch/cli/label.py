@@ -33,7 +33,7 @@ from sealsearch.cli import options as opt
 from sealsearch.cli.output import out, user_errors
 from sealsearch.errors import InvalidParameterError
 
-app = typer.Typer()
+app = opt.Typer()
 
 ANSWERS = {"y": "positive", "n": "negative", "s": "skip"}
 QUIT_KEYS = {"q", "\x03", "\x04"}  # q, Ctrl-C and Ctrl-D as read in cbreak mode

@@ -7,7 +7,11 @@ Conventions:
   Commands that run a single setting (`seals run`) take exactly one.
 - `--concepts` is a count to sample (seeded) or comma-separated names; `--concept NAME`
   (repeatable) names concepts verbatim, for names that hold a comma.
-- `--out` is where a command writes; a bad value anywhere is a one-line `error:` and exit code 2.
+- `--out` is where a command writes (`cli/paths.py` checks it), `--force` replaces an existing
+  output; a bad value anywhere is a one-line `error:` and exit code 2, and every numeric flag
+  declares its range (`min=`/`max=`), so an out-of-range value names the flag and the range.
+- Old spellings (`DEPRECATED_FLAGS`, `DEPRECATED_VALUES`) keep working for one release with a
+  `deprecated:` note, through the one `Command` class every command uses (`Typer` below).
 
 Strategy and pool names and kNN sources, their help and their "did you mean" errors come from
 the registries (`active.strategies.STRATEGY_NAMES`, `active.pools.POOL_NAMES`,
@@ -70,13 +74,97 @@ class RegistryHelp(TyperCommand):
     """A command whose option help may name `{strategies}`, `{pools}` and `{knn_sources}`, filled from the
     registries the first time the command's parameters are needed (its help or its run)."""
 
-    def get_params(self, ctx):  # noqa: ANN001 - click's signature
+    def get_params(self, ctx: typer.Context) -> list:
         params = super().get_params(ctx)
         for param in params:
             for placeholder, kind in PLACEHOLDERS.items():
                 if placeholder in (getattr(param, "help", None) or ""):
                     param.help = param.help.replace(placeholder, ", ".join(REGISTRIES[kind]()))
         return params
+
+
+# -- one command class for every command: deprecated spellings, one-line usage errors -----------
+DEPRECATED_FLAGS = {
+    "--output": "--out",  # export, until issue 22: outputs are --out in every command
+    "--strategies": "--strategy",  # experiment, until the CLI split (9fc4f1c)
+    "--pools": "--pool",  # experiment, until the CLI split (9fc4f1c)
+    "--media": "--media-root",  # serve, until issue 22: the same name as import's
+}
+"""Old flag spellings that still work, with a one-line note, on every command that has the new one."""
+DEPRECATED_VALUES = {"--executor": {"process": "local"}}
+"""Old values of a flag that still work (experiment's `--executor process` is now `local`)."""
+
+
+USAGE_ERROR: type[Exception] = typer.BadParameter.__base__
+"""click's UsageError (typer vendors click): bad values, missing and unknown options."""
+
+
+def deprecation_note(old: str, new: str) -> None:
+    typer.echo(f"deprecated: {old} is now {new} (the old spelling still works for now)", err=True)
+
+
+def modernise(args: list[str], flags: set[str]) -> list[str]:
+    """`args` with every deprecated flag spelling and value replaced by the current one (a note
+    each), for a command whose flags are `flags`."""
+    result: list[str] = []
+    for i, token in enumerate(args):
+        if token == "--":
+            return result + args[i:]
+        if token.startswith("--"):
+            name, eq, value = token.partition("=")
+            new = DEPRECATED_FLAGS.get(name)
+            if new is not None and new in flags and name not in flags:
+                deprecation_note(name, new)
+                name = new
+            token = f"{name}={_current_value(name, value)}" if eq else name
+        elif result and result[-1] in DEPRECATED_VALUES:
+            token = _current_value(result[-1], token)
+        result.append(token)
+    return result
+
+
+def _current_value(flag: str, value: str) -> str:
+    new = DEPRECATED_VALUES.get(flag, {}).get(value)
+    if new is None:
+        return value
+    deprecation_note(f"{flag} {value}", f"{flag} {new}")
+    return new
+
+
+class Command(RegistryHelp):
+    """Every seals command: registry names in help, deprecated spellings accepted with a note
+    (`DEPRECATED_FLAGS`, `DEPRECATED_VALUES`), and a bad flag value as one `error:` line (exit 2)
+    instead of click's boxed usage text."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        flags = {name for param in self.get_params(ctx) for name in getattr(param, "opts", [])}
+        return super().parse_args(ctx, modernise(list(args), flags))
+
+    def make_context(self, info_name: str | None, args: list[str], parent: typer.Context | None = None, **extra: Any):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except USAGE_ERROR as exc:
+            path = f"{parent.command_path} {info_name}" if parent is not None else info_name
+            message = " ".join(usage_message(exc).split()).rstrip(".")
+            typer.echo(f"error: {message}; see: {path} --help", err=True)
+            raise typer.Exit(exc.exit_code) from None  # type: ignore[attr-defined]
+
+
+def usage_message(exc: Exception) -> str:
+    """click's message, plus the allowed range when the flag declares one."""
+    message = exc.format_message()  # type: ignore[attr-defined]
+    param = getattr(exc, "param", None)
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if low is not None or high is not None:
+        message = f"{message.rstrip('.')} (allowed: {'' if low is None else low}..{'' if high is None else high})"
+    return message
+
+
+class Typer(typer.Typer):
+    """`typer.Typer` whose commands are `Command`s, so no command misses the shared rules."""
+
+    def command(self, *args: Any, cls: type | None = None, **kwargs: Any):
+        return super().command(*args, cls=Command if cls in (None, RegistryHelp) else cls, **kwargs)
 
 
 # -- parsing: every multi-valued flag goes through `values` ---------------------------------
@@ -104,13 +192,19 @@ def knn(value: str) -> str:
     return check_knn(value)
 
 
-def numbers(given: Iterable[str] | str | None, flag: str, convert: Callable[[str], Any] = int) -> list:
-    """`values` converted (int by default); a bad one names the flag."""
+def numbers(
+    given: Iterable[str] | str | None, flag: str, convert: Callable[[str], Any] = int, low: int | None = None
+) -> list:
+    """`values` converted (int by default), each in `low`..COUNT_MAX when `low` is given; a bad one names the flag."""
     parts = values(given, flag)
     try:
-        return [convert(part) for part in parts]
+        converted = [convert(part) for part in parts]
     except ValueError:
         raise InvalidParameterError(f"{flag} {','.join(parts)!r}: give comma-separated values, e.g. 10,100") from None
+    for value in converted if low is not None else ():
+        if not low <= value <= COUNT_MAX:
+            raise InvalidParameterError(f"{flag} {value}: out of range (allowed: {low}..{COUNT_MAX})")
+    return converted
 
 
 def threshold(value: str) -> float | None:
@@ -137,13 +231,17 @@ def concepts(dataset: Dataset, count_or_names: str, named: list[str] | None, *, 
     return chosen
 
 
-def suffix(path: Path | None, flag: str, expected: str) -> Path | None:
-    if path is not None and path.suffix != expected:
-        raise InvalidParameterError(f"{flag} {path}: must end in {expected}")
-    return path
-
-
 # -- the shared options ------------------------------------------------------------------------
+# Every numeric flag declares its range (click's min=/max=): an out-of-range value is one line
+# naming the flag and the range, before any library code runs.
+COUNT_MAX = 2**31 - 1
+"""Largest count a flag takes (items, labels, neighbours): row numbers are int32-safe below it."""
+SEED_MAX = 2**32 - 1
+"""Largest seed numpy and scikit-learn accept."""
+JOBS_MAX = 1024
+DIM_MAX = 65536
+"""Largest embedding dimension a flag takes."""
+
 DatasetArg = Annotated[Path, typer.Argument(help="Dataset directory (see README: dataset layout).")]
 ProjectDir = Annotated[Path, typer.Argument(help="Project directory (`seals project init`).")]
 Concept = Annotated[str, typer.Option(help="Concept to find (see `seals concepts`).")]
@@ -157,9 +255,11 @@ Strategies = Annotated[
 ]
 Pool = Annotated[str, typer.Option(help="Candidate pool: {pools}.")]
 Pools = Annotated[list[str] | None, typer.Option("--pool", help="Pools, repeated or comma-separated: {pools}.")]
-K = Annotated[int, typer.Option(help="Neighbours added per labeled item (seals, adaptive pools).")]
+K = Annotated[
+    int, typer.Option(min=1, max=COUNT_MAX, help="Neighbours added per labeled item (seals, adaptive pools).")
+]
 Ks = Annotated[list[str] | None, typer.Option("--k", help="Neighbour counts, repeated or comma-separated.")]
-Budget = Annotated[int, typer.Option(help="Total labels per run, seed set included.")]
+Budget = Annotated[int, typer.Option(min=1, max=COUNT_MAX, help="Total labels per run, seed set included.")]
 Knn = Annotated[
     str,
     typer.Option(
@@ -167,13 +267,13 @@ Knn = Annotated[
         "graph`, refused without one), index = search the index every round, auto = the graph when one fits."
     ),
 ]
-Batch = Annotated[int, typer.Option(help="Labels per round.")]
-SeedPos = Annotated[int, typer.Option(help="Positives in the seed set.")]
+Batch = Annotated[int, typer.Option(min=1, max=COUNT_MAX, help="Labels per round.")]
+SeedPos = Annotated[int, typer.Option(min=1, max=COUNT_MAX, help="Positives in the seed set.")]
 SeedPosList = Annotated[
     list[str] | None, typer.Option("--seed-pos", help="Seed positives, repeated or comma-separated; batch = seed size.")
 ]
-NegRatio = Annotated[int, typer.Option(help="Seed negatives per seed positive.")]
-Seed = Annotated[int, typer.Option(help="Random seed (same seed, same result).")]
+NegRatio = Annotated[int, typer.Option(min=0, max=COUNT_MAX, help="Seed negatives per seed positive.")]
+Seed = Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Random seed (same seed, same result).")]
 Factory = Annotated[
     str,
     typer.Option(
@@ -181,9 +281,12 @@ Factory = Annotated[
         'suffix ("IVF4096,PQ32,Rerank4"), or "auto"; built on first use and reused.'
     ),
 ]
-Jobs = Annotated[int, typer.Option(help="Processes running in parallel.")]
+Jobs = Annotated[int, typer.Option(min=1, max=JOBS_MAX, help="Processes running in parallel.")]
 OutDir = Annotated[Path, typer.Option("--out", help="Directory the results are written to (created).")]
 OutFile = Annotated[Path | None, typer.Option("--out", help="Write the result table here (.parquet).")]
+Force = Annotated[
+    bool, typer.Option("--force", help="Replace output files that already exist (never a file the command reads).")
+]
 Estimate = Annotated[
     str | None,
     typer.Option(
@@ -191,7 +294,10 @@ Estimate = Annotated[
     ),
 ]
 Audit = Annotated[
-    int | None, typer.Option(help="Audit labels per round for --estimate audit (default: a tenth of the batch).")
+    int | None,
+    typer.Option(
+        min=1, max=COUNT_MAX, help="Audit labels per round for --estimate audit (default: a tenth of the batch)."
+    ),
 ]
 Stop = Annotated[
     str | None,
@@ -215,7 +321,12 @@ IndexType = Annotated[
     str | None,
     typer.Option(help="Milvus index type (FLAT, HNSW, HNSW_SQ, IVF_FLAT, IVF_SQ8[:nlist=N]); overrides --factory."),
 ]
-ExecutorName = Annotated[str, typer.Option(help='Where cells run: "process" (local processes, --jobs) or "ray".')]
+ExecutorName = Annotated[
+    str,
+    typer.Option(
+        "--executor", help='Where cells run: "local" (processes of this machine, --jobs) or "ray" (Ray tasks).'
+    ),
+]
 LocalOrRay = Annotated[
     str,
     typer.Option(

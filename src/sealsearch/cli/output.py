@@ -6,8 +6,10 @@ importing the CLI (and `seals --help`) stays cheap.
 
 from __future__ import annotations
 
+import errno
 import functools
 import math
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,15 +38,60 @@ def error(message: str, exit_code: int) -> typer.Exit:
     return typer.Exit(exit_code)
 
 
+OS_ERRORS = {
+    errno.EROFS: "the file system is read-only; write to another directory",
+    errno.EACCES: "permission denied; write to a directory you may write to",
+    errno.EPERM: "not permitted; write to a directory you may write to",
+    errno.ENOSPC: "no space left on the device; free some space or write to another disk",
+    errno.EDQUOT: "disk quota exceeded; free some space or write to another disk",
+    errno.EISDIR: "is a directory; give a file path",
+    errno.ENOTDIR: "a part of the path is a file, not a directory; pick another path",
+    errno.EEXIST: "already exists; pick another path or remove it",
+    errno.ENOENT: "not found; check the path",
+    errno.ELOOP: "too many symbolic links (a loop?); pick another path",
+    errno.ENAMETOOLONG: "the name is too long; pick a shorter path",
+}
+"""What each OSError a write can meet means for the user, and what to do."""
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line: the path(s) the OS refused, what happened and the fix."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None) or "a file"
+    hint = OS_ERRORS.get(exc.errno or 0, f"{exc.strerror or exc}; check the path and the disk")
+    return " ".join(f"{paths}: {hint}".split())
+
+
+PARAM_FLAGS = {
+    "batch_size": "--batch", "n_concepts": "--concepts", "out_dir": "--out", "source": "--from", "ks": "--k",
+    "strategies": "--strategy", "pools": "--pool",
+}  # fmt: skip
+"""Library parameters whose flag is not `--` + the name with dashes (`seed_pos` -> `--seed-pos`)."""
+
+
+def flag(param: str) -> str:
+    return PARAM_FLAGS.get(param, "--" + param.replace("_", "-"))
+
+
+def cli_message(exc: SealsearchError) -> str:
+    """The library's message with every parameter it names (`exc.params`) spelled as its flag."""
+    message = str(exc)
+    for param in getattr(exc, "params", ()):
+        message = re.sub(rf"(?<![\w-]){re.escape(param)}(?!\w)", flag(param), message)
+    return message
+
+
 def user_errors(command: F) -> F:
-    """Turn library errors into one line and an exit code instead of a traceback."""
+    """Turn library errors into one line and an exit code instead of a traceback; so is every
+    OSError (read-only or full disk, a directory where a file goes...): exit 1, the path and the fix."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except SealsearchError as exc:
-            raise error(str(exc), exc.exit_code) from None
+            raise error(cli_message(exc), exc.exit_code) from None
+        except OSError as exc:
+            raise error(os_error_message(exc), 1) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -12,11 +12,10 @@ from rich.table import Table
 
 from sealsearch.cli import options as opt
 from sealsearch.cli.output import out, user_errors
+from sealsearch.cli.paths import Output, check_outputs
 
-project_app = typer.Typer(
-    help="Labeling projects: one SQLite file of label events over a dataset.", no_args_is_help=True
-)
-app = typer.Typer()
+project_app = opt.Typer(help="Labeling projects: one SQLite file of label events over a dataset.", no_args_is_help=True)
+app = opt.Typer()
 app.add_typer(project_app, name="project")
 
 CONCEPT_COLUMNS = (
@@ -41,7 +40,7 @@ def _cell(value: object, column: str) -> str:
     return str(value)
 
 
-@project_app.command("init", cls=opt.RegistryHelp)
+@project_app.command("init")
 @user_errors
 def project_init(
     project_dir: opt.ProjectDir,
@@ -56,6 +55,8 @@ def project_init(
     from sealsearch.sessions import Project
 
     factory = opt.index_factory(factory, index_type, backend)
+    # an existing directory is Project.init's rule (refused when it holds a project); a file is refused here
+    check_outputs(Output("PROJECT", project_dir, is_dir=True, exists_ok=True), reads=[dataset])
     project = Project.init(project_dir, dataset=dataset, knn=opt.knn(knn), factory=factory, backend=backend, uri=uri)
     project.close()
     out.print(

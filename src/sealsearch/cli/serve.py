@@ -1,4 +1,10 @@
-"""`seals serve PROJECT`: the labeling app on a local port (uvicorn, one worker)."""
+"""`seals serve PROJECT`: the labeling app on a local port (uvicorn, one worker).
+
+A token must be at least `TOKEN_MIN_CHARS` characters with no whitespace (a guessable token on a
+network port is no lock); without one, any host but loopback is refused with a freshly generated
+token to paste. Media are served from `--media-root`, else the directory the dataset recorded at
+import (`media_root` in dataset.json), else DATASET/media.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +17,24 @@ from typing import Annotated
 import typer
 
 from sealsearch.cli import options as opt
+from sealsearch.cli.output import cli_message
 from sealsearch.errors import InvalidParameterError, SealsearchError
 
-app = typer.Typer()
+app = opt.Typer()
+TOKEN_MIN_CHARS = 16
+"""Shortest accepted --token (`secrets.token_urlsafe(18)`, as suggested, is 24 characters)."""
 
 
 def check_exposure(host: str, token: str | None) -> None:
-    """Anything but loopback needs a token: otherwise anyone on the network could label and export."""
+    """Anything but loopback needs a token: otherwise anyone on the network could label and export.
+    A token given anywhere must be strong, since it may later guard a network port."""
     from sealsearch.web.security import is_loopback
 
+    if token is not None and (len(token) < TOKEN_MIN_CHARS or any(c.isspace() for c in token)):
+        raise InvalidParameterError(
+            f"--token: too weak (give at least {TOKEN_MIN_CHARS} characters and no spaces), e.g. "
+            f"--token {secrets.token_urlsafe(18)}"
+        )
     if not is_loopback(host) and not token:
         raise InvalidParameterError(
             f"--token: required with --host {host} (the app would be open to the network); pass "
@@ -34,6 +49,12 @@ def bind(host: str, port: int) -> socket.socket:
     socket says TCP, and without it every keep-alive response waited ~40 ms (Nagle + delayed ACK).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        socket.getaddrinfo(host.strip("[]"), port, family, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise InvalidParameterError(
+            f"--host {host}: cannot be resolved to an address of this machine; give an IP such as 127.0.0.1 or 0.0.0.0"
+        ) from None
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -58,13 +79,18 @@ def serve(
             "0.0.0.0 exposes it to the network and needs --token."
         ),
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", "-p", help="Port; 0 picks a free one.")] = 8765,
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="Port; 0 picks a free one.")] = 8765,
     token: Annotated[
         str | None,
         typer.Option(envvar="SEALS_TOKEN", help="Require this token (Bearer header or the printed login URL)."),
     ] = None,
     media: Annotated[
-        Path | None, typer.Option(help="Directory of the items' image files (default DATASET/media).")
+        Path | None,
+        typer.Option(
+            "--media-root",
+            help="Directory of the items' image files (default: the dataset's media_root from import, else "
+            "DATASET/media).",
+        ),
     ] = None,
 ) -> None:
     """Serve the labeling app for PROJECT (loopback only unless --host and --token are given)."""
@@ -78,9 +104,9 @@ def serve(
         sock = bind(host, port)
         project = Project.open(project_dir)
     except SealsearchError as exc:
-        typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+        typer.echo(f"error: {' '.join(cli_message(exc).split())}", err=True)
         raise typer.Exit(exc.exit_code) from None
-    app = create_app(project, token=token, media_root=media)
+    app = create_app(project, token=token, media_root=media if media is not None else project.dataset.media_dir)
     shown = f"[{host.strip('[]')}]" if ":" in host else host
     url = f"http://{shown}:{sock.getsockname()[1]}/"
     login = f"{url}-/auth?token={app.state.guard.login_code}" if token else url

@@ -11,8 +11,9 @@ import typer
 from sealsearch.active.strategies import DEFAULT_STRATEGY
 from sealsearch.cli import options as opt
 from sealsearch.cli.output import frame_table, out, progress_bar, progress_bars, user_errors
+from sealsearch.cli.paths import Output, check_outputs, files_in
 
-app = typer.Typer()
+app = opt.Typer()
 SUMMARY_COLUMNS = ["strategy", "pool", "ap", "recall", "pool_frac", "t_total", "t_select", "t_knn", "t_train"]
 """What `compare` and `demo` print of `summary_table` (one k and seed size: the pool names the method)."""
 
@@ -28,9 +29,9 @@ def _index_if_needed(dataset, pools: list[str], factory: str, backend: str = "fa
         return open_or_build_index(dataset, factory, backend=backend, uri=uri, progress=progress)
 
 
-@app.command("run", cls=opt.RegistryHelp)
+@app.command("run")
 @user_errors
-def run_command(
+def run_command(  # over 60 lines: the signature declares its 27 flags, the body is 35
     dataset_dir: opt.DatasetArg,
     concept: opt.Concept,
     strategy: opt.Strategy = DEFAULT_STRATEGY,
@@ -46,9 +47,14 @@ def run_command(
     backend: opt.Backend = "faiss",
     uri: opt.Uri = None,
     index_type: opt.IndexType = None,
-    randpool_fraction: Annotated[float, typer.Option(help="Pool share kept by randpool.")] = 0.1,
+    randpool_fraction: Annotated[float, typer.Option(min=0, max=1, help="Pool share kept by randpool.")] = 0.1,
     dedup: Annotated[
-        float | None, typer.Option(help="Skip a candidate whose cosine to one already in the batch exceeds this.")
+        float | None,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Skip a candidate whose cosine to one already in the batch exceeds this.",
+        ),
     ] = None,
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Write rounds here (.parquet) and <stem>.labels.parquet beside it.")
@@ -61,6 +67,7 @@ def run_command(
     stop: opt.Stop = None,
     executor: opt.ScanExecutor = "local",
     address: opt.Address = None,
+    force: opt.Force = False,
 ) -> None:
     """Simulate active learning / search for one concept with the dataset's ground truth."""
     from sealsearch._ray import ray_session
@@ -79,8 +86,11 @@ def run_command(
     )  # fmt: skip
     config.validate()
     scanner = Scanner(executor, address)
-    opt.suffix(out_path, "--out", ".parquet")
-    opt.suffix(plot, "--plot", ".png")
+    labels_path = None if out_path is None else out_path.with_name(f"{out_path.stem}.labels.parquet")
+    check_outputs(
+        Output("--out", out_path, suffixes=(".parquet",)), Output("--out", labels_path),
+        Output("--plot", plot, suffixes=(".png",)), reads=[dataset_dir], force=force,
+    )  # fmt: skip
     dataset = Dataset.open(dataset_dir)
     positives = dataset.concept_rows(concept)  # unknown concept fails before any index is built
     index = _index_if_needed(dataset, [pool], factory, backend, uri)
@@ -91,24 +101,30 @@ def run_command(
             dataset, config, index=index, scanner=scanner,
             on_round=lambda row: progress(row["round"] + 1, rounds_per_run(config)),
         )  # fmt: skip
-    out.print(frame_table(result.rounds, f"{strategy}-{pool} on {concept!r} (times in seconds)"))
-    out.print(f"kNN source: {_knn_used(result.rounds)}")
     if not dataset.rows_in_split(positives, "test").size:
         typer.echo(
             f"note: concept {concept!r} has no positives in the test split, so AP is undefined (the ap column "
             "stays empty); recall is still measured",
             err=True,
         )
-    if stop is not None:
-        out.print(f"stopped: {result.stop_reason}" if result.stop_reason else f"--stop {stop} never fired")
+    _report_run(result, config, out_path, plot)
+
+
+def _report_run(result, config, out_path: Path | None, plot: Path | None) -> None:
+    """`run`'s table, its stop reason, and the files it was asked to write."""
+    name = f"{config.strategy}-{config.pool}"
+    out.print(frame_table(result.rounds, f"{name} on {config.concept!r} (times in seconds)"))
+    out.print(f"kNN source: {_knn_used(result.rounds)}")
+    if config.stop is not None:
+        out.print(f"stopped: {result.stop_reason}" if result.stop_reason else f"--stop {config.stop} never fired")
     if out_path is not None:
         rounds_path, labels_path = result.save(out_path)
         out.print(f"wrote {rounds_path} and {labels_path}")
     if plot is not None:
         from sealsearch.reporting.plots import plot_curves
 
-        curves = result.rounds.assign(strategy=strategy, pool=pool, concept=concept)
-        out.print(f"wrote {plot_curves(curves, plot, title=f'{concept}: {strategy}-{pool}, k={k}')}")
+        curves = result.rounds.assign(strategy=config.strategy, pool=config.pool, concept=config.concept)
+        out.print(f"wrote {plot_curves(curves, plot, title=f'{config.concept}: {name}, k={config.k}')}")
 
 
 def _knn_used(rounds) -> str:
@@ -146,7 +162,7 @@ def _compare(
     out.print(f"wrote {table_path} and {plot_path}")
 
 
-@app.command("compare", cls=opt.RegistryHelp)
+@app.command("compare")
 @user_errors
 def compare_command(
     dataset_dir: opt.DatasetArg,
@@ -166,6 +182,7 @@ def compare_command(
     backend: opt.Backend = "faiss",
     uri: opt.Uri = None,
     index_type: opt.IndexType = None,
+    force: opt.Force = False,
 ) -> None:
     """The paper's protocol on your labeled data: every strategy × pool on the same concepts and seeds.
 
@@ -182,6 +199,10 @@ def compare_command(
     config.validate()
     strategies = opt.names(strategy or ["maxent", "mlp"], "--strategy", "strategy")
     pools = opt.names(pool or ["all", "seals"], "--pool", "pool")
+    check_outputs(
+        Output("--out", out_dir, is_dir=True), *files_in("--out", out_dir, "compare.parquet", "compare.png"),
+        reads=[dataset_dir], force=force,
+    )  # fmt: skip
     dataset = Dataset.open(dataset_dir)
     names = opt.concepts(dataset, concepts, concept, seed_pos=seed_pos, seed=seed)
     _compare(dataset, out_dir, names, config, strategies, pools, "compare", backend, uri)
@@ -199,6 +220,7 @@ def demo_command(
     k: opt.K = 25,
     budget: opt.Budget = 1000,
     seed: opt.Seed = 0,
+    force: opt.Force = False,
 ) -> None:
     """MaxEnt/MLP × All/SEALS/adaptive on WordNet nouns (real data, built locally in seconds).
 
@@ -212,8 +234,11 @@ def demo_command(
 
     config = replace(DEMO_CONFIG, k=k, budget=budget, seed=seed)
     config.validate()
+    outputs = [Output("--out", out_dir, is_dir=True), *files_in("--out", out_dir, "demo.parquet", "demo.png")]
+    check_outputs(*outputs, force=force)
     with progress_bar("building WordNet dataset") as progress:
         dataset = open_or_build_demo_dataset(data_dir, progress=progress)
+    check_outputs(*outputs, reads=[dataset.path], force=force)
     names = opt.concepts(dataset, concepts, concept, seed_pos=config.seed_pos, seed=seed)
     TIMES = ["t_select", "t_knn", "t_train", "t_total"]
     with progress_bars("kNN graph", "active learning runs") as (graph_bar, runs_bar):
@@ -227,9 +252,9 @@ def demo_command(
     out.print(f"wrote {result.save(out_dir)} and {plot}")
 
 
-@app.command("experiment", cls=opt.RegistryHelp)
+@app.command("experiment")
 @user_errors
-def experiment_command(
+def experiment_command(  # over 60 lines: the signature declares its 24 flags, the body is 20
     dataset_dir: opt.DatasetArg,
     strategy: opt.Strategies = None,
     pool: opt.Pools = None,
@@ -237,14 +262,16 @@ def experiment_command(
     seed_pos: opt.SeedPosList = None,
     neg_ratio: opt.NegRatio = 19,
     budget: opt.Budget = 2000,
-    repeats: Annotated[int, typer.Option(help="Runs per cell with different random seeds.")] = 3,
+    repeats: Annotated[
+        int, typer.Option(min=1, max=opt.COUNT_MAX, help="Runs per cell with different random seeds.")
+    ] = 3,
     concepts: opt.Concepts = "10",
     concept: opt.ConceptNames = None,
     dedup: Annotated[
         list[str] | None,
         typer.Option(help="Near-duplicate cosine thresholds, repeated or comma-separated; none = off."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Base random seed (repeat r uses seed + r).")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=opt.SEED_MAX, help="Base random seed (repeat r uses seed + r).")] = 0,
     factory: opt.Factory = "auto",
     knn: opt.Knn = "auto",
     estimate: opt.Estimate = None,
@@ -257,7 +284,7 @@ def experiment_command(
     backend: opt.Backend = "faiss",
     uri: opt.Uri = None,
     index_type: opt.IndexType = None,
-    executor: opt.ExecutorName = "process",
+    executor: opt.ExecutorName = "local",
     address: opt.Address = None,
 ) -> None:
     """The paper's protocol over a grid of concepts × strategies × pools × k × seed sizes × repeats.
@@ -270,12 +297,14 @@ def experiment_command(
 
     grid = ExperimentGrid(
         concepts=[], strategies=opt.names(strategy or ["maxent", "mlp"], "--strategy", "strategy"),
-        pools=opt.names(pool or ["all", "seals"], "--pool", "pool"), ks=opt.numbers(k or ["100"], "--k"),
-        seed_pos=opt.numbers(seed_pos or ["5"], "--seed-pos"),
+        pools=opt.names(pool or ["all", "seals"], "--pool", "pool"), ks=opt.numbers(k or ["100"], "--k", low=1),
+        seed_pos=opt.numbers(seed_pos or ["5"], "--seed-pos", low=1),
         dedup=opt.numbers(dedup or ["none"], "--dedup", opt.threshold), repeats=repeats, budget=budget,
         neg_ratio=neg_ratio, seed=seed, factory=opt.index_factory(factory, index_type, backend), knn=opt.knn(knn),
         backend=backend, uri=uri, estimate=estimate, audit=audit, stop=stop,
     )  # fmt: skip
+    # runs.parquet of an earlier run is resumed, so an existing --out is not refused (no --force)
+    check_outputs(Output("--out", out_dir, is_dir=True, exists_ok=True), reads=[dataset_dir])
     dataset = Dataset.open(dataset_dir)
     grid.concepts = opt.concepts(dataset, concepts, concept, seed_pos=max(grid.seed_pos), seed=seed)
     grid.validate()

@@ -171,12 +171,16 @@ class DatasetWriter:
         # open_memmap writes the .npy header and sizes the (sparse) file; rows are then written
         # through a plain file: the dirty pages of a 10 GB map would count toward the process's
         # resident memory, written pages only toward the kernel's page cache.
-        header = np.lib.format.open_memmap(
-            self.tmp / "embeddings.npy", mode="w+", dtype=self.dtype, shape=(self.n, self.dim)
-        )
-        self._offset = header.offset
-        del header
-        self._file = open(self.tmp / "embeddings.npy", "r+b")  # noqa: SIM115 (closed by finish / __exit__)
+        try:  # a full or read-only disk fails here, before __exit__ could remove the temporary directory
+            header = np.lib.format.open_memmap(
+                self.tmp / "embeddings.npy", mode="w+", dtype=self.dtype, shape=(self.n, self.dim)
+            )
+            self._offset = header.offset
+            del header
+            self._file = open(self.tmp / "embeddings.npy", "r+b")  # noqa: SIM115 (closed by finish / __exit__)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         self._items_sink = self._concepts_sink = None  # pyarrow ParquetWriters of streamed tables
         self._items_written = 0
         self._id_hashes: list[np.ndarray] = []

@@ -62,11 +62,12 @@ def _kept_rows(target: np.ndarray, rare_digit: int | None, rare_keep: int, rng: 
     keep = np.ones(target.size, dtype=bool)
     if rare_digit is not None:
         if not 0 <= rare_digit <= 9:
-            raise InvalidParameterError(f"rare_digit (--rare-digit) must be 0..9, got {rare_digit}")
+            raise InvalidParameterError(f"rare_digit must be 0..9, got {rare_digit}", params=["rare_digit"])
         members = np.flatnonzero(target == rare_digit)
         if not 2 <= rare_keep <= members.size:
             raise InvalidParameterError(
-                f"rare_keep (--rare-keep) must be 2..{members.size} (images of digit {rare_digit}), got {rare_keep}"
+                f"rare_keep must be 2..{members.size} (images of digit {rare_digit}), got {rare_keep}",
+                params=["rare_keep"],
             )
         keep[rng.choice(members, members.size - rare_keep, replace=False)] = False
     return np.flatnonzero(keep)

@@ -57,7 +57,7 @@ def parse_prevalence(text: str) -> tuple[float, float]:
         lo, hi = float(parts[0]), float(parts[-1])
     except ValueError:
         raise InvalidParameterError(
-            f"--prevalence: expected LO..HI (e.g. 0.0002..0.002) or one value, got {text!r}"
+            f"prevalence: expected LO..HI (e.g. 0.0002..0.002) or one value, got {text!r}", params=["prevalence"]
         ) from None
     return lo, hi
 
@@ -89,11 +89,13 @@ def _check_arguments(
     if n_concepts * hi > 1:
         raise InvalidParameterError(
             f"{n_concepts} concepts at prevalence up to {hi} need more than all {n} items "
-            "(concepts × HI > 1); lower --concepts or the prevalence"
+            "(concepts × HI > 1); lower n_concepts or the prevalence",
+            params=["n_concepts", "prevalence"],
         )
     if math.ceil(lo * n) > math.floor(hi * n):
         raise InvalidParameterError(
-            f"no whole number of items out of n={n} has a prevalence in {lo}..{hi}; raise --n or widen --prevalence"
+            f"no whole number of items out of n={n} has a prevalence in {lo}..{hi}; raise n or widen prevalence",
+            params=["n", "prevalence"],
         )
 
 

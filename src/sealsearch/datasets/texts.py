@@ -92,7 +92,9 @@ def embed_text_table(
     frame = read_text_table(path)
     text = _column(frame, text_column, "text", path)
     if text is None:
-        raise InvalidDataError(f"{path}: no text column among {list(frame.columns)}; name it with --text-column")
+        raise InvalidDataError(
+            f"{path}: no text column among {list(frame.columns)}; name it with text_column", params=["text_column"]
+        )
     texts = frame[text]
     empty = texts.isna().to_numpy() | (texts.astype(str).str.strip() == "").to_numpy()
     if empty.any():

@@ -32,7 +32,8 @@ def _ray_data() -> Any:
         import ray.data
     except ImportError as exc:  # ray without its data extra (pyarrow, pandas, fsspec)
         raise MissingExtraError(
-            f"--executor ray embeds with Ray Data ({exc.name} is missing): pip install 'sealsearch[ray]'"
+            f"executor ray embeds with Ray Data ({exc.name} is missing): pip install 'sealsearch[ray]'",
+            params=["executor"],
         ) from None
     return ray.data
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sealsearch._util import Progress
+from sealsearch._util import Progress, atomic_write
 from sealsearch.active.knn import build_knn_graph, open_or_build_index
 from sealsearch.active.pools import AdaptivePool
 from sealsearch.data.dataset import Dataset
@@ -90,7 +90,8 @@ class DemoResult:
         """Every round of every run to `out_dir/demo.parquet`."""
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        self.rounds.to_parquet(out_dir / "demo.parquet", index=False)
+        with atomic_write(out_dir / "demo.parquet") as tmp:
+            self.rounds.to_parquet(tmp, index=False)
         return out_dir / "demo.parquet"
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
+from sealsearch._ray import check_executor
 from sealsearch._util import Progress, atomic_write, single_threaded_blas, write_text_atomic
 from sealsearch.active.knn import check_knn, open_or_build_index, resolve_knn
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
@@ -84,17 +85,19 @@ class ExperimentGrid:
     def validate(self) -> None:
         for name in ("concepts", "strategies", "pools", "ks", "seed_pos", "dedup"):
             if not getattr(self, name):
-                raise InvalidParameterError(f"--{name.replace('_', '-')} is empty; give at least one value")
+                raise InvalidParameterError(f"{name} is empty; give at least one value", params=[name])
         for strategy in self.strategies:
             check_strategy(strategy)
         check_knn(self.knn)
         for pool in self.pools:
             check_pool(pool)
         if self.repeats <= 0:
-            raise InvalidParameterError(f"--repeats must be positive, got {self.repeats}")
+            raise InvalidParameterError(f"repeats must be positive, got {self.repeats}", params=["repeats"])
         for threshold in self.dedup:
             if threshold is not None and not 0 < threshold < 1:
-                raise InvalidParameterError(f"--dedup thresholds are cosines in (0, 1) or 'none', got {threshold}")
+                raise InvalidParameterError(
+                    f"dedup thresholds are cosines in (0, 1) or 'none', got {threshold}", params=["dedup"]
+                )
         for config in self.configs():
             config.validate()
 
@@ -226,7 +229,8 @@ def _check_settings(out_dir: Path, settings: dict) -> None:
             name, (old, new) = next(iter(differing.items()))
             raise InvalidParameterError(
                 f"{out_dir} holds an experiment with {name}={old!r}, not {new!r}; "
-                "use another --out or the same settings"
+                "use another out_dir or the same settings",
+                params=["out_dir"],
             )
     else:
         write_text_atomic(path, json.dumps(settings, indent=2) + "\n")
@@ -248,8 +252,9 @@ def _check_knn_sources(out_dir: Path, runs: pd.DataFrame, sources: dict[int, str
         if old is not None and old != source:
             raise InvalidParameterError(
                 f"{out_dir} holds runs with k={k} whose neighbours came from the kNN {old}, but new runs would "
-                f"use the kNN {source}; pass knn={old!r} (--knn {old}) to continue as they ran, "
-                "or use another --out for the other source"
+                f"use the kNN {source}; pass knn={old!r} to continue as they ran, "
+                "or use another out_dir for the other source",
+                params=["knn", "out_dir"],
             )
         recorded[str(k)] = source
     if recorded != settings.get("knn"):
@@ -279,15 +284,17 @@ def run_experiment(
     full_supervision: bool = True,
     index: KnnIndex | None = None,
     progress: Progress | None = None,
-    executor: str = "process",
+    executor: str = "local",
     address: str | None = None,
 ) -> GridRun:
     """Run every cell of `grid` not yet in `out_dir/runs.parquet`, `jobs` processes at a time
-    (executor="process"), or as Ray tasks (executor="ray": a local Ray of `jobs` CPUs, or the
-    cluster at `address`; see sealsearch/_ray.py)."""
+    (executor="local"; "process", its old name, still works), or as Ray tasks (executor="ray":
+    a local Ray of `jobs` CPUs, or the cluster at `address`; see sealsearch/_ray.py)."""
     grid.validate()
     if jobs <= 0:
-        raise InvalidParameterError(f"--jobs must be positive, got {jobs}")
+        raise InvalidParameterError(f"jobs must be positive, got {jobs}", params=["jobs"])
+    executor = "local" if executor == "process" else executor  # "process": its name before issue 22
+    check_executor(executor, address)
     for concept in grid.concepts:
         dataset.concept_rows(concept)  # an unknown concept fails before any work
     out_dir = Path(out_dir)
@@ -316,8 +323,6 @@ def run_experiment(
         from sealsearch._ray import RayExecutor
 
         runner: Executor = RayExecutor(address, jobs if address is None else None, _init_worker, init)
-    elif executor != "process":
-        raise InvalidParameterError(f"--executor {executor!r}: use 'process' (default) or 'ray'")
     elif jobs == 1 or total <= 1:
         _init_worker_in_process(dataset, index)
         runner = InlineExecutor()
@@ -371,8 +376,9 @@ def refuse_embedded_milvus(index: KnnIndex | None) -> None:
     uri = getattr(getattr(index, "base", index), "uri", None)
     if uri is not None and is_local(uri):
         raise InvalidParameterError(
-            f"the index is in milvus-lite ({uri}), which one process holds; run with --jobs 1 and no --executor ray, "
-            "or serve it (`milvus-lite server --data-dir DIR`, or a Milvus server) and pass --uri http://HOST:19530"
+            f"the index is in milvus-lite ({uri}), which one process holds; run with jobs 1 and executor local, "
+            "or serve it (`milvus-lite server --data-dir DIR`, or a Milvus server) and pass uri http://HOST:19530",
+            params=["jobs", "executor", "uri"],
         )
 
 

@@ -107,13 +107,14 @@ def check_ks(ks: Iterable[int], pool_size: int) -> list[int]:
     """Sorted distinct ks, each a neighbour count the pool can supply."""
     values = sorted({int(k) for k in ks})
     if not values:
-        raise InvalidParameterError("give at least one k (--k 10,100,1000)")
+        raise InvalidParameterError("give at least one k, e.g. k 10,100,1000", params=["k"])
     if values[0] <= 0:
-        raise InvalidParameterError(f"every k (--k) must be positive, got {values[0]}")
+        raise InvalidParameterError(f"every k must be positive, got {values[0]}", params=["k"])
     if values[-1] >= pool_size:
         raise InvalidParameterError(
-            f"k={values[-1]} (--k) must be below the pool size ({pool_size} rows), since a row's neighbours "
-            "are the other pool rows; lower --k"
+            f"k {values[-1]} must be below the pool size ({pool_size} rows), since a row's neighbours "
+            "are the other pool rows; lower k",
+            params=["k"],
         )
     return values
 
@@ -136,7 +137,7 @@ def latent_structure(
     `factory` unless given) covers the pool split only, so test rows are never nodes or neighbours.
     """
     if not concepts:
-        raise InvalidParameterError("give at least one concept (--concept NAME or --concepts N)")
+        raise InvalidParameterError("concepts is empty: give at least one concept", params=["concepts"])
     ks = check_ks(ks, dataset.split_rows("pool").size)
     for name in concepts:
         dataset.concept_rows(name)  # an unknown concept fails before any index is built

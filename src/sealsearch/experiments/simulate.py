@@ -17,7 +17,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.metrics import average_precision_score
 
-from sealsearch._util import single_threaded_blas
+from sealsearch._util import atomic_write, single_threaded_blas
 from sealsearch.active.estimate import check_method
 from sealsearch.active.knn import check_knn, open_knn
 from sealsearch.active.learner import positive_proba
@@ -79,9 +79,10 @@ def seed_set(
     negatives_available = np.asarray(pool_rows).size - positives.size
     if positives.size < n_pos or negatives_available < negatives_needed:
         raise InvalidParameterError(
-            f"the seed set needs {n_pos} positives and {negatives_needed} negatives ({n_pos} × neg-ratio "
+            f"the seed set needs {n_pos} positives and {negatives_needed} negatives ({n_pos} × neg_ratio "
             f"{neg_ratio}) but the pool split has {positives.size} positives and {negatives_available} "
-            "negatives; lower --seed-pos or --neg-ratio"
+            "negatives; lower seed_pos or neg_ratio",
+            params=["seed_pos", "neg_ratio"],
         )
     picked_pos = rng.choice(positives, size=n_pos, replace=False)
     # Rejection sampling keeps this O(seed size) for huge pools where negatives are almost everything.
@@ -126,22 +127,28 @@ class RunConfig:
         if self.estimate is not None:
             check_method(self.estimate)
         if self.audit is not None and self.audit <= 0:
-            raise InvalidParameterError(f"--audit must be a positive count of labels per round, got {self.audit}")
+            raise InvalidParameterError(
+                f"audit must be a positive count of labels per round, got {self.audit}", params=["audit"]
+            )
         if self.stop is not None and parse_rule(self.stop).needs_estimate and self.estimate is None:
-            raise InvalidParameterError(f"--stop {self.stop} reads the recall estimate: add --estimate audit|model")
+            raise InvalidParameterError(
+                f"stop {self.stop} reads the recall estimate: set estimate to audit or model",
+                params=["stop", "estimate"],
+            )
         check_knn(self.knn)
-        for name, flag in (("k", "k"), ("budget", "budget"), ("batch_size", "batch"), ("seed_pos", "seed-pos")):
+        for name in ("k", "budget", "batch_size", "seed_pos"):
             if getattr(self, name) <= 0:
-                raise InvalidParameterError(f"{flag} (--{flag}) must be positive, got {getattr(self, name)}")
+                raise InvalidParameterError(f"{name} must be positive, got {getattr(self, name)}", params=[name])
         if self.dedup is not None and not 0 < self.dedup < 1:
-            raise InvalidParameterError(f"dedup (--dedup) is a cosine threshold in (0, 1), got {self.dedup}")
+            raise InvalidParameterError(f"dedup is a cosine threshold in (0, 1), got {self.dedup}", params=["dedup"])
         if self.neg_ratio < 0:
-            raise InvalidParameterError(f"neg-ratio must be >= 0, got {self.neg_ratio}")
+            raise InvalidParameterError(f"neg_ratio must be >= 0, got {self.neg_ratio}", params=["neg_ratio"])
         seed_size = self.seed_pos * (1 + self.neg_ratio)
         if self.budget < seed_size:
             raise InvalidParameterError(
                 f"budget {self.budget} is smaller than the seed set ({self.seed_pos} positives × "
-                f"(1 + neg-ratio {self.neg_ratio}) = {seed_size}); raise --budget or lower --seed-pos"
+                f"(1 + neg_ratio {self.neg_ratio}) = {seed_size}); raise budget or lower seed_pos",
+                params=["budget", "neg_ratio", "seed_pos"],
             )
 
 
@@ -160,8 +167,9 @@ class RunResult:
         path = Path(path)
         labels_path = path.with_name(f"{path.stem}.labels.parquet")
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.rounds.to_parquet(path, index=False)
-        self.labels.to_parquet(labels_path, index=False)
+        for frame, target in ((self.rounds, path), (self.labels, labels_path)):
+            with atomic_write(target) as tmp:  # a failed write leaves no half file
+                frame.to_parquet(tmp, index=False)
         return path, labels_path
 
 
@@ -241,17 +249,20 @@ def _check_sizes(config: RunConfig, n_pool_positives: int, n_pool_rows: int) -> 
     if n_pool_positives < config.seed_pos:
         raise InvalidParameterError(
             f"concept {config.concept!r} has {n_pool_positives} positives in the pool split, fewer than "
-            f"--seed-pos {config.seed_pos}; choose another concept or lower --seed-pos"
+            f"seed_pos {config.seed_pos}; choose another concept or lower seed_pos",
+            params=["seed_pos"],
         )
     if n_pool_rows < config.seed_pos * (1 + config.neg_ratio):
         raise InvalidParameterError(f"the pool split has only {n_pool_rows} rows, fewer than the seed set")
     if config.budget > n_pool_rows:
         raise InvalidParameterError(
-            f"budget {config.budget} exceeds the {n_pool_rows} rows of the pool split; lower --budget"
+            f"budget {config.budget} exceeds the {n_pool_rows} rows of the pool split; lower budget",
+            params=["budget"],
         )
     if config.pool in pools_using_k() and config.k > n_pool_rows:
         raise InvalidParameterError(
-            f"k {config.k} exceeds the {n_pool_rows} rows of the pool split; lower --k (the paper used 10-100)"
+            f"k {config.k} exceeds the {n_pool_rows} rows of the pool split; lower k (the paper used 10-100)",
+            params=["k"],
         )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sealsearch._util import atomic_write
 from sealsearch.active.pools import POOLS
 
 LINE_STYLES = {name: pool.line_style for name, pool in POOLS.items()}
@@ -64,10 +65,16 @@ def _save(fig, path: str | Path, title: str = "") -> Path:
     path = Path(path)
     if title:
         fig.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    _write_png(fig, path)
     _pyplot().close(fig)
     return path
+
+
+def _write_png(fig, path: Path) -> None:
+    """Save atomically (a failed write leaves the old file or none, never half a PNG)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
 
 
 LATENT_PANELS = (
@@ -100,8 +107,7 @@ def plot_latent_cdf(table: pd.DataFrame, path: str | Path, title: str = "") -> P
     axes[0].legend()
     if title:
         fig.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    _write_png(fig, path)
     plt.close(fig)
     return path
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sealsearch._util import atomic_write, write_text_atomic
 from sealsearch.active.pools import pools_using_k
 from sealsearch.reporting import estimates
 from sealsearch.reporting.plots import plot_ap_scatter, plot_curves, plot_experiment_curves, plot_k_effect, plot_latent
@@ -41,7 +42,8 @@ def write_comparison(rounds: pd.DataFrame, out_dir: str | Path, name: str, *, ti
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table_path = out_dir / f"{name}.parquet"
-    rounds.to_parquet(table_path, index=False)
+    with atomic_write(table_path) as tmp:
+        rounds.to_parquet(tmp, index=False)
     return table_path, plot_curves(rounds, out_dir / f"{name}.png", title=title)
 
 
@@ -120,7 +122,7 @@ def write_report(results_dir: str | Path, out_dir: str | Path | None = None, *, 
         if name not in figures:
             (figure_dir / file_name).unlink(missing_ok=True)
     markdown_path = out / "report.md"
-    markdown_path.write_text("\n\n".join(sections) + "\n")
+    write_text_atomic(markdown_path, "\n\n".join(sections) + "\n")
     return WrittenReport(markdown_path, list(figures.values()), table, notes)
 
 

@@ -216,7 +216,7 @@ def ap_pairs(runs: pd.DataFrame, k: int | None = None) -> tuple[pd.DataFrame, pd
         return pd.DataFrame(columns=["strategy", "concept", "ap_all", "ap_seals"]), pd.DataFrame(columns=FIT_COLUMNS)
     k = available[-1] if k is None else k
     if k not in available:
-        raise InvalidParameterError(f"--k {k}: runs.parquet has seals runs only for k in {available}")
+        raise InvalidParameterError(f"k {k}: runs.parquet has seals runs only for k in {available}", params=["k"])
     final = final_rounds(runs[runs["dedup"].isna()])
     keys = ["strategy", "seed_pos", "concept"]
     seals = final[(final["pool"] == "seals") & (final["k"] == k)].groupby(keys, observed=True)["ap"].mean()

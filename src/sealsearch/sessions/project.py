@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -142,17 +143,23 @@ class Project:
         check_knn(knn)
         backend_at(backend, uri)  # an unknown backend, or a uri Faiss cannot take, fails here
         if (path / PROJECT_FILE).exists():
-            raise InvalidParameterError(f"{path}: already a project; open it (Project.open / --project) instead")
+            raise InvalidParameterError(f"{path}: already a project; open it (Project.open) instead of creating it")
         data = Dataset.open(dataset)
         if factory == "auto":
             factory = auto_factory(len(data.split_rows("pool")), data.info.dim)
         resolve_knn(data, factory, DEFAULT_K, knn)
+        created = not path.exists()
         path.mkdir(parents=True, exist_ok=True)
-        store = LabelStore(path / PROJECT_FILE)
-        store.set_meta({
-            "dataset": str(Path(dataset).resolve()), "fingerprint": json.dumps(fingerprint(data)),
-            "knn": knn, "factory": factory, "backend": backend, "uri": uri or "",
-        })  # fmt: skip
+        store = None
+        try:
+            store = LabelStore(path / PROJECT_FILE)
+            store.set_meta({
+                "dataset": str(Path(dataset).resolve()), "fingerprint": json.dumps(fingerprint(data)),
+                "knn": knn, "factory": factory, "backend": backend, "uri": uri or "",
+            })  # fmt: skip
+        except BaseException:  # a full or read-only disk: leave no half project that would open as empty
+            _remove_partial_project(path, store, created)
+            raise
         return cls(path, store, data, lease_s)
 
     @classmethod
@@ -332,6 +339,16 @@ class Project:
 
         names = [concept] if concept is not None else [c["name"] for c in self.concepts()]
         return export(lambda name: self.concept(name).labels_frame(), names, Path(path), format)
+
+
+def _remove_partial_project(path: Path, store: LabelStore | None, created: bool) -> None:
+    """Undo a `Project.init` that failed: its database files, and its directory if it made it."""
+    if store is not None:
+        store.close()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        (path / f"{PROJECT_FILE}{suffix}").unlink(missing_ok=True)
+    if created:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _log_failure(future: Future) -> None:
