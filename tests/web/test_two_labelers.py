@@ -34,7 +34,7 @@ class Labeler(threading.Thread):
     def run(self) -> None:
         try:
             while True:
-                batch = self.api.get("/api/concepts/dog/batch", params={"labeler": self.name})
+                batch = self.api.post("/api/concepts/dog/batch", json={"labeler": self.name})
                 assert batch.status_code == 200, batch.text
                 batch = batch.json()
                 if not batch["items"]:

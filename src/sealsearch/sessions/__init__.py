@@ -1,4 +1,4 @@
-"""The labeling product's core: projects, concepts and the append-only label log (PROJECT_API.md).
+"""The labeling product's core: projects, concepts and the append-only label log (docs/labeling.md).
 
 `Project` and `ConceptSession` load on first use, so `import sealsearch.sessions` stays cheap.
 """
