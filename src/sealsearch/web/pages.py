@@ -39,7 +39,7 @@ PAGE_POLICY = (
     "default-src 'self'; img-src 'self' http: https: data:; style-src 'self'; script-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-MEDIA_POLICY = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
+MEDIA_POLICY = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; frame-ancestors 'none'; sandbox"
 """Media files are the dataset's, not ours: opened directly (an SVG with a script), they run nothing
 and reach nothing (`sandbox` gives them an opaque origin); shown in an <img> they look the same."""
 templates = Jinja2Templates(directory=str(HERE / "templates"))
