@@ -55,7 +55,7 @@ class Labeler(threading.Thread):
                     assert response.status_code == 200 and response.json() == {"acknowledged": 1}, (item, batch)
                     # 0 would mean the item was labeled already: handed to both labelers
                     self.acknowledged[item["id"]] = label
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:  # reported by the test
             self.error = exc
 
 
