@@ -244,13 +244,11 @@ class LabelStore:
 
     def closed_rounds(self, concept_id: int, after: int = -1) -> tuple[int, dict[int, int]]:
         """(number of closed rounds, {event id: round} of the rounds numbered above `after`)."""
-        with self._lock:
-            (last,) = self._db.execute(
-                "SELECT MAX(round) FROM closed_rounds WHERE concept_id = ?", (concept_id,)
-            ).fetchone()
-            members = self._db.execute(
+        with self._lock:  # both reads see the same state (storage errors mapped by `query`)
+            ((last,),) = self.query("SELECT MAX(round) FROM closed_rounds WHERE concept_id = ?", (concept_id,))
+            members = self.query(
                 "SELECT event_id, round FROM round_events WHERE concept_id = ? AND round > ?", (concept_id, after)
-            ).fetchall()
+            )
         return (0 if last is None else int(last) + 1), {r["event_id"]: r["round"] for r in members}
 
     def round_log(self, concept_id: int) -> list[dict[str, Any]]:
