@@ -19,14 +19,9 @@ import pytest
 
 from crash_support import integrity, record_kill, truth
 from sealsearch.sessions import Project
-from web_support import CATEGORIES, Server, make_text_dataset
+from web_support import CATEGORIES, Server
 
 LABELER = "alice"
-
-
-@pytest.fixture(scope="module")
-def text_dataset(tmp_path_factory):
-    return make_text_dataset(tmp_path_factory.mktemp("crash") / "texts")
 
 
 class Driver(threading.Thread):

@@ -14,12 +14,7 @@ import pytest
 
 from crash_support import integrity, truth
 from sealsearch.sessions import Project
-from web_support import Server, make_text_dataset
-
-
-@pytest.fixture(scope="module")
-def text_dataset(tmp_path_factory):
-    return make_text_dataset(tmp_path_factory.mktemp("two") / "texts")
+from web_support import Server
 
 
 class Labeler(threading.Thread):

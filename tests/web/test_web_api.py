@@ -14,14 +14,8 @@ from typer.testing import CliRunner
 from sealsearch.cli import app as cli_app
 from sealsearch.sessions import Project
 from sealsearch.web import create_app, get_project
-from web_support import make_text_dataset
 
 LABELER = "alice"
-
-
-@pytest.fixture(scope="session")
-def text_dataset(tmp_path_factory):
-    return make_text_dataset(tmp_path_factory.mktemp("web") / "texts")
 
 
 @pytest.fixture

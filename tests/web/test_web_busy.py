@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from sealsearch.cli import app as cli_app
 from sealsearch.errors import ProjectBusyError
 from sealsearch.sessions import Project
-from web_support import Server, make_text_dataset
+from web_support import Server
 
 LABELER = "alice"
 HOLD = (  # another program holding the project's write lock until its stdin closes
@@ -25,9 +25,9 @@ HOLD = (  # another program holding the project's write lock until its stdin clo
 
 
 @pytest.fixture
-def locked(tmp_path):
+def locked(tmp_path, text_dataset):
     """(project dir, a function that starts the locker and returns a release function)."""
-    dataset = make_text_dataset(tmp_path / "texts")
+    dataset = text_dataset
     with Project.init(tmp_path / "project", dataset=dataset.path) as project:
         project.create_concept("dog", query="dog")
     lockers = []

@@ -12,7 +12,7 @@ import httpx
 
 from disk_support import fill, small_filesystem
 from sealsearch.sessions import Project
-from web_support import Server, make_text_dataset
+from web_support import Server
 
 LABELER = "alice"
 
@@ -22,8 +22,8 @@ def post_label(api: httpx.Client, item: str, batch: int) -> httpx.Response:
     return api.post("/api/concepts/dog/labels", json=body)
 
 
-def test_a_refused_label_leaves_no_trace_and_the_server_labels_on_when_space_returns(tmp_path):
-    dataset = make_text_dataset(tmp_path / "texts")
+def test_a_refused_label_leaves_no_trace_and_the_server_labels_on_when_space_returns(tmp_path, text_dataset):
+    dataset = text_dataset
     with small_filesystem(tmp_path / "fs") as fs:
         with Project.init(fs / "project", dataset=dataset.path) as project:
             project.create_concept("dog", query="dog", batch_size=60)  # 60 commits fit the 4 MB once space returns

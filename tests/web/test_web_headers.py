@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 
 from sealsearch.sessions import Project
 from sealsearch.web import create_app
-from web_support import make_text_dataset
 
 EVIL_SVG = (
     b'<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/api/concepts",{method:"POST",'
@@ -21,9 +20,8 @@ EVIL_SVG = (
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    base = tmp_path_factory.mktemp("headers")
-    dataset = make_text_dataset(base / "texts")
+def client(tmp_path_factory, text_dataset):
+    base, dataset = tmp_path_factory.mktemp("headers"), text_dataset
     media = base / "media"
     media.mkdir()
     (media / "evil.svg").write_bytes(EVIL_SVG)

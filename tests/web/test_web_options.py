@@ -14,13 +14,11 @@ from sealsearch.active.strategies import STRATEGIES, Strategy, random_scores
 from sealsearch.index.backends import BACKENDS
 from sealsearch.sessions import Project
 from sealsearch.web import create_app
-from web_support import make_text_dataset
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    base = tmp_path_factory.mktemp("options")
-    dataset = make_text_dataset(base / "texts")
+def client(tmp_path_factory, text_dataset):
+    base, dataset = tmp_path_factory.mktemp("options"), text_dataset
     with (
         Project.init(base / "project", dataset=dataset.path) as project,
         TestClient(create_app(project), base_url="http://127.0.0.1") as test_client,

@@ -14,14 +14,8 @@ from starlette.routing import Mount, Route
 
 from sealsearch.sessions import Project
 from sealsearch.web import create_app
-from web_support import make_text_dataset
 
 LABELER = "alice"
-
-
-@pytest.fixture(scope="module")
-def text_dataset(tmp_path_factory):
-    return make_text_dataset(tmp_path_factory.mktemp("reads") / "texts")
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from sealsearch.errors import ConceptExistsError, InvalidParameterError
 from sealsearch.sessions import Project
 from sealsearch.sessions.labelstore import LabelStore
 from sealsearch.web import create_app, models
-from web_support import Server, make_text_dataset
+from web_support import Server
 
 LABELER = "alice"
 BAD_NAMES = {
@@ -46,11 +46,6 @@ BAD_NAMES = {
     "unit separator": "d\x1fog",
     **{f"bidi U+{code:04X}": f"dog{chr(code)}" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))},
 }
-
-
-@pytest.fixture(scope="module")
-def text_dataset(tmp_path_factory):
-    return make_text_dataset(tmp_path_factory.mktemp("refusals") / "texts")
 
 
 @pytest.fixture

@@ -4,15 +4,9 @@ restart, and the labeler gets the same batch back."""
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from sealsearch.sessions import Project
-from web_support import Server, make_text_dataset
-
-
-@pytest.fixture(scope="module")
-def text_dataset(tmp_path_factory):
-    return make_text_dataset(tmp_path_factory.mktemp("server") / "texts")
+from web_support import Server
 
 
 def test_acknowledged_labels_survive_sigkill(tmp_path, text_dataset):
