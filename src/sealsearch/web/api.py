@@ -31,7 +31,6 @@ EXPORT_TYPES = {
     "jsonl": ("application/x-ndjson", "jsonl"),
     "parquet": ("application/vnd.apache.parquet", "parquet"),
 }
-LABELER_QUERY = Query(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$")
 NO_OPEN_BATCH = (
     "batch: labeler {labeler!r} has no open batch with undecided items in concept {c!r}; a GET never reserves "
     'one: POST /api/concepts/{c}/batch with {{"labeler": "{labeler}"}} to get the next batch'
@@ -92,7 +91,7 @@ def create_concept(body: models.ConceptCreate, project: ProjectDep):
 def current_batch(
     c: str,
     project: ProjectDep,
-    labeler: Annotated[str, LABELER_QUERY],
+    labeler: Annotated[str, Query(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$")],
     n: Annotated[int | None, Query(gt=0, le=1000, deprecated=True)] = None,
     new: Annotated[bool, Query(deprecated=True)] = False,
 ):
