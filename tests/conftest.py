@@ -59,3 +59,12 @@ def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def text_dataset(tmp_path_factory):
+    """web_support's ~2,500 GloVe-embedded texts, built once per session (no test writes into a
+    dataset); the web tests and the disk tests share it."""
+    from web_support import make_text_dataset
+
+    return make_text_dataset(tmp_path_factory.mktemp("web") / "texts")
