@@ -112,7 +112,7 @@ def main() -> None:
             batch_ms, ack_ms, modes, found = [], [], [], 0
             for _ in range(args.batches):
                 started = time.perf_counter()
-                batch = api.get(f"/api/concepts/{concept}/batch", params={"labeler": "oracle"}).json()
+                batch = api.post(f"/api/concepts/{concept}/batch", json={"labeler": "oracle"}).json()
                 batch_ms.append(1000 * (time.perf_counter() - started))
                 if not batch["items"]:
                     break

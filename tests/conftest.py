@@ -101,3 +101,12 @@ def milvus_server(tmp_path_factory):
     finally:
         server.stdin.close()
         server.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def text_dataset(tmp_path_factory):
+    """web_support's ~2,500 GloVe-embedded texts, built once per session (no test writes into a
+    dataset); the web tests and the disk tests share it."""
+    from web_support import make_text_dataset
+
+    return make_text_dataset(tmp_path_factory.mktemp("web") / "texts")

@@ -53,10 +53,22 @@ class UnknownNameError(InvalidParameterError):
     http_status = 404
 
 
-class LabelConflictError(SealsearchError):
-    """A row was told a second time with a different label (or twice, differently, in one call)."""
+class ConflictError(SealsearchError):
+    """The request clashes with the project's current state (a concept that exists, no open batch
+    to read); retrying the same request will not help, doing what the message says will."""
 
     http_status = 409
+
+
+class ConceptExistsError(ConflictError, InvalidParameterError):
+    """A concept of that name exists (409). Also an InvalidParameterError, which it was before it
+    had its own class, so callers catching that keep working."""
+
+    http_status = 409
+
+
+class LabelConflictError(ConflictError):
+    """A row was told a second time with a different label (or twice, differently, in one call)."""
 
 
 class MissingExtraError(SealsearchError):
@@ -68,3 +80,12 @@ class StorageError(SealsearchError):
     nothing of the refused call was recorded."""
 
     http_status = 507
+
+
+class ProjectBusyError(StorageError):
+    """Another process holds the project's database for writing (SQLite busy/locked) past a short
+    wait; nothing of the refused call was recorded and the same call may simply be retried."""
+
+    exit_code = 75  # sysexits' EX_TEMPFAIL: try again later
+    http_status = 503
+    retry_after_s = 2

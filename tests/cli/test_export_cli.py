@@ -124,7 +124,7 @@ def test_csv_cells_a_spreadsheet_would_run_are_escaped_and_numbers_stay(tmp_path
     vectors = np.random.default_rng(0).normal(size=(len(texts), 8)).astype(np.float32)
     write_dataset(tmp_path / "ds", vectors, name="formulas", embedder="test", items=items)
     with Project.init(tmp_path / "p", dataset=tmp_path / "ds", factory="Flat") as project:
-        project.create_concept("=cmd|' /C calc'!A0", positives=list(items["id"][:11]))
+        project.create_concept("=cmd|' -C calc'!A0", positives=list(items["id"][:11]))
     for format_ in ("csv", "jsonl"):
         result = seals("export", tmp_path / "p", "--out", tmp_path / f"labels.{format_}")
         assert result.exit_code == 0, result.output
@@ -132,6 +132,6 @@ def test_csv_cells_a_spreadsheet_would_run_are_escaped_and_numbers_stay(tmp_path
         rows = list(csv.DictReader(file))
     texts_out = {row["id"]: row["text"] for row in rows}
     assert [texts_out[f"item{i}"] for i in range(11)] == ["'" + t for t in FORMULAS] + NUMBERS + ["plain"]
-    assert {row["concept"] for row in rows} == {"'=cmd|' /C calc'!A0"}
+    assert {row["concept"] for row in rows} == {"'=cmd|' -C calc'!A0"}
     verbatim = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
     assert sorted(row["text"] for row in verbatim) == sorted(texts[:11])  # JSON lines keep the text as it is

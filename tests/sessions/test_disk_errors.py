@@ -5,16 +5,14 @@ project opens afterwards with every acknowledged label, its SQLite file intact."
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from disk_support import fill, remount, small_filesystem
 from sealsearch.cli import app as cli_app
 from sealsearch.errors import StorageError
 from sealsearch.sessions import Project
@@ -25,34 +23,6 @@ from web_support import make_text_dataset
 @pytest.fixture(scope="module")
 def text_dataset(tmp_path_factory):
     return make_text_dataset(tmp_path_factory.mktemp("disk") / "texts")
-
-
-@contextlib.contextmanager
-def small_filesystem(path: Path, size: str = "4m"):
-    path.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
-def remount(path: Path, mode: str) -> None:
-    subprocess.run(["mount", "-o", f"remount,{mode}", str(path)], check=True)
-
-
-def fill(path: Path) -> Path:
-    """Write until the filesystem is full; returns the filler file (delete it to free the space)."""
-    filler = path / "filler"
-    with open(filler, "wb", buffering=0) as file:
-        try:
-            while True:
-                file.write(b"\0" * 4096)
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
-    return filler
 
 
 def labels_in(project_dir: Path) -> dict[str, str]:

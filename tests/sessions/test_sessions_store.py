@@ -85,7 +85,9 @@ def test_every_error_has_an_http_status():
     from sealsearch import errors
 
     classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.SealsearchError)]
-    assert all(c.http_status in (400, 404, 409, 422) for c in classes if c is not errors.StorageError)
+    assert all(c.http_status in (400, 404, 409, 422) for c in classes if not issubclass(c, errors.StorageError))
     assert errors.StorageError.http_status == 507  # the server's disk, not the request: full or read-only
+    assert errors.ProjectBusyError.http_status == 503 and errors.ProjectBusyError.retry_after_s > 0  # retry soon
+    assert errors.ConflictError.http_status == 409
     assert errors.UnknownNameError.http_status == 404 and errors.MissingFileError.http_status == 404
     assert errors.LabelConflictError.http_status == 409 and errors.InvalidParameterError.http_status == 422

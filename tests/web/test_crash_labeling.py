@@ -19,14 +19,9 @@ import pytest
 
 from crash_support import integrity, record_kill, truth
 from sealsearch.sessions import Project
-from web_support import CATEGORIES, Server, make_text_dataset
+from web_support import CATEGORIES, Server
 
 LABELER = "alice"
-
-
-@pytest.fixture(scope="module")
-def text_dataset(tmp_path_factory):
-    return make_text_dataset(tmp_path_factory.mktemp("crash") / "texts")
 
 
 class Driver(threading.Thread):
@@ -45,7 +40,7 @@ class Driver(threading.Thread):
 
     def get_batch(self) -> dict:
         self.in_flight = ("get",)
-        batch = self.api.get(f"/api/concepts/{self.concept}/batch", params={"labeler": LABELER})
+        batch = self.api.post(f"/api/concepts/{self.concept}/batch", json={"labeler": LABELER})
         batch.raise_for_status()
         self.last_batch, self.in_flight = batch.json(), None
         return self.last_batch
@@ -98,7 +93,7 @@ def check_after_kill(api: httpx.Client, project_dir: Path, concept: str, driver:
         driver.labels.pop(driver.order.pop())
     assert stored == expected, (op, set(stored.items()) ^ set(expected.items()))
     if op is None or (op[0] != "get" and not committed):
-        again = api.get(f"/api/concepts/{concept}/batch", params={"labeler": LABELER}).json()
+        again = api.post(f"/api/concepts/{concept}/batch", json={"labeler": LABELER}).json()
         assert again == driver.last_batch, (op, again, driver.last_batch)
         return True
     return False

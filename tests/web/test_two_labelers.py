@@ -14,12 +14,7 @@ import pytest
 
 from crash_support import integrity, truth
 from sealsearch.sessions import Project
-from web_support import Server, make_text_dataset
-
-
-@pytest.fixture(scope="module")
-def text_dataset(tmp_path_factory):
-    return make_text_dataset(tmp_path_factory.mktemp("two") / "texts")
+from web_support import Server
 
 
 class Labeler(threading.Thread):
@@ -34,7 +29,7 @@ class Labeler(threading.Thread):
     def run(self) -> None:
         try:
             while True:
-                batch = self.api.get("/api/concepts/dog/batch", params={"labeler": self.name})
+                batch = self.api.post("/api/concepts/dog/batch", json={"labeler": self.name})
                 assert batch.status_code == 200, batch.text
                 batch = batch.json()
                 if not batch["items"]:
@@ -55,7 +50,7 @@ class Labeler(threading.Thread):
                     assert response.status_code == 200 and response.json() == {"acknowledged": 1}, (item, batch)
                     # 0 would mean the item was labeled already: handed to both labelers
                     self.acknowledged[item["id"]] = label
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:  # reported by the test
             self.error = exc
 
 

@@ -14,14 +14,8 @@ from typer.testing import CliRunner
 from sealsearch.cli import app as cli_app
 from sealsearch.sessions import Project
 from sealsearch.web import create_app, get_project
-from web_support import make_text_dataset
 
 LABELER = "alice"
-
-
-@pytest.fixture(scope="session")
-def text_dataset(tmp_path_factory):
-    return make_text_dataset(tmp_path_factory.mktemp("web") / "texts")
 
 
 @pytest.fixture
@@ -59,10 +53,10 @@ def test_create_list_label_undo_and_next_batch(client, text_dataset):
     assert created.json()["name"] == "dog" and created.json()["batch_size"] == 8
     assert [c["name"] for c in client.get("/api/concepts").json()] == ["dog"]
 
-    batch = client.get("/api/concepts/dog/batch", params={"labeler": LABELER}).json()
+    batch = client.post("/api/concepts/dog/batch", json={"labeler": LABELER}).json()
     assert batch["mode"] == "search" and len(batch["items"]) == 8
     assert set(batch["items"][0]) >= {"id", "row", "text", "uri", "score"}
-    assert client.get("/api/concepts/dog/batch", params={"labeler": LABELER}).json() == batch  # same until labeled
+    assert client.post("/api/concepts/dog/batch", json={"labeler": LABELER}).json() == batch  # same until labeled
 
     positives = dog_ids(text_dataset)
     labels = answer(batch["items"], positives)
@@ -73,7 +67,7 @@ def test_create_list_label_undo_and_next_batch(client, text_dataset):
 
     history = client.get("/api/concepts/dog/labels").json()
     assert history["total"] == 8 and history["labels"][0]["id"] == labels[-1]["id"]
-    following = client.get("/api/concepts/dog/batch", params={"labeler": LABELER}).json()
+    following = client.post("/api/concepts/dog/batch", json={"labeler": LABELER}).json()
     assert following["batch"] != batch["batch"]
     assert not {i["id"] for i in following["items"]} & {i["id"] for i in batch["items"]}
 
@@ -87,14 +81,17 @@ def test_create_list_label_undo_and_next_batch(client, text_dataset):
 
 def test_labels_one_by_one_keep_the_batch_until_it_is_decided_or_new_is_asked(client, text_dataset):
     client.post("/api/concepts", json={"name": "dog", "query": "dog", "batch_size": 6})
-    get = lambda **extra: client.get("/api/concepts/dog/batch", params={"labeler": LABELER, **extra}).json()  # noqa: E731
+
+    def get(**extra):
+        return client.post("/api/concepts/dog/batch", json={"labeler": LABELER, **extra}).json()
+
     batch = get()
     for n, label in enumerate(answer(batch["items"][:2], dog_ids(text_dataset))):
         client.post("/api/concepts/dog/labels", json={"labeler": LABELER, "labels": [label], "batch": batch["batch"]})
         rest = get()  # the same batch's undecided items, not a new batch
         assert rest["batch"] == batch["batch"] and rest["items"] == batch["items"][n + 1 :]
     assert client.get("/api/concepts/dog/stats").json()["rounds"] == 0  # nothing told yet
-    early = get(new="true")
+    early = get(new=True)
     assert early["batch"] != batch["batch"] and early["round"] == 1
     assert client.get("/api/concepts/dog/stats").json()["rounds"] == 1  # the two labels: one round
 
@@ -111,7 +108,7 @@ def test_search_random_stats_top_and_exports(client, text_dataset):
     assert_one_line_error(client.get("/api/concepts/dog/model"), 422, "no labels the model has learned yet")
     positives = dog_ids(text_dataset)
     for _ in range(3):
-        batch = client.get("/api/concepts/dog/batch", params={"labeler": LABELER}).json()
+        batch = client.post("/api/concepts/dog/batch", json={"labeler": LABELER}).json()
         labels = answer(batch["items"], positives)
         client.post("/api/concepts/dog/labels", json={"labeler": LABELER, "labels": labels, "batch": batch["batch"]})
     random_negatives = client.get("/api/concepts/dog/random", params={"n": 10, "split": "test"}).json()["items"]
@@ -141,7 +138,7 @@ def test_audit_items_are_unlabeled_pool_items_and_labeling_them_moves_the_estima
     assert client.get("/api/concepts/dog/audit").json() == {"items": []}  # a GET never draws
     positives = dog_ids(text_dataset)
     for _ in range(3):
-        batch = client.get("/api/concepts/dog/batch", params={"labeler": LABELER}).json()
+        batch = client.post("/api/concepts/dog/batch", json={"labeler": LABELER}).json()
         labels = answer(batch["items"], positives)
         client.post("/api/concepts/dog/labels", json={"labeler": LABELER, "labels": labels, "batch": batch["batch"]})
     model = client.get("/api/concepts/dog/stats").json()["estimate"]
@@ -174,7 +171,7 @@ def test_errors_are_one_line_json_with_4xx(client):
     client.post("/api/concepts", json={"name": "dog", "query": "dog"})
     assert_one_line_error(client.get("/api/concepts/cat/stats"), 404, "cat")
     assert_one_line_error(client.get("/api/concepts/dgo/batch?labeler=a"), 404, "dog")  # did you mean
-    assert_one_line_error(client.post("/api/concepts", json={"name": "dog"}), 422, "exists")
+    assert_one_line_error(client.post("/api/concepts", json={"name": "dog"}), 409, "exists")
     assert_one_line_error(client.post("/api/concepts", json={"name": "x", "strategy": "best"}), 422, "strategy")
     assert_one_line_error(client.post("/api/concepts", json={"name": "x", "pool": "sealz"}), 422, "pool", "seals")
     assert_one_line_error(client.post("/api/concepts", json={"name": "x", "k": 0}), 422, "k:")

@@ -174,3 +174,50 @@ def test_label_two_batches_with_the_keyboard_reload_and_export(page, server):
         wait_until(page, "() => document.querySelectorAll('#grid .card[data-state=saved]').length === 3")
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=False)
+
+
+EVIL_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg"><script>fetch("/api/concepts", {method: "POST", '
+    'headers: {"content-type": "application/json"}, body: JSON.stringify({name: "pwned"})})</script>'
+    '<rect width="10" height="10"/></svg>'
+)
+
+
+@pytest.fixture(scope="module")
+def media_server(tmp_path_factory, server):
+    """A second server on a project whose media folder holds an SVG with a script."""
+    root = tmp_path_factory.mktemp("media")
+    (root / "evil.svg").write_text(EVIL_SVG)
+    dataset = make_text_dataset(root / "texts")
+    Project.init(root / "project", dataset=dataset.path).close()
+    with Server(root / "project", "--media", str(root)) as running:
+        yield running
+
+
+def test_an_svg_with_a_script_runs_nothing_in_the_apps_origin(page, media_server):
+    sent: list[str] = []
+    page.on("request", lambda request: sent.append(f"{request.method} {request.url}"))
+    with page.expect_console_message(lambda message: "sandbox" in message.text or "Security" in message.text):
+        page.goto(media_server.url + "/media/evil.svg")  # the script is blocked, and says so
+    assert not [line for line in sent if line.startswith("POST")], sent
+    page.goto(media_server.url + "/")
+    wait_until(page, "() => !document.querySelector('#concepts tbody').textContent.includes('Loading')")
+    assert "pwned" not in page.inner_text("#concepts")
+
+
+def test_the_api_docs_render_with_no_network(page, media_server):
+    outside: list[str] = []
+
+    def only_the_app(route):
+        if route.request.url.startswith(media_server.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_app)
+    page.goto(media_server.url + "/docs")
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert "sealsearch labeling" in page.inner_text(".swagger-ui .info .title")
+    page.wait_for_selector('[data-path="/api/concepts/{c}/batch"]')
+    assert not outside, outside

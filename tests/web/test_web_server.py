@@ -4,15 +4,9 @@ restart, and the labeler gets the same batch back."""
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from sealsearch.sessions import Project
-from web_support import Server, make_text_dataset
-
-
-@pytest.fixture(scope="module")
-def text_dataset(tmp_path_factory):
-    return make_text_dataset(tmp_path_factory.mktemp("server") / "texts")
+from web_support import Server
 
 
 def test_acknowledged_labels_survive_sigkill(tmp_path, text_dataset):
@@ -25,11 +19,11 @@ def test_acknowledged_labels_survive_sigkill(tmp_path, text_dataset):
     with Server(tmp_path / "project") as server:
         api = httpx.Client(base_url=server.url, timeout=30)
         assert api.post("/api/concepts", json={"name": "dog", "query": "dog"}).status_code == 201
-        first = api.get("/api/concepts/dog/batch", params={"labeler": "alice"}).json()
+        first = api.post("/api/concepts/dog/batch", json={"labeler": "alice"}).json()
         labels = answer(first["items"])
         ack = api.post("/api/concepts/dog/labels", json={"labeler": "alice", "labels": labels, "batch": first["batch"]})
         assert ack.json() == {"acknowledged": len(labels)}
-        second = api.get("/api/concepts/dog/batch", params={"labeler": "alice"}).json()
+        second = api.post("/api/concepts/dog/batch", json={"labeler": "alice"}).json()
         assert second["batch"] != first["batch"] and second["items"]
         server.kill()  # SIGKILL right after the acknowledgement: no shutdown code runs
         assert server.process.returncode == -9
@@ -38,6 +32,6 @@ def test_acknowledged_labels_survive_sigkill(tmp_path, text_dataset):
         api = httpx.Client(base_url=server.url, timeout=30)
         stored = api.get("/api/concepts/dog/labels", params={"n": 1000}).json()["labels"]
         assert {(row["id"], row["label"]) for row in stored} == {(x["id"], x["label"]) for x in labels}
-        again = api.get("/api/concepts/dog/batch", params={"labeler": "alice"}).json()
+        again = api.post("/api/concepts/dog/batch", json={"labeler": "alice"}).json()
         assert again == second  # the leased batch, same id, items and scores
         assert api.get("/api/concepts").json()[0]["labels"] == len(labels)

@@ -33,10 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealsearch.errors import InvalidDataError
+from sealsearch.errors import ConceptExistsError, InvalidDataError
 from sealsearch.sessions.schema import MIGRATIONS, check_version, statements, storage_error
 
 LABELS = ("positive", "negative", "skip")
+BUSY_TIMEOUT_S = 3.0  # a write waits this long for another process's lock, then ProjectBusyError (503, retry)
 EVENT_KINDS = (*LABELS, "undo")
 
 
@@ -53,6 +54,10 @@ class Event:
     round: int
     batch_id: int | None
     supersedes: int | None
+
+
+def concept_exists(name: str) -> str:
+    return f"concept {name!r}: exists already; open it (its page, or project.concept({name!r})) or choose another name"
 
 
 def effective_events(events: Sequence[Event]) -> dict[int, Event]:
@@ -93,7 +98,7 @@ class LabelStore:
         self.create = create
         self._lock = threading.RLock()
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
         except sqlite3.Error as exc:
             raise storage_error(self.path, exc) from None
         try:
@@ -177,13 +182,18 @@ class LabelStore:
     def add_concept(
         self, name: str, strategy: str, pool: str, k: int, batch_size: int, query: str | None, seed: int
     ) -> int:
-        with self.transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO concepts (name, strategy, pool, k, batch_size, query, seed, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (name, strategy, pool, k, batch_size, query, seed, time.time()),
-            )
-            return int(cursor.lastrowid)
+        """The new concept's id; ConflictError when the name exists (another process may have
+        created it since the caller looked: the UNIQUE constraint decides, not the look)."""
+        try:
+            with self.transaction() as db:
+                cursor = db.execute(
+                    "INSERT INTO concepts (name, strategy, pool, k, batch_size, query, seed, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (name, strategy, pool, k, batch_size, query, seed, time.time()),
+                )
+                return int(cursor.lastrowid)
+        except sqlite3.IntegrityError:
+            raise ConceptExistsError(concept_exists(name)) from None
 
     def concepts(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.query("SELECT * FROM concepts ORDER BY id")]
@@ -245,13 +255,11 @@ class LabelStore:
 
     def closed_rounds(self, concept_id: int, after: int = -1) -> tuple[int, dict[int, int]]:
         """(number of closed rounds, {event id: round} of the rounds numbered above `after`)."""
-        with self._lock:
-            (last,) = self._db.execute(
-                "SELECT MAX(round) FROM closed_rounds WHERE concept_id = ?", (concept_id,)
-            ).fetchone()
-            members = self._db.execute(
+        with self._lock:  # both reads see the same state (storage errors mapped by `query`)
+            ((last,),) = self.query("SELECT MAX(round) FROM closed_rounds WHERE concept_id = ?", (concept_id,))
+            members = self.query(
                 "SELECT event_id, round FROM round_events WHERE concept_id = ? AND round > ?", (concept_id, after)
-            ).fetchall()
+            )
         return (0 if last is None else int(last) + 1), {r["event_id"]: r["round"] for r in members}
 
     def round_log(self, concept_id: int) -> list[dict[str, Any]]:

@@ -25,10 +25,17 @@ from sealsearch.active.pools import POOLS, pools_using_k
 from sealsearch.active.strategies import DEFAULT_STRATEGY, STRATEGIES
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.embeddings import fingerprint_rows, sampled_digest
-from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError, UnknownNameError
+from sealsearch.errors import (
+    ConceptExistsError,
+    InvalidDataError,
+    InvalidParameterError,
+    MissingFileError,
+    UnknownNameError,
+)
 from sealsearch.index import DEFAULT_BACKEND, KnnIndex, auto_factory, backend_at
 from sealsearch.index.graph import KnnGraph
-from sealsearch.sessions.labelstore import LabelStore
+from sealsearch.sessions.labelstore import LabelStore, concept_exists
+from sealsearch.sessions.names import check_concept_name
 from sealsearch.sessions.replay import ConceptSettings
 from sealsearch.sessions.seeding import QueryVectors
 from sealsearch.sessions.session import ConceptSession
@@ -94,8 +101,8 @@ def check_dataset_matches(meta: dict[str, str], dataset: Dataset, path: Path) ->
 
 
 class Project:
-    """A labeling project: the contract shared with the web app and the CLI (docs/labeling.md; the web
-    API's schema is its /openapi.json)."""
+    """A labeling project; the contract shared with the web app and the CLI is docs/labeling.md
+    (its REST table is checked against the app's /openapi.json)."""
 
     def __init__(self, path: Path, store: LabelStore, dataset: Dataset, lease_s: float = DEFAULT_LEASE_S):
         self.path = path
@@ -204,7 +211,9 @@ class Project:
         if name not in self._sessions:
             self._load_concepts()
         if name not in self._sessions:
-            hint = did_you_mean(name, self._sessions) or f"; create it with create_concept({name!r})"
+            hint = (
+                did_you_mean(name, self._sessions) or "; create it first (the app's home page, `seals label --query`)"
+            )
             raise UnknownNameError(f"unknown concept {name!r}{hint}")
         return self._sessions[name]
 
@@ -215,11 +224,9 @@ class Project:
     ) -> dict[str, Any]:  # fmt: skip
         """A new concept, seeded by a free-text query and/or positive item ids (recorded as
         positive events of `labeler`); returns its `concepts()` row."""
-        name = name.strip() if isinstance(name, str) else name
-        if not name or not isinstance(name, str):
-            raise InvalidParameterError("concept name must be a non-empty string")
+        name = check_concept_name(name)  # no control, bidi or zero-width characters, no "/"
         if name in self._sessions or name in {row["name"] for row in self.store.concepts()}:
-            raise InvalidParameterError(f"concept {name!r} exists; open it with project.concept({name!r})")
+            raise ConceptExistsError(concept_exists(name))
         for value, choices, what in ((strategy, STRATEGIES, "strategy"), (pool, POOLS, "pool")):
             try:
                 check_name(value, choices, what)
@@ -281,7 +288,7 @@ class Project:
         rows = self._id_index().get_indexer([str(i) for i in ids])
         if (rows < 0).any():
             missing = ids[int(np.flatnonzero(rows < 0)[0])]
-            raise UnknownNameError(f"unknown item id {missing!r} in dataset {self.dataset.path}")
+            raise UnknownNameError(f"unknown item id {missing!r}: not an item of this project's dataset; check the id")
         return rows.astype(np.int64)
 
     def ids_of(self, rows: np.ndarray) -> list[str]:

@@ -30,7 +30,8 @@ class ConceptResults:
         """The effective labels and the loop synced with them; None before any label was learned.
         Callers hold `_lock`."""
         effective = self.effective()
-        return effective, self._synced_model(effective) if self._training_labels(effective) else None
+        learned = self._training_labels(effective)
+        return effective, self._synced_model(effective, record=False) if learned else None
 
     def stats(self) -> dict[str, Any]:
         with self._lock:

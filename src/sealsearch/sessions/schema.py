@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from sealsearch.errors import InvalidDataError, StorageError
+from sealsearch.errors import InvalidDataError, ProjectBusyError, StorageError
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -100,21 +100,34 @@ def statements(script: str) -> list[str]:
     return statements
 
 
+def is_busy(exc: sqlite3.Error) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED: another connection holds the lock (by error code, else text)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    lowered = str(exc).lower()
+    return "database is locked" in lowered or "database is busy" in lowered or "table is locked" in lowered
+
+
 def storage_error(path: Path, exc: sqlite3.Error) -> InvalidDataError | StorageError:
     """A SQLite failure as one line naming the file and the fix: a damaged or foreign file is
-    InvalidDataError, a disk that refuses (full, read-only, locked, I/O) is StorageError."""
+    InvalidDataError, another process holding the write lock past the busy timeout is
+    ProjectBusyError (retry), a disk that refuses (full, read-only, I/O) is StorageError."""
     reason = str(exc)
     if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
         return InvalidDataError(
             f"{path}: not a readable sealsearch project ({reason}); restore it from a backup or create a new project"
+        )
+    if is_busy(exc):
+        return ProjectBusyError(
+            f"{path}: the project is busy: another process holds its database for writing ({reason}); nothing "
+            f"was recorded, retry in {ProjectBusyError.retry_after_s} s (or close the other program)"
         )
     lowered = reason.lower()
     if "full" in lowered:
         fix = "free disk space and retry; everything acknowledged before is kept"
     elif "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
         fix = f"make {path.parent} and its files writable by this user, then retry"
-    elif "locked" in lowered or "busy" in lowered:
-        fix = "another process holds the project for writing; retry in a moment"
     else:
         fix = "check the disk and retry; everything acknowledged before is kept"
     return StorageError(f"{path}: the disk refused the project's database ({reason}); {fix}")

@@ -25,6 +25,7 @@ whether the process was restarted.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -35,7 +36,7 @@ import pandas as pd
 
 from sealsearch.active.pools import pools_using_k
 from sealsearch.data.dataset import Dataset
-from sealsearch.errors import InvalidParameterError, LabelConflictError, UnknownNameError
+from sealsearch.errors import InvalidParameterError, LabelConflictError, StorageError, UnknownNameError
 from sealsearch.index import KnnIndex
 from sealsearch.index.graph import KnnGraph
 from sealsearch.sessions import estimate as estimating
@@ -46,6 +47,7 @@ from sealsearch.sessions.rounds import batch_complete, round_groups
 from sealsearch.sessions.seeding import nearest, random_rows
 
 Item = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 class ProjectParts(Protocol):
@@ -109,16 +111,18 @@ class ConceptSession(ConceptResults):
     def _close(self, labeler: str, batch: int | None, *, free: bool, reason: str) -> int:
         """Close the rounds due now (see the module docstring); returns how many were closed."""
         store, now = self.project.store, time.time()
-        closed = 0
-        with self._write_lock, store.transaction():  # read the log and record the closing atomically
-            self._refresh()
-            pending = [e for e in effective_events(self._events).values() if e.id not in self._closed]
-            live = store.live_batches(self.settings.id, now, other_than=labeler) if free else set()
-            for batch_id, members in round_groups(pending, batch, free, live):
-                round_ = store.close_round(self.settings.id, members, batch_id, labeler, reason)
+        recorded: list[tuple[list[int], int]] = []
+        with self._write_lock:
+            with store.transaction():  # read the log and record the closing atomically
+                self._refresh()
+                pending = [e for e in effective_events(self._events).values() if e.id not in self._closed]
+                live = store.live_batches(self.settings.id, now, other_than=labeler) if free else set()
+                for batch_id, members in round_groups(pending, batch, free, live):
+                    recorded.append((members, store.close_round(self.settings.id, members, batch_id, labeler, reason)))
+            for members, round_ in recorded:  # memory follows the COMMIT, never runs ahead of it
                 self._closed.update(dict.fromkeys(members, round_))
-                self.rounds, closed = round_ + 1, closed + 1
-        return closed
+                self.rounds = round_ + 1
+        return len(recorded)
 
     def effective(self) -> dict[int, Event]:
         """row -> effective label event (positive/negative/skip), in event order."""
@@ -150,8 +154,9 @@ class ConceptSession(ConceptResults):
         labels = {label for label, _ in self._training_labels(self.effective()).values()}
         return "active" if labels == {0, 1} else "search"
 
-    def _synced_model(self, effective: dict[int, Event] | None = None) -> ConceptModel:
-        """The loop, synced with the log (caller holds `_lock`)."""
+    def _synced_model(self, effective: dict[int, Event] | None = None, *, record: bool = True) -> ConceptModel:
+        """The loop, synced with the log (caller holds `_lock`); `record=False` (the read side:
+        stats, top, the model) writes nothing, the background worker records the round."""
         effective = self.effective() if effective is None else effective
         if self._model is None:
             s = self.settings
@@ -163,18 +168,18 @@ class ConceptSession(ConceptResults):
         self._model.sync(labels, skipped)
         if labels:
             self._model.loop.fit()  # train now (in the background worker when called from there); cached
-            if max(r for _, r in labels.values()) > self._recorded:
+            if record and max(r for _, r in labels.values()) > self._recorded:
                 self._record_round(labels)
         return self._model
 
     def _record_round(self, labels: TrainingLabels) -> None:
-        loop = self._model.loop
-        self._recorded = max(r for _, r in labels.values())
-        self.project.store.record_round(self.settings.id, self._recorded, {
+        loop, round_ = self._model.loop, max(r for _, r in labels.values())
+        self.project.store.record_round(self.settings.id, round_, {
             "n_labeled": len(labels), "n_positive": sum(label for label, _ in labels.values()),
             "pool_size": loop.pool.size, "t_select": loop.timings.select, "t_knn": loop.timings.knn,
             "t_train": loop.timings.train,
         })  # fmt: skip
+        self._recorded = round_  # after the write: a refused write is tried again next time
 
     # -- proposing -------------------------------------------------------------------------
     def _propose(self, n: int, excluded: set[int]) -> tuple[str, np.ndarray, np.ndarray]:
@@ -216,15 +221,11 @@ class ConceptSession(ConceptResults):
             raise InvalidParameterError(f"n must be a positive number of items, got {n}")
         store, now = self.project.store, time.time()
         with self._lock:
-            effective = self.effective()
             current = store.open_batch(self.settings.id, labeler, now)
-            if current is not None and not new:
-                left = [i for i in current["items"] if i["row"] not in effective]
-                if left:
-                    rows = np.array([i["row"] for i in left], dtype=np.int64)
-                    scores = np.array([np.nan if i["score"] is None else i["score"] for i in left])
-                    self.wait_ms["next_batch"] = 1000 * (time.perf_counter() - start)
-                    return self._batch(current["id"], current["mode"], rows, scores, current["round"])
+            undecided = self._undecided(current, self.effective()) if not new else None
+            if undecided is not None:
+                self.wait_ms["next_batch"] = 1000 * (time.perf_counter() - start)
+                return undecided
             self._close(labeler, current["id"] if current else None, free=True, reason="new batch")
             leased = store.leased_rows(self.settings.id, now, other_than=labeler)
             batch_id = None  # another process may lease rows meanwhile: add_batch re-checks, in its transaction
@@ -239,6 +240,21 @@ class ConceptSession(ConceptResults):
             mode, rows, scores = proposal
         self.wait_ms["next_batch"] = 1000 * (time.perf_counter() - start)
         return self._batch(batch_id, mode, rows, scores)
+
+    def current_batch(self, labeler: str) -> dict[str, Any] | None:
+        """The undecided items of the labeler's open batch, as `next_batch` returns them; None when
+        they have no open batch or every item of it is decided. Reads only: leases nothing, closes
+        no round (what a GET may do)."""
+        current = self.project.store.open_batch(self.settings.id, labeler, time.time())
+        return self._undecided(current, self.effective())
+
+    def _undecided(self, current: dict[str, Any] | None, effective: dict[int, Event]) -> dict[str, Any] | None:
+        left = [i for i in current["items"] if i["row"] not in effective] if current is not None else []
+        if not left:
+            return None
+        rows = np.array([i["row"] for i in left], dtype=np.int64)
+        scores = np.array([np.nan if i["score"] is None else i["score"] for i in left])
+        return self._batch(current["id"], current["mode"], rows, scores, current["round"])
 
     def _batch(
         self, batch_id: int | None, mode: str, rows: np.ndarray, scores: np.ndarray, round_: int | None = None
@@ -280,59 +296,57 @@ class ConceptSession(ConceptResults):
                     wanted.setdefault(item["row"], (item["item_id"], "negative"))
         elif rest_negative:
             raise InvalidParameterError("rest_negative needs the batch whose remaining items are negative")
-        with self._write_lock, self.project.store.transaction():  # read and append atomically
-            self._refresh()
-            effective = effective_events(self._events)
-            if rest_negative:  # an item someone labeled meanwhile keeps that label
-                wanted = {r: v for r, v in wanted.items() if r not in effective or v[0] in ids}
-            events = [
-                {"item_id": item_id, "row": row, "label": label, "labeler": labeler, "round": self.rounds,
-                 "batch_id": batch, "supersedes": effective[row].id if row in effective else None}
-                for row, (item_id, label) in wanted.items()
-                if row not in effective or effective[row].label != label
-            ]  # fmt: skip
-            written = store.append_events(self.settings.id, events) if events else []
-            self._events.extend(written)
+        with self._write_lock:
+            with store.transaction():  # read and append atomically
+                self._refresh()
+                effective = effective_events(self._events)
+                if rest_negative:  # an item someone labeled meanwhile keeps that label
+                    wanted = {r: v for r, v in wanted.items() if r not in effective or v[0] in ids}
+                events = [
+                    {"item_id": item_id, "row": row, "label": label, "labeler": labeler, "round": self.rounds,
+                     "batch_id": batch, "supersedes": effective[row].id if row in effective else None}
+                    for row, (item_id, label) in wanted.items()
+                    if row not in effective or effective[row].label != label
+                ]  # fmt: skip
+                written = store.append_events(self.settings.id, events) if events else []
+            self._events.extend(written)  # after COMMIT: a refused write leaves no trace in memory
         if written:
-            cid = self.settings.id
-            found = store.batch(batch) if batch is not None else store.open_batch(cid, labeler, time.time())
-            complete = found is not None and batch_complete(found["items"], self.effective())
-            if complete and self._close(labeler, found["id"], free=False, reason="batch complete"):
-                self.project.precompute(self, labeler)
+            self._close_if_complete(labeler, batch)
         self.wait_ms["label"] = 1000 * (time.perf_counter() - start)
         return len(written)
 
+    def _close_if_complete(self, labeler: str, batch: int | None) -> None:
+        """Close the batch as a round when its every item is decided. The labels are committed
+        already: a disk that refuses the closing now is logged, not raised (the labels stay
+        acknowledged), and the round closes at the labeler's next batch."""
+        store = self.project.store
+        try:
+            found = (
+                store.batch(batch) if batch is not None else store.open_batch(self.settings.id, labeler, time.time())
+            )
+            complete = found is not None and batch_complete(found["items"], self.effective())
+            if complete and self._close(labeler, found["id"], free=False, reason="batch complete"):
+                self.project.precompute(self, labeler)
+        except StorageError as exc:
+            log.warning("labels committed, closing their round deferred: %s", exc)
+
     def undo(self, labeler: str) -> dict[str, Any] | None:
         """Undo the labeler's latest label that is still in force; returns {id, label, row, event}."""
-        with self._write_lock, self.project.store.transaction():
-            self._refresh()
-            undone = {e.supersedes for e in self._events if e.label == "undo"}
-            target = next(
-                (
-                    e
-                    for e in reversed(self._events)
-                    if e.labeler == labeler and e.label != "undo" and e.id not in undone
-                ),
-                None,
-            )
-            if target is None:
-                return None
-            self._events.extend(
-                self.project.store.append_events(
-                    self.settings.id,
-                    [
-                        {
-                            "item_id": target.item_id,
-                            "row": target.row,
-                            "label": "undo",
-                            "labeler": labeler,
-                            "round": self.rounds,
-                            "batch_id": target.batch_id,
-                            "supersedes": target.id,
-                        }
-                    ],
+        with self._write_lock:
+            with self.project.store.transaction():
+                self._refresh()
+                undone = {e.supersedes for e in self._events if e.label == "undo"}
+                target = next(
+                    (e for e in reversed(self._events) if e.labeler == labeler and e.label != "undo"
+                     and e.id not in undone),
+                    None,
                 )  # fmt: skip
-            )
+                if target is None:
+                    return None
+                event = {"item_id": target.item_id, "row": target.row, "label": "undo", "labeler": labeler,
+                         "round": self.rounds, "batch_id": target.batch_id, "supersedes": target.id}  # fmt: skip
+                written = self.project.store.append_events(self.settings.id, [event])
+            self._events.extend(written)  # after COMMIT
         if target.id in self._closed:  # a told label taken back: the loop is rebuilt by replay
             self.project.precompute(self, labeler)
         return {"id": target.item_id, "label": target.label, "row": target.row, "event": target.id}

@@ -1,9 +1,13 @@
-"""Every failure as `{"error": "one line"}` with a 4xx status, never a traceback or a list;
-`SealsearchError`s carry their `http_status` (sealsearch/errors.py)."""
+"""Every failure as `{"error": "one line"}` with a 4xx status (503/507 for a busy project or a
+refusing disk), never a traceback or a list; `SealsearchError`s carry their `http_status`
+(sealsearch/errors.py). No answer shows a server path: the library's messages name files by
+their absolute paths (right for a terminal), and `redact` turns the project's, the dataset's and
+the media root's into their last component before a message leaves the server."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,8 +30,30 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": one_line(message)}, status_code=status)
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": one_line(message)}, status_code=status, headers=headers)
+
+
+def server_paths(app: FastAPI) -> list[tuple[str, str]]:
+    """(absolute path, what to show instead) for every directory of this server an error may name,
+    longest first so a file inside the project is cut at the project, not at its parent."""
+    project = app.state.project
+    dataset = getattr(project, "dataset", None)
+    roots = [getattr(project, "path", None), getattr(dataset, "path", None), app.state.media_root]
+    pairs = set()
+    for root in roots:
+        if root is None:
+            continue
+        for spelling in {str(Path(root)), str(Path(root).absolute()), str(Path(root).resolve())}:
+            if spelling not in (".", "/"):
+                pairs.add((spelling, Path(root).resolve().name or "."))
+    return sorted(pairs, key=lambda pair: -len(pair[0]))
+
+
+def redact(app: FastAPI, message: str) -> str:
+    for path, name in server_paths(app):
+        message = message.replace(path, name)
+    return message
 
 
 def validation_message(exc: RequestValidationError) -> str:
@@ -42,7 +68,7 @@ def validation_message(exc: RequestValidationError) -> str:
     for part in loc:
         where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
     where = where or ("body" if first.get("loc", ("",))[0] == "body" else "request")
-    what = first.get("msg", "invalid")
+    what = first.get("msg", "invalid").removeprefix("Value error, ")
     kind = first.get("type", "")
     if kind == "missing":
         what = "required; add it"
@@ -60,11 +86,13 @@ def validation_message(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SealsearchError)
     async def _sealsearch(request: Request, exc: SealsearchError):
-        return error_response(http_status(exc), str(exc))
+        retry = getattr(exc, "retry_after_s", None)
+        headers = {"Retry-After": str(retry)} if retry is not None else None
+        return error_response(http_status(exc), redact(request.app, str(exc)), headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        return error_response(422, validation_message(exc))
+        return error_response(422, redact(request.app, validation_message(exc)))
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException):

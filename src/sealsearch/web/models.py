@@ -1,17 +1,40 @@
 """Request and response bodies of the REST API (pydantic), so /docs documents the contract.
 
-The field names follow PROJECT_API.md: the web layer renames nothing, it only checks the input
-before the Project sees it and describes the output.
+The field names are the library's (`Project`, `ConceptSession`; see docs/labeling.md): the web
+layer renames nothing, it only checks the input before the Project sees it and describes the
+output. Every integer of a request is strict (JSON `true` is not 1, `"3"` is not 3) and bounded
+(a batch id fits SQLite's INTEGER), so nothing out of range reaches the database.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
+
+from sealsearch.errors import InvalidParameterError
+from sealsearch.sessions.names import MAX_NAME_LENGTH, check_concept_name
 
 LabelValue = Literal["positive", "negative", "skip"]
 Labeler = Field(min_length=1, max_length=100, pattern=r"^[\w.@+-]+$", examples=["alice"])
+SQLITE_INTEGER_MAX = 2**63 - 1  # a batch id beyond this cannot be a row of the project file
+
+
+def _concept_name(name: str) -> str:
+    try:
+        return check_concept_name(name)
+    except InvalidParameterError as exc:  # pydantic reports ValueErrors as 422 one-liners
+        raise ValueError(str(exc)) from None
+
+
+ConceptName = Annotated[
+    str, Field(min_length=1, max_length=MAX_NAME_LENGTH, examples=["dog"]), AfterValidator(_concept_name)
+]
+
+
+def strict_int(low: int, high: int, **extra) -> object:
+    """A JSON integer in [low, high]: no bool, no float, no numeric string."""
+    return Field(strict=True, ge=low, le=high, **extra)
 
 
 class Item(BaseModel):
@@ -48,20 +71,13 @@ class ConceptCreate(BaseModel):
     """A new concept, seeded by a text query (nearest items first) and/or known positive ids."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200, pattern=r"^[^/\\\x00-\x1f]+$", examples=["dog"])
+    name: ConceptName
     query: str | None = Field(default=None, max_length=2000, examples=["a dog"])
     positives: list[str] = Field(default_factory=list, max_length=10_000)
     strategy: str | None = Field(default=None, examples=["maxent"])
     pool: str | None = Field(default=None, examples=["seals"])
-    k: int | None = Field(default=None, gt=0, le=10_000)
-    batch_size: int | None = Field(default=None, gt=0, le=1_000)
-
-    @field_validator("name")
-    @classmethod
-    def _not_a_path_step(cls, name: str) -> str:
-        if name.strip() in (".", ".."):  # /api/concepts/.. would address another URL
-            raise ValueError("'.' and '..' cannot name a concept; choose a word")
-        return name
+    k: int | None = strict_int(1, 10_000, default=None)
+    batch_size: int | None = strict_int(1, 1_000, default=None)
 
 
 class Batch(BaseModel):
@@ -81,7 +97,18 @@ class LabelsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     labeler: str = Labeler
     labels: list[Label] = Field(min_length=1, max_length=10_000)
-    batch: int | None = Field(default=None, description="the batch these labels answer (optional)")
+    batch: int | None = strict_int(
+        1, SQLITE_INTEGER_MAX, default=None, description="the batch these labels answer (optional)"
+    )
+
+
+class BatchIn(BaseModel):
+    """Reserve the labeler's batch (POST: it leases items and may close a round)."""
+
+    model_config = ConfigDict(extra="forbid")
+    labeler: str = Labeler
+    n: int | None = strict_int(1, 1000, default=None, description="the size of a new batch (default: the concept's)")
+    new: StrictBool = Field(default=False, description="true: a new batch now, closing the open one as a round")
 
 
 class Acknowledged(BaseModel):
@@ -96,7 +123,7 @@ class UndoIn(BaseModel):
 class AuditIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     labeler: str = Labeler
-    n: int = Field(default=20, gt=0, le=1000, description="how many random unlabeled pool items to draw")
+    n: int = strict_int(1, 1000, default=20, description="how many random unlabeled pool items to draw")
 
 
 class Undone(BaseModel):
@@ -118,7 +145,7 @@ class Labels(BaseModel):
 
 
 class Estimate(BaseModel):
-    """How many of the pool's positives are found, with a 95% interval (PROJECT_API.md, "Recall estimate")."""
+    """How many of the pool's positives are found, with a 95% interval (docs/labeling.md)."""
 
     model_config = ConfigDict(extra="allow")
     method: Literal["model", "audit"] = Field(
@@ -151,6 +178,26 @@ class Stats(BaseModel):
     wait_ms: dict = Field(default_factory=dict)
     mode: str | None = None
     estimate: Estimate | None = Field(default=None, description="null until the model has learned a round")
+
+
+class Choice(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    label: str
+    description: str = ""
+    default: bool = False
+
+
+class Options(BaseModel):
+    """What `POST /api/concepts` accepts, from the library's registries."""
+
+    strategies: list[Choice]
+    pools: list[Choice]
+    knn_sources: list[str]
+    backends: list[str]
+    labels: list[str]
+    defaults: dict[str, str | int]
+    project: dict[str, str | None] = Field(default_factory=dict, description="this project's kNN source and backend")
 
 
 class Error(BaseModel):

@@ -24,6 +24,13 @@ import time
 from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    # JSON, errors, files: nothing in them may run or load anything (pages and /docs set their own)
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+}
 MAX_BODY = 4 * 1024 * 1024  # a full 10,000-label request is ~0.6 MB
 TOO_LARGE = f"body: larger than {MAX_BODY // 1024 // 1024} MiB; send the labels in several requests"
 COOKIE = "seals_auth"

@@ -100,9 +100,10 @@ function fillGrid(grid, items, handler, known = {}) {
 
 async function loadBatch(fresh = false) {
   try {
-    const query = `/batch?labeler=${encodeURIComponent(labeler())}${fresh ? "&new=true" : ""}`;
+    // A POST: handing out a batch leases items and may close a round (a GET never does).
+    const body = fresh ? { labeler: labeler(), new: true } : { labeler: labeler() };
     const [batch, history] = await Promise.all([
-      api(conceptUrl(concept, query)),
+      api(conceptUrl(concept, "/batch"), { method: "POST", body }),
       api(conceptUrl(concept, "/labels?n=1000")),
     ]);
     state.batch = batch;
