@@ -11,9 +11,10 @@ from typing import Annotated
 
 import typer
 
+from sealsearch.cli import options as opt
 from sealsearch.cli.output import error, out, progress_bar, user_errors
 
-app = typer.Typer()
+app = opt.Typer()
 STATUS_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
 
