@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from sealsearch.active.estimate import AuditLog, Estimate, audit_distribution, audit_estimate, model_estimate
 from sealsearch.cli import app
 from sealsearch.errors import InvalidParameterError
-from sealsearch.experiments.estimation import ESTIMATE_COLUMNS
+from sealsearch.experiments.estimate import ESTIMATE_COLUMNS
 from sealsearch.experiments.simulate import ROUND_COLUMNS, RunConfig, run, with_knn_column
 
 

@@ -9,7 +9,6 @@ import pytest
 from conftest import make_dataset
 from sealsearch.errors import InvalidParameterError
 from sealsearch.sessions import Project
-from sealsearch.sessions import estimate as estimating
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +61,7 @@ def test_audit_draws_are_kept_in_the_project_file_so_reopening_keeps_the_audit_e
         c.label("alice", [(items[-1]["id"], "skip")])  # a skipped audit item stays pending
         before = c.estimate()
         assert before["method"] == "audit" and before["audit_pending"] == 1
-        assert [i["id"] for i in estimating.pending_items(c)] == [items[-1]["id"]]
+        assert [i["id"] for i in c.audit_pending()] == [items[-1]["id"]]
         drawn = project.store.query("SELECT COUNT(*) AS n, MIN(labeler) AS who FROM audit_draws")[0]
         assert drawn["n"] == 10 and drawn["who"] == "alice"  # draws with replacement: rows may repeat
         with pytest.raises(sqlite3.DatabaseError, match="append-only"), project.store.transaction() as db:

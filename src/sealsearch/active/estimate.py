@@ -18,7 +18,7 @@ labels drawn at random from the unlabeled pool:
   positives the model has missed.
 
 Everything here is numpy on arrays a caller hands over (no dataset, index or loop), so the same
-code serves simulations (`experiments.estimation`) and the labeling app (`sessions.estimate`).
+code serves simulations (`experiments.estimate`) and the labeling app (`sessions.estimate`).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from sealsearch.active.strategies import check_strategy
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.shards import Scanner
 from sealsearch.errors import InvalidParameterError
-from sealsearch.experiments.estimation import ESTIMATE_COLUMNS, RoundEstimator, default_audit, empty_estimate
+from sealsearch.experiments.estimate import ESTIMATE_COLUMNS, RoundEstimator, default_audit, empty_estimate
 from sealsearch.index import KnnIndex
 
 NUMERIC_ROUND_COLUMNS = [
@@ -38,7 +38,7 @@ NUMERIC_ROUND_COLUMNS = [
 ROUND_COLUMNS = [*NUMERIC_ROUND_COLUMNS, "knn", *ESTIMATE_COLUMNS]
 """Columns of a run table; other tools and scripts read these names. `knn` is where the pool's
 neighbours came from: "graph", "index", or "none" for pools without neighbours. The estimate
-columns (`experiments.estimation`) hold the recall a user would be told (NaN without
+columns (`experiments.estimate`) hold the recall a user would be told (NaN without
 `--estimate`) and the audit labels that cost."""
 KNN_UNRECORDED = "unrecorded"
 """The `knn` value given to rows of tables written before the column existed."""

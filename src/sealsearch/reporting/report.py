@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sealsearch.reporting import estimates
+from sealsearch.reporting import estimate as estimates
 from sealsearch.reporting.plots import plot_ap_scatter, plot_curves, plot_experiment_curves, plot_k_effect, plot_latent
 from sealsearch.reporting.results import (
     POOLS_WITH_K,

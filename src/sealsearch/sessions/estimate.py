@@ -18,17 +18,27 @@ estimate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from sealsearch.active.estimate import AuditLog, audit_estimate, model_estimate
-from sealsearch.sessions.labelstore import Event
+from sealsearch.sessions.labelstore import Event, LabelStore
 from sealsearch.sessions.replay import ConceptModel
 
-if TYPE_CHECKING:
-    from sealsearch.sessions.session import ConceptSession
+
+@dataclass(frozen=True)
+class AuditContext:
+    """What the audit needs from a concept: its project file, id, seed, pool rows and the item ids
+    of rows. Passed in (not the `ConceptSession`) so this module does not import the session."""
+
+    store: LabelStore
+    concept_id: int
+    seed: int
+    pool: np.ndarray
+    ids_of: Callable[[np.ndarray], list[str]]
 
 
 @dataclass
@@ -38,9 +48,9 @@ class SessionAudit:
     draws: list[tuple[int, float]] = field(default_factory=list)
     last_id: int = 0
 
-    def refresh(self, session: ConceptSession) -> SessionAudit:
+    def refresh(self, ctx: AuditContext) -> SessionAudit:
         """Append the draws written since we last looked (by this process or another)."""
-        newer = session.project.store.audit_draws(session.settings.id, after=self.last_id)
+        newer = ctx.store.audit_draws(ctx.concept_id, after=self.last_id)
         if newer:
             self.draws.extend((row, q) for _, row, q in newer)
             self.last_id = newer[-1][0]
@@ -55,14 +65,14 @@ def _decided(effective: dict[int, Event], row: int) -> bool:
     return row in effective and effective[row].label in ("positive", "negative")
 
 
-def _unlabeled(session: ConceptSession, effective: dict[int, Event]) -> np.ndarray:
-    pool = session.project.dataset.split_rows("pool")
+def _unlabeled(ctx: AuditContext, effective: dict[int, Event]) -> np.ndarray:
+    pool = ctx.pool
     decided = np.array([r for r in effective if _decided(effective, r)], dtype=np.int64)
     return pool[~np.isin(pool, decided)] if decided.size else pool
 
 
 def draw(
-    session: ConceptSession,
+    ctx: AuditContext,
     effective: dict[int, Event],
     model: ConceptModel,
     audit: SessionAudit,
@@ -71,16 +81,14 @@ def draw(
 ) -> np.ndarray:
     """n audit draws (with replacement) from the unlabeled pool, recorded in the project file;
     returns their distinct rows in draw order (a random order, not grouped by row)."""
-    audit.refresh(session)
-    unlabeled = _unlabeled(session, effective)
-    rng = np.random.default_rng([session.settings.seed, len(effective), len(audit.draws), 13])
+    audit.refresh(ctx)
+    unlabeled = _unlabeled(ctx, effective)
+    rng = np.random.default_rng([ctx.seed, len(effective), len(audit.draws), 13])
     rows, q = AuditLog().draw(unlabeled, model.loop.predict_proba(unlabeled), n, rng)
     if rows.size:
-        ids = session.project.ids_of(rows)
-        session.project.store.add_audit_draws(
-            session.settings.id, list(zip(rows.tolist(), ids, q.tolist(), strict=True)), labeler
-        )
-        audit.refresh(session)
+        ids = ctx.ids_of(rows)
+        ctx.store.add_audit_draws(ctx.concept_id, list(zip(rows.tolist(), ids, q.tolist(), strict=True)), labeler)
+        audit.refresh(ctx)
     return np.array(list(dict.fromkeys(rows.tolist())), dtype=np.int64)  # distinct, in draw order
 
 
@@ -96,23 +104,30 @@ def _log(effective: dict[int, Event], audit: SessionAudit) -> tuple[AuditLog, li
     return log, pending
 
 
-def pending_items(session: ConceptSession) -> list[dict[str, Any]]:
-    """The audit items drawn but not labeled positive/negative yet (skipped ones included), in draw order."""
-    effective = session.effective()
-    _, pending = _log(effective, SessionAudit().refresh(session))
-    rows = np.array(pending, dtype=np.int64)
-    return session.project.items(rows, np.full(rows.size, np.nan))
+class _PendingAudit(Protocol):
+    def audit_pending(self) -> list[dict[str, Any]]: ...
+
+
+def pending_items(session: _PendingAudit) -> list[dict[str, Any]]:
+    """Deprecated: call `ConceptSession.audit_pending()` (kept for callers of the old helper)."""
+    return session.audit_pending()
+
+
+def pending_rows(ctx: AuditContext, effective: dict[int, Event]) -> np.ndarray:
+    """The audit rows drawn but not labeled positive/negative yet (skipped ones included), in draw order."""
+    _, pending = _log(effective, SessionAudit().refresh(ctx))
+    return np.array(pending, dtype=np.int64)
 
 
 def estimate(
-    session: ConceptSession, effective: dict[int, Event], model: ConceptModel | None, audit: SessionAudit
+    ctx: AuditContext, effective: dict[int, Event], model: ConceptModel | None, audit: SessionAudit
 ) -> dict[str, Any] | None:
     """The estimate dict documented in PROJECT_API.md ("Recall estimate"); None before any model."""
     if model is None:
         return None
-    log, pending = _log(effective, audit.refresh(session))
+    log, pending = _log(effective, audit.refresh(ctx))
     audit_rows = audit.rows
-    pool = session.project.dataset.split_rows("pool")
+    pool = ctx.pool
     outside = [r for r in effective if _decided(effective, r) and r not in audit_rows]  # labeled, not audited
     labeled = pool[np.isin(pool, np.array(outside, dtype=np.int64))] if outside else np.empty(0, dtype=np.int64)
     found = sum(effective[int(r)].label == "positive" for r in labeled.tolist())
@@ -129,7 +144,7 @@ def estimate(
     if log.n_draws:
         result = audit_estimate(log, found, labeled)
     else:
-        result = model_estimate(found, model.loop.predict_proba(_unlabeled(session, effective)))
+        result = model_estimate(found, model.loop.predict_proba(_unlabeled(ctx, effective)))
     out = result.as_dict()
     out["audit_pending"] = len(pending)
     out["text"] = f"≈ {out['recall']:.0%} of positives found (95%: {out['recall_lo']:.0%}–{out['recall_hi']:.0%})"

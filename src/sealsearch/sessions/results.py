@@ -32,18 +32,29 @@ class ConceptResults:
         effective = self.effective()
         return effective, self._synced_model(effective) if self._training_labels(effective) else None
 
+    def _audit_context(self) -> estimating.AuditContext:
+        project = self.project
+        return estimating.AuditContext(
+            project.store, self.settings.id, self.settings.seed, project.dataset.split_rows("pool"), project.ids_of
+        )
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             effective, model = self._learned()
             return {**insight.stats(self, effective, model), "estimate": estimating.estimate(
-                self, effective, model, self._audit
+                self._audit_context(), effective, model, self._audit
             )}  # fmt: skip
 
     def estimate(self) -> dict[str, Any] | None:
         """Estimated positives in the pool and recall so far with a 95% interval (see
         sessions/estimate.py); None until a model exists. The audit's once audit items are labeled."""
         with self._lock:
-            return estimating.estimate(self, *self._learned(), self._audit)
+            return estimating.estimate(self._audit_context(), *self._learned(), self._audit)
+
+    def audit_pending(self) -> list[Item]:
+        """The audit items drawn but not labeled positive/negative yet (skipped ones included), in draw order."""
+        rows = estimating.pending_rows(self._audit_context(), self.effective())
+        return self.project.items(rows, np.full(rows.size, np.nan))
 
     def audit(self, n: int = 20, labeler: str | None = None) -> list[Item]:
         """n random unlabeled pool items to label (with `label`) so the estimate tightens; the
@@ -54,7 +65,7 @@ class ConceptResults:
             effective, model = self._learned()
             if model is None:
                 raise InvalidParameterError(f"concept {self.name!r} has no labels yet: label some items first")
-            rows = estimating.draw(self, effective, model, self._audit, n, labeler)
+            rows = estimating.draw(self._audit_context(), effective, model, self._audit, n, labeler)
         return self.project.items(rows, np.full(rows.size, np.nan))
 
     def top(self, n: int = 20) -> list[Item]:
