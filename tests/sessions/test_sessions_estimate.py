@@ -40,10 +40,22 @@ def test_estimate_starts_from_the_model_and_the_audit_takes_over(tmp_path, datas
         audited = c.stats()["estimate"]
         assert audited["method"] == "audit" and audited["audit_labels"] == len(items)
         assert audited["audit_pending"] == 0
-        # recall's numerator counts positives found while labeling, not in the audit
-        labeled_positives = c.stats()["positives"]
-        audit_positives = sum(i["row"] in rare for i in items)
-        assert audited["found"] == labeled_positives - audit_positives
+        # audit labels are labels: recall's numerator counts every positive found, the audit's too
+        assert audited["found"] == c.stats()["positives"]
+        assert "confidence" in audited["text"] and "every look" in audited["guarantee"]
+        assert audited["recall_lo"] < audited["recall_hi"] and "certify" in audited["certificate"]
+
+
+def test_audit_draws_never_take_an_item_of_an_open_batch(tmp_path, dataset):
+    pool_rare = [f"item{r}" for r in dataset.rows_in_split(dataset.concept_rows("rare"), "pool")]
+    with Project.init(tmp_path / "proj", dataset.path) as project:
+        project.create_concept("rare", positives=pool_rare[:2])
+        c = project.concept("rare")
+        c.label("alice", [(c.random_items(1)[0]["id"], "negative")])
+        c.label("alice", [(i["id"], "negative") for i in c.next_batch("alice")["items"]])
+        open_batch = {i["id"] for i in c.next_batch("bob")["items"]}  # leased to bob, not labeled
+        drawn = {i["id"] for _ in range(5) for i in c.audit(40, labeler="alice")}
+        assert open_batch and drawn and not open_batch & drawn
 
 
 def test_audit_draws_are_kept_in_the_project_file_so_reopening_keeps_the_audit_estimate(tmp_path, dataset):

@@ -99,9 +99,14 @@ def _progress_line(stats: dict[str, Any]) -> str:
     line = f"labels {labels:,} · positives {positives:,} · pool {pool:,}"
     estimate = stats.get("estimate")
     if estimate:
-        method = "model estimate, rough" if estimate["method"] == "model" else f"audit of {estimate['audit_labels']}"
+        method = (
+            "model estimate, no guarantee" if estimate["method"] == "model"
+            else f"audit of {estimate['audit_labels']}, holds at every look"
+        )  # fmt: skip
         pending = f", {estimate['audit_pending']} audit pending" if estimate.get("audit_pending") else ""
         line += f" · {estimate['text']} [{method}{pending}]"
+        if estimate.get("unreached"):
+            line += " · ! this concept has parts the loop had not reached (audit positives outside its pool)"
     return line
 
 

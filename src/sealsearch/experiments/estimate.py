@@ -1,11 +1,15 @@
 """Recall estimates inside a simulated run: what a user without ground truth would be told.
 
-`RoundEstimator` is called by `experiments.simulate.run` after every round. It scores the
-unlabeled pool with the loop's model (in blocks, `ActiveLoop.predict_proba`) and, for the audit
-method, asks the oracle for `audit` extra labels drawn from the unlabeled pool. Audit labels never
-reach the loop (its trajectory is the same with or without an estimate, so runs compare
-cleanly); they are counted in the `audit_labels` column instead. The audit's random numbers come
-from their own generator, seeded from the run's seed, so they change nothing else.
+`RoundEstimator` is called by `experiments.simulate.run` every round. For the audit method,
+`audit_round` draws `audit` extra items from the pool items that are neither labeled nor in the
+round's batch (an audit never duplicates a batch item), asks the oracle, and hands the labels
+back so they join the loop with the batch, like any label: an audit positive far from
+everything labeled opens its neighbourhood. When such a positive was outside the loop's
+candidate pool at draw time it counts in `audit_unreached`: the concept has parts the loop had
+not reached. The estimate stays unbiased because each draw estimates the fixed pool total
+(`active.estimate`). Audit labels count towards the budget and `n_labeled`; `audit_labels` says
+how many they were. The audit's random numbers come from their own generator, seeded from the
+run's seed, so the loop's own draws are unchanged.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from sealsearch.active.estimate import AuditLog, Estimate, audit_estimate, check_method, model_estimate
+from sealsearch.active.estimate import AuditLog, Estimate, audit_estimate, check_method, draw_audit, model_estimate
 from sealsearch.active.hygiene import rows_outside, sorted_unique
 from sealsearch.active.loop import ActiveLoop
 
-ESTIMATE_COLUMNS = ["est_recall", "est_recall_lo", "est_recall_hi", "audit_labels"]
-"""Columns a run table gains; NaN (and 0 audit labels) when no estimate was asked for."""
+ESTIMATE_COLUMNS = ["est_recall", "est_recall_lo", "est_recall_hi", "audit_labels", "audit_unreached"]
+"""Columns a run table gains; NaN (and 0 audit labels) when no estimate was asked for.
+`est_recall_lo` is the bound the target stop reads: for the audit method it holds with 95%
+confidence at every round (a confidence sequence), for the model method it carries no guarantee."""
 AUDIT_STREAM = 7919
 """Mixed into the run's seed for the audit generator: independent of the loop's draws."""
 
@@ -32,11 +38,14 @@ def default_audit(batch_size: int) -> int:
 
 def empty_estimate() -> dict[str, float]:
     return {"est_recall": float("nan"), "est_recall_lo": float("nan"), "est_recall_hi": float("nan"),
-            "audit_labels": 0}  # fmt: skip
+            "audit_labels": 0, "audit_unreached": 0}  # fmt: skip
+
+
+_NONE = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8))
 
 
 class RoundEstimator:
-    """Estimates recall after each round of one simulated run."""
+    """Estimates recall after each round of one simulated run (and draws the audit)."""
 
     def __init__(
         self,
@@ -51,25 +60,51 @@ class RoundEstimator:
         self.method = check_method(method)
         self.pool_rows = sorted_unique(pool_rows)
         self.label = label
-        self.audit = audit
+        self.audit = audit if self.method == "audit" else 0
         self.confidence = confidence
         self.rng = np.random.default_rng([seed, AUDIT_STREAM])
         self.log = AuditLog()
         self.last: Estimate | None = None
+        self.since = 0
+        """Labels after the round whose audit last found a positive outside the loop's reach."""
+
+    def _unlabeled(self, taken: np.ndarray) -> np.ndarray:
+        return self.pool_rows[rows_outside(np.sort(taken), self.pool_rows)]
+
+    def audit_round(
+        self, loop: ActiveLoop, batch_rows: np.ndarray, batch_labels: np.ndarray, m: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """This round's audit: (rows, labels) to tell the loop together with the batch. Drawn
+        with the model that chose the batch, from rows neither labeled nor in the batch."""
+        m = self.audit if m is None else min(m, self.audit)
+        if m <= 0:
+            return _NONE
+        unlabeled = self._unlabeled(np.concatenate([loop.labeled_rows, np.asarray(batch_rows, dtype=np.int64)]))
+        if unlabeled.size == 0:
+            return _NONE
+        # before the seed is told there is no model: the first audit is uniform
+        proba = loop.predict_proba(unlabeled) if loop.n_labeled else np.zeros(unlabeled.size)
+        draws = draw_audit(unlabeled, proba, m, self.rng)
+        found_before = int(loop.labels.sum()) + int(np.asarray(batch_labels).sum())
+        new = self.log.unlabeled(draws.rows)
+        answers = np.asarray(self.label(new), dtype=np.int8) if new.size else _NONE[1]
+        reached = np.isin(draws.rows, loop.pool.candidates())
+        unreached = len(self.log.unreached_rows)
+        self.log.record(draws, found_before, dict(zip(new.tolist(), answers.tolist(), strict=True)), reached)
+        if len(self.log.unreached_rows) > unreached:
+            self.since = loop.n_labeled + np.asarray(batch_rows).size + new.size
+        return new, answers
 
     def update(self, loop: ActiveLoop) -> Estimate:
         labeled = loop.labeled_rows
         found = int(loop.labels.sum())
-        unlabeled = self.pool_rows[rows_outside(np.sort(labeled), self.pool_rows)]
-        proba = loop.predict_proba(unlabeled) if unlabeled.size else np.empty(0)
+        unlabeled = self._unlabeled(labeled)
+        unreached = len(self.log.unreached_rows)
         if self.method == "model":
-            self.last = model_estimate(found, proba, confidence=self.confidence)
+            proba = loop.predict_proba(unlabeled) if unlabeled.size else np.empty(0)
+            self.last = model_estimate(found, proba, confidence=self.confidence, unreached=unreached)
         else:
-            rows, q = self.log.draw(unlabeled, proba, self.audit, self.rng)
-            new = self.log.unlabeled(rows)
-            answers = self.label(new) if new.size else np.empty(0, dtype=np.int8)
-            self.log.record(rows, q, dict(zip(new.tolist(), np.asarray(answers).tolist(), strict=True)))
-            self.last = audit_estimate(self.log, found, labeled, confidence=self.confidence)
+            self.last = audit_estimate(self.log, found, unlabeled.size, confidence=self.confidence)
         return self.last
 
     def columns(self, loop: ActiveLoop) -> dict[str, float]:
@@ -77,4 +112,4 @@ class RoundEstimator:
         estimate = self.update(loop)
         lo, hi = estimate.recall_interval()
         return {"est_recall": estimate.recall, "est_recall_lo": lo, "est_recall_hi": hi,
-                "audit_labels": estimate.audit_labels}  # fmt: skip
+                "audit_labels": estimate.audit_labels, "audit_unreached": estimate.unreached}  # fmt: skip

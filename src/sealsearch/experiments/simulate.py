@@ -238,7 +238,10 @@ def run(
     estimator = None
     if config.estimate is not None:
         audit = config.audit if config.audit is not None else default_audit(config.batch_size)
-        estimator = RoundEstimator(config.estimate, pool_rows, oracle.label, audit=audit, seed=config.seed)
+        confidence = parse_rule(config.stop).confidence if config.stop else 0.95
+        estimator = RoundEstimator(
+            config.estimate, pool_rows, oracle.label, audit=audit, seed=config.seed, confidence=confidence
+        )
     rule = parse_rule(config.stop) if config.stop else None
     stop_reason: str | None = None
 
@@ -268,18 +271,31 @@ def run(
         nonlocal stop_reason
         if rule is None:
             return False
+        last = estimator.last if estimator else None
         decision = rule.check(
             np.array([r["n_labeled"] for r in rows]), np.array([r["n_positive"] for r in rows]),
-            estimator.last.recall_interval(rule.confidence)[0] if estimator and estimator.last else None,
+            last.recall_interval()[0] if last else None, guarantee=last.guarantee if last else "no guarantee",
+            pool_size=int(pool_rows.size), since=estimator.since if estimator else 0,
         )  # fmt: skip
-        stop_reason = decision.reason if decision.stop else None
+        stop_reason = f"{decision.reason}; guarantee: {decision.guarantee}" if decision.stop else None
         return decision.stop
 
-    loop.tell(seed, oracle.label(seed))
+    def tell(rows: np.ndarray) -> None:
+        """Label `rows` and this round's audit (drawn outside them); both join the loop at once."""
+        labels = oracle.label(rows)
+        if estimator is not None:
+            spare = config.budget - loop.n_labeled - rows.size
+            extra, extra_labels = estimator.audit_round(loop, rows, labels, max(spare, 0))
+            rows, labels = np.concatenate([rows, extra]), np.concatenate([labels, extra_labels])
+        loop.tell(rows, labels)
+
+    tell(seed)
     record()
     while loop.n_labeled < config.budget and pool.size > 0 and not stopped():
-        batch = loop.ask(min(config.batch_size, config.budget - loop.n_labeled))
-        loop.tell(batch, oracle.label(batch.rows))
+        audit = estimator.audit if estimator is not None else 0
+        room = config.budget - loop.n_labeled
+        batch = loop.ask(max(min(config.batch_size, room - audit), min(room, 1)))
+        tell(batch.rows)
         record()
 
     table = pd.DataFrame(rows, columns=ROUND_COLUMNS)

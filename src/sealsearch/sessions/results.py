@@ -7,6 +7,7 @@ everything here reads them under `_lock` and writes nothing but audit draws.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,8 +35,14 @@ class ConceptResults:
 
     def _audit_context(self) -> estimating.AuditContext:
         project = self.project
+        leased = frozenset(project.store.leased_rows(self.settings.id, time.time()))  # open batches, anyone's
         return estimating.AuditContext(
-            project.store, self.settings.id, self.settings.seed, project.dataset.split_rows("pool"), project.ids_of
+            project.store,
+            self.settings.id,
+            self.settings.seed,
+            project.dataset.split_rows("pool"),
+            project.ids_of,
+            leased,
         )
 
     def stats(self) -> dict[str, Any]:
