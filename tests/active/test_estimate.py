@@ -226,4 +226,5 @@ def test_report_shows_estimates_beside_the_truth_and_the_stopping_rules(small_da
     write_report(tmp_path / "results")
     text = (tmp_path / "results" / "report.md").read_text()
     assert "Recall estimates and stopping" in text and "knee" in text and "`audit`" in text
+    assert "zero:0.8" in text and "labels ÷ oracle's" in text and "lower bound ≤ truth" in text
     assert (tmp_path / "results" / "figures" / "estimates.png").is_file()
