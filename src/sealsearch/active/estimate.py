@@ -105,6 +105,8 @@ class Estimate:
     unreached: int = 0
     positives_se: float = float("nan")
     """The model estimate's normal standard error (NaN for the audit)."""
+    unbiased: float = float("nan")
+    """The audit draws' own (unbiased, high-variance) estimate of P; NaN for the model's."""
 
     def positives_interval(self, confidence: float | None = None) -> tuple[float, float]:
         if confidence is not None and confidence != self.confidence:
@@ -125,6 +127,11 @@ class Estimate:
     @property
     def recall(self) -> float:
         return _ratio(self.found, max(self.positives, self.known))
+
+    @property
+    def unbiased_recall(self) -> float:
+        """found / the audit draws' own mean (NaN for the model estimate)."""
+        return _ratio(self.found, max(self.unbiased, self.known)) if np.isfinite(self.unbiased) else float("nan")
 
     @property
     def text(self) -> str:
@@ -276,13 +283,20 @@ class AuditLog:
 
 
 def audit_estimate(
-    log: AuditLog, found: int, n_unlabeled: int, *, confidence: float = 0.95, known: int | None = None
-) -> Estimate:
+    log: AuditLog, found: int, n_unlabeled: int, *, confidence: float = 0.95, known: int | None = None,
+    model_positives: float | None = None,
+) -> Estimate:  # fmt: skip
     """P with a confidence-sequence interval from every audit draw so far (see the module doc).
 
     `found` are the positives labeled now, `n_unlabeled` the pool items without a label now (P
     lies in [found, found + n_unlabeled]); `known` (default `found`) adds audit positives the
     loop has not counted. The interval is never of width zero while anything is unlabeled.
+
+    The point estimate is `model_positives` (found + Σp over the unlabeled pool) clipped into
+    the interval when given, else the draws' weighted mean. The mean is unbiased but a single
+    hit at a tiny q swings it by thousands, so it erred more than the model's sum (bench:
+    `est_recall_unbiased` beside `est_recall`); the interval, not the point, carries the guarantee.
+    `Estimate.unbiased` keeps the mean.
     """
     found = int(found)
     known = found if known is None else int(known)
@@ -298,6 +312,9 @@ def audit_estimate(
     lo, hi = max(lo, float(known)), min(hi, ceiling)
     if ceiling > known:
         hi = max(hi, min(lo + 1.0, ceiling))
-    point = float(np.clip(point, lo, hi))
+    unbiased = float(np.clip(point, lo, hi))
+    point = unbiased if model_positives is None else float(np.clip(model_positives, lo, hi))
     guarantee = GUARANTEE_AUDIT.format(confidence=confidence, draws=z.size)
-    return Estimate("audit", found, known, point, lo, hi, log.audit_labels, confidence, guarantee, unreached)
+    return Estimate(
+        "audit", found, known, point, lo, hi, log.audit_labels, confidence, guarantee, unreached, unbiased=unbiased
+    )

@@ -22,7 +22,9 @@ from sealsearch.active.estimate import AuditLog, Estimate, audit_estimate, check
 from sealsearch.active.hygiene import rows_outside, sorted_unique
 from sealsearch.active.loop import ActiveLoop
 
-ESTIMATE_COLUMNS = ["est_recall", "est_recall_lo", "est_recall_hi", "audit_labels", "audit_unreached"]
+ESTIMATE_COLUMNS = [
+    "est_recall", "est_recall_lo", "est_recall_hi", "audit_labels", "audit_unreached", "est_recall_unbiased",
+]  # fmt: skip
 """Columns a run table gains; NaN (and 0 audit labels) when no estimate was asked for.
 `est_recall_lo` is the bound the target stop reads: for the audit method it holds with 95%
 confidence at every round (a confidence sequence), for the model method it carries no guarantee."""
@@ -38,7 +40,7 @@ def default_audit(batch_size: int) -> int:
 
 def empty_estimate() -> dict[str, float]:
     return {"est_recall": float("nan"), "est_recall_lo": float("nan"), "est_recall_hi": float("nan"),
-            "audit_labels": 0, "audit_unreached": 0}  # fmt: skip
+            "audit_labels": 0, "audit_unreached": 0, "est_recall_unbiased": float("nan")}  # fmt: skip
 
 
 _NONE = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8))
@@ -100,11 +102,13 @@ class RoundEstimator:
         found = int(loop.labels.sum())
         unlabeled = self._unlabeled(labeled)
         unreached = len(self.log.unreached_rows)
+        proba = loop.predict_proba(unlabeled) if unlabeled.size else np.empty(0)
         if self.method == "model":
-            proba = loop.predict_proba(unlabeled) if unlabeled.size else np.empty(0)
             self.last = model_estimate(found, proba, confidence=self.confidence, unreached=unreached)
         else:
-            self.last = audit_estimate(self.log, found, unlabeled.size, confidence=self.confidence)
+            self.last = audit_estimate(
+                self.log, found, unlabeled.size, confidence=self.confidence, model_positives=found + float(proba.sum())
+            )
         return self.last
 
     def columns(self, loop: ActiveLoop) -> dict[str, float]:
@@ -112,4 +116,5 @@ class RoundEstimator:
         estimate = self.update(loop)
         lo, hi = estimate.recall_interval()
         return {"est_recall": estimate.recall, "est_recall_lo": lo, "est_recall_hi": hi,
-                "audit_labels": estimate.audit_labels, "audit_unreached": estimate.unreached}  # fmt: skip
+                "audit_labels": estimate.audit_labels, "audit_unreached": estimate.unreached,
+                "est_recall_unbiased": estimate.unbiased_recall}  # fmt: skip

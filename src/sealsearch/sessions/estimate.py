@@ -170,10 +170,11 @@ def estimate(
             "audit_pending": pending, "text": "label the audit items to estimate how many positives are left",
             "guarantee": "none yet", "unreached": 0, "certificate": None,
         }  # fmt: skip
+    proba = model.loop.predict_proba(unlabeled)
     if log.n_draws:
-        result = audit_estimate(log, found, unlabeled.size)
+        result = audit_estimate(log, found, unlabeled.size, model_positives=found + float(proba.sum()))
     else:
-        result = model_estimate(found, model.loop.predict_proba(unlabeled))
+        result = model_estimate(found, proba)
     plan = certificate_plan(CERTIFY_TARGET, 0.95, result.positives, ctx.pool.size, unlabeled.size)
     return {**result.as_dict(), "audit_pending": pending, "certificate": plan.text,
             "certificate_labels": plan.labels}  # fmt: skip
