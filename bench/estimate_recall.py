@@ -19,7 +19,9 @@ Measures, per dataset × strategy-pool × estimate (checkpoints: every round wit
   (true recall ≥ 0.8 where it fired), fire rate among runs whose budget allowed 0.8 (true recall
   reached 0.8), median labels at the stop ÷ the first label count with true recall ≥ 0.8;
 - audit share: audit labels ÷ all labels at the end; unreached: runs where an audit found a
-  positive outside the loop's candidate pool; recall at the budget, audit run vs model run.
+  positive outside the loop's candidate pool; recall at the budget, audit run vs model run;
+  certify_0.8_labels: the median labels a uniform-sample certificate of recall 0.8 would cost at
+  the end of the run (`active.certify.certificate_plan`, quoted from the point estimate).
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sealsearch.active.certify import certificate_plan
 from sealsearch.active.knn import open_or_build_index
 from sealsearch.active.stopping import first_stop, parse_rule
 from sealsearch.data.dataset import Dataset
 from sealsearch.experiments.simulate import RunConfig, pick_concepts, run
+from sealsearch.reporting.estimate import unreached_since
 
 RULES = ("target:0.8", "zero:0.8", "knee", "budget")
 TARGET = 0.8
@@ -74,12 +78,6 @@ def load(directory: Path) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def _since(run_rounds: pd.DataFrame) -> np.ndarray:
-    """Per round, the labels after the last round whose audit found an unreached positive."""
-    grew = run_rounds["audit_unreached"].diff().fillna(run_rounds["audit_unreached"]) > 0
-    return run_rounds["n_labeled"].where(grew).ffill().fillna(0).to_numpy()
-
-
 def stops(rounds: pd.DataFrame) -> pd.DataFrame:
     """One row per (run, rule): fired, true recall at the stop, labels at the stop, oracle labels."""
     rows = []
@@ -91,7 +89,7 @@ def stops(rounds: pd.DataFrame) -> pd.DataFrame:
         for text in RULES:
             rule = parse_rule(f"budget:{int(labels[-1])}" if text == "budget" else text)
             lo = r["est_recall_lo"].to_numpy() if rule.needs_estimate else None
-            at, _ = first_stop(rule, labels, found, lo, pool_size=int(r["pool_rows"].iloc[0]), since=_since(r))
+            at, _ = first_stop(rule, labels, found, lo, pool_size=int(r["pool_rows"].iloc[0]), since=unreached_since(r))
             stop = r.iloc[-1 if at is None else at]
             rows.append({
                 **dict(zip(RUN_KEYS, keys, strict=True)), "rule": text, "fired": at is not None,
@@ -118,6 +116,12 @@ def goal_table(rounds: pd.DataFrame) -> pd.DataFrame:
     table["audit_share"] = (last["audit_labels"] / last["n_labeled"]).groupby([last[g] for g in group]).max()
     table["unreached_runs"] = (last["audit_unreached"] > 0).groupby([last[g] for g in group]).mean()
     table["recall_at_budget"] = last.groupby(group, observed=True)["recall"].mean()
+    quotes = [
+        certificate_plan(TARGET, 0.95, row.n_positive / max(row.est_recall, 1e-9), row.pool_rows,
+                         row.pool_rows - row.n_labeled).labels
+        for row in last.itertuples()
+    ]  # fmt: skip
+    table["certify_0.8_labels"] = pd.Series(quotes, index=last.index).groupby([last[g] for g in group]).median()
     s = stops(rounds)
     allowed = s[s["oracle"].notna()]
     for rule in RULES:
@@ -149,8 +153,10 @@ def main() -> None:
     rounds = load(args.summary or args.out)
     pd.set_option("display.width", 250)
     for name, table in goal_table(rounds).groupby("dataset"):
-        print(f"\n== {name}: {table['runs'].sum()} runs ==")
-        print(table.drop(columns="dataset").round(3).to_string(index=False))
+        print(f"\n== {name}: {table['runs'].sum()} runs (one column per strategy-pool-estimate) ==")
+        columns = table.drop(columns="dataset").set_index(["strategy", "pool", "method"]).T
+        columns.columns = ["-".join(c) for c in columns.columns]
+        print(columns.round(3).to_string())
 
 
 if __name__ == "__main__":

@@ -61,7 +61,9 @@ def _pool_rows(run: pd.DataFrame) -> int | None:
     return int(round(float(run["pool_size"].to_numpy()[ok][0] / frac[ok][0]))) if ok.any() else None
 
 
-def _since(run: pd.DataFrame) -> np.ndarray | None:
+def unreached_since(run: pd.DataFrame) -> np.ndarray | None:
+    """Per round of one run, the labels after the last round whose audit found a positive outside
+    the loop's reach (the zero-label rule's tails start there); None for tables without the column."""
     if "audit_unreached" not in run.columns:
         return None
     unreached = run["audit_unreached"].fillna(0)
@@ -82,7 +84,7 @@ def run_stops(runs: pd.DataFrame, rules: tuple[str, ...] = REPORT_RULES) -> pd.D
             if rule.needs_estimate and run["est_recall_lo"].isna().all():
                 continue
             lo = run["est_recall_lo"].to_numpy() if rule.needs_estimate else None
-            at, _ = first_stop(rule, labels, found, lo, pool_size=_pool_rows(run), since=_since(run))
+            at, _ = first_stop(rule, labels, found, lo, pool_size=_pool_rows(run), since=unreached_since(run))
             stop = run.iloc[-1 if at is None else at]
             rows.append({"strategy": strategy, "method": method, "rule": text, "fired": at is not None,
                          "labels": stop["n_labeled"], "oracle": labels[reached[0]] if reached.size else np.nan,
