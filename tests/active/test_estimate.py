@@ -228,3 +228,35 @@ def test_report_shows_estimates_beside_the_truth_and_the_stopping_rules(small_da
     assert "Recall estimates and stopping" in text and "knee" in text and "`audit`" in text
     assert "zero:0.8" in text and "labels ÷ oracle's" in text and "lower bound ≤ truth" in text
     assert (tmp_path / "results" / "figures" / "estimates.png").is_file()
+
+
+def test_an_audit_positive_outside_the_loops_pool_raises_the_flag_and_opens_its_neighbourhood(small_dataset):
+    """One seed positive of a 24-item concept with k = 3 leaves most of it outside the SEALS pool;
+    an audit that hits such a positive flags it, and once its label joins the loop (as `run`
+    tells it, with the batch) its own neighbours are candidates like any labeled row's."""
+    from sealsearch.active.knn import open_or_build_index
+    from sealsearch.active.loop import ActiveLoop
+    from sealsearch.active.pools import make_pool
+    from sealsearch.experiments.estimate import RoundEstimator
+
+    dataset = small_dataset
+    pool_rows = dataset.split_rows("pool")
+    positives = dataset.rows_in_split(dataset.concept_rows("rare"), "pool")
+    index = open_or_build_index(dataset, "Flat")
+    pool = make_pool("seals", dataset.embeddings, pool_rows, index=index, k=3)
+    loop = ActiveLoop(dataset.embeddings, pool, strategy="mlp", eligible_rows=pool_rows)
+    negatives = np.setdiff1d(pool_rows, positives)[:10]
+    seed = np.concatenate([positives[:1], negatives])
+    loop.tell(seed, np.isin(seed, positives).astype(np.int8))
+    truth = lambda rows: np.isin(rows, positives).astype(np.int8)  # noqa: E731
+    estimator = RoundEstimator("audit", pool_rows, truth, audit=400, seed=0)
+    outside = set(np.setdiff1d(positives, np.concatenate([pool.candidates(), seed])).tolist())
+    rows, labels = estimator.audit_round(loop, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8))
+    flagged = estimator.log.unreached_rows
+    assert flagged and flagged <= outside
+    loop.tell(rows, labels)
+    assert estimator.update(loop).unreached == len(flagged) > 0
+    open_now = set(pool.candidates().tolist()) | set(loop.labeled_rows.tolist())
+    for row in flagged:
+        neighbours, _ = index.search(dataset.embeddings.take(np.array([row])), 3, exclude=np.array([row]))
+        assert set(neighbours[0][neighbours[0] >= 0].tolist()) & set(pool_rows.tolist()) <= open_now
