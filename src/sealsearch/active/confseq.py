@@ -26,6 +26,9 @@ import numpy as np
 
 STAKE_CAP = 0.5
 """c above: at most half the wealth bet on one draw (Waudby-Smith & Ramdas use 1/2 or 3/4)."""
+GRID_CELLS = 1 << 20
+"""Draws × grid values computed in one pass (~8 MB per array): thousands of audit draws over a
+pool of 10^7 stay within memory."""
 
 
 def _stakes(z: np.ndarray, prior_var: float, alpha: float) -> np.ndarray:
@@ -54,21 +57,31 @@ def betting_interval(
     grid = np.asarray(grid, dtype=np.float64)
     if z.size == 0 or grid.size == 0:
         return (float(grid[0]), float(grid[-1])) if grid.size else (np.nan, np.nan)
-    lam = _stakes(z, prior_var, alpha)[:, None]
-    m = grid[None, :]
-    below = np.maximum(m - a[:, None], 1e-12)  # how far m sits above the lowest possible draw
-    above = np.maximum(b[:, None] - m, 1e-12)
-    up = np.minimum(lam, STAKE_CAP / below)  # K⁺: z above m is evidence μ > m
-    down = np.minimum(lam, STAKE_CAP / above)  # K⁻: z below m is evidence μ < m
-    diff = z[:, None] - m
+    lam = _stakes(z, prior_var, alpha)
+    block = max(1, GRID_CELLS // z.size)  # grid values per pass: memory stays ~GRID_CELLS floats per array
+    wealth = [_max_log_wealth(z, a, b, lam, grid[i : i + block]) for i in range(0, grid.size, block)]
+    log_up, log_down = (np.concatenate(parts) for parts in zip(*wealth, strict=True))
     threshold = np.log(2 / alpha)
-    log_up = np.cumsum(np.log1p(np.maximum(up * diff, -1 + 1e-12)), axis=0).max(axis=0)
-    log_down = np.cumsum(np.log1p(np.maximum(-down * diff, -1 + 1e-12)), axis=0).max(axis=0)
     kept = np.flatnonzero((log_up < threshold) & (log_down < threshold))
     if kept.size == 0:  # every candidate rejected: only possible with probability ≤ α; stay honest
         return float(grid[0]), float(grid[-1])
     lo, hi = max(int(kept[0]) - 1, 0), min(int(kept[-1]) + 1, grid.size - 1)
     return float(grid[lo]), float(grid[hi])
+
+
+def _max_log_wealth(
+    z: np.ndarray, a: np.ndarray, b: np.ndarray, lam: np.ndarray, grid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate m: the largest log wealth over every prefix of the draws, for K⁺ and K⁻."""
+    m = grid[None, :]
+    below = np.maximum(m - a[:, None], 1e-12)  # how far m sits above the lowest possible draw
+    above = np.maximum(b[:, None] - m, 1e-12)
+    up = np.minimum(lam[:, None], STAKE_CAP / below)  # K⁺: z above m is evidence μ > m
+    down = np.minimum(lam[:, None], STAKE_CAP / above)  # K⁻: z below m is evidence μ < m
+    diff = z[:, None] - m
+    log_up = np.cumsum(np.log1p(np.maximum(up * diff, -1 + 1e-12)), axis=0).max(axis=0)
+    log_down = np.cumsum(np.log1p(np.maximum(-down * diff, -1 + 1e-12)), axis=0).max(axis=0)
+    return log_up, log_down
 
 
 def count_grid(low: float, high: float, *, step: float = 0.01, exact: int = 2000) -> np.ndarray:
