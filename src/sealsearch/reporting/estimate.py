@@ -123,11 +123,12 @@ def plot_estimates(runs: pd.DataFrame, stops: pd.DataFrame, path: str | Path, ti
     plt = _pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     runs = runs[runs["est_recall"].notna()]
-    curves = runs.groupby(["strategy", "method", "n_labeled"], observed=True)[
-        ["recall", "est_recall", "est_recall_lo", "est_recall_hi"]
+    # by round, not by label count: audit draws that repeat a row make counts differ by a few
+    curves = runs.groupby(["strategy", "method", "round"], observed=True)[
+        ["n_labeled", "recall", "est_recall", "est_recall_lo", "est_recall_hi"]
     ].mean()
     for i, ((strategy, method), curve) in enumerate(curves.groupby(level=[0, 1], observed=True)):
-        x = curve.index.get_level_values("n_labeled")
+        x = curve["n_labeled"]
         color = f"C{i}"
         left.plot(x, curve["recall"], color=color, label=f"{strategy}-{method} true")
         left.plot(x, curve["est_recall"], color=color, linestyle="--", label=f"{strategy}-{method} estimated")
