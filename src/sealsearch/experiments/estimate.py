@@ -21,6 +21,7 @@ import numpy as np
 from sealsearch.active.estimate import AuditLog, Estimate, audit_estimate, check_method, draw_audit, model_estimate
 from sealsearch.active.hygiene import rows_outside, sorted_unique
 from sealsearch.active.loop import ActiveLoop
+from sealsearch.active.stopping import NO_GUARANTEE, StoppingRule
 
 ESTIMATE_COLUMNS = [
     "est_recall", "est_recall_lo", "est_recall_hi", "audit_labels", "audit_unreached", "est_recall_unbiased",
@@ -44,6 +45,29 @@ def empty_estimate() -> dict[str, float]:
 
 
 _NONE = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int8))
+
+
+def make_estimator(
+    method: str | None, audit: int | None, batch_size: int, rule: StoppingRule | None, pool_rows: np.ndarray,
+    label: Callable[[np.ndarray], np.ndarray], seed: int,
+) -> RoundEstimator | None:  # fmt: skip
+    """The run's estimator (None without `--estimate`), at the stopping rule's confidence."""
+    if method is None:
+        return None
+    audit = audit if audit is not None else default_audit(batch_size)
+    confidence = rule.confidence if rule is not None else 0.95
+    return RoundEstimator(method, pool_rows, label, audit=audit, seed=seed, confidence=confidence)
+
+
+def stop_inputs(estimator: RoundEstimator | None) -> dict:
+    """What `StoppingRule.check` reads from the estimate: the recall lower bound, what it
+    promises, and where the zero-label rule's tails may start."""
+    last = estimator.last if estimator is not None else None
+    return {
+        "recall_lo": last.recall_interval()[0] if last else None,
+        "guarantee": last.guarantee if last else NO_GUARANTEE,
+        "since": estimator.since if estimator is not None else 0,
+    }
 
 
 class RoundEstimator:
@@ -96,6 +120,15 @@ class RoundEstimator:
         if len(self.log.unreached_rows) > unreached:
             self.since = loop.n_labeled + np.asarray(batch_rows).size + new.size
         return new, answers
+
+    def with_audit(
+        self, loop: ActiveLoop, rows: np.ndarray, labels: np.ndarray, budget: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`rows` and their labels with this round's audit appended (within the budget), to tell
+        the loop at once."""
+        spare = max(budget - loop.n_labeled - np.asarray(rows).size, 0)
+        extra, extra_labels = self.audit_round(loop, rows, labels, spare)
+        return np.concatenate([rows, extra]), np.concatenate([labels, extra_labels])
 
     def update(self, loop: ActiveLoop) -> Estimate:
         labeled = loop.labeled_rows

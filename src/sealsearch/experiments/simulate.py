@@ -28,7 +28,7 @@ from sealsearch.active.strategies import check_strategy
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.shards import Scanner
 from sealsearch.errors import InvalidParameterError
-from sealsearch.experiments.estimate import ESTIMATE_COLUMNS, RoundEstimator, default_audit, empty_estimate
+from sealsearch.experiments.estimate import ESTIMATE_COLUMNS, empty_estimate, make_estimator, stop_inputs
 from sealsearch.index import KnnIndex
 
 NUMERIC_ROUND_COLUMNS = [
@@ -235,14 +235,9 @@ def run(
     oracle = oracle if oracle is not None else GroundTruthOracle(positives)
     scorer = HeldOutScorer(dataset, positives)
     rows: list[dict] = []
-    estimator = None
-    if config.estimate is not None:
-        audit = config.audit if config.audit is not None else default_audit(config.batch_size)
-        confidence = parse_rule(config.stop).confidence if config.stop else 0.95
-        estimator = RoundEstimator(
-            config.estimate, pool_rows, oracle.label, audit=audit, seed=config.seed, confidence=confidence
-        )
     rule = parse_rule(config.stop) if config.stop else None
+    estimator = make_estimator(config.estimate, config.audit, config.batch_size, rule, pool_rows, oracle.label,
+                               config.seed)  # fmt: skip
     stop_reason: str | None = None
 
     def record() -> None:
@@ -271,11 +266,9 @@ def run(
         nonlocal stop_reason
         if rule is None:
             return False
-        last = estimator.last if estimator else None
         decision = rule.check(
             np.array([r["n_labeled"] for r in rows]), np.array([r["n_positive"] for r in rows]),
-            last.recall_interval()[0] if last else None, guarantee=last.guarantee if last else "no guarantee",
-            pool_size=int(pool_rows.size), since=estimator.since if estimator else 0,
+            **stop_inputs(estimator), pool_size=int(pool_rows.size),
         )  # fmt: skip
         stop_reason = f"{decision.reason}; guarantee: {decision.guarantee}" if decision.stop else None
         return decision.stop
@@ -284,9 +277,7 @@ def run(
         """Label `rows` and this round's audit (drawn outside them); both join the loop at once."""
         labels = oracle.label(rows)
         if estimator is not None:
-            spare = config.budget - loop.n_labeled - rows.size
-            extra, extra_labels = estimator.audit_round(loop, rows, labels, max(spare, 0))
-            rows, labels = np.concatenate([rows, extra]), np.concatenate([labels, extra_labels])
+            rows, labels = estimator.with_audit(loop, rows, labels, config.budget)
         loop.tell(rows, labels)
 
     tell(seed)
