@@ -260,3 +260,21 @@ def test_an_audit_positive_outside_the_loops_pool_raises_the_flag_and_opens_its_
     for row in flagged:
         neighbours, _ = index.search(dataset.embeddings.take(np.array([row])), 3, exclude=np.array([row]))
         assert set(neighbours[0][neighbours[0] >= 0].tolist()) & set(pool_rows.tolist()) <= open_now
+
+
+def test_rows_held_out_of_a_draw_and_still_unlabeled_widen_only_the_upper_bound():
+    """The app skips rows of open batches when it draws; while they stay unlabeled each may be a
+    positive the draw could not see, so P's upper end widens and its lower end does not move."""
+    rng = np.random.default_rng(5)
+    truth, proba = _pool(rng)
+    bounds = []
+    for unknown in (0, 5):
+        log, draw_rng = AuditLog(), np.random.default_rng(1)
+        unlabeled = np.arange(3, truth.size)
+        for _ in range(4):
+            draws = draw_audit(unlabeled, proba[unlabeled], 25, draw_rng)
+            new = log.unlabeled(draws.rows)
+            log.record(draws, 3, dict(zip(new.tolist(), truth[new].tolist(), strict=True)), unknown=unknown)
+        bounds.append(audit_estimate(log, 3, unlabeled.size).positives_interval())
+    (lo0, hi0), (lo5, hi5) = bounds
+    assert lo5 == lo0 and hi5 > hi0

@@ -84,3 +84,36 @@ def test_audit_draws_are_kept_in_the_project_file_so_reopening_keeps_the_audit_e
         assert again.stats()["estimate"]["method"] == "audit"
         more = again.audit(5)  # the next audit continues the sequence rather than repeating the first
         assert again.estimate()["audit_pending"] == len({items[-1]["id"]} | {i["id"] for i in more})
+
+
+def test_rows_of_an_open_batch_held_out_of_an_audit_count_once_labeled(tmp_path, dataset):
+    """The audit skips bob's open batch, so its rows are no part of the draws' support: until bob
+    labels them each may be a positive (they widen the upper bound), and once labeled their
+    positives join the base every draw of that audit estimates the pool total from."""
+    import numpy as np
+
+    from sealsearch.sessions import estimate as estimating
+
+    rare = set(dataset.concept_rows("rare").tolist())
+    pool_rare = [f"item{r}" for r in dataset.rows_in_split(dataset.concept_rows("rare"), "pool")]
+    with Project.init(tmp_path / "proj", dataset.path) as project:
+        project.create_concept("rare", positives=pool_rare[:2])
+        c = project.concept("rare")
+        c.label("alice", [(c.random_items(1)[0]["id"], "negative")])
+        c.label("alice", [(i["id"], "negative") for i in c.next_batch("alice")["items"]])
+        held = c.next_batch("bob")["items"]
+        items = c.audit(15, labeler="alice")
+        c.label("alice", [(i["id"], "positive" if i["row"] in rare else "negative") for i in items])
+
+        def base_and_slack():
+            log = estimating._log(
+                c._audit_context(), c.effective(), estimating.SessionAudit().refresh(c._audit_context())
+            )
+            return np.concatenate(log.base), np.concatenate(log.slack)
+
+        base_open, slack_open = base_and_slack()
+        assert (slack_open == len(held)).all()
+        c.label("bob", [(i["id"], "positive" if i["row"] in rare else "negative") for i in held])
+        base_done, slack_done = base_and_slack()
+        assert (slack_done == 0).all()
+        assert (base_done - base_open == sum(i["row"] in rare for i in held)).all()

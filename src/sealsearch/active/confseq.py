@@ -44,9 +44,14 @@ def _stakes(z: np.ndarray, prior_var: float, alpha: float) -> np.ndarray:
 
 
 def betting_interval(
-    z: np.ndarray, a: np.ndarray, b: np.ndarray, grid: np.ndarray, *, alpha: float, prior_var: float
-) -> tuple[float, float]:
+    z: np.ndarray, a: np.ndarray, b: np.ndarray, grid: np.ndarray, *, alpha: float, prior_var: float,
+    z_high: np.ndarray | None = None,
+) -> tuple[float, float]:  # fmt: skip
     """(lowest, highest) grid value not yet rejected at level α by the draws z (ranges [a, b]).
+
+    `z_high` (≥ z, at most b) is for draws only known to lie in [z, z_high] (a part of the term
+    not labeled yet): K⁺ bets with z and K⁻ with z_high, the side each must not overstate, so
+    the sequence stays valid and only widens.
 
     The grid must be sorted and hold the true mean's neighbourhood; the ends are widened by one
     grid step so a mean falling between two grid values is never cut off. The sup over every
@@ -54,12 +59,13 @@ def betting_interval(
     as draws accumulate). With no draws the whole grid is returned.
     """
     z, a, b = (np.asarray(v, dtype=np.float64) for v in (z, a, b))
+    z_high = z if z_high is None else np.asarray(z_high, dtype=np.float64)
     grid = np.asarray(grid, dtype=np.float64)
     if z.size == 0 or grid.size == 0:
         return (float(grid[0]), float(grid[-1])) if grid.size else (np.nan, np.nan)
     lam = _stakes(z, prior_var, alpha)
     block = max(1, GRID_CELLS // z.size)  # grid values per pass: memory stays ~GRID_CELLS floats per array
-    wealth = [_max_log_wealth(z, a, b, lam, grid[i : i + block]) for i in range(0, grid.size, block)]
+    wealth = [_max_log_wealth(z, z_high, a, b, lam, grid[i : i + block]) for i in range(0, grid.size, block)]
     log_up, log_down = (np.concatenate(parts) for parts in zip(*wealth, strict=True))
     threshold = np.log(2 / alpha)
     kept = np.flatnonzero((log_up < threshold) & (log_down < threshold))
@@ -70,7 +76,7 @@ def betting_interval(
 
 
 def _max_log_wealth(
-    z: np.ndarray, a: np.ndarray, b: np.ndarray, lam: np.ndarray, grid: np.ndarray
+    z: np.ndarray, z_high: np.ndarray, a: np.ndarray, b: np.ndarray, lam: np.ndarray, grid: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per candidate m: the largest log wealth over every prefix of the draws, for K⁺ and K⁻."""
     m = grid[None, :]
@@ -78,9 +84,8 @@ def _max_log_wealth(
     above = np.maximum(b[:, None] - m, 1e-12)
     up = np.minimum(lam[:, None], STAKE_CAP / below)  # K⁺: z above m is evidence μ > m
     down = np.minimum(lam[:, None], STAKE_CAP / above)  # K⁻: z below m is evidence μ < m
-    diff = z[:, None] - m
-    log_up = np.cumsum(np.log1p(np.maximum(up * diff, -1 + 1e-12)), axis=0).max(axis=0)
-    log_down = np.cumsum(np.log1p(np.maximum(-down * diff, -1 + 1e-12)), axis=0).max(axis=0)
+    log_up = np.cumsum(np.log1p(np.maximum(up * (z[:, None] - m), -1 + 1e-12)), axis=0).max(axis=0)
+    log_down = np.cumsum(np.log1p(np.maximum(-down * (z_high[:, None] - m), -1 + 1e-12)), axis=0).max(axis=0)
     return log_up, log_down
 
 

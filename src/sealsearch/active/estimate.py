@@ -246,6 +246,7 @@ class AuditLog:
     low: list[np.ndarray] = field(default_factory=list)
     high: list[np.ndarray] = field(default_factory=list)
     variance: list[np.ndarray] = field(default_factory=list)
+    slack: list[np.ndarray] = field(default_factory=list)
     labeled: dict[int, int] = field(default_factory=dict)
     unreached_rows: set[int] = field(default_factory=set)
 
@@ -255,9 +256,12 @@ class AuditLog:
         return rows[[int(r) not in self.labeled for r in rows.tolist()]] if rows.size else rows
 
     def record(
-        self, draws: AuditDraws, found_before: int, labels: dict[int, int], reached: np.ndarray | None = None
-    ) -> None:
-        """Store one audit: `found_before` are the positives labeled when it was drawn (F_j),
+        self, draws: AuditDraws, found_before: int, labels: dict[int, int], reached: np.ndarray | None = None,
+        unknown: int = 0,
+    ) -> None:  # fmt: skip
+        """Store one audit: `found_before` are the positives outside the draws' support when it
+        was drawn (F_j: labeled then, or held back, e.g. in an open batch, and labeled since),
+        `unknown` the rows held back then whose label is still unknown (each may add one),
         `labels` map (at least) each newly labeled row to 0/1 and `reached[i]` says whether draw
         i was among the loop's candidates then (a positive that was not raises the flag)."""
         self.labeled.update({int(r): int(v) for r, v in labels.items()})
@@ -267,7 +271,8 @@ class AuditLog:
         self.base.append(np.full(n, base))
         self.z.append(base + (y - draws.p) / np.maximum(draws.q, 1e-300))
         self.low.append(np.full(n, base - draws.below))
-        self.high.append(np.full(n, base + draws.above))
+        self.high.append(np.full(n, base + draws.above + unknown))
+        self.slack.append(np.full(n, float(unknown)))
         self.variance.append(np.full(n, max(draws.variance, 1.0)))
         if reached is not None:
             far = draws.rows[(y == 1) & ~np.asarray(reached, dtype=bool)]
@@ -305,10 +310,12 @@ def audit_estimate(
     if log.n_draws == 0:
         return Estimate("audit", found, known, float("nan"), float(known), ceiling, 0, confidence,
                         "no audit draws yet", unreached)  # fmt: skip
-    z, low, high, var = (np.concatenate(parts) for parts in (log.z, log.low, log.high, log.variance))
+    z, low, high, var, slack = (np.concatenate(parts) for parts in (log.z, log.low, log.high, log.variance, log.slack))
     weights = 1.0 / var
     point = float(np.clip((weights * z).sum() / weights.sum(), known, ceiling))
-    lo, hi = betting_interval(z, low, high, count_grid(known, ceiling), alpha=1 - confidence, prior_var=float(var[0]))
+    lo, hi = betting_interval(
+        z, low, high, count_grid(known, ceiling), alpha=1 - confidence, prior_var=float(var[0]), z_high=z + slack
+    )
     lo, hi = max(lo, float(known)), min(hi, ceiling)
     if ceiling > known:
         hi = max(hi, min(lo + 1.0, ceiling))

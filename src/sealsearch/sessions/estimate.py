@@ -9,7 +9,9 @@ probability ∝ P(positive)^0.75 plus a uniform floor (`active.estimate.audit_di
 Audit rows are labels like any other: they train the model and count as found, and an audit
 positive opens its neighbourhood. Once answered, the estimate is the audit's: each draw j
 estimates the pool's positive count P as F_j + y_j / q_j (F_j: the positives labeled when it was
-drawn, read back from the label times), and all draws feed one betting confidence sequence
+drawn, read back from the label times; rows then held in an open batch, which the draw skipped,
+count there once labeled, and widen the bound by one each until they are), and all draws feed
+one betting confidence sequence
 (`active.confseq`), so the interval holds at every look, whatever the model. The app keeps only
 (row, q, time) per draw, so this is the Hansen–Hurwitz form (p = 0) of `active.estimate`.
 A relabel after a draw is read with its current label (the truth the estimate is about).
@@ -119,15 +121,25 @@ def _log(ctx: AuditContext, effective: dict[int, Event], audit: SessionAudit) ->
     times = np.array([t for t, _, _ in decided], dtype=np.float64)
     positive = np.array([p for _, _, p in decided], dtype=bool)
     answered = [(r, q, c) for r, q, c in audit.draws if _decided(effective, r)]
+    leases = ctx.store.query(
+        "SELECT i.row AS row, b.created AS created, i.lease_until AS until FROM batch_items i "
+        "JOIN batches b ON i.batch_id = b.id WHERE b.concept_id = ?", (ctx.concept_id,)
+    )  # fmt: skip
+    decided_rows = {r for _, r, _ in decided}
     for created in sorted({c for _, _, c in answered}):
         rows = np.array([r for r, _, c in answered if c == created], dtype=np.int64)
         q = np.array([q for _, q, c in answered if c == created])
         before = times < created  # labeled when the audit was drawn
-        found_before = int((positive & before).sum())
+        # rows in an open batch then were held out of the draw: their labels belong to the base
+        held = {int(x["row"]) for x in leases if x["created"] <= created < x["until"]}
+        held -= {r for t, r, _ in decided if t < created}
+        found_before = int((positive & before).sum()) + sum(
+            effective[r].label == "positive" for r in held & decided_rows
+        )
         draws = AuditDraws.hansen_hurwitz(rows, q, max(int(ctx.pool.size - before.sum()), 1))
         labels = {int(r): int(effective[int(r)].label == "positive") for r in rows.tolist()}
         reached = ~np.isin(rows, np.fromiter(audit.outside, dtype=np.int64, count=len(audit.outside)))
-        log.record(draws, found_before, labels, reached)
+        log.record(draws, found_before, labels, reached, unknown=len(held - decided_rows))
     return log
 
 
