@@ -113,6 +113,7 @@ def test_rows_of_an_open_batch_held_out_of_an_audit_count_once_labeled(tmp_path,
 
         base_open, slack_open = base_and_slack()
         assert (slack_open == len(held)).all()
+        assert (base_open == 2).all()  # the two seed positives were labeled before the audit
         c.label("bob", [(i["id"], "positive" if i["row"] in rare else "negative") for i in held])
         base_done, slack_done = base_and_slack()
         assert (slack_done == 0).all()

@@ -43,8 +43,8 @@ CERTIFY_TARGET = 0.8
 @dataclass(frozen=True)
 class AuditContext:
     """What the audit needs from a concept: its project file, id, seed, pool rows, the item ids
-    of rows and the rows of open batches (never drawn). Passed in (not the `ConceptSession`) so
-    this module does not import the session."""
+    of rows, the rows of open batches (never drawn) and when each row was first labeled. Passed
+    in (not the `ConceptSession`) so this module does not import the session."""
 
     store: LabelStore
     concept_id: int
@@ -52,6 +52,8 @@ class AuditContext:
     pool: np.ndarray
     ids_of: Callable[[np.ndarray], list[str]]
     leased: frozenset[int] = frozenset()
+    first_decided: dict[int, float] = field(default_factory=dict)
+    """Row -> time of its first positive/negative label (a later relabel or undo keeps it)."""
 
 
 @dataclass
@@ -117,29 +119,26 @@ def draw(
 def _log(ctx: AuditContext, effective: dict[int, Event], audit: SessionAudit) -> AuditLog:
     """The answered draws as an AuditLog, one record per draw time (one audit call)."""
     log = AuditLog()
-    decided = [(e.time, r, e.label == "positive") for r, e in effective.items() if _decided(effective, r)]
-    times = np.array([t for t, _, _ in decided], dtype=np.float64)
-    positive = np.array([p for _, _, p in decided], dtype=bool)
     answered = [(r, q, c) for r, q, c in audit.draws if _decided(effective, r)]
     leases = ctx.store.query(
         "SELECT i.row AS row, b.created AS created, i.lease_until AS until FROM batch_items i "
         "JOIN batches b ON i.batch_id = b.id WHERE b.concept_id = ?", (ctx.concept_id,)
     )  # fmt: skip
-    decided_rows = {r for _, r, _ in decided}
+    pool = set(ctx.pool.tolist())
+    outside = np.fromiter(audit.outside, dtype=np.int64, count=len(audit.outside))
     for created in sorted({c for _, _, c in answered}):
         rows = np.array([r for r, _, c in answered if c == created], dtype=np.int64)
         q = np.array([q for _, q, c in answered if c == created])
-        before = times < created  # labeled when the audit was drawn
-        # rows in an open batch then were held out of the draw: their labels belong to the base
-        held = {int(x["row"]) for x in leases if x["created"] <= created < x["until"]}
-        held -= {r for t, r, _ in decided if t < created}
-        found_before = int((positive & before).sum()) + sum(
-            effective[r].label == "positive" for r in held & decided_rows
-        )
-        draws = AuditDraws.hansen_hurwitz(rows, q, max(int(ctx.pool.size - before.sum()), 1))
+        # out of the draw's support: rows labeled then (first label, whatever came after) and
+        # rows in an open batch then; their current labels are the base, unknown ones the slack
+        taken = {r for r, t in ctx.first_decided.items() if t < created}
+        taken |= {int(x["row"]) for x in leases if x["created"] <= created < x["until"]}
+        taken &= pool
+        found_before = sum(_decided(effective, r) and effective[r].label == "positive" for r in taken)
+        unknown = sum(not _decided(effective, r) for r in taken)
+        draws = AuditDraws.hansen_hurwitz(rows, q, max(len(pool) - len(taken), 1))
         labels = {int(r): int(effective[int(r)].label == "positive") for r in rows.tolist()}
-        reached = ~np.isin(rows, np.fromiter(audit.outside, dtype=np.int64, count=len(audit.outside)))
-        log.record(draws, found_before, labels, reached, unknown=len(held - decided_rows))
+        log.record(draws, found_before, labels, ~np.isin(rows, outside), unknown=unknown)
     return log
 
 

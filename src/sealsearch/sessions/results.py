@@ -36,13 +36,13 @@ class ConceptResults:
     def _audit_context(self) -> estimating.AuditContext:
         project = self.project
         leased = frozenset(project.store.leased_rows(self.settings.id, time.time()))  # open batches, anyone's
+        first: dict[int, float] = {}
+        for event in self._events:  # in id order: the first decided label of each row
+            if event.label in ("positive", "negative"):
+                first.setdefault(event.row, event.time)
+        pool = project.dataset.split_rows("pool")
         return estimating.AuditContext(
-            project.store,
-            self.settings.id,
-            self.settings.seed,
-            project.dataset.split_rows("pool"),
-            project.ids_of,
-            leased,
+            project.store, self.settings.id, self.settings.seed, pool, project.ids_of, leased, first
         )
 
     def stats(self) -> dict[str, Any]:
