@@ -46,14 +46,20 @@ def test_estimate_starts_from_the_model_and_the_audit_takes_over(tmp_path, datas
         assert audited["recall_lo"] < audited["recall_hi"] and "certify" in audited["certificate"]
 
 
-def test_audit_draws_never_take_an_item_of_an_open_batch(tmp_path, dataset):
+def _with_bobs_batch_open(project, dataset):
+    """A concept with two seed positives, one learned batch of alice's, and a batch leased to bob."""
     pool_rare = [f"item{r}" for r in dataset.rows_in_split(dataset.concept_rows("rare"), "pool")]
+    project.create_concept("rare", positives=pool_rare[:2])
+    c = project.concept("rare")
+    c.label("alice", [(c.random_items(1)[0]["id"], "negative")])
+    c.label("alice", [(i["id"], "negative") for i in c.next_batch("alice")["items"]])
+    return c, c.next_batch("bob")["items"]  # leased to bob, not labeled
+
+
+def test_audit_draws_never_take_an_item_of_an_open_batch(tmp_path, dataset):
     with Project.init(tmp_path / "proj", dataset.path) as project:
-        project.create_concept("rare", positives=pool_rare[:2])
-        c = project.concept("rare")
-        c.label("alice", [(c.random_items(1)[0]["id"], "negative")])
-        c.label("alice", [(i["id"], "negative") for i in c.next_batch("alice")["items"]])
-        open_batch = {i["id"] for i in c.next_batch("bob")["items"]}  # leased to bob, not labeled
+        c, held = _with_bobs_batch_open(project, dataset)
+        open_batch = {i["id"] for i in held}
         drawn = {i["id"] for _ in range(5) for i in c.audit(40, labeler="alice")}
         assert open_batch and drawn and not open_batch & drawn
 
@@ -95,13 +101,8 @@ def test_rows_of_an_open_batch_held_out_of_an_audit_count_once_labeled(tmp_path,
     from sealsearch.sessions import estimate as estimating
 
     rare = set(dataset.concept_rows("rare").tolist())
-    pool_rare = [f"item{r}" for r in dataset.rows_in_split(dataset.concept_rows("rare"), "pool")]
     with Project.init(tmp_path / "proj", dataset.path) as project:
-        project.create_concept("rare", positives=pool_rare[:2])
-        c = project.concept("rare")
-        c.label("alice", [(c.random_items(1)[0]["id"], "negative")])
-        c.label("alice", [(i["id"], "negative") for i in c.next_batch("alice")["items"]])
-        held = c.next_batch("bob")["items"]
+        c, held = _with_bobs_batch_open(project, dataset)
         items = c.audit(15, labeler="alice")
         c.label("alice", [(i["id"], "positive" if i["row"] in rare else "negative") for i in items])
 
