@@ -217,8 +217,10 @@ def test_a_draws_an_audit_shown_next_and_the_progress_line_shows_the_estimate(wo
                                  "--labeler", "cy"], input="y\nn\nb\na\nn\nn\nn\nq\n")  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "[a] audit" in result.output and "audit: " in result.output
-    assert re.search(r"≈ \d+% of positives found \(95%: \d+%–\d+%\) \[model estimate, rough\]", result.output)
-    assert "[audit of 3, " in result.output.strip().splitlines()[-1]  # the closing progress line: 3 audit labels
+    output = " ".join(result.output.split())  # the terminal wraps long lines
+    assert re.search(r"≈ [\d.]+% of positives found \(95%: [\d.]+%–[\d.]+%, no guarantee\) \[model estimate", output)
+    closing = output[output.rindex("labels ") :]  # the closing progress line: 3 audit labels, a certified bound
+    assert "[audit of 3, holds at every look" in closing and "with 95% confidence at least" in closing
     with Project.open(tmp_path / "p") as project:
         drawn = {r["item_id"] for r in project.store.query("SELECT item_id FROM audit_draws")}
         labels = final_labels(tmp_path / "p", "animal")

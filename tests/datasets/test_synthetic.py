@@ -10,7 +10,13 @@ from typer.testing import CliRunner
 from sealsearch.active.knn import open_or_build_index
 from sealsearch.cli import app
 from sealsearch.data.dataset import Dataset
-from sealsearch.datasets.synthetic import UNIT_ROWS, build_synthetic_dataset, parse_prevalence, plan_synthetic
+from sealsearch.datasets.synthetic import (
+    UNIT_ROWS,
+    build_synthetic_dataset,
+    parse_fragments,
+    parse_prevalence,
+    plan_synthetic,
+)
 from sealsearch.errors import InvalidParameterError
 
 ARGS = {"n": 12_000, "dim": 24, "n_concepts": 8, "prevalence": (0.001, 0.004), "test_frac": 0.2, "seed": 3}
@@ -154,3 +160,14 @@ def test_cli_rejects_bad_prevalence_in_one_line(tmp_path):
     assert result.exit_code == 2
     assert "--prevalence" in result.output and result.output.count("\n") == 1
     assert not (tmp_path / "x").exists()
+
+
+def test_fragments_splits_every_concept_into_that_many_clusters_and_refuses_bad_ranges():
+    plan = plan_synthetic(n=20_000, dim=8, n_concepts=12, prevalence=(0.005, 0.01), fragments=(3, 10))
+    assert plan.concept_meta["fragments"].between(3, 10).all()
+    default = plan_synthetic(n=20_000, dim=8, n_concepts=12, prevalence=(0.005, 0.01))
+    assert (default.concept_meta["fragments"] == 1).any()  # the default mix is unchanged
+    assert parse_fragments("3..10") == (3, 10) and parse_fragments("4") == (4, 4) and parse_fragments(None) is None
+    for bad in ("0..3", "5..2", "x", "1..2..3"):
+        with pytest.raises(InvalidParameterError, match="--fragments"):
+            parse_fragments(bad)

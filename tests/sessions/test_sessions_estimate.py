@@ -9,7 +9,6 @@ import pytest
 from conftest import make_dataset
 from sealsearch.errors import InvalidParameterError
 from sealsearch.sessions import Project
-from sealsearch.sessions import estimate as estimating
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +40,28 @@ def test_estimate_starts_from_the_model_and_the_audit_takes_over(tmp_path, datas
         audited = c.stats()["estimate"]
         assert audited["method"] == "audit" and audited["audit_labels"] == len(items)
         assert audited["audit_pending"] == 0
-        # recall's numerator counts positives found while labeling, not in the audit
-        labeled_positives = c.stats()["positives"]
-        audit_positives = sum(i["row"] in rare for i in items)
-        assert audited["found"] == labeled_positives - audit_positives
+        # audit labels are labels: recall's numerator counts every positive found, the audit's too
+        assert audited["found"] == c.stats()["positives"]
+        assert "confidence" in audited["text"] and "every look" in audited["guarantee"]
+        assert audited["recall_lo"] < audited["recall_hi"] and "certify" in audited["certificate"]
+
+
+def _with_bobs_batch_open(project, dataset):
+    """A concept with two seed positives, one learned batch of alice's, and a batch leased to bob."""
+    pool_rare = [f"item{r}" for r in dataset.rows_in_split(dataset.concept_rows("rare"), "pool")]
+    project.create_concept("rare", positives=pool_rare[:2])
+    c = project.concept("rare")
+    c.label("alice", [(c.random_items(1)[0]["id"], "negative")])
+    c.label("alice", [(i["id"], "negative") for i in c.next_batch("alice")["items"]])
+    return c, c.next_batch("bob")["items"]  # leased to bob, not labeled
+
+
+def test_audit_draws_never_take_an_item_of_an_open_batch(tmp_path, dataset):
+    with Project.init(tmp_path / "proj", dataset.path) as project:
+        c, held = _with_bobs_batch_open(project, dataset)
+        open_batch = {i["id"] for i in held}
+        drawn = {i["id"] for _ in range(5) for i in c.audit(40, labeler="alice")}
+        assert open_batch and drawn and not open_batch & drawn
 
 
 def test_audit_draws_are_kept_in_the_project_file_so_reopening_keeps_the_audit_estimate(tmp_path, dataset):
@@ -62,7 +79,7 @@ def test_audit_draws_are_kept_in_the_project_file_so_reopening_keeps_the_audit_e
         c.label("alice", [(items[-1]["id"], "skip")])  # a skipped audit item stays pending
         before = c.estimate()
         assert before["method"] == "audit" and before["audit_pending"] == 1
-        assert [i["id"] for i in estimating.pending_items(c)] == [items[-1]["id"]]
+        assert [i["id"] for i in c.audit_pending()] == [items[-1]["id"]]
         drawn = project.store.query("SELECT COUNT(*) AS n, MIN(labeler) AS who FROM audit_draws")[0]
         assert drawn["n"] == 10 and drawn["who"] == "alice"  # draws with replacement: rows may repeat
         with pytest.raises(sqlite3.DatabaseError, match="append-only"), project.store.transaction() as db:
@@ -73,3 +90,32 @@ def test_audit_draws_are_kept_in_the_project_file_so_reopening_keeps_the_audit_e
         assert again.stats()["estimate"]["method"] == "audit"
         more = again.audit(5)  # the next audit continues the sequence rather than repeating the first
         assert again.estimate()["audit_pending"] == len({items[-1]["id"]} | {i["id"] for i in more})
+
+
+def test_rows_of_an_open_batch_held_out_of_an_audit_count_once_labeled(tmp_path, dataset):
+    """The audit skips bob's open batch, so its rows are no part of the draws' support: until bob
+    labels them each may be a positive (they widen the upper bound), and once labeled their
+    positives join the base every draw of that audit estimates the pool total from."""
+    import numpy as np
+
+    from sealsearch.sessions import estimate as estimating
+
+    rare = set(dataset.concept_rows("rare").tolist())
+    with Project.init(tmp_path / "proj", dataset.path) as project:
+        c, held = _with_bobs_batch_open(project, dataset)
+        items = c.audit(15, labeler="alice")
+        c.label("alice", [(i["id"], "positive" if i["row"] in rare else "negative") for i in items])
+
+        def base_and_slack():
+            log = estimating._log(
+                c._audit_context(), c.effective(), estimating.SessionAudit().refresh(c._audit_context())
+            )
+            return np.concatenate(log.base), np.concatenate(log.slack)
+
+        base_open, slack_open = base_and_slack()
+        assert (slack_open == len(held)).all()
+        assert (base_open == 2).all()  # the two seed positives were labeled before the audit
+        c.label("bob", [(i["id"], "positive" if i["row"] in rare else "negative") for i in held])
+        base_done, slack_done = base_and_slack()
+        assert (slack_done == 0).all()
+        assert (base_done - base_open == sum(i["row"] in rare for i in held)).all()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 from pathlib import Path
 
@@ -145,7 +146,8 @@ def test_label_two_batches_with_the_keyboard_reload_and_export(page, server):
         assert page.inner_text("#est-text").startswith("≈ ") and "of positives found (95%:" in page.inner_text(
             "#est-text"
         )
-        assert "model estimate — rough" in page.inner_text("#est-method")
+        assert "no guarantee" in page.inner_text("#est-text")
+        assert "model estimate — no guarantee" in page.inner_text("#est-method")
     else:
         assert page.inner_text("#est-text").startswith("Estimated once the model has learned a positive and a negative")
     page.keyboard.press("?")
@@ -164,6 +166,11 @@ def test_label_two_batches_with_the_keyboard_reload_and_export(page, server):
     wait_until(page, "() => document.querySelector('#estimate').dataset.method === 'audit'")
     wait_until(page, "() => document.querySelector('#est-audit').textContent.endsWith(' 0 pending')")
     assert page.inner_text("#est-method").startswith(f"audit estimate — from {len(audit_ids)} audit labels")
+    # the bound, in words: a lower bound that holds, never "0%–0%", and what a certificate costs
+    text = page.inner_text("#est-text")
+    assert re.match(r"with 95% confidence at least [\d.]+% of the positives are found \(estimate ≈ [\d.]+%", text)
+    assert "0%–0%" not in text and "holds with 95% confidence at every look" in page.inner_text("#est-method")
+    assert page.inner_text("#est-certificate").startswith("Certificate: label about ")
     assert page.inner_text("#audit-status").startswith(f"{len(audit_ids)} of {len(audit_ids)} audit items labeled")
     page.click("#tab-batch")
 

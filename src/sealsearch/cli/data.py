@@ -61,16 +61,19 @@ def dataset_synthetic(
     prevalence: Annotated[str, typer.Option(help="Concept prevalence range LO..HI, or one value.")] = "0.0002..0.002",
     test_frac: Annotated[float, typer.Option(min=0, max=1, help="Share of items in the test split.")] = 0.1,
     seed: Seed = 0,
+    fragments: Annotated[
+        str | None, typer.Option(help="Split every concept into LO..HI separate clusters (e.g. 3..10).")
+    ] = None,
 ) -> None:
     """Clustered embeddings with rare (some fragmented) concepts, for scale benchmarks."""
-    from sealsearch.datasets.synthetic import build_synthetic_dataset, parse_prevalence
+    from sealsearch.datasets.synthetic import build_synthetic_dataset, parse_fragments, parse_prevalence
 
     bounds = parse_prevalence(prevalence)
     check_new_dataset(out_dir)
     with progress_bar("generating embeddings") as progress:
         dataset = build_synthetic_dataset(
             out_dir, n=n, dim=dim, n_concepts=concepts, prevalence=bounds, test_frac=test_frac, seed=seed,
-            progress=progress,
+            progress=progress, fragments=parse_fragments(fragments),
         )  # fmt: skip
     out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim}, {len(dataset.concept_names())} concepts")
 

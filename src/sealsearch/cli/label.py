@@ -6,9 +6,10 @@ printed only once that call returned (after COMMIT), so quitting, a closed termi
 loses at most the one answer being typed. Undo appends an undo event (`ConceptSession.undo`) and
 shows the item again. The model learns a batch as one round: once its last item is answered
 (the next batch follows), or early with b, which asks for a new batch at once. The progress line
-shows the recall estimate once there is one ("≈ X% of positives found (95%: lo–hi)", the model's
-until audit items are labeled); a draws an audit, AUDIT_N random unlabeled items shown next and
-answered with the same keys, which turns it into the audit's unbiased estimate.
+shows the recall estimate once there is one (the model's "≈ X% ... no guarantee" until audit items
+are labeled); a draws an audit, AUDIT_N random unlabeled items shown next and answered with the
+same keys, which turns it into the audit's bound "with 95% confidence at least X% of the
+positives are found" (holds at every look) and flags parts of the concept the loop had not reached.
 
 Keys: y positive, n negative, s skip, u undo, b new batch now, a audit, q quit, ? help. On a terminal one key press is
 enough (cbreak mode via termios; Ctrl-C and Ctrl-D quit); from a pipe each line is one key, so
@@ -99,9 +100,14 @@ def _progress_line(stats: dict[str, Any]) -> str:
     line = f"labels {labels:,} · positives {positives:,} · pool {pool:,}"
     estimate = stats.get("estimate")
     if estimate:
-        method = "model estimate, rough" if estimate["method"] == "model" else f"audit of {estimate['audit_labels']}"
+        method = (
+            "model estimate, no guarantee" if estimate["method"] == "model"
+            else f"audit of {estimate['audit_labels']}, holds at every look"
+        )  # fmt: skip
         pending = f", {estimate['audit_pending']} audit pending" if estimate.get("audit_pending") else ""
         line += f" · {estimate['text']} [{method}{pending}]"
+        if estimate.get("unreached"):
+            line += " · ! this concept has parts the loop had not reached (audit positives outside its pool)"
     return line
 
 

@@ -290,7 +290,8 @@ Force = Annotated[
 Estimate = Annotated[
     str | None,
     typer.Option(
-        help="Estimate recall each round: audit (labels a few random unlabeled items) or model (free, biased)."
+        help="Estimate recall each round: audit (labels a few random unlabeled items, which join the loop; "
+        "a bound that holds) or model (free, biased, no guarantee)."
     ),
 ]
 Audit = Annotated[
@@ -302,7 +303,9 @@ Audit = Annotated[
 Stop = Annotated[
     str | None,
     typer.Option(
-        help="Stopping rule: target:R[:C] (estimated recall ≥ R at confidence C), knee[:MIN_LABELS], budget:N."
+        help="Stopping rule: target:R[:C] (the estimate's recall lower bound ≥ R at confidence C; with "
+        "--estimate audit it holds at every look), zero:R[:C] (zero-label rule: assumes recent labels are at "
+        "least as likely positive as random), knee[:MIN_LABELS], budget:N (both: no guarantee)."
     ),
 ]
 

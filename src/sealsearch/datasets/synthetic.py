@@ -62,6 +62,22 @@ def parse_prevalence(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def parse_fragments(text: str | None) -> tuple[int, int] | None:
+    """ "LO..HI" or one count, as given to `--fragments`; None keeps the default mix."""
+    if text is None:
+        return None
+    parts = text.split("..")
+    try:
+        lo, hi = int(parts[0]), int(parts[-1])
+        if len(parts) > 2 or not 1 <= lo <= hi:
+            raise ValueError
+    except ValueError:
+        raise InvalidParameterError(
+            f"--fragments: expected LO..HI with 1 <= LO <= HI (e.g. 3..10), got {text!r}"
+        ) from None
+    return lo, hi
+
+
 def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float], size: int) -> np.ndarray:
     return np.exp(rng.uniform(math.log(bounds[0]), math.log(bounds[1]), size))
 
@@ -139,10 +155,24 @@ class SyntheticPlan:
 
 
 def plan_synthetic(
-    *, n: int, dim: int, n_concepts: int, prevalence: tuple[float, float], test_frac: float = 0.1, seed: int = 0
+    *,
+    n: int,
+    dim: int,
+    n_concepts: int,
+    prevalence: tuple[float, float],
+    test_frac: float = 0.1,
+    seed: int = 0,
+    fragments: tuple[int, int] | None = None,
 ) -> SyntheticPlan:
-    """Draw the clusters, the concept members and the split (see the module docstring)."""
+    """Draw the clusters, the concept members and the split (see the module docstring).
+
+    `fragments` (LO, HI) splits every concept into LO..HI separate clusters (uniform), the
+    fragmented concepts the recall-estimate benchmark needs; None keeps the default mix
+    (FRAGMENTED_SHARE of the concepts in 2..MAX_FRAGMENTS). The draws are the same either way,
+    so the default layout does not change."""
     _check_arguments(n, dim, n_concepts, prevalence, test_frac, seed)
+    if fragments is not None and not 1 <= fragments[0] <= fragments[1]:
+        raise InvalidParameterError(f"--fragments: expected LO..HI with 1 <= LO <= HI, got {fragments}")
     lo, hi = prevalence
     rng = np.random.default_rng([seed, _LAYOUT_STREAM])
     n_background = min(max(round(math.sqrt(n)), 1), MAX_BACKGROUND_CLUSTERS)
@@ -153,6 +183,8 @@ def plan_synthetic(
     counts = counts.astype(np.int64)
     concept_spread = _log_uniform(rng, CONCEPT_SPREAD, n_concepts)
     wanted = np.where(rng.random(n_concepts) < FRAGMENTED_SHARE, rng.integers(2, MAX_FRAGMENTS + 1, n_concepts), 1)
+    if fragments is not None:
+        wanted = np.random.default_rng([seed, _LAYOUT_STREAM, 1]).integers(fragments[0], fragments[1] + 1, n_concepts)
     fragments = np.maximum(np.minimum(wanted, counts // MIN_FRAGMENT_ROWS), 1)
 
     members = rng.choice(n, int(counts.sum()), replace=False)  # random order: consecutive slices are random sets
@@ -203,18 +235,22 @@ def build_synthetic_dataset(
     test_frac: float = 0.1,
     seed: int = 0,
     progress: Progress | None = None,
+    fragments: tuple[int, int] | None = None,
 ) -> Dataset:
     """Generate and write the dataset directory `out` in blocks (never the whole matrix in memory).
 
     Besides the standard layout it holds `concept_meta.parquet` (concept, n_items, prevalence,
     spread, fragments). Same arguments, same bytes in embeddings.npy.
     """
-    plan = plan_synthetic(n=n, dim=dim, n_concepts=n_concepts, prevalence=prevalence, test_frac=test_frac, seed=seed)
+    plan = plan_synthetic(
+        n=n, dim=dim, n_concepts=n_concepts, prevalence=prevalence, test_frac=test_frac, seed=seed, fragments=fragments
+    )
     split = pd.Categorical.from_codes(plan.test.astype(np.int8), categories=["pool", "test"])
     lo, hi = prevalence
     with DatasetWriter(
         out, n, dim,
-        embedder=f"synthetic(concepts={n_concepts}, prevalence={lo}..{hi}, seed={seed})",
+        embedder=f"synthetic(concepts={n_concepts}, prevalence={lo}..{hi}, seed={seed}"
+        + (f", fragments={fragments[0]}..{fragments[1]})" if fragments else ")"),
         items=pd.DataFrame({"split": split}),
         concepts=plan.concepts,
         tables={"concept_meta": plan.concept_meta},

@@ -28,7 +28,13 @@ from sealsearch.active.strategies import DEFAULT_STRATEGY, check_strategy
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.shards import Scanner
 from sealsearch.errors import InvalidParameterError
-from sealsearch.experiments.estimation import ESTIMATE_COLUMNS, RoundEstimator, default_audit, empty_estimate
+from sealsearch.experiments.estimate import (
+    ESTIMATE_COLUMNS,
+    RoundEstimator,
+    empty_estimate,
+    make_estimator,
+    stop_inputs,
+)
 from sealsearch.index import KnnIndex
 
 NUMERIC_ROUND_COLUMNS = [
@@ -38,7 +44,7 @@ NUMERIC_ROUND_COLUMNS = [
 ROUND_COLUMNS = [*NUMERIC_ROUND_COLUMNS, "knn", *ESTIMATE_COLUMNS]
 """Columns of a run table; other tools and scripts read these names. `knn` is where the pool's
 neighbours came from: "graph", "index", or "none" for pools without neighbours. The estimate
-columns (`experiments.estimation`) hold the recall a user would be told (NaN without
+columns (`experiments.estimate`) hold the recall a user would be told (NaN without
 `--estimate`) and the audit labels that cost."""
 KNN_UNRECORDED = "unrecorded"
 """The `knn` value given to rows of tables written before the column existed."""
@@ -227,21 +233,29 @@ def run(
         batch_size=config.batch_size, seed=config.seed, dedup=config.dedup, eligible_rows=pool_rows,
     )  # fmt: skip
     oracle = oracle if oracle is not None else GroundTruthOracle(positives)
-    estimator = None
-    if config.estimate is not None:
-        audit = config.audit if config.audit is not None else default_audit(config.batch_size)
-        estimator = RoundEstimator(config.estimate, pool_rows, oracle.label, audit=audit, seed=config.seed)
+    rule = parse_rule(config.stop) if config.stop else None
+    estimator = make_estimator(config.estimate, config.audit, config.batch_size, rule, pool_rows, oracle.label,
+                               config.seed)  # fmt: skip
     rounds = _Rounds(loop, HeldOutScorer(dataset, positives), pool_positives.size, pool_rows.size, source,
                      estimator, on_round)  # fmt: skip
-    rule = parse_rule(config.stop) if config.stop else None
-    loop.tell(seed, oracle.label(seed))
+    _tell(loop, oracle, estimator, seed, config.budget)
     rounds.record()
     while loop.n_labeled < config.budget and pool.size > 0 and not rounds.stopped(rule):
-        batch = loop.ask(min(config.batch_size, config.budget - loop.n_labeled))
-        loop.tell(batch, oracle.label(batch.rows))
+        audit = estimator.audit if estimator is not None else 0
+        room = config.budget - loop.n_labeled
+        batch = loop.ask(max(min(config.batch_size, room - audit), min(room, 1)))
+        _tell(loop, oracle, estimator, batch.rows, config.budget)
         rounds.record()
     label_log = pd.DataFrame({"round": loop.label_rounds, "row": loop.labeled_rows, "label": loop.labels})
     return RunResult(config, rounds.table(), label_log, rounds.stop_reason)
+
+
+def _tell(loop: ActiveLoop, oracle: Oracle, estimator: RoundEstimator | None, rows: np.ndarray, budget: int) -> None:
+    """Label `rows` and this round's audit (drawn outside them); both join the loop at once."""
+    labels = oracle.label(rows)
+    if estimator is not None:
+        rows, labels = estimator.with_audit(loop, rows, labels, budget)
+    loop.tell(rows, labels)
 
 
 def _check_sizes(config: RunConfig, n_pool_positives: int, n_pool_rows: int) -> None:
@@ -304,12 +318,11 @@ class _Rounds:
     def stopped(self, rule: StoppingRule | None) -> bool:
         if rule is None:
             return False
-        estimator = self.estimator
         decision = rule.check(
             np.array([r["n_labeled"] for r in self.rows]), np.array([r["n_positive"] for r in self.rows]),
-            estimator.last.recall_interval(rule.confidence)[0] if estimator and estimator.last else None,
+            **stop_inputs(self.estimator), pool_size=self.n_pool_rows,
         )  # fmt: skip
-        self.stop_reason = decision.reason if decision.stop else None
+        self.stop_reason = f"{decision.reason}; guarantee: {decision.guarantee}" if decision.stop else None
         return decision.stop
 
     def table(self) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from sealsearch._util import atomic_write, write_text_atomic
 from sealsearch.active.pools import pools_using_k
-from sealsearch.reporting import estimates
+from sealsearch.reporting import estimate as estimates
 from sealsearch.reporting.plots import plot_ap_scatter, plot_curves, plot_experiment_curves, plot_k_effect, plot_latent
 from sealsearch.reporting.results import (
     PRODUCERS,

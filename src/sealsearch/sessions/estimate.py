@@ -1,121 +1,175 @@
-"""How far along a labeler is: "≈ X% of positives found (95%: lo–hi)", and the audit that tightens it.
+"""How far along a labeler is: "with 95% confidence at least X% of the positives are found", and
+the audit that earns that sentence.
 
-`ConceptSession.estimate()` and `ConceptSession.audit()` call these. Without audit labels the
-estimate is the model's (P(positive) summed over the unlabeled pool: free, but biased when the
-model is poorly calibrated, which an actively trained model is). `audit(n)` draws n unlabeled
-pool items at random, with probability ∝ P(positive)^0.75 plus a uniform floor
-(`active.estimate.audit_distribution`); once the person has labeled them (ordinary `label` calls),
-the estimate switches to the audit's, which is unbiased whatever the calibration.
+`ConceptSession.estimate()` and `ConceptSession.audit()` call these. Without answered audit
+draws the estimate is the model's (P(positive) summed over the unlabeled pool: free, biased
+when the model is poorly calibrated, which an actively trained model is; it says "no
+guarantee"). `audit(n)` draws n unlabeled pool items, never an item of an open batch, with
+probability ∝ P(positive)^0.75 plus a uniform floor (`active.estimate.audit_distribution`).
+Audit rows are labels like any other: they train the model and count as found, and an audit
+positive opens its neighbourhood. Once answered, the estimate is the audit's: each draw j
+estimates the pool's positive count P as F_j + y_j / q_j (F_j: the positives labeled when it was
+drawn, read back from the label times; rows then held in an open batch, which the draw skipped,
+count there once labeled, and widen the bound by one each until they are), and all draws feed
+one betting confidence sequence
+(`active.confseq`), so the interval holds at every look, whatever the model. The app keeps only
+(row, q, time) per draw, so this is the Hansen–Hurwitz form (p = 0) of `active.estimate`.
+A relabel after a draw is read with its current label (the truth the estimate is about).
 
-Audit rows are labels like any other (they train the model) but the estimator keeps them apart:
-recall's numerator counts positives found outside the audit, and an audit draw stays evidence
-about the unlabeled pool. A draw is answered once its row carries a positive/negative label (its
-current one); skipped or unseen draws stay pending. The draws (row, probability q) are written to
-the project file (`audit_draws`, migration 3) as they are made and read back incrementally, so
-reopening the project, or another process on the same file, sees the same audit and the same
-estimate.
+An answered audit positive that was not among the loop's candidates (for SEALS: no labeled
+item's neighbour) when this process drew it raises `unreached`: "this concept has parts the loop had not reached". The
+draws (row, q) are written to the project file (`audit_draws`, migration 3) as they are made and
+read back incrementally, so reopening the project, or another process on the same file, sees the
+same audit and the same estimate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from sealsearch.active.estimate import AuditLog, audit_estimate, model_estimate
-from sealsearch.sessions.labelstore import Event
+from sealsearch.active.certify import certificate_plan
+from sealsearch.active.estimate import AuditDraws, AuditLog, audit_distribution, audit_estimate, model_estimate
+from sealsearch.sessions.labelstore import Event, LabelStore
 from sealsearch.sessions.replay import ConceptModel
 
-if TYPE_CHECKING:
-    from sealsearch.sessions.session import ConceptSession
+CERTIFY_TARGET = 0.8
+"""The recall the panel quotes a certificate's price for."""
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """What the audit needs from a concept: its project file, id, seed, pool rows, the item ids
+    of rows, the rows of open batches (never drawn) and when each row was first labeled. Passed
+    in (not the `ConceptSession`) so this module does not import the session."""
+
+    store: LabelStore
+    concept_id: int
+    seed: int
+    pool: np.ndarray
+    ids_of: Callable[[np.ndarray], list[str]]
+    leased: frozenset[int] = frozenset()
+    first_decided: dict[int, float] = field(default_factory=dict)
+    """Row -> time of its first positive/negative label (a later relabel or undo keeps it)."""
 
 
 @dataclass
 class SessionAudit:
-    """One concept's audit draws (row, q) in draw order, mirrored from the store's `audit_draws`."""
+    """One concept's audit draws (row, q, created) in draw order, mirrored from `audit_draws`."""
 
-    draws: list[tuple[int, float]] = field(default_factory=list)
+    draws: list[tuple[int, float, float]] = field(default_factory=list)
     last_id: int = 0
+    outside: set[int] = field(default_factory=set)
+    """Rows this process drew while they lay outside the loop's candidate pool (kept in memory:
+    a draw made by another process counts as reached)."""
 
-    def refresh(self, session: ConceptSession) -> SessionAudit:
+    def refresh(self, ctx: AuditContext) -> SessionAudit:
         """Append the draws written since we last looked (by this process or another)."""
-        newer = session.project.store.audit_draws(session.settings.id, after=self.last_id)
+        newer = ctx.store.audit_draws(ctx.concept_id, after=self.last_id)
         if newer:
-            self.draws.extend((row, q) for _, row, q in newer)
+            self.draws.extend((row, q, created) for _, row, q, created in newer)
             self.last_id = newer[-1][0]
         return self
 
     @property
     def rows(self) -> set[int]:
-        return {row for row, _ in self.draws}
+        return {row for row, _, _ in self.draws}
 
 
 def _decided(effective: dict[int, Event], row: int) -> bool:
     return row in effective and effective[row].label in ("positive", "negative")
 
 
-def _unlabeled(session: ConceptSession, effective: dict[int, Event]) -> np.ndarray:
-    pool = session.project.dataset.split_rows("pool")
+def _unlabeled(ctx: AuditContext, effective: dict[int, Event]) -> np.ndarray:
     decided = np.array([r for r in effective if _decided(effective, r)], dtype=np.int64)
-    return pool[~np.isin(pool, decided)] if decided.size else pool
+    return ctx.pool[~np.isin(ctx.pool, decided)] if decided.size else ctx.pool
 
 
 def draw(
-    session: ConceptSession,
+    ctx: AuditContext,
     effective: dict[int, Event],
     model: ConceptModel,
     audit: SessionAudit,
     n: int,
     labeler: str | None = None,
 ) -> np.ndarray:
-    """n audit draws (with replacement) from the unlabeled pool, recorded in the project file;
-    returns their distinct rows in draw order (a random order, not grouped by row)."""
-    audit.refresh(session)
-    unlabeled = _unlabeled(session, effective)
-    rng = np.random.default_rng([session.settings.seed, len(effective), len(audit.draws), 13])
-    rows, q = AuditLog().draw(unlabeled, model.loop.predict_proba(unlabeled), n, rng)
-    if rows.size:
-        ids = session.project.ids_of(rows)
-        session.project.store.add_audit_draws(
-            session.settings.id, list(zip(rows.tolist(), ids, q.tolist(), strict=True)), labeler
-        )
-        audit.refresh(session)
+    """n audit draws (with replacement) from the unlabeled pool outside open batches, recorded in
+    the project file; returns their distinct rows in draw order (random, not grouped by row)."""
+    audit.refresh(ctx)
+    unlabeled = _unlabeled(ctx, effective)
+    if ctx.leased:
+        unlabeled = unlabeled[~np.isin(unlabeled, np.fromiter(ctx.leased, dtype=np.int64))]
+    if unlabeled.size == 0 or n <= 0:
+        return np.empty(0, dtype=np.int64)
+    rng = np.random.default_rng([ctx.seed, len(effective), len(audit.draws), 13])
+    q = audit_distribution(model.loop.predict_proba(unlabeled))
+    picks = rng.choice(unlabeled.size, size=n, replace=True, p=q)
+    rows, q = unlabeled[picks], q[picks]
+    audit.outside.update(rows[~np.isin(rows, model.loop.pool.candidates())].tolist())
+    ctx.store.add_audit_draws(
+        ctx.concept_id, list(zip(rows.tolist(), ctx.ids_of(rows), q.tolist(), strict=True)), labeler
+    )
+    audit.refresh(ctx)
     return np.array(list(dict.fromkeys(rows.tolist())), dtype=np.int64)  # distinct, in draw order
 
 
-def _log(effective: dict[int, Event], audit: SessionAudit) -> tuple[AuditLog, list[int]]:
-    """(the answered draws as an AuditLog, the rows of the pending ones in draw order)."""
+def _log(ctx: AuditContext, effective: dict[int, Event], audit: SessionAudit) -> AuditLog:
+    """The answered draws as an AuditLog, one record per draw time (one audit call)."""
     log = AuditLog()
-    answered = [(r, q) for r, q in audit.draws if _decided(effective, r)]
-    if answered:
-        rows = np.array([r for r, _ in answered], dtype=np.int64)
-        labels = {r: int(effective[r].label == "positive") for r, _ in answered}
-        log.record(rows, np.array([q for _, q in answered]), labels)
-    pending = list(dict.fromkeys(r for r, _ in audit.draws if not _decided(effective, r)))
-    return log, pending
+    answered = [(r, q, c) for r, q, c in audit.draws if _decided(effective, r)]
+    leases = ctx.store.query(
+        "SELECT i.row AS row, b.created AS created, i.lease_until AS until FROM batch_items i "
+        "JOIN batches b ON i.batch_id = b.id WHERE b.concept_id = ?", (ctx.concept_id,)
+    )  # fmt: skip
+    pool = set(ctx.pool.tolist())
+    outside = np.fromiter(audit.outside, dtype=np.int64, count=len(audit.outside))
+    for created in sorted({c for _, _, c in answered}):
+        rows = np.array([r for r, _, c in answered if c == created], dtype=np.int64)
+        q = np.array([q for _, q, c in answered if c == created])
+        # out of the draw's support: rows labeled then (first label, whatever came after) and
+        # rows in an open batch then; their current labels are the base, unknown ones the slack
+        taken = {r for r, t in ctx.first_decided.items() if t < created}
+        taken |= {int(x["row"]) for x in leases if x["created"] <= created < x["until"]}
+        taken &= pool
+        found_before = sum(_decided(effective, r) and effective[r].label == "positive" for r in taken)
+        unknown = sum(not _decided(effective, r) for r in taken)
+        draws = AuditDraws.hansen_hurwitz(rows, q, max(len(pool) - len(taken), 1))
+        labels = {int(r): int(effective[int(r)].label == "positive") for r in rows.tolist()}
+        log.record(draws, found_before, labels, ~np.isin(rows, outside), unknown=unknown)
+    return log
 
 
-def pending_items(session: ConceptSession) -> list[dict[str, Any]]:
-    """The audit items drawn but not labeled positive/negative yet (skipped ones included), in draw order."""
-    effective = session.effective()
-    _, pending = _log(effective, SessionAudit().refresh(session))
-    rows = np.array(pending, dtype=np.int64)
-    return session.project.items(rows, np.full(rows.size, np.nan))
+def pending_rows(ctx: AuditContext, effective: dict[int, Event]) -> np.ndarray:
+    """The audit rows drawn but not labeled positive/negative yet (skipped ones included), in draw order."""
+    draws = SessionAudit().refresh(ctx).draws
+    return np.array(list(dict.fromkeys(r for r, _, _ in draws if not _decided(effective, r))), dtype=np.int64)
+
+
+class _PendingAudit(Protocol):
+    def audit_pending(self) -> list[dict[str, Any]]: ...
+
+
+def pending_items(session: _PendingAudit) -> list[dict[str, Any]]:
+    """Deprecated: call `ConceptSession.audit_pending()` (kept for callers of the old helper)."""
+    return session.audit_pending()
 
 
 def estimate(
-    session: ConceptSession, effective: dict[int, Event], model: ConceptModel | None, audit: SessionAudit
+    ctx: AuditContext, effective: dict[int, Event], model: ConceptModel | None, audit: SessionAudit
 ) -> dict[str, Any] | None:
-    """The estimate dict documented in PROJECT_API.md ("Recall estimate"); None before any model."""
+    """The estimate dict documented in docs/labeling.md ("Recall estimate"); None before any model."""
     if model is None:
         return None
-    log, pending = _log(effective, audit.refresh(session))
-    audit_rows = audit.rows
-    pool = session.project.dataset.split_rows("pool")
-    outside = [r for r in effective if _decided(effective, r) and r not in audit_rows]  # labeled, not audited
-    labeled = pool[np.isin(pool, np.array(outside, dtype=np.int64))] if outside else np.empty(0, dtype=np.int64)
-    found = sum(effective[int(r)].label == "positive" for r in labeled.tolist())
+    audit.refresh(ctx)
+    pending = pending_rows(ctx, effective).size
+    in_pool = np.isin(np.array(list(effective), dtype=np.int64), ctx.pool)
+    rows = np.array(list(effective), dtype=np.int64)[in_pool]
+    found = sum(effective[int(r)].label == "positive" for r in rows.tolist())
+    unlabeled = _unlabeled(ctx, effective)
+    log = _log(ctx, effective, audit)
     if not log.n_draws and np.unique(model.loop.labels).size < 2:
         # One class learned: the cold-start similarity score is no probability, and summing it over
         # the pool would claim ≈ 0% found. No number until a negative or an answered audit exists.
@@ -124,13 +178,14 @@ def estimate(
         return {
             "method": "audit", "found": found, "positives": None, "positives_lo": None, "positives_hi": None,
             "recall": None, "recall_lo": None, "recall_hi": None, "confidence": 0.95, "audit_labels": 0,
-            "audit_pending": len(pending), "text": "label the audit items to estimate how many positives are left",
+            "audit_pending": pending, "text": "label the audit items to estimate how many positives are left",
+            "guarantee": "none yet", "unreached": 0, "certificate": None,
         }  # fmt: skip
+    proba = model.loop.predict_proba(unlabeled)
     if log.n_draws:
-        result = audit_estimate(log, found, labeled)
+        result = audit_estimate(log, found, unlabeled.size, model_positives=found + float(proba.sum()))
     else:
-        result = model_estimate(found, model.loop.predict_proba(_unlabeled(session, effective)))
-    out = result.as_dict()
-    out["audit_pending"] = len(pending)
-    out["text"] = f"≈ {out['recall']:.0%} of positives found (95%: {out['recall_lo']:.0%}–{out['recall_hi']:.0%})"
-    return out
+        result = model_estimate(found, proba)
+    plan = certificate_plan(CERTIFY_TARGET, 0.95, result.positives, ctx.pool.size, unlabeled.size)
+    return {**result.as_dict(), "audit_pending": pending, "certificate": plan.text,
+            "certificate_labels": plan.labels}  # fmt: skip

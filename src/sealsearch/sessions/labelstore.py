@@ -286,12 +286,13 @@ class LabelStore:
                 [(concept_id, int(row), item_id, float(q), labeler, now) for row, item_id, q in draws],
             )
 
-    def audit_draws(self, concept_id: int, after: int = 0) -> list[tuple[int, int, float]]:
-        """The concept's audit draws with id > `after` as (id, row, q), in draw order."""
+    def audit_draws(self, concept_id: int, after: int = 0) -> list[tuple[int, int, float, float]]:
+        """The concept's audit draws with id > `after` as (id, row, q, created), in draw order."""
         rows = self.query(
-            "SELECT id, row, q FROM audit_draws WHERE concept_id = ? AND id > ? ORDER BY id", (concept_id, after)
+            "SELECT id, row, q, created FROM audit_draws WHERE concept_id = ? AND id > ? ORDER BY id",
+            (concept_id, after),
         )
-        return [(int(r["id"]), int(r["row"]), float(r["q"])) for r in rows]
+        return [(int(r["id"]), int(r["row"]), float(r["q"]), float(r["created"])) for r in rows]
 
     # -- batches and leases ----------------------------------------------------------------
     def add_batch(

@@ -7,6 +7,7 @@ everything here reads them under `_lock` and writes nothing but audit draws.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,17 +34,34 @@ class ConceptResults:
         learned = self._training_labels(effective)
         return effective, self._synced_model(effective, record=False) if learned else None
 
+    def _audit_context(self) -> estimating.AuditContext:
+        project = self.project
+        leased = frozenset(project.store.leased_rows(self.settings.id, time.time()))  # open batches, anyone's
+        first: dict[int, float] = {}
+        for event in self._events:  # in id order: the first decided label of each row
+            if event.label in ("positive", "negative"):
+                first.setdefault(event.row, event.time)
+        pool = project.dataset.split_rows("pool")
+        return estimating.AuditContext(
+            project.store, self.settings.id, self.settings.seed, pool, project.ids_of, leased, first
+        )
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             effective, model = self._learned()
             found = insight.stats(self.project.dataset, effective, model, self.rounds, self.wait_ms)
-            return {**found, "estimate": estimating.estimate(self, effective, model, self._audit)}
+            return {**found, "estimate": estimating.estimate(self._audit_context(), effective, model, self._audit)}
 
     def estimate(self) -> dict[str, Any] | None:
         """Estimated positives in the pool and recall so far with a 95% interval (see
         sessions/estimate.py); None until a model exists. The audit's once audit items are labeled."""
         with self._lock:
-            return estimating.estimate(self, *self._learned(), self._audit)
+            return estimating.estimate(self._audit_context(), *self._learned(), self._audit)
+
+    def audit_pending(self) -> list[Item]:
+        """The audit items drawn but not labeled positive/negative yet (skipped ones included), in draw order."""
+        rows = estimating.pending_rows(self._audit_context(), self.effective())
+        return self.project.items(rows, np.full(rows.size, np.nan))
 
     def audit(self, n: int = 20, labeler: str | None = None) -> list[Item]:
         """n random unlabeled pool items to label (with `label`) so the estimate tightens; the
@@ -54,7 +72,7 @@ class ConceptResults:
             effective, model = self._learned()
             if model is None:
                 raise InvalidParameterError(f"concept {self.name!r} has no labels yet: label some items first")
-            rows = estimating.draw(self, effective, model, self._audit, n, labeler)
+            rows = estimating.draw(self._audit_context(), effective, model, self._audit, n, labeler)
         return self.project.items(rows, np.full(rows.size, np.nan))
 
     def top(self, n: int = 20) -> list[Item]:

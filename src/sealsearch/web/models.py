@@ -145,14 +145,14 @@ class Labels(BaseModel):
 
 
 class Estimate(BaseModel):
-    """How many of the pool's positives are found, with a 95% interval (docs/labeling.md)."""
+    """How many of the pool's positives are found, with a 95% interval (docs/labeling.md, "Recall estimate")."""
 
     model_config = ConfigDict(extra="allow")
     method: Literal["model", "audit"] = Field(
-        description="model: P(positive) summed over the unlabeled pool (free, biased: a rough guide); "
-        "audit: from labeled audit items (unbiased)"
+        description="model: P(positive) summed over the unlabeled pool (free, biased: no guarantee); "
+        "audit: from labeled audit items (a confidence sequence: holds at every look, whatever the model)"
     )
-    found: int = Field(description="positives labeled outside the audit")
+    found: int = Field(description="positives labeled, audit items included (audit labels are labels)")
     positives: float | None = Field(description="estimated positives in the pool split")
     positives_lo: float | None = None
     positives_hi: float | None = None
@@ -162,7 +162,13 @@ class Estimate(BaseModel):
     confidence: float = 0.95
     audit_labels: int = Field(0, description="audit items labeled so far")
     audit_pending: int = Field(0, description="audit items drawn but not labeled positive/negative yet")
-    text: str = Field(examples=["≈ 72% of positives found (95%: 61–80%)"])
+    text: str = Field(
+        examples=["with 95% confidence at least 61% of the positives are found (estimate ≈ 72%, up to 80%)"]
+    )
+    guarantee: str | None = Field(None, description="what the interval promises, in words")
+    unreached: int = Field(0, description="audit positives that lay outside the loop's candidate pool when drawn")
+    certificate: str | None = Field(None, description="the price of certifying recall 0.8 with a uniform sample")
+    certificate_labels: int | None = Field(None, description="labels that certificate would cost")
 
 
 class Stats(BaseModel):

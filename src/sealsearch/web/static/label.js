@@ -57,6 +57,9 @@ async function sendLabel(item, label, card, batch) {
   try {
     await request;
     markCard(card, label, "saved");
+    for (const other of document.querySelectorAll(".card")) {  // the same item in another grid (an audit item in a batch)
+      if (other !== card && other.dataset.id === item.id) markCard(other, label, "saved");
+    }
     showError(null);
   } catch (error) {
     markCard(card, previous, previous ? "saved" : "");
@@ -217,12 +220,21 @@ async function loadStats() {
 
 const pct = (value) => `${(100 * value).toFixed(0)}%`;
 
-// "≈ X% of positives found (95%: lo–hi)", a bar for the interval, which method made it, and the audit.
+// "with 95% confidence at least X% of the positives are found" (an audit's bound, which holds at
+// every look) or the model's rough "≈ X%" with no guarantee; a bar for the interval, what the
+// bound promises, the flag for parts the loop had not reached, the audit and a certificate's price.
 function renderEstimate(e, canAudit) {
   const set = (id, value) => { document.getElementById(id).textContent = value; };
   const bar = document.getElementById("est-bar");
   auditButton.disabled = !canAudit;  // an audit needs a learned round, not an estimate
   document.getElementById("estimate").dataset.method = e ? e.method : "";
+  const flag = document.getElementById("est-unreached");
+  flag.hidden = !(e && e.unreached > 0);
+  if (e && e.unreached > 0) {
+    flag.textContent = `This concept has parts the loop had not reached: ${e.unreached} audit positive` +
+      `${e.unreached === 1 ? " lay" : "s lay"} outside its candidate pool. Their neighbourhoods are open now.`;
+  }
+  set("est-certificate", e && e.certificate ? `Certificate: ${e.certificate}.` : "");
   if (!e) {
     set("est-text", "Estimated once the model has learned a positive and a negative, or after an audit.");
     set("est-method", "");
@@ -233,12 +245,12 @@ function renderEstimate(e, canAudit) {
   }
   set("est-text", e.text);
   set("est-method", e.method === "audit"
-    ? `audit estimate — from ${e.audit_labels} audit label${e.audit_labels === 1 ? "" : "s"} (unbiased)`
-    : "model estimate — rough: the model's own probabilities, its interval is too narrow; an audit gives an unbiased one");
+    ? `audit estimate — from ${e.audit_labels} audit label${e.audit_labels === 1 ? "" : "s"}: the bound ${e.guarantee || "holds at every look"}`
+    : "model estimate — no guarantee: the model's own probabilities, biased by active selection; an audit gives a bound that holds");
   const lo = e.recall_lo ?? 0, hi = e.recall_hi ?? 1, point = e.recall ?? lo;
   bar.hidden = false;
   bar.classList.toggle("rough", e.method !== "audit");
-  bar.title = `${pct(lo)}–${pct(hi)} (95%)`;
+  bar.title = `${pct(lo)}–${pct(hi)} (${pct(e.confidence ?? 0.95)})`;
   const range = document.getElementById("est-range");
   range.style.left = pct(lo);
   range.style.width = pct(Math.max(0.01, hi - lo));
