@@ -2,7 +2,7 @@
 
 Layers, each importing only those below it (enforced by import-linter, see pyproject.toml; drawn
 and explained in docs/architecture.md):
-errors ← _util ← _ray ← data, embedders ← datasets, index ← active ← experiments | sessions ←
+errors ← _util ← _ray ← embedders ← data ← datasets, index ← active ← experiments | sessions ←
 reporting ← web ← cli.
 
 The public names below load on first use, so `import sealsearch` and `seals --help` do not pay

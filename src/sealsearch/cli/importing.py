@@ -13,10 +13,22 @@ import typer
 
 from sealsearch.cli import options as opt
 from sealsearch.cli.output import out, progress_bar, progress_bars, user_errors
+from sealsearch.embedders import embedder_choices  # the registry only: no model is loaded
 from sealsearch.errors import InvalidParameterError
 
 app = typer.Typer()
 Column = Annotated[str | None, typer.Option(help="Column name (default: found by name).")]
+ImportEmbedder = Annotated[
+    str | None,
+    typer.Option(
+        help=f"The model that made the vectors, so text queries can use it: {embedder_choices()}. "
+        "Left out: unknown (items are found by id and 'more like this', not by a text query)."
+    ),
+]
+Weights = Annotated[
+    Path | None,
+    typer.Option(help="With --embedder clip: the local Hugging Face CLIP checkpoint directory (never downloaded)."),
+]
 
 
 @app.command("import")
@@ -55,7 +67,8 @@ def import_command(
         Path | None, typer.Option(help="Directory the items' uris are relative to (local image files).")
     ] = None,
     name: Annotated[str | None, typer.Option(help="Dataset name (default: the directory name).")] = None,
-    embedder: Annotated[str, typer.Option(help="What produced the vectors, for the record.")] = "imported",
+    embedder: ImportEmbedder = None,
+    weights: Weights = None,
     dtype: Annotated[
         str | None, typer.Option(help="float32 or float16 on disk (default: keep float16, else float32).")
     ] = None,
@@ -86,7 +99,7 @@ def import_command(
         with progress_bar("importing rows") as progress:
             dataset = import_from(
                 out_dir, source, metadata=metadata, modality=modality, columns=columns, row_ids=row_ids, name=name,
-                embedder=embedder, dtype=dtype, media_root=media_root, progress=progress,
+                embedder=embedder, dtype=dtype, media_root=media_root, progress=progress, weights=weights,
             )  # fmt: skip
         out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim} {dataset.info.dtype}", highlight=False)
         return
@@ -94,7 +107,7 @@ def import_command(
         dataset = import_dataset(
             out_dir, embeddings, items=items, labels=labels, name=name, embedder=embedder, dtype=dtype, pca=pca,
             whiten=whiten, pca_sample=PCA_SAMPLE_ROWS if pca_sample is None else pca_sample, pca_seed=pca_seed,
-            progress=bars[-1], fit_progress=bars[0], media_root=media_root,
+            progress=bars[-1], fit_progress=bars[0], media_root=media_root, weights=weights,
         )  # fmt: skip
     out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim} {dataset.info.dtype}")
     if dataset.projection is not None:

@@ -37,6 +37,7 @@ class DatasetInfo:
     format_version: int = FORMAT_VERSION
     projection: dict[str, Any] | None = None  # set by `import --pca` (see projection.py)
     media_root: str | None = None  # where items' `uri`s point (relative: to the dataset directory)
+    embedder_weights: str | None = None  # the local checkpoint directory of a `needs_weights` embedder (CLIP)
 
 
 class Dataset:

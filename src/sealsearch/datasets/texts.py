@@ -25,10 +25,8 @@ from sealsearch.data.importing import concept_pairs
 from sealsearch.data.sources import ROLE_NAMES
 from sealsearch.data.writer import DatasetWriter
 from sealsearch.datasets.embedding import CHUNK_TEXTS, check_executor, checkpoint_dir, embed_into
-from sealsearch.embedders import EMBEDDERS, query_embedder
-from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError, UnknownNameError
-
-ALIASES = {"glove": "glove-6B-50d-mean", "minilm": "all-MiniLM-L6-v2"}
+from sealsearch.embedders import loaded_embedder
+from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 
 
 def read_text_table(path: Path) -> pd.DataFrame:
@@ -58,13 +56,6 @@ def _column(frame: pd.DataFrame, given: str | None, role: str, path: Path) -> st
     return next((lower[n] for n in ROLE_NAMES[role] if n in lower), None)
 
 
-def _resolve_embedder(name: str):
-    full = ALIASES.get(name, name)
-    if full not in EMBEDDERS:
-        raise UnknownNameError(f"unknown embedder {name!r}: choose one of {', '.join(ALIASES)}")
-    return query_embedder(full)
-
-
 # 61 lines, 15 of them its keyword-only signature: the steps (read, check, embed, write) are calls.
 def embed_text_table(
     out: str | Path,
@@ -75,6 +66,7 @@ def embed_text_table(
     split_column: str | None = None,
     label_column: str | None = None,
     embedder: str = "glove",
+    weights: str | Path | None = None,
     name: str | None = None,
     chunk_texts: int = CHUNK_TEXTS,
     executor: str = "local",
@@ -112,17 +104,19 @@ def embed_text_table(
 
         rows, names = concept_pairs(pa.array(frame[label].tolist()), 0)
         concepts = pd.DataFrame({"row": rows, "concept": names})
-    model = _resolve_embedder(embedder)
+    entry, model = loaded_embedder(embedder, weights, "text")
+    weights = getattr(model, "weights", None)
+    weights = None if weights is None else str(weights)
     if not texts:
         raise InvalidDataError(f"{path}: holds no rows")
     checkpoints = checkpoint_dir(out)
     with DatasetWriter(
-        out, len(texts), model.dim, name=name, embedder=model.name, items=items, concepts=concepts,
-        source_label=str(path),
+        out, len(texts), model.dim, name=name, embedder=entry.name, items=items, concepts=concepts,
+        source_label=str(path), embedder_weights=weights,
     ) as writer:  # fmt: skip
         embed_into(
-            writer, texts, model.name, checkpoints, chunk_texts=chunk_texts, executor=executor, address=address,
-            label=str(path), progress=progress,
+            writer, texts, entry.name, checkpoints, chunk_texts=chunk_texts, executor=executor, address=address,
+            label=str(path), progress=progress, weights=weights,
         )  # fmt: skip
         dataset = writer.finish()
     shutil.rmtree(checkpoints, ignore_errors=True)
