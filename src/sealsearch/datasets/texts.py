@@ -45,7 +45,8 @@ def read_text_table(path: Path) -> pd.DataFrame:
     raise InvalidParameterError(f"{path}: texts must be a .csv, .jsonl or .parquet file")
 
 
-def _column(frame: pd.DataFrame, given: str | None, role: str, path: Path) -> str | None:
+def table_column(frame: pd.DataFrame, given: str | None, role: str, path: Path) -> str | None:
+    """The column playing `role` (ROLE_NAMES) in a table read from `path`: `given` (checked), else by name."""
     if given is not None:
         if given not in frame.columns:
             raise InvalidParameterError(
@@ -56,7 +57,7 @@ def _column(frame: pd.DataFrame, given: str | None, role: str, path: Path) -> st
     return next((lower[n] for n in ROLE_NAMES[role] if n in lower), None)
 
 
-# 61 lines, 15 of them its keyword-only signature: the steps (read, check, embed, write) are calls.
+# 64 lines, 16 of them its keyword-only signature: the steps (read, check, embed, write) are calls.
 def embed_text_table(
     out: str | Path,
     path: str | Path,
@@ -82,7 +83,7 @@ def embed_text_table(
     path, out = Path(path), Path(out)
     check_executor(executor, address)
     frame = read_text_table(path)
-    text = _column(frame, text_column, "text", path)
+    text = table_column(frame, text_column, "text", path)
     if text is None:
         raise InvalidDataError(f"{path}: no text column among {list(frame.columns)}; name it with --text-column")
     texts = frame[text]
@@ -91,14 +92,14 @@ def embed_text_table(
         raise InvalidDataError(f"{path}: row {int(np.argmax(empty))} has no text in {text!r}; fill or drop it")
     texts = texts.astype(str).tolist()
     items = pd.DataFrame({"text": texts})
-    ident = _column(frame, id_column, "id", path)
+    ident = table_column(frame, id_column, "id", path)
     if ident is not None:
         items["id"] = frame[ident].to_numpy()
-    split = _column(frame, split_column, "split", path)
+    split = table_column(frame, split_column, "split", path)
     if split is not None:
         items["split"] = frame[split].to_numpy()
     concepts = None
-    label = _column(frame, label_column, "label", path) if label_column else None
+    label = table_column(frame, label_column, "label", path) if label_column else None
     if label is not None:
         import pyarrow as pa
 
