@@ -148,3 +148,26 @@ def test_bad_image_input_is_one_line_and_writes_nothing(tmp_path, clip_dir, phot
     assert result.exit_code != 0 and message.startswith("error:") and len(message.splitlines()) == 1, message
     assert all(fragment in message for fragment in fragments), message
     assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.slow  # 1,640 images through CLIP: ~15 s on 2 cores; the folder test covers the path fast
+def test_the_digits_demo_embeds_its_pngs_with_clip_and_answers_text_queries(tmp_path, clip_dir):
+    """`seals dataset digits --embedder clip`: the same PNG thumbnails, vectors from CLIP's image
+    tower (equal to embedding the written files directly), and a text-seeded concept; the pixel
+    embedding stays the default."""
+    result = seals(
+        "dataset", "digits", tmp_path / "digits", "--rare-digit", "7", "--rare-keep", "5", "--embedder", "clip",
+        "--weights", clip_dir,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    dataset = Dataset.open(tmp_path / "digits")
+    assert dataset.info.embedder == "clip" and dataset.info.dim == 16
+    assert dataset.media_dir == tmp_path / "digits" / "media"
+    files = [dataset.media_file(uri) for uri in dataset.items["uri"][:8]]
+    expected = unit(reference_features(clip_dir, images=files))
+    np.testing.assert_allclose(dataset.embeddings.vectors[:8], expected, atol=1e-5)
+    with Project.init(tmp_path / "project", tmp_path / "digits") as project:
+        project.create_concept("sevens", query="a handwritten seven", batch_size=5)
+        assert len(project.concept("sevens").next_batch("ann")["items"]) == 5
+    assert seals("dataset", "digits", tmp_path / "pixels", "--rare-digit", "7", "--rare-keep", "5").exit_code == 0
+    assert Dataset.open(tmp_path / "pixels").info.embedder.startswith("digits-pixels")
