@@ -21,10 +21,9 @@ import pandas as pd
 
 from sealsearch._util import Progress
 from sealsearch.data.dataset import Dataset
-from sealsearch.data.importing import concept_pairs
 from sealsearch.data.writer import DatasetWriter
 from sealsearch.datasets.embedding import CHUNK_TEXTS, check_executor, checkpoint_dir, embed_into
-from sealsearch.datasets.texts import read_text_table, table_column
+from sealsearch.datasets.texts import label_concepts, read_text_table, table_column
 from sealsearch.embedders import loaded_embedder
 from sealsearch.errors import InvalidDataError, MissingFileError
 
@@ -74,14 +73,7 @@ def _table_items(source: Path, columns: dict[str, str | None]) -> tuple[Path, pd
         found = table_column(frame, columns.get(role), role, source)
         if found is not None:
             items[role] = frame[found].to_numpy()
-    concepts = None
-    label = table_column(frame, columns["label"], "label", source) if columns.get("label") else None
-    if label is not None:
-        import pyarrow as pa
-
-        rows, names = concept_pairs(pa.array(frame[label].tolist()), 0)
-        concepts = pd.DataFrame({"row": rows, "concept": names})
-    return root, items, concepts
+    return root, items, label_concepts(frame, columns.get("label"), source)
 
 
 def embed_image_source(

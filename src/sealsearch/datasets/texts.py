@@ -57,7 +57,17 @@ def table_column(frame: pd.DataFrame, given: str | None, role: str, path: Path) 
     return next((lower[n] for n in ROLE_NAMES[role] if n in lower), None)
 
 
-# 64 lines, 16 of them its keyword-only signature: the steps (read, check, embed, write) are calls.
+def label_concepts(frame: pd.DataFrame, label_column: str | None, path: Path) -> pd.DataFrame | None:
+    """concepts.parquet's (row, concept) pairs from `--label-column` (one name or a list per row)."""
+    label = table_column(frame, label_column, "label", path) if label_column else None
+    if label is None:
+        return None
+    import pyarrow as pa
+
+    rows, names = concept_pairs(pa.array(frame[label].tolist()), 0)
+    return pd.DataFrame({"row": rows, "concept": names})
+
+
 def embed_text_table(
     out: str | Path,
     path: str | Path,
@@ -98,13 +108,7 @@ def embed_text_table(
     split = table_column(frame, split_column, "split", path)
     if split is not None:
         items["split"] = frame[split].to_numpy()
-    concepts = None
-    label = table_column(frame, label_column, "label", path) if label_column else None
-    if label is not None:
-        import pyarrow as pa
-
-        rows, names = concept_pairs(pa.array(frame[label].tolist()), 0)
-        concepts = pd.DataFrame({"row": rows, "concept": names})
+    concepts = label_concepts(frame, label_column, path)
     entry, model = loaded_embedder(embedder, weights, "text")
     weights = getattr(model, "weights", None)
     weights = None if weights is None else str(weights)
