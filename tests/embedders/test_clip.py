@@ -104,11 +104,18 @@ def test_a_table_of_image_paths_keeps_its_ids_labels_and_captions(tmp_path, clip
 def test_clip_retrieval_vectors_named_with_the_same_model_answer_text_queries(tmp_path, clip_dir, photos):
     folder, paths = photos
     vectors = reference_features(clip_dir, images=[folder / p for p in paths])
-    np.save(tmp_path / "img_emb.npy", vectors.astype(np.float16))
+    out = tmp_path / "clip-out"  # the layout `clip-retrieval inference` writes
+    for sub in ("img_emb", "metadata"):
+        (out / sub).mkdir(parents=True)
+    np.save(out / "img_emb" / "img_emb_0.npy", vectors.astype(np.float16))
+    pd.DataFrame({"image_path": paths}).to_parquet(out / "metadata" / "metadata_0.parquet")
+    result = seals("import", tmp_path / "wrong", "--from", out, "--embedder", "minilm")
+    assert result.exit_code != 0 and "vectors have 16 values but all-MiniLM-L6-v2 makes 384" in result.output
     result = seals(
-        "import", tmp_path / "ds", "--embeddings", tmp_path / "img_emb.npy", "--embedder", "clip", "--weights", clip_dir
+        "import", tmp_path / "ds", "--from", out, "--media-root", folder, "--embedder", "clip", "--weights", clip_dir
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert Dataset.open(tmp_path / "ds").info.embedder_weights == str(clip_dir.resolve())
     with Project.init(tmp_path / "project", tmp_path / "ds") as project:
         project.create_concept("blue things", query="blue", batch_size=3)
         assert len(project.concept("blue things").next_batch("ann")["items"]) == 3
