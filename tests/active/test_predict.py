@@ -31,7 +31,7 @@ def test_predict_ranks_the_concepts_items_first(small_dataset, labels_file, tmp_
                                  "--top", "25"])  # fmt: skip
     assert result.exit_code == 0, result.output
     table = pd.read_parquet(out)
-    assert list(table.columns) == ["row", "id", "text", "score", "label"]
+    assert list(table.columns) == ["row", "id", "text", "score", "label", "labeled"]
     assert len(table) == 25 and np.all(np.diff(table["score"]) <= 0)
     rare = small_dataset.concept_rows("rare")
     assert np.isin(table["row"], rare).mean() >= 0.9  # the tight concept (30 items) tops the ranking
@@ -61,7 +61,7 @@ def test_predict_works_without_an_items_table(tmp_path):
     pd.DataFrame({"round": 0, "row": [1, 2, 3], "label": [1, 0, 0]}).to_parquet(tmp_path / "l.parquet")
     table = predict_top(dataset, tmp_path / "l.parquet", top=5)
     assert (
-        list(table.columns) == ["row", "id", "score", "label"]
+        list(table.columns) == ["row", "id", "score", "label", "labeled"]
         and table["id"].tolist() == table["row"].astype(str).tolist()
     )
 

@@ -74,10 +74,12 @@ def test_files_of_the_wrong_kind_are_one_line_errors(small_dataset, tmp_path, co
     assert len(result.output.strip().splitlines()) == 1
 
 
-def test_exactly_one_of_labels_and_model(small_dataset, rare_model, tmp_path):
-    for extra in ([], ["--labels", str(tmp_path / "l.parquet")]):
-        args = ["predict", str(small_dataset.path)] + extra + ([] if not extra else ["--model", str(rare_model)])
-        result = runner.invoke(app, args)
-        assert result.exit_code == 2 and "exactly one of --labels" in result.output
+def test_labels_or_a_model_are_needed_and_labels_beside_a_model_are_read(small_dataset, rare_model, tmp_path):
+    result = runner.invoke(app, ["predict", str(small_dataset.path)])
+    assert result.exit_code == 2 and "give --labels RUN.labels.parquet, --project DIR" in result.output
+    # --labels beside --model: the labels mark (or, with --unlabeled, leave out) what is labeled
+    args = ["predict", str(small_dataset.path), "--labels", str(tmp_path / "l.parquet"), "--model", str(rare_model)]
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0 and "l.parquet: labels file not found" in result.output
     with pytest.raises(MissingFileError, match="model file not found"):
         load_model(tmp_path / "absent.joblib", small_dataset)

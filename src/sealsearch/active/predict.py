@@ -3,13 +3,17 @@
 The labels a run or a person produced are what lasts; this turns them into a ranking of all N
 items. Scoring uses the block scan of the All baseline (sealsearch.data.scan), so memory holds a few
 blocks and one float per item, never the N×d matrix, and the item table is read only for the
-top rows. A `Scanner("ray")` runs the same block scan as Ray tasks over shards of the file
+top rows. What is already labeled (a labels file, or a project concept's labels) is marked in
+the `label`/`labeled` columns, or left out with `unlabeled=True`, so "what the model finds" is not
+mostly what a person already judged. A `Scanner("ray")` runs the same block scan as Ray tasks over shards of the file
 (`seals predict --executor ray`, sealsearch.data.shards), with identical scores.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +28,20 @@ from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFi
 
 LABEL_COLUMNS = ("round", "row", "label")
 """Columns of a labels file, as `RunResult.save` (`seals run --out`) writes them."""
+SKIP = -1
+"""The label value of a judged but skipped item: marked as labeled, never trained on."""
+Known = tuple[np.ndarray, np.ndarray]
+"""(rows sorted ascending, labels 1 / 0 / SKIP): what a person or a run already judged."""
+
+
+def known_from_events(effective: Mapping[int, Any]) -> Known:
+    """A concept's effective label events (row -> event with `.label` "positive", "negative" or
+    "skip", as `ConceptSession.effective()` gives them) as known labels."""
+    rows = np.fromiter(effective, dtype=np.int64, count=len(effective))
+    values = {"positive": 1, "negative": 0}
+    labels = np.array([values.get(event.label, SKIP) for event in effective.values()], dtype=np.int8)
+    order = np.argsort(rows, kind="stable")
+    return rows[order], labels[order]
 
 
 def read_labels(path: str | Path, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -98,14 +116,51 @@ def load_model(path: str | Path, dataset: Dataset) -> BaseEstimator:
 
 
 def _rank(
-    dataset: Dataset, model: BaseEstimator, top: int, progress: Progress | None, scanner: Scanner | None
+    dataset: Dataset,
+    model: BaseEstimator,
+    top: int,
+    progress: Progress | None,
+    scanner: Scanner | None,
+    excluded: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
+    """The `top` rows by score and their scores, leaving out the `excluded` rows."""
     with single_threaded_blas():  # one BLAS thread per block; the scan runs blocks on every core
         scores = (scanner or Scanner()).score_rows(
             dataset.embeddings, None, lambda vectors: positive_proba(model, vectors), progress=progress
         )
-    best = select_top(scores, top)
+    if excluded is None or excluded.size == 0:
+        best = select_top(scores, top)
+        return best, scores[best]
+    candidates = np.setdiff1d(np.arange(scores.size), excluded, assume_unique=True)
+    best = candidates[select_top(scores[candidates], top)]
     return best, scores[best]
+
+
+def _table(dataset: Dataset, best: np.ndarray, scores: np.ndarray, known: Known | None) -> pd.DataFrame:
+    """row, id, text, uri (those the dataset has), score and, when labels are known, `label` (the
+    given 1/0, <NA> for unlabeled or skipped items) and `labeled` (judged, skips included)."""
+    items = dataset.items_at(best, ("id", "text", "uri"))
+    columns = [pd.DataFrame({"row": best}), items, pd.DataFrame({"score": scores})]
+    if known is not None:
+        rows, labels = known
+        rows, labels = np.append(rows, -1), np.append(labels, SKIP)  # a sentinel: searchsorted stays in range
+        at = np.searchsorted(rows[:-1], best)
+        hit = rows[at] == best
+        label = pd.array(np.full(best.size, pd.NA), dtype="Int8")
+        given = hit & (labels[at] != SKIP)
+        label[given] = labels[at[given]]
+        columns.append(pd.DataFrame({"label": label, "labeled": hit}))
+    return pd.concat(columns, axis=1)
+
+
+def _excluded(known: Known | None, unlabeled: bool) -> np.ndarray | None:
+    if not unlabeled:
+        return None
+    if known is None:
+        raise InvalidParameterError(
+            "--unlabeled needs to know what is labeled: give --labels FILE, or --project DIR --concept NAME"
+        )
+    return known[0]
 
 
 def _check_top(top: int) -> None:
@@ -120,44 +175,53 @@ def predict_top_with_model(
     top: int = 1000,
     progress: Progress | None = None,
     scanner: Scanner | None = None,
+    known: Known | None = None,
+    unlabeled: bool = False,
 ) -> pd.DataFrame:
     """The `top` items by P(positive) under an exported model (`load_model`), scored in blocks
-    (by `scanner`: this machine's threads by default, or Ray tasks).
+    (by `scanner`: this machine's threads by default, or Ray tasks). `known` labels are marked
+    (`label`, `labeled` columns), or left out with `unlabeled`.
 
     Columns: row, id, text and uri (those the dataset has), score; best first, ties to the lower row.
     """
     _check_top(top)
+    excluded = _excluded(known, unlabeled)
     model = load_model(model_path, dataset)
-    best, scores = _rank(dataset, model, top, progress, scanner)
-    items = dataset.items_at(best, ("id", "text", "uri"))
-    return pd.concat([pd.DataFrame({"row": best}), items, pd.DataFrame({"score": scores})], axis=1)
+    best, scores = _rank(dataset, model, top, progress, scanner, excluded)
+    return _table(dataset, best, scores, known)
 
 
 def predict_top(
     dataset: Dataset,
-    labels_path: str | Path,
+    labels_path: str | Path | None = None,
     *,
+    known: Known | None = None,
     top: int = 1000,
     learner: BaseEstimator | None = None,
     progress: Progress | None = None,
     scanner: Scanner | None = None,
+    unlabeled: bool = False,
 ) -> pd.DataFrame:
-    """The `top` items by P(positive) under a learner (default: the loop's) trained on the labels,
-    scored by `scanner` (this machine's threads by default, or Ray tasks).
+    """The `top` items by P(positive) under a learner (default: the loop's) trained on the labels
+    of `labels_path` (or on `known`, e.g. a project concept's: skips are not trained on), scored
+    by `scanner` (this machine's threads by default, or Ray tasks). With `unlabeled` only items
+    without a label are ranked.
 
-    Columns: row, id, text (when the dataset has texts), score, label (the given label, or <NA>
-    for unlabeled items); best first, ties to the lower row.
+    Columns: row, id, text, uri (those the dataset has), score, label (the given label, or <NA>
+    for unlabeled or skipped items), labeled; best first, ties to the lower row.
     """
     _check_top(top)
-    rows, labels = read_labels(labels_path, dataset.info.n)
+    if labels_path is not None:
+        known = read_labels(labels_path, dataset.info.n)
+    if known is None:
+        raise InvalidParameterError("predict_top needs labels: a labels file or known labels")
+    rows, labels = known
+    trained = labels != SKIP
     with single_threaded_blas():
         model = fit_learner(
-            learner if learner is not None else default_learner(), dataset.embeddings.take(rows), labels
+            learner if learner is not None else default_learner(),
+            dataset.embeddings.take(rows[trained]),
+            labels[trained],
         )
-    best, best_scores = _rank(dataset, model, top, progress, scanner)
-    known = pd.array(np.full(best.size, pd.NA), dtype="Int8")
-    labeled = np.searchsorted(rows, best).clip(max=rows.size - 1)
-    hit = rows[labeled] == best
-    known[hit] = labels[labeled[hit]]
-    items = dataset.items_at(best)
-    return pd.concat([pd.DataFrame({"row": best}), items, pd.DataFrame({"score": best_scores, "label": known})], axis=1)
+    best, scores = _rank(dataset, model, top, progress, scanner, _excluded(known, unlabeled))
+    return _table(dataset, best, scores, known)

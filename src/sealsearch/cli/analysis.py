@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,6 +12,11 @@ from sealsearch.cli import options as opt
 from sealsearch.cli.output import frame_table, out, progress_bar, user_errors
 from sealsearch.cli.paths import Output, check_outputs, files_in
 from sealsearch.errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from sealsearch.data.dataset import Dataset
 
 app = opt.Typer()
 REPORT_COLUMNS = [
@@ -102,6 +107,22 @@ def report_command(
     out.print(f"wrote {report.markdown_path}", *[f"wrote {path}" for path in report.figures], sep="\n")
 
 
+def _project_labels(project_dir: Path, concept: str | None, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """A project concept's labels as (rows, labels) of `dataset`, which must be the project's."""
+    from sealsearch.active.predict import known_from_events
+    from sealsearch.sessions import Project
+
+    with Project.open(project_dir) as project:
+        if project.dataset.path.resolve() != dataset.path.resolve():
+            raise InvalidParameterError(
+                f"--project {project_dir} labels {project.dataset.path}, not {dataset.path}; give that dataset"
+            )
+        names = [c["name"] for c in project.concepts()]
+        if concept is None and len(names) != 1:
+            raise InvalidParameterError(f"--project needs --concept (the project has {len(names)} concepts)")
+        return known_from_events(project.concept(concept or names[0]).effective())
+
+
 @app.command("predict")
 @user_errors
 def predict_command(
@@ -112,6 +133,14 @@ def predict_command(
     model: Annotated[
         Path | None, typer.Option(help="Or a model from `seals export --model` (joblib: only files you trust).")
     ] = None,
+    project_dir: Annotated[
+        Path | None,
+        typer.Option("--project", help="Or a labeling project: --concept's labels (trained on unless --model)."),
+    ] = None,
+    concept: Annotated[str | None, typer.Option(help="With --project: the concept (default: its only one).")] = None,
+    unlabeled: Annotated[
+        bool, typer.Option(help="Rank only items without a label (needs --labels or --project).")
+    ] = False,
     out_path: opt.OutFile = None,
     top: Annotated[
         int, typer.Option(min=1, max=opt.COUNT_MAX, help="How many of the best-scored items to keep.")
@@ -120,21 +149,33 @@ def predict_command(
     address: opt.Address = None,
     force: opt.Force = False,
 ) -> None:
-    """Rank every item with a learner trained on a labels file, or an exported model (scored in blocks, any N)."""
-    from sealsearch.active.predict import predict_top, predict_top_with_model
+    """Rank every item with a learner trained on labels (a file or a project's), or an exported
+    model (scored in blocks, any N); labeled items are marked (label, labeled) or left out (--unlabeled)."""
+    from sealsearch.active.predict import predict_top, predict_top_with_model, read_labels
     from sealsearch.data.dataset import Dataset
     from sealsearch.data.shards import Scanner
 
-    if (labels is None) == (model is None):
-        raise InvalidParameterError("give exactly one of --labels RUN.labels.parquet or --model M.joblib")
-    check_outputs(Output("--out", out_path, suffixes=(".parquet",)), reads=[dataset_dir, labels, model], force=force)
+    if labels is not None and project_dir is not None:
+        raise InvalidParameterError("give --labels FILE or --project DIR (the labels to use), not both")
+    if labels is None and project_dir is None and model is None:
+        raise InvalidParameterError(
+            "give --labels RUN.labels.parquet, --project DIR --concept NAME, or --model M.joblib"
+        )
+    check_outputs(
+        Output("--out", out_path, suffixes=(".parquet",)), reads=[dataset_dir, labels, model, project_dir], force=force
+    )
     scanner = Scanner(executor, address)
     dataset = Dataset.open(dataset_dir)
+    known = read_labels(labels, dataset.info.n) if labels is not None else None
+    if project_dir is not None:
+        known = _project_labels(project_dir, concept, dataset)
     with progress_bar("scoring every item") as progress:
         if model is not None:
-            table = predict_top_with_model(dataset, model, top=top, progress=progress, scanner=scanner)
+            table = predict_top_with_model(
+                dataset, model, top=top, progress=progress, scanner=scanner, known=known, unlabeled=unlabeled
+            )
         else:
-            table = predict_top(dataset, labels, top=top, progress=progress, scanner=scanner)
+            table = predict_top(dataset, known=known, top=top, progress=progress, scanner=scanner, unlabeled=unlabeled)
     shown = table if out_path is None else table.head(20)  # with --out, the file holds them all
     out.print(shown.to_string(index=False), soft_wrap=True, highlight=False, markup=False)
     if out_path is not None:

@@ -101,15 +101,22 @@ def dataset_digits(
     seed: Annotated[
         int, typer.Option(min=0, max=opt.SEED_MAX, help="Seed of the test split and of the --rare-digit sample.")
     ] = 0,
+    embedder: Annotated[
+        str, typer.Option(help="pixels: the 64 pixel values. clip: the PNGs through CLIP (--weights), text-queryable.")
+    ] = "pixels",
+    weights: Annotated[
+        Path | None, typer.Option(help="With --embedder clip: a local CLIP checkpoint directory.")
+    ] = None,
 ) -> None:
-    """scikit-learn's 1,797 handwritten digits as 64×64 PNGs, embedded by their pixels; concepts digit-0…9."""
+    """scikit-learn's 1,797 handwritten digits as 64×64 PNGs, embedded by their pixels (or CLIP); concepts digit-0…9."""
     from sealsearch.datasets.digits import build_digits_dataset
 
     check_new_dataset(out_dir)
     with progress_bar("writing PNGs") as progress:
         dataset = build_digits_dataset(
-            out_dir, rare_digit=rare_digit, rare_keep=rare_keep, seed=seed, progress=progress
-        )
+            out_dir, rare_digit=rare_digit, rare_keep=rare_keep, seed=seed, progress=progress, embedder=embedder,
+            weights=weights,
+        )  # fmt: skip
     out.print(
         f"wrote {dataset.path}: {dataset.info.n} images under {dataset.media_dir}, "
         f"{len(dataset.concept_names())} concepts",

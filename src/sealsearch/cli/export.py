@@ -1,4 +1,5 @@
-"""`seals export`: a project's final labels as csv / jsonl / parquet, and a concept's model (joblib).
+"""`seals export`: a project's final labels as csv / jsonl / parquet / label-studio, and a concept's
+model (joblib).
 
 Both files are written atomically (`sealsearch._util.atomic_write`): a reader sees the old file
 or the whole new one, never half of one. Neither may be a file of the project or its dataset,
@@ -20,22 +21,28 @@ from sealsearch.errors import InvalidParameterError
 
 app = opt.Typer()
 
-FORMATS = ("csv", "jsonl", "parquet")
+FORMATS = ("csv", "jsonl", "parquet", "label-studio")
+SUFFIXES = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet", "json": "label-studio"}
+"""The format an --output suffix names when --format is left out (.json: Label Studio tasks)."""
 
 
 def export_format(format_: str | None, output: Path) -> str:
     """The format asked for, or the one the output's suffix names."""
     if format_ is None:
         suffix = output.suffix.lstrip(".").lower()
-        if suffix not in FORMATS:
+        if suffix not in SUFFIXES:
             raise InvalidParameterError(
                 f"--format: give one of {', '.join(FORMATS)} (cannot tell from --out {output.name!r})"
             )
-        return suffix
+        return SUFFIXES[suffix]
     return check_name(format_.lower(), FORMATS, "--format")
 
 
 def count_rows(path: Path, format_: str) -> int:
+    if format_ == "label-studio":
+        import json
+
+        return sum(len(task["annotations"]) for task in json.loads(path.read_text()))
     if format_ == "parquet":
         import pyarrow.parquet as pq
 
@@ -51,7 +58,9 @@ def export_command(
     project_dir: opt.ProjectDir,
     concept: Annotated[str | None, typer.Option(help="Only this concept (default: all).")] = None,
     format_: Annotated[
-        str | None, typer.Option("--format", help="csv | jsonl | parquet (default: from --out's suffix).")
+        str | None,
+        typer.Option("--format", help="csv | jsonl | parquet | label-studio (default: from --out's suffix, "
+                                      ".json: label-studio).")
     ] = None,
     output: Annotated[Path | None, typer.Option("--out", help="Labels file to write: id, text, uri, concept, "
                                                 "label, labeler, time (the final label per item).")] = None,

@@ -15,6 +15,7 @@ from sealsearch.data.embeddings import check_matrix_shape
 from sealsearch.data.projection import PCA_SAMPLE_ROWS, check_pca_parameters, fit_projection
 from sealsearch.data.sources import ROW_IDS, iter_blocks, open_source
 from sealsearch.data.writer import DatasetWriter, write_dataset
+from sealsearch.embedders import declare_embedder
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 
 
@@ -92,7 +93,7 @@ def import_dataset(
     items: str | Path | None = None,
     labels: str | Path | None = None,
     name: str | None = None,
-    embedder: str = "imported",
+    embedder: str | None = None,
     dtype: str | None = None,
     pca: int | None = None,
     whiten: bool = False,
@@ -101,8 +102,13 @@ def import_dataset(
     progress: Progress | None = None,
     fit_progress: Progress | None = None,
     media_root: str | Path | None = None,
+    weights: str | Path | None = None,
 ) -> Dataset:
     """Bring your own embeddings: validate every input first, then write the dataset directory.
+
+    `embedder` names the model that made the vectors (a registry name or alias; None: "unknown",
+    not text-queryable) and `weights` its checkpoint directory where it needs one (CLIP); both are
+    checked against the vectors' size and recorded in dataset.json, so text queries use that model.
 
     With `pca`, rows are reduced to `pca` dimensions (optionally whitened) by a PCA fitted on
     `pca_sample` seeded random rows, then L2-normalised; the map is stored with the dataset
@@ -115,13 +121,14 @@ def import_dataset(
     check_matrix_shape(matrix, str(embeddings))
     n, dim = (int(s) for s in matrix.shape)
     check_pca_parameters(pca, whiten=whiten, sample_size=pca_sample, n=n, dim=dim, label=str(embeddings))
+    embedder, weights = declare_embedder(embedder, weights, dim, str(embeddings))
     if pca is None:
         return write_dataset(
             out, matrix, name=name, embedder=embedder, items=items_table, concepts=labels_table,
-            dtype=dtype, source_label=str(embeddings), progress=progress, media_root=root,
+            dtype=dtype, source_label=str(embeddings), progress=progress, media_root=root, embedder_weights=weights,
         )  # fmt: skip
     with DatasetWriter(
-        out, n, pca, name=name, embedder=embedder, items=items_table, concepts=labels_table,
+        out, n, pca, name=name, embedder=embedder, embedder_weights=weights, items=items_table, concepts=labels_table,
         dtype=dtype or ("float16" if matrix.dtype == np.float16 else "float32"),
         source_label=f"{embeddings} after --pca {pca}", media_root=root,
     ) as writer:  # fmt: skip
@@ -161,23 +168,25 @@ def import_from(
     columns: dict[str, str | None] | None = None,
     row_ids: bool = False,
     name: str | None = None,
-    embedder: str = "imported",
+    embedder: str | None = None,
     dtype: str | None = None,
     media_root: str | Path | None = None,
     progress: Progress | None = None,
+    weights: str | Path | None = None,
 ) -> Dataset:
     """Import a Parquet table or shards, a clip-retrieval folder, or .npy shards (see `open_source`).
 
     Shards are read one at a time, batch by batch, and streamed into the dataset: vectors through
     `DatasetWriter.append`, items (id, text, uri, split) and concepts (from a label column) into
     Parquet writers, so memory is bounded by a batch whatever the total. float16 vectors stay
-    float16 unless `dtype` says otherwise.
+    float16 unless `dtype` says otherwise. `embedder` and `weights` as in `import_dataset`.
     """
     overrides = dict(columns or {})
     if row_ids:
         overrides["id"] = ROW_IDS
     source = open_source(path, metadata=metadata, modality=modality, overrides=overrides)
     root = _media_root(media_root, source.columns.get("uri") is not None)
+    embedder, weights = declare_embedder(embedder, weights, source.dim, str(path))
     starts = np.cumsum([0] + [s.rows for s in source.shards])
     labels = [s.label for s in source.shards]
 
@@ -187,7 +196,7 @@ def import_from(
 
     with DatasetWriter(
         out, source.n, source.dim, name=name, embedder=embedder, dtype=dtype or str(source.dtype),
-        source_label=str(path), media_root=root,
+        source_label=str(path), media_root=root, embedder_weights=weights,
     ) as writer:  # fmt: skip
         for label, first, block, meta in iter_blocks(source):
             row = writer.written

@@ -35,6 +35,7 @@ class DatasetInfo:
     format_version: int = FORMAT_VERSION
     projection: dict[str, Any] | None = None  # set by `import --pca` (see projection.py)
     media_root: str | None = None  # where items' `uri`s point (relative: to the dataset directory)
+    embedder_weights: str | None = None  # the local checkpoint directory of a `needs_weights` embedder (CLIP)
 
 
 def _positive_int(value: object) -> bool:
@@ -59,6 +60,7 @@ FIELDS: dict[str, Rule] = {
     "embedder": (True, _string, "a string"),
     "projection": (False, lambda v: v is None or isinstance(v, dict), "null or an object"),
     "media_root": (False, lambda v: v is None or isinstance(v, str), "null or a directory path (a string)"),
+    "embedder_weights": (False, lambda v: v is None or isinstance(v, str), "null or a directory path (a string)"),
 }
 assert set(FIELDS) == set(DatasetInfo.__dataclass_fields__)  # one table for every field
 

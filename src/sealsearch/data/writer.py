@@ -146,6 +146,7 @@ class DatasetWriter:
         dtype: str = "float32",
         source_label: str = "embeddings",
         media_root: str | None = None,
+        embedder_weights: str | None = None,
     ):
         self.out = Path(out)
         if self.out.exists():
@@ -158,7 +159,7 @@ class DatasetWriter:
         self.n, self.dim, self.written = int(n), int(dim), 0
         self.info = DatasetInfo(
             name=name or self.out.name, n=self.n, dim=self.dim, dtype=str(self.dtype), normalized=True,
-            embedder=embedder, media_root=media_root,
+            embedder=embedder, media_root=media_root, embedder_weights=embedder_weights,
         )  # fmt: skip
         self.source_label = source_label
         self.items = _validate_items(items, self.n, "items") if items is not None else None
@@ -332,6 +333,7 @@ def write_dataset(
     source_label: str = "embeddings",
     progress: Progress | None = None,
     media_root: str | None = None,
+    embedder_weights: str | None = None,
 ) -> Dataset:
     """Validate, L2-normalise and write a dataset directory; all or nothing (see `DatasetWriter`).
 
@@ -342,7 +344,7 @@ def write_dataset(
     target_dtype = dtype or ("float16" if embeddings.dtype == np.float16 else "float32")
     with DatasetWriter(
         out, n, dim, name=name, embedder=embedder, items=items, concepts=concepts, dtype=target_dtype,
-        source_label=source_label, media_root=media_root,
+        source_label=source_label, media_root=media_root, embedder_weights=embedder_weights,
     ) as writer:  # fmt: skip
         for start in range(0, n, CHUNK_ROWS):
             writer.append(embeddings[start : start + CHUNK_ROWS])

@@ -25,10 +25,8 @@ from sealsearch.data.importing import concept_pairs
 from sealsearch.data.sources import ROLE_NAMES
 from sealsearch.data.writer import DatasetWriter
 from sealsearch.datasets.embedding import CHUNK_TEXTS, check_executor, checkpoint_dir, embed_into
-from sealsearch.embedders import EMBEDDERS, query_embedder
-from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError, UnknownNameError
-
-ALIASES = {"glove": "glove-6B-50d-mean", "minilm": "all-MiniLM-L6-v2"}
+from sealsearch.embedders import loaded_embedder
+from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 
 
 def read_text_table(path: Path) -> pd.DataFrame:
@@ -47,7 +45,8 @@ def read_text_table(path: Path) -> pd.DataFrame:
     raise InvalidParameterError(f"{path}: texts must be a .csv, .jsonl or .parquet file")
 
 
-def _column(frame: pd.DataFrame, given: str | None, role: str, path: Path) -> str | None:
+def table_column(frame: pd.DataFrame, given: str | None, role: str, path: Path) -> str | None:
+    """The column playing `role` (ROLE_NAMES) in a table read from `path`: `given` (checked), else by name."""
     if given is not None:
         if given not in frame.columns:
             raise InvalidParameterError(
@@ -58,14 +57,17 @@ def _column(frame: pd.DataFrame, given: str | None, role: str, path: Path) -> st
     return next((lower[n] for n in ROLE_NAMES[role] if n in lower), None)
 
 
-def _resolve_embedder(name: str):
-    full = ALIASES.get(name, name)
-    if full not in EMBEDDERS:
-        raise UnknownNameError(f"unknown embedder {name!r}: choose one of {', '.join(ALIASES)}")
-    return query_embedder(full)
+def label_concepts(frame: pd.DataFrame, label_column: str | None, path: Path) -> pd.DataFrame | None:
+    """concepts.parquet's (row, concept) pairs from `--label-column` (one name or a list per row)."""
+    label = table_column(frame, label_column, "label", path) if label_column else None
+    if label is None:
+        return None
+    import pyarrow as pa
+
+    rows, names = concept_pairs(pa.array(frame[label].tolist()), 0)
+    return pd.DataFrame({"row": rows, "concept": names})
 
 
-# 61 lines, 15 of them its keyword-only signature: the steps (read, check, embed, write) are calls.
 def embed_text_table(
     out: str | Path,
     path: str | Path,
@@ -75,6 +77,7 @@ def embed_text_table(
     split_column: str | None = None,
     label_column: str | None = None,
     embedder: str = "glove",
+    weights: str | Path | None = None,
     name: str | None = None,
     chunk_texts: int = CHUNK_TEXTS,
     executor: str = "local",
@@ -90,7 +93,7 @@ def embed_text_table(
     path, out = Path(path), Path(out)
     check_executor(executor, address)
     frame = read_text_table(path)
-    text = _column(frame, text_column, "text", path)
+    text = table_column(frame, text_column, "text", path)
     if text is None:
         raise InvalidDataError(
             f"{path}: no text column among {list(frame.columns)}; name it with text_column", params=["text_column"]
@@ -101,30 +104,26 @@ def embed_text_table(
         raise InvalidDataError(f"{path}: row {int(np.argmax(empty))} has no text in {text!r}; fill or drop it")
     texts = texts.astype(str).tolist()
     items = pd.DataFrame({"text": texts})
-    ident = _column(frame, id_column, "id", path)
+    ident = table_column(frame, id_column, "id", path)
     if ident is not None:
         items["id"] = frame[ident].to_numpy()
-    split = _column(frame, split_column, "split", path)
+    split = table_column(frame, split_column, "split", path)
     if split is not None:
         items["split"] = frame[split].to_numpy()
-    concepts = None
-    label = _column(frame, label_column, "label", path) if label_column else None
-    if label is not None:
-        import pyarrow as pa
-
-        rows, names = concept_pairs(pa.array(frame[label].tolist()), 0)
-        concepts = pd.DataFrame({"row": rows, "concept": names})
-    model = _resolve_embedder(embedder)
+    concepts = label_concepts(frame, label_column, path)
+    entry, model = loaded_embedder(embedder, weights, "text")
+    weights = getattr(model, "weights", None)
+    weights = None if weights is None else str(weights)
     if not texts:
         raise InvalidDataError(f"{path}: holds no rows")
     checkpoints = checkpoint_dir(out)
     with DatasetWriter(
-        out, len(texts), model.dim, name=name, embedder=model.name, items=items, concepts=concepts,
-        source_label=str(path),
+        out, len(texts), model.dim, name=name, embedder=entry.name, items=items, concepts=concepts,
+        source_label=str(path), embedder_weights=weights,
     ) as writer:  # fmt: skip
         embed_into(
-            writer, texts, model.name, checkpoints, chunk_texts=chunk_texts, executor=executor, address=address,
-            label=str(path), progress=progress,
+            writer, texts, entry.name, checkpoints, chunk_texts=chunk_texts, executor=executor, address=address,
+            label=str(path), progress=progress, weights=weights,
         )  # fmt: skip
         dataset = writer.finish()
     shutil.rmtree(checkpoints, ignore_errors=True)

@@ -23,8 +23,7 @@ from sealsearch._util import Progress
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.writer import DatasetWriter
 from sealsearch.datasets.embedding import check_executor, checkpoint_dir, embed_into
-from sealsearch.embedders import EMBEDDERS as EMBEDDER_CLASSES
-from sealsearch.embedders import glove, minilm
+from sealsearch.embedders import glove, minilm, resolve_embedder
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 
 DEFAULT_WORDNET_DIR = Path("/usr/share/wordnet")
@@ -274,7 +273,7 @@ def build_wordnet_dataset(
 
     checkpoints = checkpoint_dir(out)
     with DatasetWriter(
-        out, len(texts), EMBEDDER_CLASSES[embedder_name].dim, name=dataset_name, embedder=embedder_name,
+        out, len(texts), resolve_embedder(embedder_name).dim(None), name=dataset_name, embedder=embedder_name,
         items=items, concepts=concepts, source_label="WordNet synsets",
     ) as writer:  # fmt: skip
         embed_into(

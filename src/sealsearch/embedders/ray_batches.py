@@ -38,13 +38,19 @@ def _ray_data() -> Any:
     return ray.data
 
 
-def _embed_block(block: dict[str, np.ndarray], name: str) -> dict[str, np.ndarray]:
+def _embed_block(block: dict[str, np.ndarray], name: str, weights: str | None, modality: str) -> dict[str, np.ndarray]:
     """What `map_batches` runs on each block: the local path's `embed_batch`, rows carried along."""
-    return {"row": block["row"], "vector": embed_batch(name, block["text"].tolist())}
+    return {"row": block["row"], "vector": embed_batch(name, block["text"].tolist(), weights, modality)}  # type: ignore[arg-type]
 
 
 def embed_on_ray(
-    name: str, batches: Sequence[Sequence[str]], *, address: str | None = None, num_cpus: int | None = None
+    name: str,
+    batches: Sequence[Sequence[str]],
+    *,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    weights: str | None = None,
+    modality: str = "text",
 ) -> Iterator[np.ndarray]:
     """The float32 vectors of each batch, in order, embedded by Ray Data workers (see the module
     docstring): a local Ray of `num_cpus` CPUs, or the cluster at `address`."""
@@ -68,8 +74,9 @@ def embed_on_ray(
                 pa.table({"row": np.arange(firsts[i], firsts[i + 1]), "text": pa.array(list(batch), pa.string())})
                 for i, batch in enumerate(batches)
             ]
+            model = {"name": name, "weights": weights, "modality": modality}
             dataset = data.from_arrow(blocks).map_batches(
-                _embed_block, fn_kwargs={"name": name}, batch_size=None, batch_format="numpy"
+                _embed_block, fn_kwargs=model, batch_size=None, batch_format="numpy"
             )
             yield from _regroup(dataset.iter_batches(batch_size=None, batch_format="numpy"), lengths)
         finally:

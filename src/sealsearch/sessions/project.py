@@ -341,11 +341,16 @@ class Project:
         return future
 
     def export(self, path: str | Path, format: str = "csv", concept: str | None = None) -> Path:
-        """Final labels of one concept (or all) to `path` as csv, jsonl or parquet (sessions/export.py)."""
+        """Final labels of one concept (or all) to `path` as csv, jsonl, parquet or label-studio
+        (tasks with the labels as annotations and the models' scores as predictions; sessions/export.py)."""
         from sealsearch.sessions.export import export
 
         names = [concept] if concept is not None else [c["name"] for c in self.concepts()]
-        return export(lambda name: self.concept(name).labels_frame(), names, Path(path), format)
+        return export(
+            lambda name: self.concept(name).labels_frame(), names, Path(path), format,
+            scores_of=lambda name, ids: self.concept(name).scores(self.rows_of(ids)),
+            media_file=self.dataset.media_file if self.dataset.media_dir is not None else None,
+        )  # fmt: skip
 
 
 def _remove_partial_project(path: Path, store: LabelStore | None, created: bool) -> None:

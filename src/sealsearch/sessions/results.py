@@ -84,6 +84,18 @@ class ConceptResults:
             rows, scores = insight.top_rows(self.project.dataset, effective, model, n)
         return self.project.items(rows, scores)
 
+    def scores(self, rows: np.ndarray) -> np.ndarray | None:
+        """P(positive) of some rows under the concept's current model (what `top` ranks by); None
+        before the model has learned any label (exports then carry no predictions)."""
+        from sealsearch.active.learner import positive_proba
+
+        with self._lock:
+            _, model = self._learned()
+            if model is None:
+                return None
+            vectors = self.project.dataset.embeddings.take(np.asarray(rows, dtype=np.int64))
+            return np.asarray(positive_proba(model.loop.model, vectors), dtype=np.float64)
+
     def labels_frame(self) -> pd.DataFrame:
         """Final label per item: id, text, uri, concept, label, labeler, time (ISO 8601, UTC)."""
         return insight.labels_frame(self.name, self.effective(), self.project.item_table)

@@ -26,7 +26,7 @@ class QueryVectors:
     def __call__(self, text: str) -> np.ndarray:
         if text not in self._cache:
             if self._embedder is None:
-                self._embedder = query_embedder(self.dataset.info.embedder)
+                self._embedder = query_embedder(self.dataset.info.embedder, self.dataset.info.embedder_weights)
             vector = np.asarray(self._embedder.embed_query(text), dtype=np.float32)
             self._cache[text] = self.dataset.project(vector).astype(np.float32)  # PCA (if any) + unit norm
         return self._cache[text]
