@@ -136,7 +136,7 @@ def test_the_project_knn_source_decides_the_graph(tmp_path):
             project.create_concept("rare", positives=_rare(dataset)[:1], k=50)
         assert project.concepts() == []
         project.create_concept("rare", positives=_rare(dataset)[:1])
-        assert project.concept("rare")._synced_model().graph is project.graph(20)
+        assert _model(project.concept("rare")).graph is project.graph(20)
     with Project.init(tmp_path / "p4", dataset.path, knn="index", factory="Flat") as project:
         assert project.graph(20) is None
     with Project.init(tmp_path / "p5", dataset.path, factory="Flat") as project:  # auto: the graph
