@@ -169,5 +169,6 @@ def test_fragments_splits_every_concept_into_that_many_clusters_and_refuses_bad_
     assert (default.concept_meta["fragments"] == 1).any()  # the default mix is unchanged
     assert parse_fragments("3..10") == (3, 10) and parse_fragments("4") == (4, 4) and parse_fragments(None) is None
     for bad in ("0..3", "5..2", "x", "1..2..3"):
-        with pytest.raises(InvalidParameterError, match="--fragments"):
+        with pytest.raises(InvalidParameterError, match="^fragments: expected LO..HI") as refused:
             parse_fragments(bad)
+        assert refused.value.params == ("fragments",)

@@ -82,7 +82,7 @@ def test_no_embedder_means_unknown_and_the_text_query_says_what_to_do(tmp_path, 
     result = seals("import", tmp_path / "ds", "--embeddings", glove_vectors)
     assert result.exit_code == 0, result.output
     assert Dataset.open(tmp_path / "ds").info.embedder == "unknown"
-    assert "Left out: unknown" in " ".join(seals("import", "--help").output.split())
+    assert "Left out: unknown" in " ".join(seals("import", "--help").output.replace("│", " ").split())
     message = _text_query_error(tmp_path, tmp_path / "ds")
     assert "an unknown model" in message and "seals import ... --embedder NAME" in message, message
     assert "glove, minilm, clip" in message and "item ids" in message and "more like this" in message

@@ -158,7 +158,8 @@ def _excluded(known: Known | None, unlabeled: bool) -> np.ndarray | None:
         return None
     if known is None:
         raise InvalidParameterError(
-            "--unlabeled needs to know what is labeled: give --labels FILE, or --project DIR --concept NAME"
+            "unlabeled needs to know what is labeled: give labels FILE, or project DIR concept NAME",
+            params=["unlabeled", "labels", "project", "concept"],
         )
     return known[0]
 

@@ -207,7 +207,8 @@ class Dataset:
             file = self.path / "concepts.parquet"
             if not file.is_file():
                 raise MissingFileError(
-                    f"{file}: not found; this dataset has no ground-truth concepts (import with --labels)"
+                    f"{file}: not found; this dataset has no ground-truth concepts (import with labels)",
+                    params=["labels"],
                 )
             table = _read_concepts(file, self.info.n)
             self._concept_rows = {
@@ -225,7 +226,7 @@ class Dataset:
         names = self.concept_names()
         if not names:  # a one-line refusal, not an empty DataFrame printed as if it were a table
             file = self.path / "concepts.parquet"
-            raise InvalidDataError(f"{file}: holds no concepts (0 rows); re-import with --labels")
+            raise InvalidDataError(f"{file}: holds no concepts (0 rows); re-import with labels", params=["labels"])
         rows = [self._concepts()[name] for name in names]
         sizes = np.fromiter((r.size for r in rows), dtype=np.int64, count=len(rows))
         in_test = split_of_row[np.concatenate(rows)] == 1 if rows else np.empty(0, dtype=bool)

@@ -80,9 +80,11 @@ def _media_root(media_root: str | Path | None, has_uris: bool) -> str | None:
     if media_root is None:
         return None
     if not Path(media_root).is_dir():
-        raise MissingFileError(f"--media-root {media_root}: not a directory")
+        raise MissingFileError(f"media_root {media_root}: not a directory", params=["media_root"])
     if not has_uris:
-        raise InvalidParameterError(f"--media-root {media_root}: the items have no uri column to resolve under it")
+        raise InvalidParameterError(
+            f"media_root {media_root}: the items have no uri column to resolve under it", params=["media_root"]
+        )
     return str(Path(media_root).resolve())
 
 

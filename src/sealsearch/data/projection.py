@@ -28,22 +28,28 @@ Progress = Callable[[int, int], None]
 
 
 def check_pca_parameters(pca: int | None, *, whiten: bool, sample_size: int, n: int, dim: int, label: str) -> None:
-    """Refuse impossible settings before any row is read (messages name the CLI flags)."""
+    """Refuse impossible settings before any row is read (messages name the parameters; the CLI shows flags)."""
     if pca is None:
         if whiten:
-            raise InvalidParameterError("--whiten needs --pca K: whitening rescales the K kept principal components")
+            raise InvalidParameterError(
+                "whiten needs pca K: whitening rescales the K kept principal components", params=["whiten", "pca"]
+            )
         return
     if not 1 <= pca < dim:
         raise InvalidParameterError(
-            f"--pca {pca} must be in [1, {dim}): {label} has dimension {dim}, so keep fewer components or drop --pca"
+            f"pca {pca} must be in [1, {dim}): {label} has dimension {dim}, so keep fewer components or drop pca",
+            params=["pca"],
         )
     if sample_size < 2:
-        raise InvalidParameterError(f"--pca-sample {sample_size} must be at least 2 rows to estimate a covariance")
+        raise InvalidParameterError(
+            f"pca_sample {sample_size} must be at least 2 rows to estimate a covariance", params=["pca_sample"]
+        )
     sampled = min(n, sample_size)
     if pca > sampled:
-        source = f"{label} has only {n} rows" if n <= sample_size else f"--pca-sample is {sample_size}"
+        source = f"{label} has only {n} rows" if n <= sample_size else f"pca_sample is {sample_size}"
         raise InvalidParameterError(
-            f"--pca {pca} exceeds the {sampled} rows PCA is fitted on ({source}); lower --pca or raise --pca-sample"
+            f"pca {pca} exceeds the {sampled} rows PCA is fitted on ({source}); lower pca or raise pca_sample",
+            params=["pca", "pca_sample"],
         )
 
 
@@ -159,7 +165,7 @@ class Projection:
     @classmethod
     def load(cls, path: Path) -> Projection:
         if not path.is_file():
-            raise MissingFileError(f"{path}: projection file not found; re-import the dataset with --pca")
+            raise MissingFileError(f"{path}: projection file not found; re-import the dataset with pca", params=["pca"])
         try:
             with np.load(path, allow_pickle=False) as stored:
                 projection = cls(
@@ -208,8 +214,9 @@ def fit_projection(
         rank = int((eigenvalues > tolerance).sum())
         if rank < pca:
             raise InvalidDataError(
-                f"{label}: --whiten cannot rescale component {rank + 1} of {pca}: the sampled rows vary in only "
-                f"{rank} directions; use --pca {rank} or less"
+                f"{label}: whiten cannot rescale component {rank + 1} of {pca}: the sampled rows vary in only "
+                f"{rank} directions; use pca {rank} or less",
+                params=["whiten", "pca"],
             )
         scale = 1 / np.sqrt(variances)
     return Projection(

@@ -57,8 +57,9 @@ def embeddings_path(store: EmbeddingStore) -> str:
     filename = getattr(store.vectors, "filename", None)
     if filename is None:
         raise InvalidParameterError(
-            "--executor ray reads the embeddings file by path, but these vectors are in memory; "
-            "open the dataset from disk (Dataset.open) or use --executor local"
+            "executor ray reads the embeddings file by path, but these vectors are in memory; "
+            "open the dataset from disk (Dataset.open) or use executor local",
+            params=["executor"],
         )
     return str(filename)
 

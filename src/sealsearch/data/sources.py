@@ -134,15 +134,21 @@ def resolve_columns(schema, label: str, overrides: dict[str, str | None], *, vec
             found = typed if len(typed) == 1 else [n for n in found if n in typed]
             if len(found) != 1:
                 why = "no column holds a list of numbers per row" if not typed else f"candidates {typed}"
-                raise InvalidDataError(f"{label}: cannot tell the vector column ({why}); name it with --vector-column")
+                raise InvalidDataError(
+                    f"{label}: cannot tell the vector column ({why}); name it with vector_column",
+                    params=["vector_column"],
+                )
         elif role == "id" and len(found) > 1:
-            raise InvalidDataError(f"{label}: ambiguous id column, candidates {found}; name one with --id-column")
+            raise InvalidDataError(
+                f"{label}: ambiguous id column, candidates {found}; name one with id_column", params=["id_column"]
+            )
         columns[role] = found[0] if found else None
     if columns["id"] is None and overrides.get("id") != ROW_IDS:
         if columns["uri"] is None:
             raise InvalidDataError(
                 f"{label}: no id column (looked for {', '.join(ROLE_NAMES['id'])} in {names}); name one with "
-                "--id-column, or pass --row-ids to number the items 0..N-1"
+                "id_column, or pass row_ids to number the items 0..N-1",
+                params=["id_column", "row_ids"],
             )
         columns["id"] = columns["uri"]
     if columns.get("vector") is not None:
@@ -222,10 +228,12 @@ def _clip_source(folder: Path, modality: str | None, overrides: dict) -> Source:
     found = {m: d for m, d in folders.items() if d.is_dir()}
     if modality is None:
         if len(found) > 1:
-            raise InvalidParameterError(f"{folder}: holds image and text embeddings; choose --modality image or text")
+            raise InvalidParameterError(
+                f"{folder}: holds image and text embeddings; choose modality image or text", params=["modality"]
+            )
         modality = next(iter(found))
     elif modality not in ("image", "text"):
-        raise InvalidParameterError(f"--modality {modality!r}: choose image or text")
+        raise InvalidParameterError(f"modality {modality!r}: choose image or text", params=["modality"])
     elif modality not in found:
         raise MissingFileError(f"{folders[modality]}: not found, so there are no {modality} embeddings to import")
 
@@ -258,18 +266,22 @@ def open_source(
     folder = Path(str(path))
     if folder.is_dir() and ((folder / "img_emb").is_dir() or (folder / "text_emb").is_dir()):
         if metadata is not None:
-            raise InvalidParameterError(f"{folder}: a clip-retrieval folder brings its own metadata/; drop --metadata")
+            raise InvalidParameterError(
+                f"{folder}: a clip-retrieval folder brings its own metadata/; drop the metadata option",
+                params=["metadata"],
+            )
         return _clip_source(folder, modality, overrides)
     if modality is not None:
         raise InvalidParameterError(
-            f"--modality applies to clip-retrieval folders (img_emb/, text_emb/); {path} is not one"
+            f"modality applies to clip-retrieval folders (img_emb/, text_emb/); {path} is not one", params=["modality"]
         )
     files = _expand(path, "vectors")
     suffixes = {p.suffix for p in files}
     if suffixes == {".parquet"}:
         if metadata is not None:
             raise InvalidParameterError(
-                f"{path}: Parquet vectors carry their metadata; --metadata goes with .npy shards"
+                f"{path}: Parquet vectors carry their metadata; the metadata option goes with .npy shards",
+                params=["metadata"],
             )
         return _parquet_source(files, overrides)
     if suffixes != {".npy"}:

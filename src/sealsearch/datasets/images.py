@@ -65,7 +65,8 @@ def _table_items(source: Path, columns: dict[str, str | None]) -> tuple[Path, pd
     image = table_column(frame, columns.get("uri"), "uri", source)
     if image is None:
         raise InvalidDataError(
-            f"{source}: no image path column among {list(frame.columns)}; name it with --image-column"
+            f"{source}: no image path column among {list(frame.columns)}; name it with image_column",
+            params=["image_column"],
         )
     root, uris = table_images(frame, image, source)
     items = pd.DataFrame({"id": uris, "uri": uris})

@@ -73,7 +73,7 @@ def parse_fragments(text: str | None) -> tuple[int, int] | None:
             raise ValueError
     except ValueError:
         raise InvalidParameterError(
-            f"--fragments: expected LO..HI with 1 <= LO <= HI (e.g. 3..10), got {text!r}"
+            f"fragments: expected LO..HI with 1 <= LO <= HI (e.g. 3..10), got {text!r}", params=["fragments"]
         ) from None
     return lo, hi
 
@@ -172,7 +172,9 @@ def plan_synthetic(
     so the default layout does not change."""
     _check_arguments(n, dim, n_concepts, prevalence, test_frac, seed)
     if fragments is not None and not 1 <= fragments[0] <= fragments[1]:
-        raise InvalidParameterError(f"--fragments: expected LO..HI with 1 <= LO <= HI, got {fragments}")
+        raise InvalidParameterError(
+            f"fragments: expected LO..HI with 1 <= LO <= HI, got {fragments}", params=["fragments"]
+        )
     lo, hi = prevalence
     rng = np.random.default_rng([seed, _LAYOUT_STREAM])
     n_background = min(max(round(math.sqrt(n)), 1), MAX_BACKGROUND_CLUSTERS)

@@ -171,11 +171,13 @@ def resolve_embedder(name: str | None) -> Embedder:
 def weights_dir(weights: str | Path | None, name: str) -> Path:
     """The local checkpoint directory an embedder loads, checked to exist (never downloaded)."""
     if weights is None:
-        raise InvalidParameterError(f"the {name} embedder needs --weights DIR: a local model checkpoint directory")
+        raise InvalidParameterError(
+            f"the {name} embedder needs weights DIR: a local model checkpoint directory", params=["weights"]
+        )
     path = Path(weights)
     if not (path / "config.json").is_file():
         what = "does not exist" if not path.exists() else "holds no config.json"
-        raise MissingFileError(f"--weights {path}: {what}; give a local {name} checkpoint directory")
+        raise MissingFileError(f"weights {path}: {what}; give a local {name} checkpoint directory", params=["weights"])
     return path.resolve()
 
 
@@ -200,11 +202,14 @@ def declare_embedder(name: str | None, weights: str | Path | None, dim: int, lab
     if entry.needs_weights:
         weights = str(weights_dir(weights, entry.short))
     elif weights is not None:
-        raise InvalidParameterError(f"--weights goes with an embedder loaded from a checkpoint (clip), not {name!r}")
+        raise InvalidParameterError(
+            f"weights goes with an embedder loaded from a checkpoint (clip), not {name!r}", params=["weights"]
+        )
     if entry.dim is not None and entry.dim(weights) != dim:
         raise InvalidDataError(
             f"{label}: vectors have {dim} values but {entry.name} makes {entry.dim(weights)}; "
-            f"name the embedder that made them, or leave --embedder out (unknown)"
+            f"name the model that made them, or leave embedder out (unknown)",
+            params=["embedder"],
         )
     return entry.name, weights
 
@@ -215,9 +220,13 @@ def loaded_embedder(name: str, weights: str | Path | None, modality: Modality) -
     entry = resolve_embedder(name)
     if modality not in entry.modalities or entry.load is None:
         able = ", ".join(e.short for e in EMBEDDERS.values() if modality in e.modalities)
-        raise InvalidParameterError(f"--embedder {name}: cannot embed {modality}s; choose one of {able}")
+        raise InvalidParameterError(
+            f"embedder {name}: cannot embed {modality}s; choose one of {able}", params=["embedder"]
+        )
     if not entry.needs_weights and weights is not None:
-        raise InvalidParameterError(f"--weights goes with an embedder loaded from a checkpoint (clip), not {name!r}")
+        raise InvalidParameterError(
+            f"weights goes with an embedder loaded from a checkpoint (clip), not {name!r}", params=["weights"]
+        )
     return entry, entry.load(None if weights is None else str(weights))
 
 

@@ -65,7 +65,9 @@ class ClipEmbedder:
             model = transformers.CLIPModel.from_pretrained(self.weights, local_files_only=True).eval()
         except (OSError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InvalidDataError(f"--weights {self.weights}: not a loadable CLIP checkpoint ({first})") from None
+            raise InvalidDataError(
+                f"weights {self.weights}: not a loadable CLIP checkpoint ({first})", params=["weights"]
+            ) from None
         return torch, processor, model
 
     @staticmethod

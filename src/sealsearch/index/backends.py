@@ -74,8 +74,9 @@ def backend_at(name: str, uri: str | None = None, directory: Path | None = None)
         return at(uri, directory)
     if uri is not None:
         raise InvalidParameterError(
-            f"index backend {name!r} stores the index beside the dataset and takes no uri ({uri!r}); "
-            "drop --uri or use --backend milvus"
+            f"the {name!r} index is stored beside the dataset and takes no uri ({uri!r}); "
+            "drop uri or use backend milvus",
+            params=["uri", "backend"],
         )
     return backend
 

@@ -312,7 +312,8 @@ class MilvusIndex:
             reason = str(getattr(exc, "message", exc)).strip().splitlines()[0]
             raise InvalidParameterError(
                 f"milvus at {uri} refused index {index_type} {build_params} ({reason}); use another "
-                "--index-type: FLAT, HNSW, IVF_FLAT and IVF_SQ8 exist on every Milvus from 2.3"
+                "index_type: FLAT, HNSW, IVF_FLAT and IVF_SQ8 exist on every Milvus from 2.3",
+                params=["index_type"],
             ) from None
         done = 0
         for chunk in store.chunks(rows, insert_rows):
