@@ -131,36 +131,48 @@ def parse_noun_synsets(wordnet_dir: Path = DEFAULT_WORDNET_DIR) -> NounSynsets:
 
     if not offsets:
         raise InvalidDataError(f"{data_path}: contains no synsets; reinstall wordnet-base")
-    names = []
-    for offset, words in zip(offsets, lemmas, strict=True):
-        first = words[0].lower()
-        if (first, offset) not in senses:
-            raise InvalidDataError(
-                f"{wordnet_dir / 'index.noun'}: no sense of {first!r} points at synset {offset:08d}; "
-                "data.noun and index.noun come from different WordNet versions"
-            )
-        names.append(f"{first}.n.{senses[(first, offset)]:02d}")
-
     offset_array = np.asarray(offsets, dtype=np.int64)
-    order = np.argsort(offset_array, kind="stable")
-    edges = np.asarray([(parent, child) for parent, child, _ in hyponyms], dtype=np.int64).reshape(-1, 2)
-    positions = np.searchsorted(offset_array, edges, sorter=order)
-    rows = order[np.minimum(positions, len(order) - 1)]
-    if not np.array_equal(offset_array[rows], edges):
-        bad = edges[offset_array[rows] != edges][0]
-        raise InvalidDataError(
-            f"{data_path}: a hyponym pointer targets offset {bad:08d}, which is no synset in the file; "
-            "reinstall wordnet-base"
-        )
+    rows = _edge_rows(offset_array, hyponyms, data_path)
     return NounSynsets(
         offsets=offset_array,
-        names=names,
+        names=_synset_names(offsets, lemmas, senses, wordnet_dir / "index.noun"),
         lemmas=lemmas,
         glosses=glosses,
         edge_parent=rows[:, 0],
         edge_child=rows[:, 1],
         edge_instance=np.fromiter((instance for _, _, instance in hyponyms), dtype=bool, count=len(hyponyms)),
     )
+
+
+def _synset_names(
+    offsets: list[int], lemmas: list[tuple[str, ...]], senses: dict[tuple[str, int], int], index_path: Path
+) -> list[str]:
+    """NLTK-style names (`dog.n.01`): the first lemma and its sense number in index.noun."""
+    names = []
+    for offset, words in zip(offsets, lemmas, strict=True):
+        first = words[0].lower()
+        if (first, offset) not in senses:
+            raise InvalidDataError(
+                f"{index_path}: no sense of {first!r} points at synset {offset:08d}; "
+                "data.noun and index.noun come from different WordNet versions"
+            )
+        names.append(f"{first}.n.{senses[(first, offset)]:02d}")
+    return names
+
+
+def _edge_rows(offsets: np.ndarray, hyponyms: list[tuple[int, int, bool]], data_path: Path) -> np.ndarray:
+    """The (parent row, child row) of every hyponym pointer, found by a vectorised offset lookup."""
+    order = np.argsort(offsets, kind="stable")
+    edges = np.asarray([(parent, child) for parent, child, _ in hyponyms], dtype=np.int64).reshape(-1, 2)
+    positions = np.searchsorted(offsets, edges, sorter=order)
+    rows = order[np.minimum(positions, len(order) - 1)]
+    if not np.array_equal(offsets[rows], edges):
+        bad = edges[offsets[rows] != edges][0]
+        raise InvalidDataError(
+            f"{data_path}: a hyponym pointer targets offset {bad:08d}, which is no synset in the file; "
+            "reinstall wordnet-base"
+        )
+    return rows
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
