@@ -52,7 +52,8 @@ READ_ONLY = {
     "compare dataset_dir", "experiment dataset_dir", "analyze dataset_dir", "report results_dir",
     "predict dataset_dir", "predict --labels", "predict --model", "project init --dataset",
     "project concepts project_dir", "serve project_dir", "serve --media-root", "label project_dir",
-    "export project_dir", "doctor path",
+    "export project_dir", "doctor path", "predict --project",
+    "import --weights", "embed --weights", "dataset digits --weights",  # a model checkpoint directory, loaded
     "demo --data-dir",  # where demo datasets are cached (built once under it, then reused)
 }  # fmt: skip
 """Path flags a command only reads (or, for a project, labels through its own store)."""

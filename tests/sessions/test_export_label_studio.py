@@ -41,7 +41,7 @@ def test_text_labels_become_annotations_and_scores_predictions(small_dataset, tm
     with Project.init(tmp_path / "p", small_dataset.path) as project:
         truth = label_some(project, small_dataset, "rare")
         model = joblib.load(io.BytesIO(project.concept("rare").model_bytes()))
-    result = seals("export", tmp_path / "p", "--output", tmp_path / "tasks.json")  # .json: label-studio
+    result = seals("export", tmp_path / "p", "--out", tmp_path / "tasks.json")  # .json: label-studio
     assert result.exit_code == 0, result.output
     assert f"wrote {tmp_path / 'tasks.json'}: 17 labels" in result.output
     tasks = json.loads((tmp_path / "tasks.json").read_text())
@@ -91,7 +91,7 @@ def test_images_are_local_files_urls_of_the_media(tmp_path):
 def test_an_unknown_format_is_one_line(small_dataset, tmp_path):
     with Project.init(tmp_path / "p", small_dataset.path) as project:
         label_some(project, small_dataset, "rare")
-    result = seals("export", tmp_path / "p", "--format", "labelstudio", "--output", tmp_path / "x.json")
+    result = seals("export", tmp_path / "p", "--format", "labelstudio", "--out", tmp_path / "x.json")
     message = result.output.strip()
     assert result.exit_code != 0 and len(message.splitlines()) == 1 and "label-studio" in message, message
     assert not (tmp_path / "x.json").exists()

@@ -23,7 +23,9 @@ app = opt.Typer()
 
 FORMATS = ("csv", "jsonl", "parquet", "label-studio")
 SUFFIXES = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet", "json": "label-studio"}
-"""The format an --output suffix names when --format is left out (.json: Label Studio tasks)."""
+"""The format an --out suffix names when --format is left out (.json: Label Studio tasks)."""
+FORMAT_SUFFIX = {format_: f".{suffix}" for suffix, format_ in SUFFIXES.items()}
+"""The file ending each format's output must have (label-studio: .json)."""
 
 
 def export_format(format_: str | None, output: Path) -> str:
@@ -77,7 +79,8 @@ def export_command(
     project = Project.open(project_dir)
     try:
         check_outputs(
-            Output("--out", output, suffixes=(f".{format_name}",)), Output("--model", model, suffixes=(".joblib",)),
+            Output("--out", output, suffixes=(FORMAT_SUFFIX[format_name],) if format_name else ()),
+            Output("--model", model, suffixes=(".joblib",)),
             reads=[project_dir, project.dataset.path], force=force,
         )  # fmt: skip
         if model is not None:
