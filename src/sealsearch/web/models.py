@@ -47,6 +47,9 @@ class Item(BaseModel):
     text: str | None = None
     uri: str | None = None
     score: float | None = None
+    label: LabelValue | None = Field(
+        default=None, description="the item's current label in this concept (search answers), None when unlabeled"
+    )
 
 
 class Items(BaseModel):

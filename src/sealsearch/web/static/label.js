@@ -57,19 +57,25 @@ async function sendLabel(item, label, card, batch) {
   try {
     await request;
     markCard(card, label, "saved");
-    for (const other of document.querySelectorAll(".card")) {  // the same item in another grid (an audit item in a batch)
+    for (const other of document.querySelectorAll(".card")) {  // the same item in another grid (a batch item found by search)
       if (other !== card && other.dataset.id === item.id) markCard(other, label, "saved");
     }
     showError(null);
   } catch (error) {
-    markCard(card, previous, previous ? "saved" : "");
-    showError(error);
+    // Not saved: the card says so (and keeps its saved label, if any), offers Retry, and takes
+    // the focus back, so the labeler does not go on as if it were saved.
+    card.dataset.label = previous || "";
+    markCard(card, label, "failed");
+    showError(new Error(`not saved (${error.message || error}): “${item.text || item.id}” — press r or Retry on the card`));
+    if (card.closest(".grid") === activeGrid()) card.focus();
   } finally {
     state.pending.delete(request);
     updateSubmit();
     loadHistory();
     loadStats();  // counts and the chart follow every acknowledged label, not only whole batches
-    if (batch !== null && state.batch && batch === state.batch.batch && batchDecided()) advance(false);
+    // a batch completes whichever grid its last item was labeled in (search, audit): the server has
+    // closed the round, and the next batch comes by itself
+    if (state.batch && state.batch.batch !== null && batchDecided()) advance(false);
   }
 }
 
@@ -142,20 +148,29 @@ async function advance(fresh) {
 
 function nextBatch() { advance(true); }
 
+// Undo takes back the labeler's latest label wherever it was given; the page says which one, in
+// words, and when the item is no longer shown (its batch has closed) says that too.
 async function undo() {
   try {
     await state.chain.catch(() => null);
     const { undone } = await api(conceptUrl(concept, "/undo"), { method: "POST", body: { labeler: labeler() } });
-    if (!undone) { document.getElementById("batch-status").textContent = "Nothing to undo."; return; }
+    if (!undone) { notice("Nothing to undo."); return; }
+    let shown = false;
     for (const card of document.querySelectorAll(".card")) {
-      if (card.dataset.id === undone.id) { markCard(card, null); card.focus(); }
+      if (card.dataset.id === undone.id) { markCard(card, null); shown = true; if (!card.closest("[hidden]")) card.focus(); }
     }
+    const what = `“${undone.text || undone.id}”`;
+    notice(shown ? `Undone: ${undone.label} on ${what}; label it again.`
+      : `Undone: ${undone.label} on ${what} (${undone.id}), from an earlier batch no longer on this page: ` +
+        "it is unlabeled again and may be offered again later.");
     updateSubmit();
     if (cards(document.getElementById("audit-grid")).length) updateAuditStatus();
     loadHistory();
     loadStats();
   } catch (error) { showError(error); }
 }
+
+function notice(text) { document.getElementById("notice").textContent = text; }
 
 function renderHistory(data) {
   const list = document.getElementById("history");
@@ -300,7 +315,10 @@ async function runSearch(params, title) {
       sendLabel(item, label, card, null);
       focusNextUndecided(card);
     });
-    status.textContent = `${title}: ${items.length} items`;
+    const labeled = items.filter((item) => item.label).length;
+    status.textContent = items.length
+      ? `${title}: ${items.length} items` + (labeled ? `, ${labeled} labeled already (marked)` : "")
+      : `${title}: nothing found.`;
     const first = cards(document.getElementById("search-grid"))[0];
     if (first) first.focus();
   } catch (error) { status.textContent = ""; showError(error); }
@@ -313,6 +331,9 @@ async function loadTop() {
       sendLabel(item, label, card, null);
       focusNextUndecided(card);
     });
+    document.getElementById("top-status").textContent = items.length
+      ? "Unlabeled pool items the current model scores highest (labeled items are left out). Label them to correct it."
+      : "Nothing yet: the model ranks items once it has learned a round with a positive and a negative.";
   } catch (error) { showError(error); }
 }
 
@@ -332,11 +353,12 @@ document.getElementById("search-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const q = document.getElementById("search-q").value.trim();
   if (q) runSearch({ q }, `Results for “${q}”`);
+  else document.getElementById("search-status").textContent = "Type some words to search for, e.g. what the concept looks like.";
 });
 document.getElementById("seed-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const q = document.getElementById("seed-q").value.trim();
-  if (!q) return;
+  if (!q) { document.getElementById("batch-status").textContent = "Type some words to search for first."; return; }
   document.getElementById("search-q").value = q;
   selectView("search");
   runSearch({ q }, `Results for “${q}”`);
@@ -360,6 +382,11 @@ document.addEventListener("keydown", (event) => {
   if (key === "?") { event.preventDefault(); help.showModal(); return; }
   if (key === "u") { event.preventDefault(); undo(); return; }
   if (key === "a") { event.preventDefault(); loadAudit(false); return; }
+  if (key === "r") {
+    const failed = document.activeElement && document.activeElement.closest(".card[data-state=failed]");
+    if (failed) { event.preventDefault(); failed.querySelector("button.retry").click(); }
+    return;
+  }
   const all = cards();
   const current = document.activeElement && document.activeElement.closest(".card");
   if (KEY_LABELS[key]) {
