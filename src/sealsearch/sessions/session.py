@@ -299,7 +299,7 @@ class ConceptSession(ConceptResults):
         if batch is not None:
             found = store.batch(batch)
             if found is None or found["concept_id"] != self.settings.id:
-                raise UnknownNameError(f"batch {batch} is not a batch of concept {self.name!r}; ask next_batch again")
+                raise UnknownNameError(f"batch {batch} is not a batch of concept {self.name!r}; ask for a new batch")
             if rest_negative:
                 for item in found["items"]:
                     wanted.setdefault(item["row"], (item["item_id"], "negative"))
