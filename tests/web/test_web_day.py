@@ -83,3 +83,18 @@ def test_search_answers_carry_labels_and_the_model_finds_only_unlabeled_items(cl
     top = client.get("/api/concepts/dog/top", params={"n": 200}).json()["items"]
     assert top and not {item["id"] for item in top} & set(ids)  # already so before issue 20: kept by this test
     assert all(item["label"] is None for item in top)
+
+
+def test_the_create_form_offers_strategies_in_words_finding_first(client):
+    from sealsearch.active.strategies import STRATEGIES
+
+    home = client.get("/").text
+    assert re.search(r'<option value="mlp" selected[^>]*>Find as many as possible \(most likely positive first\)', home)
+    assert re.search(r'<option value="maxent"[^>]*>Train the best classifier \(most uncertain first\)', home)
+    for name, spec in STRATEGIES.items():  # one source: every entry's words come from the registry
+        assert f"{spec.description[0].upper()}{spec.description[1:]} · {spec.label}" in home, name
+    assert ">default<" not in home.lower() and "(default)" not in home.lower()
+    options = client.get("/api/options").json()
+    assert options["defaults"]["strategy"] == "mlp" and options["defaults"]["library_strategy"] == "maxent"
+    created = client.post("/api/concepts", json={"name": "cat"}).json()  # a script naming no strategy: as before
+    assert created["strategy"] == "maxent"
