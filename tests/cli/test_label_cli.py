@@ -187,6 +187,7 @@ def words(tmp_path_factory):
 def test_query_creates_the_concept_and_search_mode_shows_its_neighbours(words, tmp_path):
     result = runner.invoke(app, ["project", "init", str(tmp_path / "p"), "--dataset", str(words.path)])
     assert result.exit_code == 0, result.output
+    assert f"seals serve {tmp_path / 'p'}" in " ".join(result.output.split())  # the browser is suggested too
     result = runner.invoke(app, ["label", str(tmp_path / "p"), "--concept", "animal", "--query", "animal",
                                  "--labeler", "cy"], input="y\ny\nq\n")  # fmt: skip
     assert result.exit_code == 0, result.output

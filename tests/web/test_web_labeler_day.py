@@ -91,6 +91,10 @@ def test_search_marks_labeled_items_and_a_batch_item_labeled_there_updates_its_c
 
 def test_undo_after_the_batch_closed_says_what_it_undid(page, server):
     ids = open_concept(page, server, "dog-undo")
+    # small things: a round number of this concept (not a project-wide batch id), no "0" pool in search mode
+    wait_until(page, "() => document.querySelector('#s-pool').textContent === '– (search mode)'")
+    assert page.inner_text("#batch-status").startswith("Round 1 of this concept: 0 of ")
+    assert page.is_visible("#s-ap")  # this dataset has a test split
     page.focus("#grid .card")
     for item_id in ids:
         page.keyboard.press("y" if item_id in server.dogs else "n")
@@ -102,6 +106,10 @@ def test_undo_after_the_batch_closed_says_what_it_undid(page, server):
     text = page.inner_text("#notice")
     assert ids[-1] in text and "from an earlier batch no longer on this page" in text, text
     wait_until(page, "n => document.querySelector('#s-labels').textContent === String(n)", len(ids) - 1)
+    heights = page.eval_on_selector_all(
+        "#history li", "items => items.map(li => li.scrollHeight <= li.clientHeight + 1)"
+    )
+    assert heights and all(heights)  # every recent label is one whole line (long texts end in an ellipsis)
 
 
 def test_a_label_that_fails_to_save_stays_marked_not_saved_with_a_retry(page, server):

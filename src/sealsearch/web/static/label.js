@@ -41,7 +41,7 @@ function updateSubmit() {
   document.getElementById("submit-btn").disabled = state.loading || !state.batch || state.batch.batch === null;
   if (state.batch && all.length) {
     document.getElementById("batch-status").textContent =
-      `Batch ${state.batch.batch}, round ${state.batch.round}: ${done} of ${all.length} decided` +
+      `Round ${state.batch.round + 1} of this concept: ${done} of ${all.length} decided` +
       (done === all.length ? " — fetching the next batch" : " — the next batch comes once all are decided; Enter asks for it now");
   }
 }
@@ -176,7 +176,8 @@ function renderHistory(data) {
   const list = document.getElementById("history");
   list.replaceChildren();
   for (const row of data.labels.slice(0, 15)) {
-    list.append(el("li", { class: `h-${row.label}` }, el("span", { class: "hl" }, row.label), " ", row.text || row.id));
+    const text = row.text || row.id;
+    list.append(el("li", { class: `h-${row.label}`, title: `${row.label}: ${text}` }, el("span", { class: "hl" }, row.label), " ", text));
   }
   if (!data.labels.length) list.append(el("li", { class: "muted" }, "No labels yet."));
 }
@@ -226,7 +227,10 @@ async function loadStats() {
     set("s-labels", s.labels);
     set("s-positives", s.positives);
     set("s-negatives", s.negatives ?? "–");
-    set("s-pool", s.pool_size ?? "–");
+    // search mode has no candidate pool yet (batches are the query's nearest items)
+    set("s-pool", s.mode === "search" && !s.pool_size ? "– (search mode)" : (s.pool_size ?? "–"));
+    const hasTest = s.test_items > 0;  // no test split: no AP line at all
+    document.getElementById("s-ap").hidden = document.getElementById("s-ap-h").hidden = !hasTest;
     set("s-ap", s.ap_test === null || s.ap_test === undefined ? "– (no labeled test items)" : s.ap_test.toFixed(3));
     drawChart(s.curve || []);
     renderEstimate(s.estimate || null, s.rounds > 0);
