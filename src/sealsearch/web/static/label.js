@@ -100,6 +100,7 @@ function onLike(item) {
 
 function fillGrid(grid, items, handler, known = {}) {
   grid.replaceChildren();
+  grid.classList.toggle("images", items.some((item) => mediaUrl(item.uri)));  // thumbnails sized for judging
   for (const item of items) {
     const card = itemCard(item, { onLabel: handler, onLike });
     if (known[item.id]) markCard(card, known[item.id], "saved");
@@ -232,9 +233,30 @@ async function loadStats() {
     const hasTest = s.test_items > 0;  // no test split: no AP line at all
     document.getElementById("s-ap").hidden = document.getElementById("s-ap-h").hidden = !hasTest;
     set("s-ap", s.ap_test === null || s.ap_test === undefined ? "– (no labeled test items)" : s.ap_test.toFixed(3));
+    showTextSearch(s.text_search);
     drawChart(s.curve || []);
     renderEstimate(s.estimate || null, s.rounds > 0);
   } catch (error) { showError(error); }
+}
+
+// The text model loads in the background at server start: until it is ready, text search says
+// so (labeling, "More like this" and random items work meanwhile), and the page asks again.
+function showTextSearch(textState) {
+  const loading = textState === "loading";
+  for (const id of ["search-q", "seed-q"]) {
+    const input = document.getElementById(id);
+    input.placeholder = loading ? "text model loading…" : (textState === "unavailable" ? "no text search for this dataset" : "text query");
+  }
+  for (const form of ["search-form", "seed-form"]) {
+    document.querySelector(`#${form} button[type=submit]`).disabled = loading;
+  }
+  document.getElementById("text-state").textContent = loading
+    ? "The text model is still loading: text search works in a moment (label, “More like this” and random items meanwhile)."
+    : "";
+  document.getElementById("app").dataset.textSearch = textState || "";
+  if (loading && !state.textPoll) {
+    state.textPoll = setTimeout(() => { state.textPoll = null; loadStats(); }, 1000);
+  }
 }
 
 const pct = (value) => `${(100 * value).toFixed(0)}%`;
