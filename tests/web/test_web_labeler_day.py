@@ -134,3 +134,23 @@ def test_a_label_that_fails_to_save_stays_marked_not_saved_with_a_retry(page, se
     assert page.inner_text(first + " .status") == "Labeled positive" and not page.is_visible(first + " button.retry")
     labels = httpx.get(f"{server.url}/api/concepts/dog-offline/labels", timeout=10).json()["labels"]
     assert [(row["id"], row["label"]) for row in labels] == [(ids[0], "positive")]
+
+
+def test_a_second_a_shows_the_pending_audit_instead_of_drawing_more(page, server):
+    ids = open_concept(page, server, "dog-audit")
+    page.focus("#grid .card")
+    for item_id in ids:
+        page.keyboard.press("y" if item_id in server.dogs else "n")
+    wait_until(page, "first => document.querySelector('#grid .card')?.dataset.id !== first", ids[0])
+    wait_until(page, "() => !document.querySelector('#audit-btn').disabled")
+    page.keyboard.press("a")
+    page.wait_for_selector("#audit-grid .card")
+    drawn = page.eval_on_selector_all("#audit-grid .card", "cards => cards.map(c => c.dataset.id)")
+    wait_until(page, "n => document.querySelector('#est-audit').textContent.endsWith(n + ' pending')", len(drawn))
+    page.click("#tab-batch")  # another key, another view: the audit is still pending
+    page.keyboard.press("a")
+    wait_until(page, "() => document.querySelector('#notice').textContent.includes('drawn earlier still to label')")
+    wait_until(page, "() => !document.querySelector('#view-audit').hidden")
+    again = page.eval_on_selector_all("#audit-grid .card", "cards => cards.map(c => c.dataset.id)")
+    assert again == drawn  # the same items, none drawn on top of them
+    wait_until(page, "n => document.querySelector('#est-audit').textContent.endsWith(n + ' pending')", len(drawn))

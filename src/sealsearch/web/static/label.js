@@ -297,6 +297,7 @@ function renderEstimate(e, canAudit) {
   range.style.width = pct(Math.max(0.01, hi - lo));
   document.getElementById("est-point").style.left = pct(point);
   const pending = e.audit_pending || 0;
+  state.auditPending = pending;
   set("est-audit", `${e.audit_labels} audit label${e.audit_labels === 1 ? "" : "s"}, ${pending} pending`);
   const pendingButton = document.getElementById("audit-pending-btn");
   pendingButton.hidden = pending === 0 || (state.view === "audit" && cards(document.getElementById("audit-grid")).length > 0);
@@ -314,6 +315,10 @@ function updateAuditStatus() {
 // Draw a new audit (pending = false) or show the items of earlier ones not labeled yet.
 async function loadAudit(pending = false) {
   if (!pending && auditButton.disabled) return;
+  if (!pending && state.auditPending > 0) {  // a drawn audit is finished first, never left pending unseen
+    notice(`${state.auditPending} audit item${state.auditPending === 1 ? "" : "s"} drawn earlier still to label: shown first.`);
+    pending = true;
+  }
   const draw = { method: "POST", body: { labeler: labeler(), n: Number(auditButton.dataset.n) } };
   try {
     const { items } = await api(conceptUrl(concept, "/audit"), pending ? {} : draw);
