@@ -166,7 +166,8 @@ def main() -> None:
         shown = ", ".join(f"#{i} {batch_ms[i]:.0f} ms" for i in slowest)
         print(f"  without the first (cold) {percentiles(batch_ms[1:])}; slowest: {shown}")
     print(f"labels ack (POST)  {percentiles(ack_ms)}")
-    print(goal_line("next batch wait p95", batch_ms[1:] or batch_ms, NEXT_BATCH_GOAL_MS, "at 10^6"))
+    size = f"stated at 10^6; this run n={dataset.info.n:,}"
+    print(goal_line("next batch wait p95", batch_ms[1:] or batch_ms, NEXT_BATCH_GOAL_MS, size))
     print(goal_line("label ack p95", ack_ms, ACK_GOAL_MS, "one POST per label" if args.per_item else "per batch POST"))
     print(f"load average (1, 5, 15 min): before {fmt_load(load_before)}, after {fmt_load(os.getloadavg())}")
     print(f"modes: {modes.count('search')} search + {modes.count('active')} active batches; "
