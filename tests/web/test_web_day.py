@@ -98,3 +98,9 @@ def test_the_create_form_offers_strategies_in_words_finding_first(client):
     assert options["defaults"]["strategy"] == "mlp" and options["defaults"]["library_strategy"] == "maxent"
     created = client.post("/api/concepts", json={"name": "cat"}).json()  # a script naming no strategy: as before
     assert created["strategy"] == "maxent"
+
+
+def test_stats_say_whether_there_is_a_test_split_and_how_far_the_text_model_is(client, text_dataset):
+    stats = client.get("/api/concepts/dog/stats").json()
+    assert stats["test_items"] == text_dataset.split_rows("test").size > 0  # the page hides AP when 0
+    assert stats["text_search"] == "ready"  # the concept's query loaded it (a server warms it up at start)
