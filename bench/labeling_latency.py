@@ -22,6 +22,7 @@ use and reused.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -61,10 +62,29 @@ def pick_concept(dataset: Dataset, wanted: str | None) -> str:
     return str(counts[counts["pool"] >= 100].sort_values("pool").iloc[0]["concept"])
 
 
+NEXT_BATCH_GOAL_MS = 100.0  # issue 20: the next batch within 100 ms (p95) at 10^6 items
+ACK_GOAL_MS = 30.0  # issue 20: a label acknowledged within 30 ms (p95)
+
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def goal_line(what: str, values: list[float], goal: float, where: str) -> str:
+    """`what` against its goal, met or MISSED (the goal is stated for `where`)."""
+    value = p95(values)
+    return f"{what:<20} {value:7.1f} ms  goal <= {goal:.0f} ms ({where}): {'met' if value <= goal else 'MISSED'}"
+
+
+def fmt_load(load: tuple[float, float, float]) -> str:
+    return " ".join(f"{value:.2f}" for value in load)
+
+
 def percentiles(values: list[float]) -> str:
     ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return f"p50 {statistics.median(ordered):7.1f}  p95 {p95:7.1f}  max {ordered[-1]:7.1f} ms  (n={len(ordered)})"
+    middle, high = statistics.median(ordered), p95(ordered)
+    return f"p50 {middle:7.1f}  p95 {high:7.1f}  max {ordered[-1]:7.1f} ms  (n={len(ordered)})"
 
 
 def main() -> None:
@@ -85,6 +105,7 @@ def main() -> None:
         "tight synthetic concept never leaves search mode",
     )  # fmt: skip
     args = parser.parse_args()
+    load_before = os.getloadavg()
 
     data_path = synthetic(args.work, args.n, 20) if args.n else args.dataset
     dataset = Dataset.open(data_path)
@@ -145,6 +166,10 @@ def main() -> None:
         shown = ", ".join(f"#{i} {batch_ms[i]:.0f} ms" for i in slowest)
         print(f"  without the first (cold) {percentiles(batch_ms[1:])}; slowest: {shown}")
     print(f"labels ack (POST)  {percentiles(ack_ms)}")
+    size = f"stated at 10^6; this run n={dataset.info.n:,}"
+    print(goal_line("next batch wait p95", batch_ms[1:] or batch_ms, NEXT_BATCH_GOAL_MS, size))
+    print(goal_line("label ack p95", ack_ms, ACK_GOAL_MS, "one POST per label" if args.per_item else "per batch POST"))
+    print(f"load average (1, 5, 15 min): before {fmt_load(load_before)}, after {fmt_load(os.getloadavg())}")
     print(f"modes: {modes.count('search')} search + {modes.count('active')} active batches; "
           f"{found} positives in {len(modes) * args.batch_size} labels; pool {stats.get('pool_size')}; "
           f"rounds {stats.get('rounds')}; "

@@ -75,5 +75,5 @@ def test_a_name_cannot_be_registered_twice_or_with_a_comma():
 def test_every_registered_entry_reads_for_a_person():
     for entry in (*STRATEGIES.values(), *POOLS.values()):
         assert entry.label and entry.description, entry.name
-    assert STRATEGIES["mlp"].description == "most likely positive"
-    assert STRATEGIES["maxent"].description == "most uncertain (max entropy)"
+    assert STRATEGIES["mlp"].description == "find as many as possible (most likely positive first)"
+    assert STRATEGIES["maxent"].description == "train the best classifier (most uncertain first)"

@@ -127,7 +127,7 @@ def test_pty_single_keys_save_exactly_the_acknowledged_answers(project_dir, endi
     if ending == "q":
         terminal.type("q")
         assert terminal.finish() == 0
-        assert "5 answers saved this time" in terminal.text
+        assert "4 answers saved this time" in terminal.text  # y n s, one undone, y n: undo is no answer
     else:  # a crash after the acknowledgements loses none of them
         os.killpg(terminal.process.pid, signal.SIGKILL)
         terminal.finish()
@@ -187,6 +187,7 @@ def words(tmp_path_factory):
 def test_query_creates_the_concept_and_search_mode_shows_its_neighbours(words, tmp_path):
     result = runner.invoke(app, ["project", "init", str(tmp_path / "p"), "--dataset", str(words.path)])
     assert result.exit_code == 0, result.output
+    assert f"seals serve {tmp_path / 'p'}" in " ".join(result.output.split())  # the browser is suggested too
     result = runner.invoke(app, ["label", str(tmp_path / "p"), "--concept", "animal", "--query", "animal",
                                  "--labeler", "cy"], input="y\ny\nq\n")  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -194,7 +195,7 @@ def test_query_creates_the_concept_and_search_mode_shows_its_neighbours(words, t
     labels = final_labels(tmp_path / "p", "animal")
     assert len(labels) == 2 and set(labels) <= set(ANIMALS)  # the query's neighbours are animals
     result = runner.invoke(app, ["project", "concepts", str(tmp_path / "p")])
-    assert result.exit_code == 0 and re.search(r"animal\s+2\s+2\s+0\s+0\s+maxent", result.output), result.output
+    assert result.exit_code == 0 and re.search(r"animal\s+2\s+2\s+0\s+0\s+mlp", result.output), result.output
 
 
 def test_b_asks_for_a_new_batch_and_the_answers_so_far_are_its_round(words, tmp_path):
@@ -228,3 +229,24 @@ def test_a_draws_an_audit_shown_next_and_the_progress_line_shows_the_estimate(wo
         assert len(audited) == 3 and all(labels[item][0] == "negative" for item in audited)
         estimate = project.concept("animal").estimate()
         assert estimate["method"] == "audit" and estimate["audit_labels"] == 3
+
+
+def test_label_takes_the_rest_apis_settings_and_defaults_to_finding(project_dir):
+    keys = "y\nn\nu\nq\n"  # two answers, one undone: one answer saved this time
+    result = runner.invoke(app, ["label", str(project_dir), "--concept", "one", "--positive", "digit-0001",
+                                 "--pool", "all", "--batch-size", "3", "--labeler", "bob"], input=keys)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "strategy mlp: find as many as possible (most likely positive first), pool all" in result.output
+    assert "batch size 3" in result.output and "1 answers saved this time" in result.output
+    with Project.open(project_dir) as project:
+        settings = {row["name"]: row for row in project.concepts()}["one"]
+    assert (settings["strategy"], settings["pool"], settings["batch_size"]) == ("mlp", "all", 3)
+    result = runner.invoke(app, ["label", str(project_dir), "--concept", "two", "--positive", "digit-0002",
+                                 "--strategy", "maxent", "--k", "7"], input="q\n")  # fmt: skip
+    assert result.exit_code == 0 and "strategy maxent: train the best classifier" in result.output
+    assert "k 7" in result.output
+    result = runner.invoke(app, ["label", str(project_dir), "--concept", "two", "--strategy", "kcenter"], input="q\n")
+    assert "concept 'two' exists; --strategy ignored" in result.output
+    result = runner.invoke(app, ["label", str(project_dir), "--concept", "three", "--positive", "digit-0003",
+                                 "--strategy", "maxnet"])  # fmt: skip
+    assert result.exit_code == 2 and "did you mean 'maxent'" in result.output

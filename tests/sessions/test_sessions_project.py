@@ -87,7 +87,7 @@ def test_labels_relabel_undo_are_events(project):
     assert c.label("bob", [("item1", "negative")]) == 1  # relabel, by another labeler
     events = project.store.events(c.settings.id)
     assert events[-1].label == "negative" and events[-1].supersedes == events[0].id
-    assert c.undo("bob") == {"id": "item1", "label": "negative", "row": 1, "event": events[-1].id}
+    assert c.undo("bob") == {"id": "item1", "label": "negative", "row": 1, "event": events[-1].id, "text": "text 1"}
     frame = c.labels_frame()
     assert list(frame.columns) == ["id", "text", "uri", "concept", "label", "labeler", "time"]
     assert dict(zip(frame["id"], frame["label"], strict=True)) == {

@@ -17,9 +17,8 @@ import pandas as pd
 import pytest
 
 from sealsearch.sessions import Project
-from web_support import Server, make_text_dataset
+from web_support import CHROMIUM, Server, chromium_page, make_text_dataset
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "labeling.png"
 
 pytestmark = [
@@ -41,28 +40,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        yield page
-        browser.close()
-        assert not errors, errors
+    with chromium_page() as opened:
+        yield opened
 
 
 def wait_until(page, expression: str, arg=None, timeout: float = 60.0) -> None:

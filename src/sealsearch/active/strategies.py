@@ -25,6 +25,10 @@ from sealsearch._util import check_name, register
 from sealsearch.errors import InvalidParameterError
 
 DEFAULT_STRATEGY = "maxent"
+FINDING_STRATEGY = "mlp"
+"""What a person labeling a rare concept usually wants, finding as many positives as possible:
+the default of the app's create form and of `seals label`. The library (and a REST call that
+names no strategy) keeps DEFAULT_STRATEGY, so scripts and simulations are unchanged."""
 """The strategy every signature defaults to (the paper's MaxEnt): the one place it is named."""
 
 
@@ -230,25 +234,28 @@ def register_strategy(strategy: Strategy) -> Strategy:
 
 
 for _builtin in (
-    Strategy("random", random_scores, uses_model=False, label="Random", description="random order (the baseline)"),
-    Strategy("maxent", maxent, label="MaxEnt", description="most uncertain (max entropy)", fused="entropy"),
-    Strategy("mlp", most_likely_positive, label="MLP", description="most likely positive", fused="positive"),
+    Strategy("random", random_scores, uses_model=False, label="Random",
+             description="random order (a baseline to compare against)"),
+    Strategy("maxent", maxent, label="MaxEnt", description="train the best classifier (most uncertain first)",
+             fused="entropy"),
+    Strategy("mlp", most_likely_positive, label="MLP",
+             description="find as many as possible (most likely positive first)", fused="positive"),
     Strategy(
         "id",
         information_density,
         label="ID",
-        description="uncertain and typical (information density)",
+        description="train the best classifier on typical items (uncertain and typical first)",
         fused="density",
-    ),  # fmt: skip
+    ),
     Strategy(
         "kcenter",
         kcenter_greedy,
         kind="selector",
         uses_model=False,
         label="k-center",
-        description="most unlike everything labeled (greedy k-centers)",
-    ),  # fmt: skip
-):
+        description="explore: items most unlike everything labeled (greedy k-centers)",
+    ),
+):  # fmt: skip
     register_strategy(_builtin)
 
 

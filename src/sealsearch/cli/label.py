@@ -30,6 +30,7 @@ from typing import Annotated, Any, TextIO
 import typer
 from rich.markup import escape
 
+from sealsearch.active.strategies import FINDING_STRATEGY
 from sealsearch.cli import options as opt
 from sealsearch.cli.output import out, user_errors
 from sealsearch.errors import InvalidParameterError
@@ -41,6 +42,10 @@ QUIT_KEYS = {"q", "\x03", "\x04"}  # q, Ctrl-C and Ctrl-D as read in cbreak mode
 HELP = "keys: [y] positive  [n] negative  [s] skip  [u] undo  [b] new batch now  [a] audit  [q] quit  [?] help"
 AUDIT_N = 20
 """Items one audit draws (as the web page's audit button)."""
+
+
+OptionalK = Annotated[int | None, *opt.K.__metadata__]  # the shared flags; unset: the library's default
+OptionalBatch = Annotated[int | None, *opt.Batch.__metadata__]
 
 
 def default_labeler() -> str:
@@ -155,8 +160,11 @@ def label_loop(session: Any, labeler: str, read_key: Callable[[], str], say: Cal
             if shown and shown[-1][2]["id"] == undone["id"]:
                 queue.appendleft(shown.pop())
                 answered.discard(undone["id"])
-        elif key == "b":  # the answers so far are this batch's round; a new batch now
+                saved -= 1  # an undo takes an answer back; it is not one
+        elif key == "b":  # the answers so far are this batch's round; a new batch now (audit items stay first)
+            audit_left = [entry for entry in queue if entry[1] == "audit"]
             queue.clear()
+            queue.extend(audit_left)
             new = True
             say("asking for a new batch")
         elif key == "a":  # an audit: random unlabeled items, shown next and answered like any other
@@ -169,9 +177,32 @@ def label_loop(session: Any, labeler: str, read_key: Callable[[], str], say: Cal
             queue.extendleft((None, "audit", item) for item in reversed(fresh))
             say(f"audit: {len(fresh)} random unlabeled items next; their labels make the estimate unbiased")
         elif key in QUIT_KEYS:
+            left = sum(entry[1] == "audit" for entry in queue)
+            if left:
+                say(
+                    f"{left} audit item{'s' if left != 1 else ''} left unlabeled: they stay drawn and pending "
+                    "(the web page's audit shows them)"
+                )
             return saved
         else:
             say(escape(HELP))
+
+
+def _settings_line(row: dict[str, Any]) -> str:
+    from sealsearch.active.strategies import STRATEGIES
+
+    spec = STRATEGIES.get(row["strategy"])
+    words = f"{spec.description}, " if spec is not None and spec.description else ""
+    return f"strategy {row['strategy']}: {words}pool {row['pool']}, k {row['k']}, batch size {row['batch_size']}"
+
+
+def _given_settings(query: Any, positive: Any, strategy: str, pool: str, k: Any, batch_size: Any) -> str:
+    """The creation flags given for an existing concept (they only shape a new one)."""
+    given = [flag for flag, value in (("--query", query), ("--positive", positive), ("--k", k),
+             ("--batch-size", batch_size)) if value]  # fmt: skip
+    given += [flag for flag, value, default in (("--strategy", strategy, FINDING_STRATEGY), ("--pool", pool, "seals"))
+              if value != default]  # fmt: skip
+    return "/".join(given)
 
 
 @app.command("label")
@@ -184,6 +215,10 @@ def label_command(
         list[str] | None, typer.Option(help="Item id known to be positive (repeatable): seeds a new concept.")
     ] = None,
     labeler: Annotated[str | None, typer.Option(help="Who is labeling (default: your login name).")] = None,
+    strategy: opt.Strategy = FINDING_STRATEGY,
+    pool: opt.Pool = "seals",
+    k: OptionalK = None,
+    batch_size: OptionalBatch = None,
 ) -> None:
     """Label a concept in the terminal: y positive, n negative, s skip, u undo, b new batch, a audit, q quit.
 
@@ -200,10 +235,13 @@ def label_command(
                     f"concept {concept!r} does not exist in {project_dir}; give --query TEXT or --positive ID to "
                     "create it (list concepts with `seals project concepts`)"
                 )
-            project.create_concept(concept, query=query, positives=list(positive or []))
-            out.print(f"created concept {concept!r}", highlight=False, markup=False)
-        elif query is not None or positive:
-            out.print(f"concept {concept!r} exists; --query/--positive ignored", highlight=False, markup=False)
+            settings = {"strategy": strategy, "pool": pool, "k": k, "batch_size": batch_size}
+            made = project.create_concept(concept, query=query, positives=list(positive or []), **settings)
+            out.print(f"created concept {concept!r} ({_settings_line(made)})", highlight=False, markup=False)
+        else:
+            given = _given_settings(query, positive, strategy, pool, k, batch_size)
+            if given:
+                out.print(f"concept {concept!r} exists; {given} ignored", highlight=False, markup=False)
         session = project.concept(concept)
         out.print(HELP, highlight=False, markup=False)
         with key_reader(sys.stdin) as read_key:

@@ -60,7 +60,8 @@ def project_init(
     project = Project.init(project_dir, dataset=dataset, knn=opt.knn(knn), factory=factory, backend=backend, uri=uri)
     project.close()
     out.print(
-        f"created project {project_dir} on {dataset}. Next: seals label {project_dir} --concept NAME --query TEXT",
+        f"created project {project_dir} on {dataset}. Next: label in a browser with `seals serve {project_dir}`, "
+        f"or in the terminal with `seals label {project_dir} --concept NAME --query TEXT`",
         highlight=False, markup=False, soft_wrap=True,
     )  # fmt: skip
 

@@ -103,6 +103,7 @@ def serve(
         check_exposure(host, token)
         sock = bind(host, port)
         project = Project.open(project_dir)
+        project.warm_up()  # the text model loads while the page opens, not on the first query
     except SealsearchError as exc:
         typer.echo(f"error: {' '.join(cli_message(exc).split())}", err=True)
         raise typer.Exit(exc.exit_code) from None

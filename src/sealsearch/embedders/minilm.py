@@ -67,6 +67,10 @@ class MiniLMEmbedder:
         # A Ray worker's OMP_NUM_THREADS is the CPUs its task holds: two workers on two cores
         # should not each start two threads. Elsewhere every core.
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1)
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()  # no notes in a server's log
+        transformers.utils.logging.disable_progress_bar()  # no "Loading weights" bar
         return SentenceTransformer(str(get_model_path()), device="cpu")
 
     def _encode(self, texts: Sequence[str], bf16: bool) -> np.ndarray:

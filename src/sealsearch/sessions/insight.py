@@ -44,6 +44,7 @@ def stats(
         "ap_test": _ap_test(dataset, effective, model),
         "curve": curve,
         "wait_ms": dict(wait_ms),
+        "test_items": int(dataset.split_rows("test").size),  # 0: no test split, so no AP to show
         "mode": "active" if model is not None and {y for y, _ in model.told.values()} == {0, 1} else "search",
     }
 

@@ -57,7 +57,7 @@ class Event:
 
 
 def concept_exists(name: str) -> str:
-    return f"concept {name!r}: exists already; open it (its page, or project.concept({name!r})) or choose another name"
+    return f"concept {name!r} exists already: open it from the list of concepts, or choose another name"
 
 
 def effective_events(events: Sequence[Event]) -> dict[int, Event]:

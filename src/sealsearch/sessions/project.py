@@ -191,6 +191,11 @@ class Project:
             raise
         return cls(path, store, data, lease_s)
 
+    def warm_up(self) -> None:
+        """Load the dataset's text embedder in the background now (a server does at start), so the
+        first text query need not wait for it; `query_vector.state` tells how far it is."""
+        self.query_vector.warm_up()
+
     def close(self) -> None:
         """Finish background work, then close the database."""
         self._worker.shutdown(wait=True)

@@ -50,7 +50,10 @@ class ConceptResults:
         with self._lock:
             effective, model = self._learned()
             found = insight.stats(self.project.dataset, effective, model, self.rounds, self.wait_ms)
-            return {**found, "estimate": estimating.estimate(self._audit_context(), effective, model, self._audit)}
+            estimate = estimating.estimate(self._audit_context(), effective, model, self._audit)
+        queries = getattr(self.project, "query_vector", None)
+        text_search = getattr(queries, "state", "cold")  # "loading" while the server loads the text model
+        return {**found, "estimate": estimate, "text_search": text_search}
 
     def estimate(self) -> dict[str, Any] | None:
         """Estimated positives in the pool and recall so far with a 95% interval (see

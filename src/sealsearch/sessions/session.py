@@ -78,6 +78,15 @@ class ProjectParts(Protocol):
     def concepts(self) -> list[dict[str, Any]]: ...
 
 
+def with_labels(items: list[Item], effective: dict[int, Event]) -> list[Item]:
+    """Each item with `label`, its current label in this concept (None when unlabeled): search
+    answers include labeled items, and a labeler must see them as labeled, not as new."""
+    for item in items:
+        event = effective.get(item["row"])
+        item["label"] = event.label if event is not None else None
+    return items
+
+
 class ConceptSession(ConceptResults):
     """Labeling one concept of a project; obtained from `Project.concept(name)`."""
 
@@ -290,7 +299,7 @@ class ConceptSession(ConceptResults):
         if batch is not None:
             found = store.batch(batch)
             if found is None or found["concept_id"] != self.settings.id:
-                raise UnknownNameError(f"batch {batch} is not a batch of concept {self.name!r}; ask next_batch again")
+                raise UnknownNameError(f"batch {batch} is not a batch of concept {self.name!r}; ask for a new batch")
             if rest_negative:
                 for item in found["items"]:
                     wanted.setdefault(item["row"], (item["item_id"], "negative"))
@@ -331,7 +340,8 @@ class ConceptSession(ConceptResults):
             log.warning("labels committed, closing their round deferred: %s", exc)
 
     def undo(self, labeler: str) -> dict[str, Any] | None:
-        """Undo the labeler's latest label that is still in force; returns {id, label, row, event}."""
+        """Undo the labeler's latest label that is still in force; returns {id, label, row, event, text}
+        (the text, so that a page no longer showing the item can say what was undone)."""
         with self._write_lock:
             with self.project.store.transaction():
                 self._refresh()
@@ -349,7 +359,8 @@ class ConceptSession(ConceptResults):
             self._events.extend(written)  # after COMMIT
         if target.id in self._closed:  # a told label taken back: the loop is rebuilt by replay
             self.project.precompute(self, labeler)
-        return {"id": target.item_id, "label": target.label, "row": target.row, "event": target.id}
+        text = self.project.item_table(np.array([target.row], dtype=np.int64))["text"].iloc[0]
+        return {"id": target.item_id, "label": target.label, "row": target.row, "event": target.id, "text": text}
 
     def background(self, labeler: str | None = None) -> None:
         """The work done ahead once a round closed: sync, train and propose the labeler's next batch."""
@@ -372,7 +383,7 @@ class ConceptSession(ConceptResults):
             row = int(project.rows_of([like])[0])
             vector, excluded = project.dataset.embeddings.take(np.array([row]))[0], {row}
         rows, sims = nearest(project.index, vector[None], n, excluded)
-        return project.items(rows, sims.astype(np.float64))
+        return with_labels(project.items(rows, sims.astype(np.float64)), self.effective())
 
     def random_items(self, n: int = 10, split: str = "pool") -> list[Item]:
         """Random unlabeled items (random negatives; split="test" for a held-out set that

@@ -74,6 +74,8 @@ def validation_message(exc: RequestValidationError) -> str:
         what = "required; add it"
     elif kind == "json_invalid":
         what = "not valid JSON; send a JSON object with Content-Type: application/json"
+    elif kind == "string_pattern_mismatch":  # a person reads this, not the pattern (only labeler names have one)
+        what = f"use letters, digits and . _ @ + - only, no spaces (got {first.get('input')!r})"
     elif kind == "extra_forbidden":
         what = "unknown field; remove it (see /docs)"
     elif "input" in first and kind not in ("model_type", "dict_type"):
@@ -81,6 +83,11 @@ def validation_message(exc: RequestValidationError) -> str:
         what = f"{what} (got {shown[:60]}{'...' if len(shown) > 60 else ''})"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{where}: {what}{more}"
+
+
+def wants_page(request: Request) -> bool:
+    """A person's browser asking for a page (not the API, not a script): it gets an HTML page."""
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -97,6 +104,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+        if exc.status_code == 404 and detail == "Not Found" and wants_page(request):
+            from sealsearch.web.pages import missing_page
+
+            return missing_page(request, request.url.path)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"{request.url.path}: no such page or endpoint; see /docs for the API"
         elif exc.status_code == 405:

@@ -47,6 +47,9 @@ class Item(BaseModel):
     text: str | None = None
     uri: str | None = None
     score: float | None = None
+    label: LabelValue | None = Field(
+        default=None, description="the item's current label in this concept (search answers), None when unlabeled"
+    )
 
 
 class Items(BaseModel):
@@ -183,6 +186,10 @@ class Stats(BaseModel):
     curve: list[list[float]] = Field(default_factory=list, description="[[n_labeled, n_positive], ...]")
     wait_ms: dict = Field(default_factory=dict)
     mode: str | None = None
+    text_search: str | None = Field(
+        default=None, description="the text model: ready, loading (at server start), cold or unavailable"
+    )
+    test_items: int | None = Field(default=None, description="items in the test split (0: no AP can be measured)")
     estimate: Estimate | None = Field(default=None, description="null until the model has learned a round")
 
 

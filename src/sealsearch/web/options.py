@@ -3,7 +3,10 @@
 The registries (`sealsearch.STRATEGIES`, `sealsearch.POOLS`, the kNN sources, the index backends)
 are the only lists: `GET /api/options` and the home page's create form are both built by
 `options()`, so a strategy registered in active/strategies.py shows up in both with no web edit.
-The defaults are those of `Project.create_concept`, read from its signature for the same reason.
+The defaults are those of `Project.create_concept`, read from its signature for the same reason,
+except the strategy: the form preselects the finding strategy (`FINDING_STRATEGY`, most likely
+positive), what a person labeling a rare concept wants; a REST call that names no strategy keeps
+the library's default, so old scripts behave as before.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from typing import Any
 
 
 def _defaults() -> dict[str, Any]:
+    from sealsearch.active.strategies import FINDING_STRATEGY
     from sealsearch.sessions import project as projects
 
     parameters = inspect.signature(projects.Project.create_concept).parameters
     return {
-        "strategy": parameters["strategy"].default,
+        "strategy": FINDING_STRATEGY,
+        "library_strategy": parameters["strategy"].default,
         "pool": parameters["pool"].default,
         "k": projects.DEFAULT_K,
         "batch_size": projects.DEFAULT_BATCH_SIZE,

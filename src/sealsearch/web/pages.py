@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path, PurePosixPath
 
 from fastapi import APIRouter, FastAPI, Request
@@ -65,9 +66,20 @@ def label_page(request: Request, c: str):
     """The labeling page of concept `c`; an unknown concept is a 404 page, not an empty labeling page."""
     try:
         request.app.state.project.concept(c)
-    except UnknownNameError as exc:
-        return page(request, "missing.html", status_code=404, concept=c, message=str(exc))
+    except UnknownNameError:  # in the page's words (the library's names Python and terminal fixes)
+        names = [row["name"] for row in request.app.state.project.concepts()]
+        close = difflib.get_close_matches(c, names, n=1)
+        message = f"This project has no concept of that name. Did you mean “{close[0]}”?" if close else (
+            "This project has no concept of that name: create it from the list of concepts."
+        )  # fmt: skip
+        return page(request, "missing.html", status_code=404, concept=c, message=message, close=close)
     return page(request, "label.html", concept=c)
+
+
+def missing_page(request: Request, path: str) -> HTMLResponse:
+    """The not-found page of a browser's request for a page that does not exist (a concept name
+    with '/' in it, a mistyped address)."""
+    return page(request, "missing.html", status_code=404, concept=None, message=f"There is no page at {path}.")
 
 
 @router.get("/-/auth")

@@ -77,14 +77,31 @@ function itemCard(item, { onLabel, onLike } = {}) {
   if (onLike) {
     buttons.append(el("button", { type: "button", class: "like", "aria-label": `more like ${caption}`, onclick: () => onLike(item) }, "More like this"));
   }
+  buttons.append(el("button", { type: "button", class: "retry", hidden: true, "aria-label": `retry the label of ${caption} (r)`,
+    onclick: () => card.dataset.tried && onLabel && onLabel(item, card.dataset.tried, card) }, "Retry (r)"));
   card.append(buttons);
+  card.append(el("p", { class: "status", "aria-live": "polite" }));
+  if (item.label) markCard(card, item.label, "saved");  // search answers say which items are labeled already
   return card;
 }
 
+// A card's label state, shown in words as well as colour: "saved" (acknowledged by the server),
+// "pending" (sent, no answer yet) or "failed" (not saved: the card keeps the label it had and
+// shows the one that failed, with a Retry button; data-label stays the saved one).
 function markCard(card, label, state = "saved") {
-  card.dataset.label = label || "";
-  card.dataset.state = label ? state : "";
+  const failed = state === "failed";
+  const shown = failed ? (card.dataset.label || null) : label;
+  card.dataset.label = shown || "";
+  card.dataset.state = failed ? "failed" : (shown ? state : "");
+  card.dataset.tried = failed ? label : "";
   for (const button of card.querySelectorAll("button.lab")) {
-    button.setAttribute("aria-pressed", String(button.dataset.label === label));
+    button.setAttribute("aria-pressed", String(button.dataset.label === shown));
   }
+  const status = card.querySelector(".status");
+  if (status) {
+    status.textContent = failed ? `Not saved: ${label}. Retry (r)`
+      : !label ? "" : state === "pending" ? `${label}: saving…` : `Labeled ${label}`;
+  }
+  const retry = card.querySelector("button.retry");
+  if (retry) retry.hidden = !failed;
 }

@@ -41,7 +41,7 @@ function updateSubmit() {
   document.getElementById("submit-btn").disabled = state.loading || !state.batch || state.batch.batch === null;
   if (state.batch && all.length) {
     document.getElementById("batch-status").textContent =
-      `Batch ${state.batch.batch}, round ${state.batch.round}: ${done} of ${all.length} decided` +
+      `Round ${state.batch.round + 1} of this concept: ${done} of ${all.length} decided` +
       (done === all.length ? " — fetching the next batch" : " — the next batch comes once all are decided; Enter asks for it now");
   }
 }
@@ -57,19 +57,25 @@ async function sendLabel(item, label, card, batch) {
   try {
     await request;
     markCard(card, label, "saved");
-    for (const other of document.querySelectorAll(".card")) {  // the same item in another grid (an audit item in a batch)
+    for (const other of document.querySelectorAll(".card")) {  // the same item in another grid (a batch item found by search)
       if (other !== card && other.dataset.id === item.id) markCard(other, label, "saved");
     }
     showError(null);
   } catch (error) {
-    markCard(card, previous, previous ? "saved" : "");
-    showError(error);
+    // Not saved: the card says so (and keeps its saved label, if any), offers Retry, and takes
+    // the focus back, so the labeler does not go on as if it were saved.
+    card.dataset.label = previous || "";
+    markCard(card, label, "failed");
+    showError(new Error(`not saved (${error.message || error}): “${item.text || item.id}” — press r or Retry on the card`));
+    if (card.closest(".grid") === activeGrid()) card.focus();
   } finally {
     state.pending.delete(request);
     updateSubmit();
     loadHistory();
     loadStats();  // counts and the chart follow every acknowledged label, not only whole batches
-    if (batch !== null && state.batch && batch === state.batch.batch && batchDecided()) advance(false);
+    // a batch completes whichever grid its last item was labeled in (search, audit): the server has
+    // closed the round, and the next batch comes by itself
+    if (state.batch && state.batch.batch !== null && batchDecided()) advance(false);
   }
 }
 
@@ -94,6 +100,7 @@ function onLike(item) {
 
 function fillGrid(grid, items, handler, known = {}) {
   grid.replaceChildren();
+  grid.classList.toggle("images", items.some((item) => mediaUrl(item.uri)));  // thumbnails sized for judging
   for (const item of items) {
     const card = itemCard(item, { onLabel: handler, onLike });
     if (known[item.id]) markCard(card, known[item.id], "saved");
@@ -142,14 +149,21 @@ async function advance(fresh) {
 
 function nextBatch() { advance(true); }
 
+// Undo takes back the labeler's latest label wherever it was given; the page says which one, in
+// words, and when the item is no longer shown (its batch has closed) says that too.
 async function undo() {
   try {
     await state.chain.catch(() => null);
     const { undone } = await api(conceptUrl(concept, "/undo"), { method: "POST", body: { labeler: labeler() } });
-    if (!undone) { document.getElementById("batch-status").textContent = "Nothing to undo."; return; }
+    if (!undone) { notice("Nothing to undo."); return; }
+    let shown = false;
     for (const card of document.querySelectorAll(".card")) {
-      if (card.dataset.id === undone.id) { markCard(card, null); card.focus(); }
+      if (card.dataset.id === undone.id) { markCard(card, null); shown = true; if (!card.closest("[hidden]")) card.focus(); }
     }
+    const what = `“${undone.text || undone.id}”`;
+    notice(shown ? `Undone: ${undone.label} on ${what}; label it again.`
+      : `Undone: ${undone.label} on ${what} (${undone.id}), from an earlier batch no longer on this page: ` +
+        "it is unlabeled again and may be offered again later.");
     updateSubmit();
     if (cards(document.getElementById("audit-grid")).length) updateAuditStatus();
     loadHistory();
@@ -157,11 +171,14 @@ async function undo() {
   } catch (error) { showError(error); }
 }
 
+function notice(text) { document.getElementById("notice").textContent = text; }
+
 function renderHistory(data) {
   const list = document.getElementById("history");
   list.replaceChildren();
   for (const row of data.labels.slice(0, 15)) {
-    list.append(el("li", { class: `h-${row.label}` }, el("span", { class: "hl" }, row.label), " ", row.text || row.id));
+    const text = row.text || row.id;
+    list.append(el("li", { class: `h-${row.label}`, title: `${row.label}: ${text}` }, el("span", { class: "hl" }, row.label), " ", text));
   }
   if (!data.labels.length) list.append(el("li", { class: "muted" }, "No labels yet."));
 }
@@ -211,11 +228,35 @@ async function loadStats() {
     set("s-labels", s.labels);
     set("s-positives", s.positives);
     set("s-negatives", s.negatives ?? "–");
-    set("s-pool", s.pool_size ?? "–");
+    // search mode has no candidate pool yet (batches are the query's nearest items)
+    set("s-pool", s.mode === "search" && !s.pool_size ? "– (search mode)" : (s.pool_size ?? "–"));
+    const hasTest = s.test_items > 0;  // no test split: no AP line at all
+    document.getElementById("s-ap").hidden = document.getElementById("s-ap-h").hidden = !hasTest;
     set("s-ap", s.ap_test === null || s.ap_test === undefined ? "– (no labeled test items)" : s.ap_test.toFixed(3));
+    showTextSearch(s.text_search);
     drawChart(s.curve || []);
     renderEstimate(s.estimate || null, s.rounds > 0);
   } catch (error) { showError(error); }
+}
+
+// The text model loads in the background at server start: until it is ready, text search says
+// so (labeling, "More like this" and random items work meanwhile), and the page asks again.
+function showTextSearch(textState) {
+  const loading = textState === "loading";
+  for (const id of ["search-q", "seed-q"]) {
+    const input = document.getElementById(id);
+    input.placeholder = loading ? "text model loading…" : (textState === "unavailable" ? "no text search for this dataset" : "text query");
+  }
+  for (const form of ["search-form", "seed-form"]) {
+    document.querySelector(`#${form} button[type=submit]`).disabled = loading;
+  }
+  document.getElementById("text-state").textContent = loading
+    ? "The text model is still loading: text search works in a moment (label, “More like this” and random items meanwhile)."
+    : "";
+  document.getElementById("app").dataset.textSearch = textState || "";
+  if (loading && !state.textPoll) {
+    state.textPoll = setTimeout(() => { state.textPoll = null; loadStats(); }, 1000);
+  }
 }
 
 const pct = (value) => `${(100 * value).toFixed(0)}%`;
@@ -256,6 +297,7 @@ function renderEstimate(e, canAudit) {
   range.style.width = pct(Math.max(0.01, hi - lo));
   document.getElementById("est-point").style.left = pct(point);
   const pending = e.audit_pending || 0;
+  state.auditPending = pending;
   set("est-audit", `${e.audit_labels} audit label${e.audit_labels === 1 ? "" : "s"}, ${pending} pending`);
   const pendingButton = document.getElementById("audit-pending-btn");
   pendingButton.hidden = pending === 0 || (state.view === "audit" && cards(document.getElementById("audit-grid")).length > 0);
@@ -273,6 +315,10 @@ function updateAuditStatus() {
 // Draw a new audit (pending = false) or show the items of earlier ones not labeled yet.
 async function loadAudit(pending = false) {
   if (!pending && auditButton.disabled) return;
+  if (!pending && state.auditPending > 0) {  // a drawn audit is finished first, never left pending unseen
+    notice(`${state.auditPending} audit item${state.auditPending === 1 ? "" : "s"} drawn earlier still to label: shown first.`);
+    pending = true;
+  }
   const draw = { method: "POST", body: { labeler: labeler(), n: Number(auditButton.dataset.n) } };
   try {
     const { items } = await api(conceptUrl(concept, "/audit"), pending ? {} : draw);
@@ -300,7 +346,10 @@ async function runSearch(params, title) {
       sendLabel(item, label, card, null);
       focusNextUndecided(card);
     });
-    status.textContent = `${title}: ${items.length} items`;
+    const labeled = items.filter((item) => item.label).length;
+    status.textContent = items.length
+      ? `${title}: ${items.length} items` + (labeled ? `, ${labeled} labeled already (marked)` : "")
+      : `${title}: nothing found.`;
     const first = cards(document.getElementById("search-grid"))[0];
     if (first) first.focus();
   } catch (error) { status.textContent = ""; showError(error); }
@@ -313,6 +362,9 @@ async function loadTop() {
       sendLabel(item, label, card, null);
       focusNextUndecided(card);
     });
+    document.getElementById("top-status").textContent = items.length
+      ? "Unlabeled pool items the current model scores highest (labeled items are left out). Label them to correct it."
+      : "Nothing yet: the model ranks items once it has learned a round with a positive and a negative.";
   } catch (error) { showError(error); }
 }
 
@@ -332,11 +384,12 @@ document.getElementById("search-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const q = document.getElementById("search-q").value.trim();
   if (q) runSearch({ q }, `Results for “${q}”`);
+  else document.getElementById("search-status").textContent = "Type some words to search for, e.g. what the concept looks like.";
 });
 document.getElementById("seed-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const q = document.getElementById("seed-q").value.trim();
-  if (!q) return;
+  if (!q) { document.getElementById("batch-status").textContent = "Type some words to search for first."; return; }
   document.getElementById("search-q").value = q;
   selectView("search");
   runSearch({ q }, `Results for “${q}”`);
@@ -360,6 +413,11 @@ document.addEventListener("keydown", (event) => {
   if (key === "?") { event.preventDefault(); help.showModal(); return; }
   if (key === "u") { event.preventDefault(); undo(); return; }
   if (key === "a") { event.preventDefault(); loadAudit(false); return; }
+  if (key === "r") {
+    const failed = document.activeElement && document.activeElement.closest(".card[data-state=failed]");
+    if (failed) { event.preventDefault(); failed.querySelector("button.retry").click(); }
+    return;
+  }
   const all = cards();
   const current = document.activeElement && document.activeElement.closest(".card");
   if (KEY_LABELS[key]) {
