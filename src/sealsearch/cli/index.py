@@ -62,8 +62,9 @@ def index_graph(  # over 60 lines: the signature declares its flags with their h
     method: Annotated[
         str,
         typer.Option(
-            help='"ivf-lists" (IVF only), "search", "torch" (exact, on --device; needs the text extra), '
-            'or "auto": ivf-lists when it can.'
+            help='"ivf-lists" (IVF only), "search", "hnsw" (an HNSW index of the pool rows searched for every row: '
+            'cost per row grows with log N), "torch" (exact, on --device; needs the text extra), or "auto": '
+            "ivf-lists when it can, hnsw when the probe it needs compares each row with over 20,000 rows."
         ),
     ] = "auto",
     probe: Annotated[
