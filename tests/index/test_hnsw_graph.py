@@ -12,7 +12,7 @@ from conftest import clustered_vectors, make_dataset
 from sealsearch.active.knn import build_knn_graph, graph_paths, graph_recall, open_or_build_index
 from sealsearch.data.writer import write_dataset
 from sealsearch.index import hnsw_graph
-from sealsearch.index.hnsw_graph import HNSW_CANDIDATES, choose_method
+from sealsearch.index.hnsw_graph import HNSW_WORK, choose_method
 from sealsearch.index.recall import exact_neighbours
 
 
@@ -76,24 +76,24 @@ def test_interrupted_hnsw_build_resumes_with_the_saved_index(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize(
-    ("probe", "nlist", "n_rows", "expected"),
+    ("probe", "nlist", "n_rows", "dim", "expected"),
     [
-        (2, 1024, 900_000, "ivf-lists"),  # synthetic 10^6: 1,758 candidates a row
-        (82, 1024, 65_692, "ivf-lists"),  # WordNet × GloVe: 5,261
-        (271, 1024, 65_692, "ivf-lists"),  # WordNet × MiniLM: 17,385
-        (579, 2048, 400_000, "hnsw"),  # GloVe 400k: 113,086
-        (2, 4096, 9_000_000, "ivf-lists"),  # synthetic 10^7: 4,395
-        (40, 4096, 9_000_000, "hnsw"),  # a real 10^7 pool needing 1% of the lists: 87,890
+        (2, 1024, 900_000, 256, "ivf-lists"),  # synthetic 10^6: 1,758 candidates a row
+        (82, 1024, 65_692, 50, "ivf-lists"),  # WordNet × GloVe
+        (271, 1024, 65_692, 384, "ivf-lists"),  # WordNet × MiniLM: 6.7e6 multiply-adds
+        (590, 2048, 200_000, 50, "ivf-lists"),  # GloVe 2·10^5, where ivf-lists was 4x faster
+        (2, 4096, 9_000_000, 256, "ivf-lists"),  # synthetic 10^7
+        (1150, 4096, 9_000_000, 50, "hnsw"),  # a GloVe-like 10^7 pool needing 28% of the lists
     ],
 )
-def test_auto_rule_on_the_measured_probes(probe, nlist, n_rows, expected):
-    assert choose_method(probe, nlist, n_rows) == expected
-    assert choose_method(1, 1, HNSW_CANDIDATES) == "ivf-lists" and choose_method(1, 1, HNSW_CANDIDATES + 1) == "hnsw"
+def test_auto_rule_on_the_measured_probes(probe, nlist, n_rows, dim, expected):
+    assert choose_method(probe, nlist, n_rows, dim) == expected
+    assert choose_method(1, 1, HNSW_WORK, 1) == "ivf-lists" and choose_method(1, 1, HNSW_WORK + 1, 1) == "hnsw"
 
 
-@pytest.mark.parametrize(("candidates", "expected"), [(0, "hnsw"), (10**9, "ivf-lists")])
-def test_auto_build_follows_the_rule(diffuse, tmp_path, monkeypatch, candidates, expected):
-    monkeypatch.setattr(hnsw_graph, "HNSW_CANDIDATES", candidates)
+@pytest.mark.parametrize(("work", "expected"), [(0, "hnsw"), (10**12, "ivf-lists")])
+def test_auto_build_follows_the_rule(tmp_path, monkeypatch, work, expected):
+    monkeypatch.setattr(hnsw_graph, "HNSW_WORK", work)
     dataset = make_dataset(tmp_path / "ds")
     graph = build_knn_graph(dataset, open_or_build_index(dataset, "IVF16,Flat"), 10)
     assert graph.method == expected

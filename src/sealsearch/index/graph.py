@@ -272,7 +272,7 @@ def build_knn_graph(
     meta = _read_meta(meta_path, expected)
     probe, sampled = _probe(store, lists, probe, meta, pool.size, k)
     build = {"method": "search"} if lists is None else {"method": "ivf-lists", "probe": probe}
-    if method == "hnsw" or (method == "auto" and _prefers_hnsw(meta, lists, probe, pool.size)):
+    if method == "hnsw" or (method == "auto" and _prefers_hnsw(meta, lists, probe, pool.size, store.dim)):
         build = {"method": "hnsw", "M": hnsw_graph.M, "ef_search": hnsw_graph.ef_search(k)}
     if method == "torch":
         build = {"method": "torch", "precision": "bf16+fp32", "margin": torch_graph.MARGIN}
@@ -333,12 +333,12 @@ def _probe(
     return probe, {}
 
 
-def _prefers_hnsw(meta: dict | None, lists: IvfLists | None, probe: int, n_rows: int) -> bool:
+def _prefers_hnsw(meta: dict | None, lists: IvfLists | None, probe: int, n_rows: int, dim: int) -> bool:
     """ "auto": HNSW when an interrupted build was one, or when the chosen probe makes the
-    ivf-lists build compare each row with too many rows (`hnsw_graph.choose_method`)."""
+    ivf-lists build do too much work per row (`hnsw_graph.choose_method`)."""
     if meta is not None and meta.get("method") == "hnsw":
         return True
-    return lists is not None and choose_method(probe, lists.nlist, n_rows) == "hnsw"
+    return lists is not None and choose_method(probe, lists.nlist, n_rows, dim) == "hnsw"
 
 
 def _checked_lists(

@@ -12,7 +12,8 @@ the data clusters. The index is saved beside the graph before the first row is s
 interrupted build resumes with the same index and the rows not yet searched.
 
 `choose_method` decides between the two from the probe that the ivf-lists build would need
-(predicted from a sample: `choose_probe`).
+(predicted from a sample: `choose_probe`): exact BLAS products are 4x faster per row than HNSW
+at 2·10^5 GloVe rows, but their work per row grows with N.
 """
 
 from __future__ import annotations
@@ -35,17 +36,20 @@ EF_SEARCH_MIN = 256
 400k × 50 this gave recall@100 0.96-0.97 (bench/graph_build.py, bench/RESULTS.md)."""
 SEARCH_ROWS = 4096
 """Pool rows per search call (and per checkpoint): one call keeps every core busy."""
-HNSW_CANDIDATES = 20_000
-"""`choose_method`: ivf-lists reads probe × (pool rows / nlist) candidate rows per row; beyond
-this, HNSW (~EF_SEARCH_MIN × M distance evaluations a search, about as many again to insert the
-row) costs less, and its cost does not grow with the pool."""
+HNSW_WORK = 12_000_000
+"""`choose_method`: the ivf-lists build compares each row with probe × (pool rows / nlist)
+candidate rows, d multiply-adds each, in BLAS products; HNSW is cheaper beyond this many
+(candidates × d) per row. Measured on GloVe 2·10^5 × 50, k = 100, 2 loaded cores
+(bench/RESULTS.md): ivf-lists at probe 590 of 2,048 (57,600 candidates) took 167 µs a row,
+hnsw 692 µs a row, so they break even near 240,000 candidates × 50 dimensions. ivf-lists' work
+per row grows with N at a fixed probed share; HNSW's does not."""
 
 
-def choose_method(probe: int, nlist: int, n_rows: int) -> str:
-    """ "hnsw" when the ivf-lists build at `probe` of `nlist` lists would compare each row with
-    more than HNSW_CANDIDATES rows (probe × n_rows / nlist), else "ivf-lists"."""
-    candidates = probe * n_rows / max(nlist, 1)
-    return "hnsw" if candidates > HNSW_CANDIDATES else "ivf-lists"
+def choose_method(probe: int, nlist: int, n_rows: int, dim: int) -> str:
+    """ "hnsw" when the ivf-lists build at `probe` of `nlist` lists would do more than HNSW_WORK
+    multiply-adds per row (probe × n_rows / nlist candidates of `dim` dimensions), else "ivf-lists"."""
+    work = probe * n_rows / max(nlist, 1) * dim
+    return "hnsw" if work > HNSW_WORK else "ivf-lists"
 
 
 def ef_search(k: int) -> int:
