@@ -7,7 +7,7 @@ or, with --sizes, the "hnsw" build's rows/s and recall at several pool sizes of 
 --sizes: for each size, that many GloVe word vectors (a seeded sample of the 400k, unit rows) are
 written to a temporary folder, a Flat index holds them, and `build_knn_graph(method="hnsw")`
 builds the k = --k graph; printed per size: seconds to insert the rows into HNSW, to search every
-row, rows/s of the whole build, microseconds per row, recall@k (tie-tolerant) against exact
+row, rows/s of the whole build, wall and CPU microseconds per row, recall@k (tie-tolerant) against exact
 neighbours of 300 sampled rows, and the load average. With --ivf the "ivf-lists" build runs on
 the same rows with IVF{~4·sqrt(n)},Flat for comparison (its probe predicted from the data).
 
@@ -90,7 +90,7 @@ def hnsw_sizes(sizes: list[int], k: int, ivf: bool) -> None:
             for method, factory in methods:
                 index = build_index(store, rows, factory)
                 marks: list[tuple[int, float]] = []
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
                 graph = build_rows_graph(
                     store,
                     rows,
@@ -100,14 +100,15 @@ def hnsw_sizes(sizes: list[int], k: int, ivf: bool) -> None:
                     method=method,
                     progress=lambda done, total, marks=marks: marks.append((done, time.perf_counter())),
                 )
-                seconds = time.perf_counter() - started
+                seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
                 inserted = max((t for done, t in marks if done == 0), default=started) - started
                 recall = recall_of(store, rows, queries, graph.neighbours(queries, k))
                 how = graph.method + (f", probe {graph.probe} of {index.ivf_lists().nlist}" if graph.probe else "")
                 print(
                     f"n={store.n:,} d={store.dim} k={k} {how}: insert {inserted:.1f} s, search "
                     f"{seconds - inserted:.1f} s, {store.n / seconds:,.0f} rows/s ({1e6 * seconds / store.n:.0f} "
-                    f"us/row), recall@{k} {recall:.3f}, load {os.getloadavg()[0]:.1f}",
+                    f"us/row; CPU {1e6 * cpu / store.n:.0f} us/row), recall@{k} {recall:.3f}, "
+                    f"load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
 
