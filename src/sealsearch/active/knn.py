@@ -16,6 +16,7 @@ from pathlib import Path
 import sealsearch.index as index_layer
 import sealsearch.index.graph as graphs
 from sealsearch._util import Progress, check_name
+from sealsearch.data.codes import Sq8Codes, resolve_codes
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.embeddings import CHUNK_ROWS
 from sealsearch.errors import InvalidDataError, InvalidParameterError
@@ -154,3 +155,9 @@ def open_knn(
         knn_index = open_or_build_index(dataset, factory, progress=progress)
     graph, source = resolve_knn(dataset, knn_index.factory, k, knn)
     return knn_index, graph, source
+
+
+def open_codes(dataset: Dataset, codes: str = "auto", *, available_bytes: int | None = None) -> Sq8Codes | None:
+    """The SQ8 codes a seals pool over `dataset` scores on, by `codes` ("auto", "sq8", "none";
+    `sealsearch.data.codes.choose_codes` is auto's rule), or None for the exact buffer."""
+    return resolve_codes(codes, dataset.embeddings, dataset.path / "embeddings.npy", available_bytes=available_bytes)

@@ -62,8 +62,10 @@ def index_graph(  # over 60 lines: the signature declares its flags with their h
     method: Annotated[
         str,
         typer.Option(
-            help='"ivf-lists" (IVF only), "search", "torch" (exact, on --device; needs the text extra), '
-            'or "auto": ivf-lists when it can.'
+            help='"ivf-lists" (IVF only), "search", "hnsw" (an HNSW index of the pool rows searched for every row: '
+            'cost per row grows with log N), "torch" (exact, on --device; needs the text extra), or "auto": '
+            "ivf-lists when it can, hnsw when the probe it needs makes each row cost over 1.2e7 multiply-adds "
+            "(probe x rows per list x dim)."
         ),
     ] = "auto",
     probe: Annotated[

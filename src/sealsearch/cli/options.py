@@ -53,6 +53,12 @@ def knn_sources() -> tuple[str, ...]:
     return tuple(KNN_SOURCES)
 
 
+def codes_modes() -> tuple[str, ...]:
+    from sealsearch.data.codes import CODES_MODES
+
+    return tuple(CODES_MODES)
+
+
 def backend_names() -> tuple[str, ...]:
     from sealsearch.index.backends import backend_names
 
@@ -64,9 +70,13 @@ REGISTRIES: dict[str, Callable[[], tuple[str, ...]]] = {
     "pool": pool_names,
     "knn": knn_sources,
     "backend": backend_names,
+    "codes": codes_modes,
 }
 """The registry behind each `kind` of `names()`."""
-PLACEHOLDERS = {"{strategies}": "strategy", "{pools}": "pool", "{knn_sources}": "knn", "{backends}": "backend"}
+PLACEHOLDERS = {
+    "{strategies}": "strategy", "{pools}": "pool", "{knn_sources}": "knn", "{backends}": "backend",
+    "{codes_modes}": "codes",
+}  # fmt: skip
 """Help-text placeholders `RegistryHelp` replaces with a registry's names."""
 
 
@@ -192,6 +202,13 @@ def knn(value: str) -> str:
     return check_knn(value)
 
 
+def codes(value: str) -> str:
+    """A `--codes` value, checked against `sealsearch.data.codes.CODES_MODES` (did-you-mean on a typo)."""
+    from sealsearch.data.codes import check_codes_mode
+
+    return check_codes_mode(value)
+
+
 def numbers(
     given: Iterable[str] | str | None, flag: str, convert: Callable[[str], Any] = int, low: int | None = None
 ) -> list:
@@ -265,6 +282,15 @@ Knn = Annotated[
     typer.Option(
         help="Where seals/adaptive pools find neighbours: {knn_sources}. graph = a stored kNN graph (`seals index "
         "graph`, refused without one), index = search the index every round, auto = the graph when one fits."
+    ),
+]
+Codes = Annotated[
+    str,
+    typer.Option(
+        help="SQ8 codes for seals pools: {codes_modes}. sq8 = score candidates on 1-byte-per-dimension codes held in "
+        "RAM (built beside embeddings.npy on first use) and re-rank the best exactly; none = the exact float32 "
+        "buffer; auto = sq8 when embeddings.npy exceeds half the memory available (cgroup limit included) and its "
+        "codes (a quarter of it) fit in that half, else none (docs/scale.md)."
     ),
 ]
 Batch = Annotated[int, typer.Option(min=1, max=COUNT_MAX, help="Labels per round.")]

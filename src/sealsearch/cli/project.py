@@ -46,6 +46,7 @@ def project_init(
     project_dir: opt.ProjectDir,
     dataset: Annotated[Path, typer.Option(help="Dataset directory the project labels (see `seals dataset`).")],
     knn: opt.Knn = "auto",
+    codes: opt.Codes = "auto",
     factory: opt.Factory = "auto",
     backend: opt.Backend = "faiss",
     uri: opt.Uri = None,
@@ -57,7 +58,10 @@ def project_init(
     factory = opt.index_factory(factory, index_type, backend)
     # an existing directory is Project.init's rule (refused when it holds a project); a file is refused here
     check_outputs(Output("PROJECT", project_dir, is_dir=True, exists_ok=True), reads=[dataset])
-    project = Project.init(project_dir, dataset=dataset, knn=opt.knn(knn), factory=factory, backend=backend, uri=uri)
+    project = Project.init(
+        project_dir, dataset=dataset, knn=opt.knn(knn), factory=factory, backend=backend, uri=uri,
+        codes=opt.codes(codes),
+    )  # fmt: skip
     project.close()
     out.print(
         f"created project {project_dir} on {dataset}. Next: label in a browser with `seals serve {project_dir}`, "

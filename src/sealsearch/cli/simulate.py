@@ -44,6 +44,7 @@ def run_command(  # over 60 lines: the signature declares its 27 flags, the body
     seed: opt.Seed = 0,
     factory: opt.Factory = "auto",
     knn: opt.Knn = "auto",
+    codes: opt.Codes = "auto",
     backend: opt.Backend = "faiss",
     uri: opt.Uri = None,
     index_type: opt.IndexType = None,
@@ -81,7 +82,7 @@ def run_command(  # over 60 lines: the signature declares its 27 flags, the body
     config = RunConfig(
         concept=concept, strategy=strategy, pool=pool, k=k, budget=budget, batch_size=batch, seed_pos=seed_pos,
         neg_ratio=neg_ratio, seed=seed, factory=factory, randpool_fraction=randpool_fraction, dedup=dedup,
-        knn=opt.knn(knn),
+        knn=opt.knn(knn), codes=opt.codes(codes),
         estimate=estimate, audit=audit, stop=stop,
     )  # fmt: skip
     config.validate()
@@ -114,7 +115,7 @@ def _report_run(result, config, out_path: Path | None, plot: Path | None) -> Non
     """`run`'s table, its stop reason, and the files it was asked to write."""
     name = f"{config.strategy}-{config.pool}"
     out.print(frame_table(result.rounds, f"{name} on {config.concept!r} (times in seconds)"))
-    out.print(f"kNN source: {_knn_used(result.rounds)}")
+    out.print(f"kNN source: {_knn_used(result.rounds)}; SQ8 codes: {result.config.codes}")
     if config.stop is not None:
         out.print(f"stopped: {result.stop_reason}" if result.stop_reason else f"--stop {config.stop} never fired")
     if out_path is not None:
@@ -274,6 +275,7 @@ def experiment_command(  # over 60 lines: the signature declares its 24 flags, t
     seed: Annotated[int, typer.Option(min=0, max=opt.SEED_MAX, help="Base random seed (repeat r uses seed + r).")] = 0,
     factory: opt.Factory = "auto",
     knn: opt.Knn = "auto",
+    codes: opt.Codes = "auto",
     estimate: opt.Estimate = None,
     audit: opt.Audit = None,
     stop: opt.Stop = None,
@@ -301,7 +303,7 @@ def experiment_command(  # over 60 lines: the signature declares its 24 flags, t
         seed_pos=opt.numbers(seed_pos or ["5"], "--seed-pos", low=1),
         dedup=opt.numbers(dedup or ["none"], "--dedup", opt.threshold), repeats=repeats, budget=budget,
         neg_ratio=neg_ratio, seed=seed, factory=opt.index_factory(factory, index_type, backend), knn=opt.knn(knn),
-        backend=backend, uri=uri, estimate=estimate, audit=audit, stop=stop,
+        backend=backend, uri=uri, estimate=estimate, audit=audit, stop=stop, codes=opt.codes(codes),
     )  # fmt: skip
     # runs.parquet of an earlier run is resumed, so an existing --out is not refused (no --force)
     check_outputs(Output("--out", out_dir, is_dir=True, exists_ok=True), reads=[dataset_dir])

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sealsearch._util import Progress, write_text_atomic
+from sealsearch._util import Progress, check_name, write_text_atomic
 from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
 from sealsearch.errors import InvalidDataError, MissingFileError
 
@@ -143,3 +143,88 @@ def encode(block: np.ndarray, low: np.ndarray, step: np.ndarray) -> np.ndarray:
     """uint8 codes of float rows (values outside the range clip to the end codes)."""
     scaled = np.floor((np.asarray(block, dtype=np.float32) - low) / step)
     return np.clip(scaled, 0, LEVELS - 1).astype(np.uint8)
+
+
+# -- when to use codes: `codes="auto"|"sq8"|"none"` of `run`, `experiment` and projects ------------
+CODES_MODES = ("auto", "sq8", "none")
+"""What a run, an experiment or a project may ask of SQ8 codes: "sq8" always, "none" never, and
+"auto" what `choose_codes` says for this file on this machine."""
+CACHE_SHARE = 0.5
+"""The share of the memory a process may still take that the embeddings file may fill and still
+count as staying in the page cache: the index, the kNN graph, the pool's buffers and other
+programs take the rest (at 10^7 × 256 the index and graph alone were 6 GB beside a 10 GB file)."""
+
+
+def choose_codes(file_bytes: int, available_bytes: int) -> str:
+    """ "sq8" when the embeddings file will not stay in the page cache but its codes fit in RAM,
+    else "none" (the rule of `codes="auto"`).
+
+    The file counts as staying cached while it fills at most CACHE_SHARE of `available_bytes`
+    (`available_memory()`: what this process may still take). Beyond that a SEALS round reads
+    its joining rows from disk (~200 ms a round at 10^7, bench/RESULTS.md) and codes, a quarter
+    of the file held in anonymous memory, remove those reads, as long as they themselves fit in
+    the same share; when even the codes do not (10^8 × 256 on a 24 GB box: 26 GB), "none": the
+    codes would be paged out or kill the process, and the exact buffer at least reads only the
+    rows a round needs. An explicit "sq8" is obeyed whatever this says.
+    """
+    share = CACHE_SHARE * max(int(available_bytes), 0)
+    fits = int(file_bytes) <= share
+    codes_fit = -(-int(file_bytes) // 4) <= share  # one byte per float32 dimension, rounded up
+    return "sq8" if not fits and codes_fit else "none"
+
+
+def available_memory(root: Path = Path("/")) -> int:
+    """Bytes this process may still take: `MemAvailable` of /proc/meminfo, lowered to the room
+    left under a cgroup memory limit (v2 `memory.max` - `memory.current`, or v1
+    `memory.limit_in_bytes` - `memory.usage_in_bytes`), since a cgroup charges page cache too.
+    `root` lets tests point it at a fake /proc and /sys."""
+    available = _meminfo_available(root / "proc/meminfo")
+    v1 = ("memory.limit_in_bytes", "memory.usage_in_bytes")
+    for limit_name, usage_name in (("memory.max", "memory.current"), v1):
+        for folder in (root / "sys/fs/cgroup", root / "sys/fs/cgroup/memory"):
+            limit, usage = _read_int(folder / limit_name), _read_int(folder / usage_name)
+            if limit is not None and usage is not None and limit < 2**60:  # v1 "no limit" is ~2^63
+                available = min(available, max(limit - usage, 0))
+    return available
+
+
+def _meminfo_available(path: Path) -> int:
+    try:
+        for line in path.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 2**62  # unknown: assume the file fits, so "auto" keeps the exact path
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())  # "max" (no v2 limit) is not a number
+    except (OSError, ValueError):
+        return None
+
+
+def check_codes_mode(mode: str) -> str:
+    """`mode` if it is one of CODES_MODES, else an UnknownNameError naming `codes` (did you mean)."""
+    return check_name(mode, CODES_MODES, "codes mode (codes)", param="codes")
+
+
+def decide_codes(mode: str, embeddings_path: Path, *, available_bytes: int | None = None) -> str:
+    """ "sq8" or "none": `mode` itself, or for "auto" `choose_codes` on the file's size and the
+    memory available now (`available_memory()` unless `available_bytes` is given)."""
+    if check_codes_mode(mode) != "auto":
+        return mode
+    available = available_memory() if available_bytes is None else available_bytes
+    return choose_codes(Path(embeddings_path).stat().st_size, available)
+
+
+def resolve_codes(
+    mode: str, store: EmbeddingStore, embeddings_path: Path, *, available_bytes: int | None = None
+) -> Sq8Codes | None:
+    """The codes a run, experiment or project with `codes=mode` scores on (`decide_codes`): None
+    for "none", else the saved codes, built first if missing or stale (`Sq8Codes.open_or_build`:
+    one pass over the file)."""
+    if decide_codes(mode, embeddings_path, available_bytes=available_bytes) == "none":
+        return None
+    return Sq8Codes.open_or_build(store, embeddings_path)

@@ -20,7 +20,6 @@ Layout of RESULTS/:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import product
@@ -31,14 +30,17 @@ import pandas as pd
 from sklearn.metrics import average_precision_score
 
 from sealsearch._ray import check_executor
-from sealsearch._util import Progress, atomic_write, single_threaded_blas, write_text_atomic
-from sealsearch.active.knn import check_knn, open_or_build_index, resolve_knn
+from sealsearch._util import Progress, atomic_write, single_threaded_blas
+from sealsearch.active.knn import check_knn, open_codes, open_or_build_index, resolve_knn
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
 from sealsearch.active.pools import check_pool, pools_using_k
 from sealsearch.active.strategies import check_strategy
+from sealsearch.data.codes import Sq8Codes, check_codes_mode, decide_codes
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidDataError, InvalidParameterError
 from sealsearch.experiments.executors import Executor, InlineExecutor, LocalProcessExecutor
+from sealsearch.experiments.recorded import SETTINGS_FILE as SETTINGS_FILE  # re-exported: its old home
+from sealsearch.experiments.recorded import check_knn_sources, check_settings
 from sealsearch.experiments.simulate import (
     NUMERIC_ROUND_COLUMNS,
     ROUND_COLUMNS,
@@ -52,7 +54,6 @@ from sealsearch.index.milvus import is_local
 RUN_KEYS = ["concept", "strategy", "pool", "k", "seed_pos", "dedup", "repeat"]
 """Columns that identify a cell; `k` is 0 for pools without neighbours, `dedup` NaN when off."""
 RUNS_FILE = "runs.parquet"
-SETTINGS_FILE = "experiment.json"
 FULL_FILE = "full_supervision.parquet"
 
 
@@ -78,6 +79,9 @@ class ExperimentGrid:
     audit: int | None = None
     stop: str | None = None
     """Recall estimate, audit labels per round and stopping rule of every cell (`RunConfig`)."""
+    codes: str = "auto"
+    """SQ8 codes for seals pools (`RunConfig.codes`); "auto" is resolved once per experiment by
+    `data.codes.choose_codes`, and "sq8" (given or chosen) is recorded in experiment.json."""
     backend: str = "faiss"
     """Index backend ("faiss", or "milvus" at `uri`); recorded in experiment.json unless Faiss."""
     uri: str | None = None
@@ -89,6 +93,7 @@ class ExperimentGrid:
         for strategy in self.strategies:
             check_strategy(strategy)
         check_knn(self.knn)
+        check_codes_mode(self.codes)
         for pool in self.pools:
             check_pool(pool)
         if self.repeats <= 0:
@@ -115,7 +120,13 @@ class ExperimentGrid:
             # only when set, so experiments written before these existed still resume
             **{k: v for k, v in (("estimate", self.estimate), ("audit", self.audit), ("stop", self.stop)) if v},
             **({"backend": self.backend} if self.backend != "faiss" else {}),
+            **({"codes": "sq8"} if self.codes_mode(dataset) == "sq8" else {}),
         }
+
+    def codes_mode(self, dataset: Dataset) -> str:
+        """ "sq8" or "none": what the seals cells score on ("none" when no pool uses k)."""
+        uses_k = pools_using_k().intersection(self.pools)
+        return decide_codes(self.codes, dataset.path / "embeddings.npy") if uses_k else "none"
 
     def configs(self) -> Iterator[RunConfig]:
         """One RunConfig per cell; k collapses to 0 for pools that ignore it."""
@@ -132,7 +143,7 @@ class ExperimentGrid:
                 concept=concept, strategy=strategy, pool=pool, k=max(k, 1), budget=self.budget,
                 batch_size=seed_size, seed_pos=seed_pos, neg_ratio=self.neg_ratio, seed=self.seed + repeat,
                 factory=self.factory, dedup=dedup, repeat=repeat, knn=self.knn, estimate=self.estimate,
-                audit=self.audit, stop=self.stop,
+                audit=self.audit, stop=self.stop, codes=self.codes,
             )  # fmt: skip
 
 
@@ -164,6 +175,7 @@ def _init_worker(
 
         faiss.omp_set_num_threads(1)  # `jobs` processes already use the cores
     dataset = Dataset.open(dataset_path, verify=False)
+    _worker.pop("codes", None)
     _worker["dataset"] = dataset
     _worker["index"] = open_or_build_index(dataset, factory, backend=backend, uri=uri) if factory else None
 
@@ -175,7 +187,7 @@ def _run_task(task: tuple[str, object]) -> pd.DataFrame:
 
 
 def _run_cell(config: RunConfig) -> pd.DataFrame:
-    result = run(_worker["dataset"], config, index=_worker["index"])
+    result = run(_worker["dataset"], config, index=_worker["index"], codes=_cell_codes(config))
     keys = dict(zip(RUN_KEYS, cell_key(config), strict=True))
     return result.rounds.assign(**keys)[RUN_KEYS + ROUND_COLUMNS]
 
@@ -220,47 +232,6 @@ def _read_existing(path: Path, columns: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _check_settings(out_dir: Path, settings: dict) -> None:
-    path = out_dir / SETTINGS_FILE
-    if path.exists():
-        recorded = json.loads(path.read_text())
-        differing = {k: (recorded.get(k), v) for k, v in settings.items() if recorded.get(k) != v}
-        if differing:
-            name, (old, new) = next(iter(differing.items()))
-            raise InvalidParameterError(
-                f"{out_dir} holds an experiment with {name}={old!r}, not {new!r}; "
-                "use another out_dir or the same settings",
-                params=["out_dir"],
-            )
-    else:
-        write_text_atomic(path, json.dumps(settings, indent=2) + "\n")
-
-
-def _check_knn_sources(out_dir: Path, runs: pd.DataFrame, sources: dict[int, str]) -> None:
-    """Refuse new seals runs whose neighbours would come from another source than the runs of the
-    same k already in `out_dir`; then record every k's source in experiment.json."""
-    path = out_dir / SETTINGS_FILE
-    settings = json.loads(path.read_text())
-    recorded = {str(k): v for k, v in (settings.get("knn") or {}).items()}
-    if "knn" in runs.columns:  # the runs themselves, for an experiment.json that lost its record
-        for k, source in (
-            runs.loc[runs["knn"].isin(["graph", "index"]), ["k", "knn"]].drop_duplicates().itertuples(index=False)
-        ):
-            recorded.setdefault(str(int(k)), source)
-    for k, source in sorted(sources.items()):
-        old = recorded.get(str(k))
-        if old is not None and old != source:
-            raise InvalidParameterError(
-                f"{out_dir} holds runs with k={k} whose neighbours came from the kNN {old}, but new runs would "
-                f"use the kNN {source}; pass knn={old!r} to continue as they ran, "
-                "or use another out_dir for the other source",
-                params=["knn", "out_dir"],
-            )
-        recorded[str(k)] = source
-    if recorded != settings.get("knn"):
-        write_text_atomic(path, json.dumps({**settings, "knn": recorded}, indent=2) + "\n")
-
-
 @dataclass
 class GridRun:
     """What `run_experiment` did: the grid's cells, those already on disk, every run's rounds."""
@@ -299,7 +270,8 @@ def run_experiment(
         dataset.concept_rows(concept)  # an unknown concept fails before any work
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _check_settings(out_dir, grid.settings(dataset))
+    settings = grid.settings(dataset)
+    check_settings(out_dir, settings)
 
     runs = with_knn_column(_read_existing(out_dir / RUNS_FILE, RUN_KEYS + NUMERIC_ROUND_COLUMNS))
     done = {_hashable(_key_of_row(row)) for row in runs[RUN_KEYS].drop_duplicates().itertuples(index=False)}
@@ -313,6 +285,7 @@ def run_experiment(
     needs_index = any(config.pool in pools_using_k() for config in todo)
     if needs_index:
         index = _resolve_knn_sources(dataset, grid, todo, index, out_dir, runs)
+        _resolve_codes(dataset, settings.get("codes", "none"), todo)
     tasks = [("full", c) for c in full_todo] + [("run", c) for c in todo]
     total = len(tasks)
     run_parts = [runs] if len(runs) else []
@@ -346,10 +319,17 @@ def _resolve_knn_sources(
         index = open_or_build_index(dataset, grid.factory, backend=grid.backend, uri=grid.uri)
     using_k = [config for config in todo if config.pool in pools_using_k()]
     sources = {config.k: resolve_knn(dataset, index.factory, config.k, grid.knn)[1] for config in using_k}
-    _check_knn_sources(out_dir, runs, sources)
+    check_knn_sources(out_dir, runs, sources)
     for config in using_k:
         config.knn = sources[config.k]
     return index
+
+
+def _resolve_codes(dataset: Dataset, mode: str, todo: list[RunConfig]) -> None:
+    """Every cell's codes as the experiment resolved them (`codes_mode`); built here when used."""
+    _ = open_codes(dataset, mode)  # workers then only read the file
+    for config in todo:
+        config.codes = mode
 
 
 def _collect(
@@ -383,5 +363,13 @@ def refuse_embedded_milvus(index: KnnIndex | None) -> None:
 
 
 def _init_worker_in_process(dataset: Dataset, index: KnnIndex | None) -> None:
+    _worker.pop("codes", None)
     _worker["dataset"] = dataset
     _worker["index"] = index
+
+
+def _cell_codes(config: RunConfig) -> Sq8Codes | None:
+    """The worker's SQ8 codes for a seals cell that scores on them, read once per process."""
+    if config.codes == "sq8" and config.pool in pools_using_k() and "codes" not in _worker:
+        _worker["codes"] = open_codes(_worker["dataset"], "sq8")
+    return _worker.get("codes") if config.codes == "sq8" else None

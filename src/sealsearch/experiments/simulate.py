@@ -8,7 +8,7 @@ around ask/tell; progress reporting goes through a callback so the library never
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -19,12 +19,13 @@ from sklearn.metrics import average_precision_score
 
 from sealsearch._util import atomic_write, single_threaded_blas
 from sealsearch.active.estimate import check_method
-from sealsearch.active.knn import check_knn, open_knn
+from sealsearch.active.knn import check_knn, open_codes, open_knn
 from sealsearch.active.learner import positive_proba
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import make_pool, pools_using_k
 from sealsearch.active.stopping import StoppingRule, parse_rule
 from sealsearch.active.strategies import DEFAULT_STRATEGY, check_strategy
+from sealsearch.data.codes import Sq8Codes, check_codes_mode
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.shards import Scanner
 from sealsearch.errors import InvalidParameterError
@@ -127,6 +128,10 @@ class RunConfig:
     """Audit labels drawn per round by the audit estimate (None: `default_audit(batch_size)`)."""
     stop: str | None = None
     """A stopping rule (`active.stopping.parse_rule`); the run ends at the first round it fires."""
+    codes: str = "auto"
+    """SQ8 codes for the seals pool (`data.codes.CODES_MODES`): "sq8" scores candidates on codes
+    held in RAM and re-ranks the best exactly, "none" keeps the exact float32 buffer, "auto" takes
+    codes when the embeddings file will not stay in the page cache (`data.codes.choose_codes`)."""
 
     def validate(self) -> None:
         check_strategy(self.strategy)
@@ -142,6 +147,7 @@ class RunConfig:
                 params=["stop", "estimate"],
             )
         check_knn(self.knn)
+        check_codes_mode(self.codes)
         for name in ("k", "budget", "batch_size", "seed_pos"):
             if getattr(self, name) <= 0:
                 raise InvalidParameterError(f"{name} must be positive, got {getattr(self, name)}", params=[name])
@@ -208,11 +214,13 @@ def run(
     oracle: Oracle | None = None,
     on_round: RoundCallback | None = None,
     scanner: Scanner | None = None,
+    codes: Sq8Codes | None = None,
 ) -> RunResult:
     """Simulate one concept: seed set, then rounds of {train, score, pick b, label, grow pool}
     until `config.budget` labels. The oracle defaults to the dataset's ground truth. `scanner`
     scores the all/randpool candidates (this machine's threads by default, or Ray tasks over shards
-    of the file); the rows are the same either way."""
+    of the file); the rows are the same either way. `codes` (opened once by a caller running many
+    runs) replace what `config.codes` would open for a seals pool."""
     config.validate()
     positives = dataset.concept_rows(config.concept)
     pool_rows = dataset.split_rows("pool")
@@ -224,9 +232,13 @@ def run(
     graph, source = None, "none"
     if config.pool in pools_using_k():
         index, graph, source = open_knn(dataset, config.factory, config.k, config.knn, knn_index=index)
+        codes = open_codes(dataset, config.codes) if codes is None else codes
+    else:
+        codes = None  # only a seals pool scores on codes
+    config = replace(config, codes="none" if codes is None else "sq8")  # the result says which were used
     pool = make_pool(
         config.pool, dataset.embeddings, pool_rows, index=index, graph=graph, k=config.k,
-        fraction=config.randpool_fraction, rng=rng, scanner=scanner,
+        fraction=config.randpool_fraction, rng=rng, scanner=scanner, codes=codes,
     )  # fmt: skip
     loop = ActiveLoop(
         dataset.embeddings, pool, strategy=config.strategy, learner=learner,

@@ -11,12 +11,13 @@ this module knows only the directory, the store and the pool rows, never the dat
     DATASET/index/<factory>/graph_k{k}.npy    N_pool × k int32 dataset rows, best first, -1 padded;
                                               graph row i belongs to the i-th (sorted) pool row
     DATASET/index/<factory>/graph_k{k}.json   factory, k, n, pool digest, rows_done, and how it
-                                              was built: method ("search" or "ivf-lists"), probe
-                                              and lists_done for "ivf-lists"
+                                              was built: method ("search", "ivf-lists", "hnsw",
+                                              "torch"), probe and lists_done for "ivf-lists"
 
-Two ways to fill it: "search" asks the index for each row's neighbours, in chunks of rows;
+Ways to fill it: "search" asks the index for each row's neighbours, in chunks of rows;
 "ivf-lists" (IVF indexes only, see ivf_graph.py) computes them list by list with one exact
-matrix product over the `probe` nearest lists, several times faster. Either is resumable: the
+matrix product over the `probe` nearest lists; "hnsw" (hnsw_graph.py) searches an HNSW index of
+the pool rows, a cost per row that grows with log N on any data. Each is resumable: the
 progress counters are rewritten (atomically) only after the rows they count are flushed to disk,
 so an interrupted build continues where it stopped, and a finished graph is reused as is however
 it was built. The pool digest makes a graph of an older pool split stale.
@@ -30,18 +31,20 @@ from pathlib import Path
 
 import numpy as np
 
-from sealsearch._util import Progress, positive_int, single_threaded_blas, write_text_atomic
+from sealsearch._util import Progress, positive_int, write_text_atomic
 from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
 from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
-from sealsearch.index import IvfLists, KnnIndex, index_dir_name, torch_graph
+from sealsearch.index import IvfLists, KnnIndex, hnsw_graph, index_dir_name, torch_graph
 from sealsearch.index.freshness import BUILT_FROM_OTHER_ROWS, NO_FINGERPRINT
+from sealsearch.index.hnsw_graph import choose_method, fill_by_search, graph_searcher
 from sealsearch.index.ivf_graph import AUTO_PROBE, DEFAULT_PROBE, IvfGraphBuilder, choose_probe, fill_from_lists
+from sealsearch.index.neighbours import NeighbourSource as NeighbourSource  # re-exported: its old home
 from sealsearch.index.recall import RECALL_QUERIES, recall_of, sample_queries
 
 GRAPH_FORMAT = 1
 EMBEDDINGS_KEY = "embeddings_sha256"  # the store's fingerprint when the graph was built
 GRAPH_ID_DTYPE = np.dtype(np.int32)  # half the disk of int64; dataset rows stay below 2^31
-METHODS = ("auto", "search", "ivf-lists", "torch")
+METHODS = ("auto", "search", "ivf-lists", "hnsw", "torch")
 
 
 def graph_paths(directory: Path, factory: str, k: int) -> tuple[Path, Path]:
@@ -252,8 +255,9 @@ def build_knn_graph(
     neighbours among the rows of the `probe` inverted lists nearest each row's list (IVF indexes
     only; probe `AUTO_PROBE`, the default, is chosen by `choose_probe` from a sample of the pool
     and recorded, with the sampled recall of each probe tried, in the description file);
-    "auto" takes "ivf-lists" when the index has inverted lists; "torch" computes exact
-    neighbours on `device` with torch (bf16 candidates, fp32 re-rank; see torch_graph.py).
+    "hnsw" searches an HNSW index of the pool rows (hnsw_graph.py; saved as graph_k{k}.hnsw);
+    "auto" takes "ivf-lists" when the index has inverted lists, unless the probe chosen makes
+    "hnsw" cheaper (`hnsw_graph.choose_method`); "torch": exact, on `device` (torch_graph.py).
     "ivf-lists" works on `threads` lists at once (0: every core the process may use).
     """
     k = positive_int(k, "k")
@@ -268,6 +272,8 @@ def build_knn_graph(
     meta = _read_meta(meta_path, expected)
     probe, sampled = _probe(store, lists, probe, meta, pool.size, k)
     build = {"method": "search"} if lists is None else {"method": "ivf-lists", "probe": probe}
+    if method == "hnsw" or (method == "auto" and _prefers_hnsw(meta, lists, probe, pool.size, store.dim)):
+        build = {"method": "hnsw", "M": hnsw_graph.M, "ef_search": hnsw_graph.ef_search(k)}
     if method == "torch":
         build = {"method": "torch", "precision": "bf16+fp32", "margin": torch_graph.MARGIN}
     if meta is not None and meta["rows_done"] == pool.size:
@@ -277,6 +283,7 @@ def build_knn_graph(
     ids = _resumable_ids(path, meta, build, (pool.size, k))
     if ids is None:
         meta_path.unlink(missing_ok=True)  # a stale description must never vouch for the new file
+        path.with_suffix(".hnsw").unlink(missing_ok=True)  # nor an HNSW index of other rows
         path.parent.mkdir(parents=True, exist_ok=True)
         ids = np.lib.format.open_memmap(path, mode="w+", dtype=GRAPH_ID_DTYPE, shape=(pool.size, k))
         meta = {**expected, **build, **sampled, "rows_done": 0} | ({"lists_done": 0} if lists is not None else {})
@@ -287,8 +294,11 @@ def build_knn_graph(
         builder = torch_graph.TorchGraphBuilder(store, pool, device)
         checkpoint = lambda done: _write_meta(meta_path, {**meta, "rows_done": done})  # noqa: E731
         torch_graph.fill_with_torch(builder, ids, meta["rows_done"], k, checkpoint, progress)
-    elif lists is None:
-        _search_rows(store, pool, index, ids, meta, meta_path, chunk_rows, progress)
+    elif build["method"] in ("search", "hnsw"):
+        checkpoint = lambda done: _write_meta(meta_path, {**meta, "rows_done": done})  # noqa: E731
+        hnsw = path.with_suffix(".hnsw") if build["method"] == "hnsw" else None
+        search = graph_searcher(store, pool, index, k, hnsw, progress)
+        fill_by_search(store, pool, search, ids, meta["rows_done"], chunk_rows, checkpoint, progress)
     else:
         _fill_from_lists(store, pool, lists, probe, ids, meta, meta_path, progress, threads)
     del ids
@@ -323,6 +333,14 @@ def _probe(
     return probe, {}
 
 
+def _prefers_hnsw(meta: dict | None, lists: IvfLists | None, probe: int, n_rows: int, dim: int) -> bool:
+    """ "auto": HNSW when an interrupted build was one, or when the chosen probe makes the
+    ivf-lists build do too much work per row (`hnsw_graph.choose_method`)."""
+    if meta is not None and meta.get("method") == "hnsw":
+        return True
+    return lists is not None and choose_method(probe, lists.nlist, n_rows, dim) == "hnsw"
+
+
 def _checked_lists(
     store: EmbeddingStore, pool: np.ndarray, directory: Path, index: KnnIndex, method: str
 ) -> IvfLists | None:
@@ -335,7 +353,7 @@ def _checked_lists(
         )
     if pool.size and pool[-1] > np.iinfo(GRAPH_ID_DTYPE).max:
         raise InvalidDataError(f"{directory}: row numbers beyond 2^31 do not fit the graph's int32 ids")
-    lists = index.ivf_lists() if method not in ("search", "torch") else None
+    lists = index.ivf_lists() if method not in ("search", "torch", "hnsw") else None
     if method == "ivf-lists" and lists is None:
         raise InvalidParameterError(
             f"method 'ivf-lists' needs an IVF index, and {index.factory!r} has no inverted lists; use 'search'"
@@ -355,32 +373,6 @@ def _resumable_ids(path: Path, meta: dict | None, build: dict, shape: tuple[int,
     return ids if ids.shape == shape and ids.dtype == GRAPH_ID_DTYPE else None
 
 
-def _search_rows(
-    store: EmbeddingStore,
-    pool: np.ndarray,
-    index: KnnIndex,
-    ids: np.ndarray,
-    meta: dict,
-    meta_path: Path,
-    chunk_rows: int,
-    progress: Progress | None,
-) -> None:
-    """Fill graph rows from meta["rows_done"] on with index searches, a chunk at a time."""
-    done = meta["rows_done"]
-    while done < pool.size:
-        rows = pool[done : done + chunk_rows]
-        # One BLAS thread, as in the loop (threads.py): a Flat chunk over 10^6 x 64 ran 13x faster
-        # so on 2 busy cores (353 vs 26 rows/s); IVF chunks ran at the same speed either way.
-        with single_threaded_blas():
-            found, _ = index.search(store.take(rows), ids.shape[1], exclude=rows)
-        ids[done : done + rows.size] = found
-        ids.flush()
-        done += rows.size
-        _write_meta(meta_path, {**meta, "rows_done": done})
-        if progress:
-            progress(done, pool.size)
-
-
 def graph_recall(
     store: EmbeddingStore,
     graph: KnnGraph,
@@ -398,31 +390,3 @@ def graph_recall(
         return 1.0
     query_rows = sample_queries(graph.rows, n_queries, seed)
     return recall_of(store, graph.rows, query_rows, graph.neighbours(query_rows, k), progress)
-
-
-class NeighbourSource:
-    """Where `SealsPool` gets the neighbours of newly labeled rows: the graph when it holds them
-    (an array lookup), the index for the rest (rows outside the pool split, or k beyond the graph's).
-    """
-
-    def __init__(self, index: KnnIndex, graph: KnnGraph | None = None):
-        if graph is not None and graph.factory != index.factory:
-            raise InvalidParameterError(
-                f"the kNN graph was searched with index {graph.factory!r} but the pool uses {index.describe()!r}; "
-                "pass the graph of the same index"
-            )
-        self.index = index
-        self.graph = graph
-
-    def neighbours(self, rows: np.ndarray, vectors: np.ndarray, k: int) -> np.ndarray:
-        """(q, k) int64 neighbour rows of the labeled `rows` (whose vectors are `vectors`), each
-        without itself, -1 padded."""
-        rows = np.asarray(rows, dtype=np.int64)
-        if self.graph is None or k > self.graph.k:
-            return self.index.search(vectors, k, exclude=rows)[0]
-        inside = self.graph.contains(rows)
-        ids = np.empty((rows.size, k), dtype=np.int64)
-        ids[inside] = self.graph.neighbours(rows[inside], k)
-        if not inside.all():
-            ids[~inside] = self.index.search(vectors[~inside], k, exclude=rows[~inside])[0]
-        return ids

@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 
 from sealsearch._util import check_name, did_you_mean, positive_int
-from sealsearch.active.knn import check_knn, open_or_build_index, resolve_knn
+from sealsearch.active.knn import check_knn, open_codes, open_or_build_index, resolve_knn
 from sealsearch.active.pools import POOLS, pools_using_k
 from sealsearch.active.strategies import DEFAULT_STRATEGY, STRATEGIES
+from sealsearch.data.codes import Sq8Codes, check_codes_mode
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.embeddings import fingerprint_rows, sampled_digest
 from sealsearch.errors import (
@@ -112,6 +113,8 @@ class Project:
         meta = store.meta()
         self.factory, self.knn = meta["factory"], meta["knn"]
         self.backend, self.uri = meta.get("backend", DEFAULT_BACKEND), meta.get("uri") or None
+        self.codes = meta.get("codes") or "auto"  # projects made before codes were recorded: "auto"
+        self._codes: list[Sq8Codes | None] = []  # empty until opened (they may be None)
         self._index: KnnIndex | None = None
         self._graphs: dict[int, KnnGraph | None] = {}
         self._ids: pd.Index | None = None
@@ -138,16 +141,19 @@ class Project:
     @classmethod
     def init(
         cls, path: str | Path, dataset: str | Path, knn: str = "auto", factory: str = "auto", *,
-        lease_s: float = DEFAULT_LEASE_S, backend: str = DEFAULT_BACKEND, uri: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S, backend: str = DEFAULT_BACKEND, uri: str | None = None, codes: str = "auto",
     ) -> Project:  # fmt: skip
         """Create a project directory over a dataset; the dataset's fingerprint is recorded.
 
         `knn` is the kNN source of every concept (`sealsearch.active.knn.KNN_SOURCES`): "graph"
         is refused here, before anything is written, when the dataset has no kNN graph for the
         default k. `backend` is the index backend every concept's kNN search uses ("faiss", or
-        "milvus" at `uri`)."""
+        "milvus" at `uri`). `codes` ("auto", "sq8", "none": `sealsearch.data.codes.CODES_MODES`) is
+        recorded and says whether seals pools score on SQ8 codes; "auto" is decided when the
+        project is opened, on that machine's memory (`choose_codes`)."""
         path = Path(path)
         check_knn(knn)
+        check_codes_mode(codes)
         backend_at(backend, uri)  # an unknown backend, or a uri Faiss cannot take, fails here
         if (path / PROJECT_FILE).exists():
             raise InvalidParameterError(f"{path}: already a project; open it (Project.open) instead of creating it")
@@ -162,7 +168,7 @@ class Project:
             store = LabelStore(path / PROJECT_FILE)
             store.set_meta({
                 "dataset": str(Path(dataset).resolve()), "fingerprint": json.dumps(fingerprint(data)),
-                "knn": knn, "factory": factory, "backend": backend, "uri": uri or "",
+                "knn": knn, "factory": factory, "backend": backend, "uri": uri or "", "codes": codes,
             })  # fmt: skip
         except BaseException:  # a full or read-only disk: leave no half project that would open as empty
             _remove_partial_project(path, store, created)
@@ -263,6 +269,15 @@ class Project:
             if self._index is None:
                 self._index = open_or_build_index(self.dataset, self.factory, backend=self.backend, uri=self.uri)
             return self._index
+
+    @property
+    def sq8_codes(self) -> Sq8Codes | None:
+        """The SQ8 codes every seals pool of the project scores on, by its recorded `codes`
+        (opened, or built, once and shared by all concepts), or None for the exact buffer."""
+        with self._setup_lock:
+            if not self._codes:
+                self._codes.append(open_codes(self.dataset, self.codes))
+            return self._codes[0]
 
     def graph(self, k: int) -> KnnGraph | None:
         """The kNN graph a pool with k neighbours looks up, by the project's `knn` source

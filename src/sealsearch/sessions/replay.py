@@ -20,6 +20,7 @@ import pandas as pd
 
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import make_pool, pools_using_k
+from sealsearch.data.codes import Sq8Codes
 from sealsearch.data.dataset import Dataset
 from sealsearch.index import KnnIndex
 from sealsearch.index.graph import KnnGraph
@@ -46,11 +47,15 @@ class ConceptSettings:
 class ConceptModel:
     """The loop of one concept and the labels and skips it has been told."""
 
-    def __init__(self, dataset: Dataset, settings: ConceptSettings, index: KnnIndex | None, graph: KnnGraph | None):
+    def __init__(
+        self, dataset: Dataset, settings: ConceptSettings, index: KnnIndex | None, graph: KnnGraph | None,
+        codes: Sq8Codes | None = None,
+    ):  # fmt: skip
         self.dataset = dataset
         self.settings = settings
         self.index = index
         self.graph = graph
+        self.codes = codes  # the project's SQ8 codes, for a seals pool (None: the exact buffer)
         self.loop = self._replayed({}, set())
         self.told: TrainingLabels = {}
         self.skipped: set[int] = set()
@@ -79,7 +84,7 @@ class ConceptModel:
         pool = make_pool(
             s.pool, self.dataset.embeddings, pool_rows,
             index=self.index if needs_index else None, graph=self.graph if needs_index else None,
-            k=s.k, rng=np.random.default_rng(s.seed),
+            k=s.k, rng=np.random.default_rng(s.seed), codes=self.codes if needs_index else None,
         )  # fmt: skip
         return ActiveLoop.replay(
             self.dataset.embeddings, pool, _label_log(labels), skipped=np.array(sorted(skipped), dtype=np.int64),

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from sealsearch.active.pools import pools_using_k
+from sealsearch.data.codes import Sq8Codes
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidParameterError, LabelConflictError, StorageError, UnknownNameError
 from sealsearch.index import KnnIndex
@@ -62,6 +63,9 @@ class ProjectParts(Protocol):
     def index(self) -> KnnIndex: ...
 
     def graph(self, k: int) -> KnnGraph | None: ...
+
+    @property
+    def sq8_codes(self) -> Sq8Codes | None: ...
 
     def query_vector(self, query: str) -> np.ndarray: ...
 
@@ -171,7 +175,8 @@ class ConceptSession(ConceptResults):
             s = self.settings
             uses_k = s.pool in pools_using_k()
             index, graph = (self.project.index, self.project.graph(s.k)) if uses_k else (None, None)
-            self._model = ConceptModel(self.project.dataset, s, index, graph)
+            codes = self.project.sq8_codes if uses_k else None
+            self._model = ConceptModel(self.project.dataset, s, index, graph, codes)
         labels = self._training_labels(effective)
         skipped = {row for row, e in self._pool_events(effective).items() if e.label == "skip" and e.id in self._closed}
         self._model.sync(labels, skipped)

@@ -1,0 +1,41 @@
+"""`--codes auto|sq8|none` on `seals run`, `seals experiment` and `seals project init` (recorded
+in the project, so `seals label` and `seals serve` score on what it says)."""
+
+from __future__ import annotations
+
+import json
+
+from cli_support import SMALL_RUN, seals, world  # noqa: F401 (world is a fixture)
+
+from sealsearch.data.codes import codes_paths
+from sealsearch.sessions import Project
+
+
+def test_run_and_experiment_take_codes(world, tmp_path):  # noqa: F811
+    args = [*SMALL_RUN, "--pool", "seals", "--k", "5", "--factory", "Flat", "--knn", "index"]
+    result = seals("run", world / "ds", *args, "--codes", "sq8")
+    assert result.exit_code == 0, result.output
+    assert "SQ8 codes: sq8" in result.output and codes_paths(world / "ds" / "embeddings.npy")[0].is_file()
+    result = seals("run", world / "ds", *args)  # auto: a 19 KB file stays in the page cache
+    assert result.exit_code == 0 and "SQ8 codes: none" in result.output, result.output
+    result = seals("experiment", world / "ds", "--concept", "rare", "--budget", "60", "--seed-pos", "2",
+                   "--neg-ratio", "4", "--k", "5", "--factory", "Flat", "--pool", "seals", "--strategy", "maxent",
+                   "--repeats", "1", "--codes", "sq8", "--out", tmp_path / "exp")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "exp" / "experiment.json").read_text())["codes"] == "sq8"
+
+
+def test_a_bad_codes_value_is_one_line_naming_the_flag(world, tmp_path):  # noqa: F811
+    result = seals("run", world / "ds", *SMALL_RUN, "--codes", "sq4")
+    assert result.exit_code == 2, result.output
+    message = result.stderr.strip()
+    assert message.startswith("error: ") and "\n" not in message and "sq8" in message, message
+    result = seals("project", "init", tmp_path / "p", "--dataset", world / "ds", "--codes", "SQ8")
+    assert result.exit_code == 2 and not (tmp_path / "p").exists(), result.output
+
+
+def test_project_init_records_codes(world, tmp_path):  # noqa: F811
+    result = seals("project", "init", tmp_path / "p", "--dataset", world / "ds", "--factory", "Flat", "--codes", "sq8")
+    assert result.exit_code == 0, result.output
+    with Project.open(tmp_path / "p") as project:
+        assert project.codes == "sq8" and project.sq8_codes is not None
