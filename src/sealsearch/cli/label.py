@@ -152,30 +152,15 @@ def label_loop(session: Any, labeler: str, read_key: Callable[[], str], say: Cal
             shown.append(queue.popleft())
             say(f"{ANSWERS[key]}: saved")
         elif key == "u":
-            undone = session.undo(labeler=labeler)
-            if undone is None:
-                say("nothing to undo")
-                continue
-            say(f"undid {undone.get('label', 'label')} on {escape(str(undone['id']))}: saved")
-            if shown and shown[-1][2]["id"] == undone["id"]:
-                queue.appendleft(shown.pop())
-                answered.discard(undone["id"])
-                saved -= 1  # an undo takes an answer back; it is not one
+            saved -= _undo(session, labeler, queue, shown, answered, say)  # an undo takes an answer back
         elif key == "b":  # the answers so far are this batch's round; a new batch now (audit items stay first)
             audit_left = [entry for entry in queue if entry[1] == "audit"]
             queue.clear()
             queue.extend(audit_left)
             new = True
             say("asking for a new batch")
-        elif key == "a":  # an audit: random unlabeled items, shown next and answered like any other
-            try:
-                drawn = session.audit(n=AUDIT_N, labeler=labeler)
-            except InvalidParameterError as exc:
-                say(escape(str(exc)))
-                continue
-            fresh = [item for item in drawn if item["id"] not in answered]
-            queue.extendleft((None, "audit", item) for item in reversed(fresh))
-            say(f"audit: {len(fresh)} random unlabeled items next; their labels make the estimate unbiased")
+        elif key == "a":
+            _audit(session, labeler, queue, answered, say)
         elif key in QUIT_KEYS:
             left = sum(entry[1] == "audit" for entry in queue)
             if left:
@@ -186,6 +171,37 @@ def label_loop(session: Any, labeler: str, read_key: Callable[[], str], say: Cal
             return saved
         else:
             say(escape(HELP))
+
+
+Queued = tuple[int | None, str, dict]
+"""(batch, mode, item): an item `label_loop` shows or has shown."""
+
+
+def _undo(session: Any, labeler: str, queue: deque[Queued], shown: list[Queued], answered: set[str], say) -> int:
+    """Take back the labeler's last label; the item is shown again if this run showed it.
+    Returns the answers taken back (0 or 1)."""
+    undone = session.undo(labeler=labeler)
+    if undone is None:
+        say("nothing to undo")
+        return 0
+    say(f"undid {undone.get('label', 'label')} on {escape(str(undone['id']))}: saved")
+    if shown and shown[-1][2]["id"] == undone["id"]:
+        queue.appendleft(shown.pop())
+        answered.discard(undone["id"])
+        return 1
+    return 0
+
+
+def _audit(session: Any, labeler: str, queue: deque[Queued], answered: set[str], say) -> None:
+    """Random unlabeled items, shown next and answered like any other."""
+    try:
+        drawn = session.audit(n=AUDIT_N, labeler=labeler)
+    except InvalidParameterError as exc:
+        say(escape(str(exc)))
+        return
+    fresh = [item for item in drawn if item["id"] not in answered]
+    queue.extendleft((None, "audit", item) for item in reversed(fresh))
+    say(f"audit: {len(fresh)} random unlabeled items next; their labels make the estimate unbiased")
 
 
 def _settings_line(row: dict[str, Any]) -> str:

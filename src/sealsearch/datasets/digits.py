@@ -82,6 +82,15 @@ def _kept_rows(target: np.ndarray, rare_digit: int | None, rare_keep: int, rng: 
     return np.flatnonzero(keep)
 
 
+def _test_split(target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A seeded TEST_FRAC of every digit, so each concept has test positives."""
+    test = np.zeros(target.size, dtype=bool)
+    for digit in range(10):
+        members = np.flatnonzero(target == digit)
+        test[rng.choice(members, max(1, round(TEST_FRAC * members.size)), replace=False)] = True
+    return test
+
+
 def build_digits_dataset(
     out: str | Path,
     *,
@@ -106,10 +115,7 @@ def build_digits_dataset(
     kept = _kept_rows(digits.target, rare_digit, rare_keep, rng)
     images, target = digits.images[kept], digits.target[kept]
     n = kept.size
-    test = np.zeros(n, dtype=bool)
-    for digit in range(10):  # a seeded TEST_FRAC of every digit, so each concept has test positives
-        members = np.flatnonzero(target == digit)
-        test[rng.choice(members, max(1, round(TEST_FRAC * members.size)), replace=False)] = True
+    test = _test_split(target, rng)
     names = [f"{index:04d}" for index in kept]
     items = pd.DataFrame({
         "id": [f"digit-{name}" for name in names],
