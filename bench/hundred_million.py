@@ -29,6 +29,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -66,7 +67,24 @@ def stage_file(args: argparse.Namespace, stage: str) -> Path:
 
 
 def peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # ru_maxrss is in KiB on Linux
+    """Peak resident set (ru_maxrss, KiB on Linux): counts the memory-mapped file's cached pages too."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+class AnonPeak(threading.Thread):
+    """The peak of RssAnon (memory the process owns, not the mapped file's page cache), sampled each second."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_kb = 0
+
+    def run(self) -> None:
+        while True:
+            with open("/proc/self/status") as status:
+                for line in status:
+                    if line.startswith("RssAnon:"):
+                        self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+            time.sleep(1.0)
 
 
 def load_average() -> str:
@@ -138,11 +156,13 @@ def stage_rounds(args: argparse.Namespace) -> dict:
 def run_child(args: argparse.Namespace) -> None:
     """Run one stage in this process and record it."""
     stage = args.child
-    start, load_before = time.perf_counter(), load_average()
+    start, load_before, anon = time.perf_counter(), load_average(), AnonPeak()
+    anon.start()
     figures = globals()[f"stage_{stage}"](args)
     record = {
         "stage": stage, "n": args.n, "seconds": round(time.perf_counter() - start, 1),
-        "peak_rss_gb": round(peak_rss_gb(), 2), "load_before": load_before, "load_after": load_average(),
+        "peak_rss_gb": round(peak_rss_gb(), 2), "peak_anon_gb": round(anon.peak_kb / 2**20, 2),
+        "load_before": load_before, "load_after": load_average(),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"), **figures,
     }  # fmt: skip
     path = stage_file(args, stage)
