@@ -126,7 +126,8 @@ def stage_index(args: argparse.Namespace) -> dict:
         seconds[step] = round(time.perf_counter() - clock, 1)  # cumulative: the time at which the step last moved
         if time.monotonic() - last[0] > 60:
             last[0] = time.monotonic()
-            print(f"  index {step}: {done:,} {'' if total < 0 else f'of {total:,}'}, load {load_average()}", flush=True)
+            of = "" if total < 0 else f" of {total:,}"
+            print(f"  index {step}: {done:,}{of}, load {load_average()}", flush=True)
 
     build_resumable_index(
         dataset.embeddings, rows, dataset.index_dir, args.factory, shard_rows=args.shard_rows,
