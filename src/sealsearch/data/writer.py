@@ -343,7 +343,6 @@ class DatasetWriter:
             projection.save(self.tmp / PROJECTION_FILE)
             self.info = replace(self.info, projection=projection.describe())
         self._file.close()
-        (self.tmp / RESUME_FILE).unlink(missing_ok=True)
         record_check(self.tmp / "embeddings.npy", (*SCANS, "unit"))  # every row was checked while normalising
         if self.items is not None:
             self.items.to_parquet(self.tmp / "items.parquet", index=False)
@@ -354,6 +353,7 @@ class DatasetWriter:
         (self.tmp / "dataset.json").write_text(json.dumps(asdict(self.info), indent=2) + "\n")
         (self.tmp / "index").mkdir()
         fsync_tree(self.tmp)  # every file on disk before the rename makes the dataset visible
+        (self.tmp / RESUME_FILE).unlink(missing_ok=True)  # last: a kill before the rename still resumes
         self.tmp.rename(self.out)
         fsync_directory(self.out.parent)
         return Dataset.open(self.out)
