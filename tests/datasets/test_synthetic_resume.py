@@ -98,3 +98,40 @@ def test_float16_datasets_are_scored_in_float32_and_run_end_to_end(tmp_path):
         )
         rounds = run(dataset, config).rounds
         assert rounds["n_labeled"].iloc[-1] == 160 and rounds["recall"].iloc[-1] > 0
+
+
+@pytest.mark.slow
+def test_a_sigkilled_cli_run_resumes_to_the_same_bytes(tmp_path):
+    """A real `seals dataset synthetic` process, SIGKILLed once its first checkpoint is on disk."""
+    import signal
+    import subprocess
+    import time
+
+    from crash_support import child_env, seals_command
+
+    n = 3 * synthetic.CHECKPOINT_ROWS + 1_000
+    args = ["--n", n, "--dim", 8, "--concepts", 3, "--prevalence", "0.001..0.002", "--dtype", "float16"]
+    progress = tmp_path / ".killed.partial" / "progress.json"
+    child = subprocess.Popen(seals_command("dataset", "synthetic", tmp_path / "killed", *args), env=child_env())
+    deadline = time.monotonic() + 120
+    while not progress.is_file() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert progress.is_file() and not (tmp_path / "killed").exists(), "killed too late: make n larger"
+    assert json.loads(progress.read_text())["rows"] < n
+    mark = np.eye(8, dtype=np.float16)[0]
+    kept = np.load(progress.with_name("embeddings.npy"), mmap_mode="r+")
+    kept[0] = mark  # on a checkpointed row: the rerun must keep it, not generate it again
+    kept.flush()
+    del kept
+    for out in ("killed", "whole"):
+        done = subprocess.run(
+            seals_command("dataset", "synthetic", tmp_path / out, *args), env=child_env(), timeout=300
+        )
+        assert done.returncode == 0
+    resumed, whole = (np.load(tmp_path / out / "embeddings.npy") for out in ("killed", "whole"))
+    np.testing.assert_array_equal(resumed[0], mark)
+    np.testing.assert_array_equal(resumed[1:], whole[1:])
+    for name in FILES[1:]:
+        assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
