@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -64,8 +64,13 @@ def dataset_synthetic(
     fragments: Annotated[
         str | None, typer.Option(help="Split every concept into LO..HI separate clusters (e.g. 3..10).")
     ] = None,
+    dtype: Annotated[
+        Literal["float32", "float16"], typer.Option(help="Values on disk (float16: half the file).")
+    ] = "float32",
 ) -> None:
-    """Clustered embeddings with rare (some fragmented) concepts, for scale benchmarks."""
+    """Clustered embeddings with rare (some fragmented) concepts, for scale benchmarks.
+
+    A killed run continues where it stopped when run again with the same arguments."""
     from sealsearch.datasets.synthetic import build_synthetic_dataset, parse_fragments, parse_prevalence
 
     bounds = parse_prevalence(prevalence)
@@ -73,9 +78,12 @@ def dataset_synthetic(
     with progress_bar("generating embeddings") as progress:
         dataset = build_synthetic_dataset(
             out_dir, n=n, dim=dim, n_concepts=concepts, prevalence=bounds, test_frac=test_frac, seed=seed,
-            progress=progress, fragments=parse_fragments(fragments),
+            progress=progress, fragments=parse_fragments(fragments), dtype=dtype,
         )  # fmt: skip
-    out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim}, {len(dataset.concept_names())} concepts")
+    out.print(
+        f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim} {dataset.info.dtype}, "
+        f"{len(dataset.concept_names())} concepts"
+    )
 
 
 @app.command("concepts")

@@ -17,11 +17,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sealsearch._util import Progress, fsync_directory, fsync_tree
+from sealsearch._util import Progress, fsync_directory, fsync_tree, write_text_atomic
 from sealsearch.data.dataset import SPLITS, Dataset, DatasetInfo
 from sealsearch.data.embeddings import CHUNK_ROWS, SCANS, check_matrix_shape, normalise_rows, record_check
 from sealsearch.data.projection import PROJECTION_FILE, Projection
 from sealsearch.errors import InvalidDataError, InvalidParameterError
+
+RESUME_FILE = "progress.json"
+"""In a resumable writer's `.OUT.partial` directory: the dataset it writes and how many rows are on disk."""
+
+
+def _npy_offset(path: Path) -> int:
+    """Where the values of a .npy file start (after its header)."""
+    with open(path, "rb") as file:
+        version = np.lib.format.read_magic(file)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        read_header(file)
+        return file.tell()
 
 
 def check_item_chunk(chunk: pd.DataFrame, first_row: int, label: str) -> pd.DataFrame:
@@ -129,7 +141,10 @@ class DatasetWriter:
     written, so a bad table fails in a second rather than after a 10 GB pass. Blocks are appended
     in row order, checked (finite, non-zero) and L2-normalised on the way into a file (written,
     not memory-mapped) in a temporary sibling of `out`; `finish` renames it into place. Used as a context
-    manager, an exception (or a missing `finish`) leaves nothing behind.
+    manager, an exception (or a missing `finish`) leaves nothing behind, unless `resumable`: then
+    the sibling is `.OUT.partial`, `checkpoint()` records the rows safely on disk, and a writer
+    created later for the same dataset (same n, dim, dtype, embedder) starts at `written` = those
+    rows; the caller appends from there (a generator that can regenerate any row range).
     """
 
     def __init__(
@@ -147,6 +162,7 @@ class DatasetWriter:
         source_label: str = "embeddings",
         media_root: str | None = None,
         embedder_weights: str | None = None,
+        resumable: bool = False,
     ):
         self.out = Path(out)
         if self.out.exists():
@@ -166,7 +182,19 @@ class DatasetWriter:
         self.concepts = _validate_concepts(concepts, self.n, "concepts") if concepts is not None else None
         self.tables = dict(tables or {})
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
+        self.resumable = resumable
+        self._items_sink = self._concepts_sink = None  # pyarrow ParquetWriters of streamed tables
+        self._items_written = 0
+        self._id_hashes: list[np.ndarray] = []
+        if resumable:  # one fixed name, kept on failure: a rerun with the same arguments continues it
+            self.tmp = self.out.parent / f".{self.out.name}.partial"
+            self.written = self._resumed_rows()
+        else:
+            self.tmp = self.out.parent / f".{self.out.name}.tmp-{os.getpid()}"
+        if self.written:
+            self._offset = _npy_offset(self.tmp / "embeddings.npy")
+            self._file = open(self.tmp / "embeddings.npy", "r+b")  # noqa: SIM115 (closed by finish / __exit__)
+            return
         shutil.rmtree(self.tmp, ignore_errors=True)
         self.tmp.mkdir()
         # open_memmap writes the .npy header and sizes the (sparse) file; rows are then written
@@ -182,9 +210,6 @@ class DatasetWriter:
         except BaseException:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
-        self._items_sink = self._concepts_sink = None  # pyarrow ParquetWriters of streamed tables
-        self._items_written = 0
-        self._id_hashes: list[np.ndarray] = []
 
     def append(self, block: np.ndarray, where: tuple[str, int] | None = None) -> None:
         """The next rows, in order; any float dtype, normalised here.
@@ -205,6 +230,29 @@ class DatasetWriter:
         self._file.seek(self._offset + self.written * self.dim * self.dtype.itemsize)
         self._file.write(rows.data)
         self.written = end
+
+    def checkpoint(self) -> None:
+        """Make the rows appended so far survive a kill (resumable writers only): the file's bytes
+        reach the disk first, then `progress.json` names their count, so a rerun never trusts a
+        block that was half written."""
+        if not self.resumable:
+            return
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        state = {"info": asdict(self.info), "rows": self.written}
+        write_text_atomic(self.tmp / RESUME_FILE, json.dumps(state) + "\n")
+
+    def _resumed_rows(self) -> int:
+        """Rows a killed run of the same dataset left complete in `self.tmp` (0: start afresh)."""
+        try:
+            state = json.loads((self.tmp / RESUME_FILE).read_text())
+            rows = int(state["rows"])
+            matches = state["info"] == json.loads(json.dumps(asdict(self.info))) and 0 < rows <= self.n
+            size = (self.tmp / "embeddings.npy").stat().st_size
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
+        expected = _npy_offset(self.tmp / "embeddings.npy") + self.n * self.dim * self.dtype.itemsize
+        return rows if matches and size == expected else 0
 
     def append_items(self, chunk: pd.DataFrame, where: tuple[str, int]) -> None:
         """The next items, in row order, streamed into items.parquet (for tables too big to hold).
@@ -305,6 +353,7 @@ class DatasetWriter:
         (self.tmp / "dataset.json").write_text(json.dumps(asdict(self.info), indent=2) + "\n")
         (self.tmp / "index").mkdir()
         fsync_tree(self.tmp)  # every file on disk before the rename makes the dataset visible
+        (self.tmp / RESUME_FILE).unlink(missing_ok=True)  # last: a kill before the rename still resumes
         self.tmp.rename(self.out)
         fsync_directory(self.out.parent)
         return Dataset.open(self.out)
@@ -317,7 +366,7 @@ class DatasetWriter:
         for sink in (self._items_sink, self._concepts_sink):
             if sink is not None:
                 sink.close()
-        if self.tmp.exists():  # finish renames it away; anything else is an abandoned write
+        if self.tmp.exists() and not self.resumable:  # finish renames it away; anything else is an abandoned write
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 

@@ -38,6 +38,8 @@ from sealsearch.errors import InvalidParameterError
 
 UNIT_ROWS = 4_096
 WRITE_UNITS = 16  # units per block handed to the writer (64k rows, ~64 MB at d=256)
+CHECKPOINT_ROWS = UNIT_ROWS * WRITE_UNITS * 16  # ~10^6 rows between fsyncs of a resumable run
+ITEM_ROWS = 1 << 22  # item rows per streamed chunk of items.parquet
 MAX_BACKGROUND_CLUSTERS = 4_096
 BACKGROUND_SPREAD = (0.8, 1.6)  # within-cluster cosine ~0.3-0.6: loose, overlapping in low dim
 CONCEPT_SPREAD = (0.3, 1.8)  # within-concept cosine ~0.2-0.9: from tight to looser than the background
@@ -238,29 +240,47 @@ def build_synthetic_dataset(
     seed: int = 0,
     progress: Progress | None = None,
     fragments: tuple[int, int] | None = None,
+    dtype: str = "float32",
 ) -> Dataset:
     """Generate and write the dataset directory `out` in blocks (never the whole matrix in memory).
 
     Besides the standard layout it holds `concept_meta.parquet` (concept, n_items, prevalence,
-    spread, fragments). Same arguments, same bytes in embeddings.npy.
+    spread, fragments). Same arguments, same bytes in embeddings.npy. `dtype` float16 halves the
+    file (rows are rounded after normalisation).
+
+    Resumable: the rows go into `.OUT.partial` beside `out`, recorded every CHECKPOINT_ROWS rows
+    once they are on disk (`DatasetWriter.checkpoint`); a killed run called again with the same
+    arguments regenerates only the rows after the last checkpoint, and the result is the same
+    bytes as an uninterrupted run (every unit of rows has its own seed). The item table is
+    streamed after the vectors (10^8 string ids would not fit in memory whole).
     """
     plan = plan_synthetic(
         n=n, dim=dim, n_concepts=n_concepts, prevalence=prevalence, test_frac=test_frac, seed=seed, fragments=fragments
     )
-    split = pd.Categorical.from_codes(plan.test.astype(np.int8), categories=["pool", "test"])
     lo, hi = prevalence
     with DatasetWriter(
-        out, n, dim,
+        out, n, dim, dtype=dtype,
         embedder=f"synthetic(concepts={n_concepts}, prevalence={lo}..{hi}, seed={seed}"
         + (f", fragments={fragments[0]}..{fragments[1]})" if fragments else ")"),
-        items=pd.DataFrame({"split": split}),
         concepts=plan.concepts,
         tables={"concept_meta": plan.concept_meta},
         source_label="synthetic embeddings",
+        resumable=True,
     ) as writer:  # fmt: skip
         step = UNIT_ROWS * WRITE_UNITS
-        for start in range(0, n, step):
+        for start in range(writer.written, n, step):
             writer.append(plan.rows(start, min(start + step, n)))
+            if writer.written % CHECKPOINT_ROWS == 0 or writer.written == n:
+                writer.checkpoint()
             if progress:
                 progress(writer.written, n)
+        _stream_items(writer, plan.test)
         return writer.finish()
+
+
+def _stream_items(writer: DatasetWriter, test: np.ndarray) -> None:
+    """The item table (row, id, split) in chunks of ITEM_ROWS rows."""
+    names = np.array(["pool", "test"])
+    for start in range(0, len(test), ITEM_ROWS):
+        split = names[test[start : start + ITEM_ROWS].astype(np.int8)]
+        writer.append_items(pd.DataFrame({"split": split}), ("synthetic items", start))
