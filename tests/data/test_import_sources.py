@@ -14,7 +14,7 @@ from sealsearch.cli import app
 from sealsearch.data import sources
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.importing import import_from
-from sealsearch.data.writer import first_duplicate
+from sealsearch.data.tables import first_duplicate
 
 N, DIM = 50, 6
 

@@ -156,6 +156,29 @@ class SyntheticPlan:
         return block[start - offset : stop - offset]
 
 
+def _cluster_of_member(counts: np.ndarray, fragments: np.ndarray, n_background: int) -> np.ndarray:
+    """The cluster of each concept member (members grouped by concept): a concept's members are
+    dealt round-robin over its fragments, which come after the background clusters."""
+    concept_of_member = np.repeat(np.arange(counts.size), counts)
+    position = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    first_fragment = n_background + np.cumsum(fragments) - fragments
+    return first_fragment[concept_of_member] + position % fragments[concept_of_member]
+
+
+def _concept_meta(names, counts, n: int, spread, offset, fragments) -> pd.DataFrame:
+    """One row per concept: its size, prevalence and the geometry it was drawn with."""
+    return pd.DataFrame(
+        {
+            "concept": names,
+            "n_items": counts,
+            "prevalence": counts / n,
+            "spread": spread,
+            "offset": offset,
+            "fragments": fragments,
+        }
+    )
+
+
 def plan_synthetic(
     *,
     n: int,
@@ -190,12 +213,9 @@ def plan_synthetic(
     if fragments is not None:
         wanted = np.random.default_rng([seed, _LAYOUT_STREAM, 1]).integers(fragments[0], fragments[1] + 1, n_concepts)
     fragments = np.maximum(np.minimum(wanted, counts // MIN_FRAGMENT_ROWS), 1)
-
     members = rng.choice(n, int(counts.sum()), replace=False)  # random order: consecutive slices are random sets
     concept_of_member = np.repeat(np.arange(n_concepts), counts)
-    position = np.arange(len(members)) - np.repeat(np.cumsum(counts) - counts, counts)
-    first_fragment = n_background + np.cumsum(fragments) - fragments
-    cluster_of_member = first_fragment[concept_of_member] + position % fragments[concept_of_member]
+    cluster_of_member = _cluster_of_member(counts, fragments, n_background)
 
     offset = _log_uniform(rng, CONCEPT_OFFSET, n_concepts)
     background_centres = _unit_vectors(rng, n_background, dim)
@@ -215,16 +235,7 @@ def plan_synthetic(
         member_rows=members[order],
         member_cluster=cluster_of_member[order],
         concepts=pd.DataFrame({"row": members[order], "concept": names[concept_of_member[order]]}),
-        concept_meta=pd.DataFrame(
-            {
-                "concept": names,
-                "n_items": counts,
-                "prevalence": counts / n,
-                "spread": concept_spread,
-                "offset": offset,
-                "fragments": fragments,
-            }
-        ),
+        concept_meta=_concept_meta(names, counts, n, concept_spread, offset, fragments),
         test=rng.random(n) < test_frac,
     )
 
