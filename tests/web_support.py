@@ -108,6 +108,20 @@ class Server:
         self.kill(signal.SIGTERM)
 
 
+@contextmanager
+def served_text_project(root: Path) -> Iterator[Server]:
+    """A project over `make_text_dataset` under `root`, served by a real `seals serve`; the server's
+    `dogs` holds the ids of the "dog" concept (what a test labels positive)."""
+    from sealsearch.sessions import Project
+
+    dataset = make_text_dataset(root / "texts")
+    Project.init(root / "project", dataset=dataset.path).close()
+    dogs = set(dataset.items["id"].iloc[dataset.concept_rows("dog")])
+    with Server(root / "project") as running:
+        running.dogs = dogs
+        yield running
+
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from sealsearch.sessions import Project
-from web_support import CHROMIUM, Server, chromium_page, make_text_dataset
+from web_support import CHROMIUM, Server, chromium_page, make_text_dataset, served_text_project
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "labeling.png"
 
@@ -29,12 +29,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("browser")
-    dataset = make_text_dataset(root / "texts")
-    Project.init(root / "project", dataset=dataset.path).close()
-    dogs = set(dataset.items["id"].iloc[dataset.concept_rows("dog")])
-    with Server(root / "project") as running:
-        running.dogs = dogs
+    with served_text_project(tmp_path_factory.mktemp("browser")) as running:
         yield running
 
 
@@ -176,7 +171,7 @@ def media_server(tmp_path_factory, server):
     (root / "evil.svg").write_text(EVIL_SVG)
     dataset = make_text_dataset(root / "texts")
     Project.init(root / "project", dataset=dataset.path).close()
-    with Server(root / "project", "--media", str(root)) as running:
+    with Server(root / "project", "--media-root", str(root)) as running:
         yield running
 
 

@@ -9,8 +9,7 @@ import httpx
 import pytest
 from test_web_browser import wait_until
 
-from sealsearch.sessions import Project
-from web_support import CHROMIUM, Server, chromium_page, make_text_dataset
+from web_support import CHROMIUM, chromium_page, served_text_project
 
 pytestmark = [
     pytest.mark.browser,
@@ -20,12 +19,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("day")
-    dataset = make_text_dataset(root / "texts")
-    Project.init(root / "project", dataset=dataset.path).close()
-    dogs = set(dataset.items["id"].iloc[dataset.concept_rows("dog")])
-    with Server(root / "project") as running:
-        running.dogs = dogs
+    with served_text_project(tmp_path_factory.mktemp("day")) as running:
         yield running
 
 
