@@ -148,3 +148,28 @@ def test_a_second_a_shows_the_pending_audit_instead_of_drawing_more(page, server
     again = page.eval_on_selector_all("#audit-grid .card", "cards => cards.map(c => c.dataset.id)")
     assert again == drawn  # the same items, none drawn on top of them
     wait_until(page, "n => document.querySelector('#est-audit').textContent.endsWith(n + ' pending')", len(drawn))
+
+
+def test_the_page_records_the_two_waits_a_labeler_feels(page, server):
+    """The waits bench/labeling_latency.py --browser reports are the page's own User Timing measures:
+    one "seals:label-ack" per acknowledged label, one "seals:next-batch" per batch decided (by its
+    last label, or early by Enter), each from the key press to the answer on the screen."""
+    durations = "name => performance.getEntriesByName(name).map(e => e.duration)"
+    ids = open_concept(page, server, "dog-waits")
+    page.focus("#grid .card")
+    for item_id in ids:
+        page.keyboard.press("y" if item_id in server.dogs else "n")
+    wait_until(page, "first => document.querySelector('#grid .card')?.dataset.id !== first", ids[0])
+    wait_until(page, "() => performance.getEntriesByName('seals:next-batch').length === 1")
+    acks = page.evaluate(durations, "seals:label-ack")
+    assert len(acks) == len(ids) and all(ms > 0 for ms in acks), acks
+    second = page.eval_on_selector_all("#grid .card", "cards => cards.map(c => c.dataset.id)")
+    page.keyboard.press("y" if second[0] in server.dogs else "n")
+    wait_until(page, "n => performance.getEntriesByName('seals:label-ack').length === n", len(ids) + 1)
+    page.keyboard.press("Enter")  # a new batch early: the second wait, from this key press
+    wait_until(page, "() => performance.getEntriesByName('seals:next-batch').length === 2")
+    waits = page.evaluate(durations, "seals:next-batch")
+    assert (
+        all(ms > 0 for ms in waits)
+        and page.eval_on_selector_all("#grid .card", "cards => cards.map(c => c.dataset.id)") != second
+    )

@@ -18,7 +18,16 @@ const labeler = () => labelerInput.value.trim() || "me";
 
 // Label POSTs go one after another, so the server records them in the order they were given
 // (undo takes back the latest one).
-const state = { batch: null, pending: new Set(), view: "batch", statsSeq: 0, chain: Promise.resolve(), loading: false };
+const state = { batch: null, pending: new Set(), view: "batch", statsSeq: 0, chain: Promise.resolve(), loading: false, waitFrom: null,
+  statsBusy: false, statsAgain: false };
+
+// The two waits a labeler feels, recorded as User Timing measures (performance.getEntriesByName)
+// for bench/labeling_latency.py --browser and the browser tests: "seals:label-ack" from a label's
+// key press or click to its acknowledgement, "seals:next-batch" from the label that decides a
+// batch (or Enter) to the next batch drawn on the screen (the animation frame after it is in place).
+function measureFrom(name, start) {
+  requestAnimationFrame(() => performance.measure(name, { start, end: performance.now() }));
+}
 const grids = { batch: "grid", search: "search-grid", top: "top-grid", audit: "audit-grid" };
 const auditButton = document.getElementById("audit-btn");
 
@@ -48,6 +57,7 @@ function updateSubmit() {
 
 async function sendLabel(item, label, card, batch) {
   const previous = card.dataset.label || null;
+  const given = performance.now();
   markCard(card, label, "pending");
   const body = { labeler: labeler(), labels: [{ id: item.id, label }], batch };
   const request = state.chain.catch(() => null).then(() => api(conceptUrl(concept, "/labels"), { method: "POST", body }));
@@ -57,6 +67,7 @@ async function sendLabel(item, label, card, batch) {
   try {
     await request;
     markCard(card, label, "saved");
+    measureFrom("seals:label-ack", given);
     for (const other of document.querySelectorAll(".card")) {  // the same item in another grid (a batch item found by search)
       if (other !== card && other.dataset.id === item.id) markCard(other, label, "saved");
     }
@@ -71,11 +82,12 @@ async function sendLabel(item, label, card, batch) {
   } finally {
     state.pending.delete(request);
     updateSubmit();
-    loadHistory();
-    loadStats();  // counts and the chart follow every acknowledged label, not only whole batches
     // a batch completes whichever grid its last item was labeled in (search, audit): the server has
-    // closed the round, and the next batch comes by itself
+    // closed the round, and the next batch comes by itself (with the history and then the counts,
+    // so no other request stands in its way); otherwise the counts and the chart follow every
+    // acknowledged label, not only whole batches
     if (state.batch && state.batch.batch !== null && batchDecided()) advance(false);
+    else { loadHistory(); loadStats(); }
   }
 }
 
@@ -88,7 +100,9 @@ function focusNextUndecided(card) {
 
 function onLabel(batchNumber) {
   return (item, label, card) => {
+    const wasOpen = cards(card.parentElement).some((c) => !c.dataset.label);
     sendLabel(item, label, card, batchNumber);
+    if (wasOpen && cards(card.parentElement).every((c) => c.dataset.label)) state.waitFrom = performance.now();
     focusNextUndecided(card);
   };
 }
@@ -120,6 +134,7 @@ async function loadBatch(fresh = false) {
     const known = Object.fromEntries(history.labels.map((row) => [row.id, row.label]));
     const grid = document.getElementById("grid");
     fillGrid(grid, batch.items, onLabel(batch.batch), known);
+    if (state.waitFrom !== null) { measureFrom("seals:next-batch", state.waitFrom); state.waitFrom = null; }
     document.getElementById("mode").textContent = `${batch.mode} mode`;
     document.getElementById("empty").hidden = batch.items.length > 0;
     if (!batch.items.length) document.getElementById("batch-status").textContent = "";
@@ -147,7 +162,10 @@ async function advance(fresh) {
   loadStats();
 }
 
-function nextBatch() { advance(true); }
+function nextBatch() {
+  if (!state.loading) state.waitFrom = performance.now();
+  advance(true);
+}
 
 // Undo takes back the labeler's latest label wherever it was given; the page says which one, in
 // words, and when the item is no longer shown (its batch has closed) says that too.
@@ -220,6 +238,10 @@ function drawChart(curve) {
 }
 
 async function loadStats() {
+  // One /stats in flight at a time: labels given meanwhile ask for one more when it is back, so
+  // quick labeling does not queue a /stats per label in front of the next batch.
+  if (state.statsBusy) { state.statsAgain = true; return; }
+  state.statsBusy = true;
   const seq = ++state.statsSeq;  // a slower, older answer must not overwrite a newer one
   try {
     const s = await api(conceptUrl(concept, "/stats"));
@@ -236,7 +258,10 @@ async function loadStats() {
     showTextSearch(s.text_search);
     drawChart(s.curve || []);
     renderEstimate(s.estimate || null, s.rounds > 0);
-  } catch (error) { showError(error); }
+  } catch (error) { showError(error); } finally {
+    state.statsBusy = false;
+    if (state.statsAgain) { state.statsAgain = false; loadStats(); }
+  }
 }
 
 // The text model loads in the background at server start: until it is ready, text search says
