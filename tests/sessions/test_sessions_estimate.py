@@ -119,3 +119,36 @@ def test_rows_of_an_open_batch_held_out_of_an_audit_count_once_labeled(tmp_path,
         base_done, slack_done = base_and_slack()
         assert (slack_done == 0).all()
         assert (base_done - base_open == sum(i["row"] in rare for i in held)).all()
+
+
+def test_the_estimate_scans_the_pool_outside_the_lock_so_the_next_batch_never_waits_for_it(tmp_path, dataset):
+    """/stats scans the whole pool once per model (tens of seconds at 10^8); a batch asked for
+    meanwhile is handed out at once, and the estimate then comes from the scan, unchanged."""
+    import threading
+
+    with Project.init(tmp_path / "proj", dataset.path) as project:
+        c, _ = _with_bobs_batch_open(project, dataset)
+        expected = c.stats()["estimate"]  # the scan of this model, cached
+        model = c._synced_model(record=False)
+        model._scored = None  # forget it: the next stats scans again
+        scanning, release = threading.Event(), threading.Event()
+        scan = model.score_pool
+
+        def slow_scan(fitted):
+            scanning.set()
+            release.wait(30)
+            return scan(fitted)
+
+        model.score_pool = slow_scan
+        answers = []
+        reader = threading.Thread(target=lambda: answers.append(c.stats()))
+        reader.start()
+        assert scanning.wait(30)
+        labeler = threading.Thread(target=c.next_batch, args=("carol",))
+        labeler.start()
+        labeler.join(10)
+        done_while_scanning = not labeler.is_alive()
+        release.set()
+        reader.join(30)
+        assert done_while_scanning  # the batch did not wait for the scan
+        assert answers and answers[0]["estimate"]["positives"] == pytest.approx(expected["positives"])

@@ -83,9 +83,21 @@ def _decided(effective: dict[int, Event], row: int) -> bool:
     return row in effective and effective[row].label in ("positive", "negative")
 
 
-def _unlabeled(ctx: AuditContext, effective: dict[int, Event]) -> np.ndarray:
+def _in_pool(ctx: AuditContext, rows: np.ndarray) -> np.ndarray:
+    """Which `rows` lie in the (sorted) pool: O(len(rows) log pool), no set of the whole pool."""
+    rows = np.asarray(rows, dtype=np.int64)
+    at = np.searchsorted(ctx.pool, rows)
+    return (at < ctx.pool.size) & (ctx.pool[np.minimum(at, ctx.pool.size - 1)] == rows) if ctx.pool.size else rows < 0
+
+
+def _unlabeled_mask(ctx: AuditContext, effective: dict[int, Event]) -> np.ndarray:
+    """Over `ctx.pool`: True where the row has no positive/negative label."""
     decided = np.array([r for r in effective if _decided(effective, r)], dtype=np.int64)
-    return ctx.pool[~np.isin(ctx.pool, decided)] if decided.size else ctx.pool
+    mask = np.ones(ctx.pool.size, dtype=bool)
+    if decided.size:
+        decided = decided[_in_pool(ctx, decided)]
+        mask[np.searchsorted(ctx.pool, decided)] = False
+    return mask
 
 
 def draw(
@@ -99,13 +111,15 @@ def draw(
     """n audit draws (with replacement) from the unlabeled pool outside open batches, recorded in
     the project file; returns their distinct rows in draw order (random, not grouped by row)."""
     audit.refresh(ctx)
-    unlabeled = _unlabeled(ctx, effective)
+    mask = _unlabeled_mask(ctx, effective)
     if ctx.leased:
-        unlabeled = unlabeled[~np.isin(unlabeled, np.fromiter(ctx.leased, dtype=np.int64))]
+        leased = np.fromiter(ctx.leased, dtype=np.int64)
+        mask[np.searchsorted(ctx.pool, leased[_in_pool(ctx, leased)])] = False
+    unlabeled = ctx.pool[mask]
     if unlabeled.size == 0 or n <= 0:
         return np.empty(0, dtype=np.int64)
     rng = np.random.default_rng([ctx.seed, len(effective), len(audit.draws), 13])
-    q = audit_distribution(model.loop.predict_proba(unlabeled))
+    q = audit_distribution(model.pool_scores()[mask])  # the model's pool scores, scanned once per model
     picks = rng.choice(unlabeled.size, size=n, replace=True, p=q)
     rows, q = unlabeled[picks], q[picks]
     audit.outside.update(rows[~np.isin(rows, model.loop.pool.candidates())].tolist())
@@ -120,11 +134,12 @@ def _log(ctx: AuditContext, effective: dict[int, Event], audit: SessionAudit) ->
     """The answered draws as an AuditLog, one record per draw time (one audit call)."""
     log = AuditLog()
     answered = [(r, q, c) for r, q, c in audit.draws if _decided(effective, r)]
+    if not answered:
+        return log
     leases = ctx.store.query(
         "SELECT i.row AS row, b.created AS created, i.lease_until AS until FROM batch_items i "
         "JOIN batches b ON i.batch_id = b.id WHERE b.concept_id = ?", (ctx.concept_id,)
     )  # fmt: skip
-    pool = set(ctx.pool.tolist())
     outside = np.fromiter(audit.outside, dtype=np.int64, count=len(audit.outside))
     for created in sorted({c for _, _, c in answered}):
         rows = np.array([r for r, _, c in answered if c == created], dtype=np.int64)
@@ -133,10 +148,11 @@ def _log(ctx: AuditContext, effective: dict[int, Event], audit: SessionAudit) ->
         # rows in an open batch then; their current labels are the base, unknown ones the slack
         taken = {r for r, t in ctx.first_decided.items() if t < created}
         taken |= {int(x["row"]) for x in leases if x["created"] <= created < x["until"]}
-        taken &= pool
+        taken_rows = np.fromiter(taken, dtype=np.int64, count=len(taken))
+        taken = set(taken_rows[_in_pool(ctx, taken_rows)].tolist())
         found_before = sum(_decided(effective, r) and effective[r].label == "positive" for r in taken)
         unknown = sum(not _decided(effective, r) for r in taken)
-        draws = AuditDraws.hansen_hurwitz(rows, q, max(len(pool) - len(taken), 1))
+        draws = AuditDraws.hansen_hurwitz(rows, q, max(ctx.pool.size - len(taken), 1))
         labels = {int(r): int(effective[int(r)].label == "positive") for r in rows.tolist()}
         log.record(draws, found_before, labels, ~np.isin(rows, outside), unknown=unknown)
     return log
@@ -158,17 +174,21 @@ def pending_items(session: _PendingAudit) -> list[dict[str, Any]]:
 
 
 def estimate(
-    ctx: AuditContext, effective: dict[int, Event], model: ConceptModel | None, audit: SessionAudit
-) -> dict[str, Any] | None:
-    """The estimate dict documented in docs/labeling.md ("Recall estimate"); None before any model."""
+    ctx: AuditContext, effective: dict[int, Event], model: ConceptModel | None, audit: SessionAudit,
+    pool_scores: np.ndarray | None = None,
+) -> dict[str, Any] | None:  # fmt: skip
+    """The estimate dict documented in docs/labeling.md ("Recall estimate"); None before any model.
+    `pool_scores` (P(positive) over `ctx.pool`, default `model.pool_scores()`) lets the caller scan
+    the pool outside the session's lock."""
     if model is None:
         return None
     audit.refresh(ctx)
     pending = pending_rows(ctx, effective).size
-    in_pool = np.isin(np.array(list(effective), dtype=np.int64), ctx.pool)
-    rows = np.array(list(effective), dtype=np.int64)[in_pool]
+    rows = np.array(list(effective), dtype=np.int64)
+    rows = rows[_in_pool(ctx, rows)]
     found = sum(effective[int(r)].label == "positive" for r in rows.tolist())
-    unlabeled = _unlabeled(ctx, effective)
+    mask = _unlabeled_mask(ctx, effective)
+    unlabeled_count = int(mask.sum())
     log = _log(ctx, effective, audit)
     if not log.n_draws and np.unique(model.loop.labels).size < 2:
         # One class learned: the cold-start similarity score is no probability, and summing it over
@@ -181,11 +201,11 @@ def estimate(
             "audit_pending": pending, "text": "label the audit items to estimate how many positives are left",
             "guarantee": "none yet", "unreached": 0, "certificate": None,
         }  # fmt: skip
-    proba = model.loop.predict_proba(unlabeled)
+    proba = (model.pool_scores() if pool_scores is None else pool_scores)[mask]
     if log.n_draws:
-        result = audit_estimate(log, found, unlabeled.size, model_positives=found + float(proba.sum()))
+        result = audit_estimate(log, found, unlabeled_count, model_positives=found + float(proba.sum()))
     else:
         result = model_estimate(found, proba)
-    plan = certificate_plan(CERTIFY_TARGET, 0.95, result.positives, ctx.pool.size, unlabeled.size)
+    plan = certificate_plan(CERTIFY_TARGET, 0.95, result.positives, ctx.pool.size, unlabeled_count)
     return {**result.as_dict(), "audit_pending": pending, "certificate": plan.text,
             "certificate_labels": plan.labels}  # fmt: skip

@@ -70,11 +70,18 @@ class ConceptModel:
         seconds while masking labeled rows out of a cached array takes milliseconds. The cache is
         keyed on the model object itself (a new `fit` makes a new one), so it is never stale.
         """
-        model = self.loop.fit()
-        if self._scored is None or self._scored[0] is not model:
-            scores = self.loop.predict_proba(self.dataset.split_rows("pool"))
-            self._scored = (model, scores)
-        return self._scored[1]
+        return self.score_pool(self.loop.fit())
+
+    def score_pool(self, fitted: object) -> np.ndarray:
+        """`pool_scores()` under `fitted` (a model `loop.fit()` returned), cached the same way.
+        Callable without the session's lock: a scan of a 10^8 pool takes tens of seconds, and
+        labeling must go on meanwhile (later fits make new models and never touch `fitted`)."""
+        scored = self._scored
+        if scored is not None and scored[0] is fitted:
+            return scored[1]
+        scores = self.loop.predict_proba(self.dataset.split_rows("pool"), model=fitted)
+        self._scored = (fitted, scores)
+        return scores
 
     def _replayed(self, labels: TrainingLabels, skipped: set[int]) -> ActiveLoop:
         """A fresh loop told `labels` round by round, then skipping `skipped`."""
