@@ -15,6 +15,7 @@ memory cgroup (so every limit above it still holds), which is removed afterwards
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -51,6 +52,10 @@ def main() -> None:
         code = subprocess.run(command).returncode
         peak = int((group / "memory.max_usage_in_bytes").read_text())
         print(f"peak usage charged to the cgroup (RSS + page cache): {peak / 2**20:,.0f} MB", flush=True)
+        # this small process forked the command, so its ru_maxrss is the command's own (a process
+        # forked from a big one starts its maximum at that one's size)
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"peak RSS of the command: {rss:,.0f} MB", flush=True)
     finally:
         (parent / "cgroup.procs").write_text(str(os.getpid()))
         group.rmdir()

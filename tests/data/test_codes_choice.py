@@ -68,6 +68,53 @@ def test_available_memory_reads_meminfo_and_the_cgroup_limit(tmp_path):
     assert available_memory(tmp_path) == GB // 2 - GB // 8
 
 
+def _fake_machine(root, cgroup_lines: str):
+    """A fake /proc (20 GB MemAvailable, this process's /proc/self/cgroup) under root."""
+    (root / "proc/self").mkdir(parents=True)
+    (root / "proc/meminfo").write_text("MemTotal: 24000000 kB\nMemAvailable:   20000000 kB\n")
+    (root / "proc/self/cgroup").write_text(cgroup_lines)
+    return 20000000 * 1024
+
+
+def _cgroup(folder, limit_name, limit, usage_name, usage):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / limit_name).write_text(f"{limit}\n")
+    (folder / usage_name).write_text(f"{usage}\n")
+
+
+def test_available_memory_reads_a_nested_v1_cgroup_and_its_ancestors(tmp_path):
+    # as bench/memlimit.py places a command here: a child of the process's own memory cgroup
+    _fake_machine(tmp_path, "4:memory:/process_api/abc/child\n3:cpuset:/\n0::/\n")
+    v1 = tmp_path / "sys/fs/cgroup/memory"
+    _cgroup(v1, "memory.limit_in_bytes", 2**63 - 4096, "memory.usage_in_bytes", 8 * GB)  # the root: no limit
+    _cgroup(v1 / "process_api/abc", "memory.limit_in_bytes", 2**63 - 4096, "memory.usage_in_bytes", GB)
+    _cgroup(v1 / "process_api/abc/child", "memory.limit_in_bytes", 2 * GB, "memory.usage_in_bytes", GB // 4)
+    assert available_memory(tmp_path) == 2 * GB - GB // 4
+    # an ancestor with less room left than the child's own limit gives is the tighter one
+    _cgroup(v1 / "process_api", "memory.limit_in_bytes", 3 * GB, "memory.usage_in_bytes", 2 * GB)
+    assert available_memory(tmp_path) == GB
+
+
+def test_available_memory_reads_a_nested_v2_cgroup_and_its_ancestors(tmp_path):
+    _fake_machine(tmp_path, "0::/user.slice/job.scope\n")
+    v2 = tmp_path / "sys/fs/cgroup"
+    _cgroup(v2 / "user.slice", "memory.max", "max", "memory.current", 4 * GB)
+    _cgroup(v2 / "user.slice/job.scope", "memory.max", GB, "memory.current", GB // 8)
+    assert available_memory(tmp_path) == GB - GB // 8
+    _cgroup(v2 / "user.slice", "memory.max", 5 * GB, "memory.current", 4 * GB + GB // 2)
+    assert available_memory(tmp_path) == GB // 2
+
+
+def test_available_memory_without_any_limit_is_meminfo(tmp_path):
+    meminfo = _fake_machine(tmp_path, "4:memory:/process_api/abc\n0::/\n")
+    _cgroup(tmp_path / "sys/fs/cgroup/memory/process_api/abc", "memory.limit_in_bytes", 2**63 - 4096,
+            "memory.usage_in_bytes", GB)  # fmt: skip
+    _cgroup(tmp_path / "sys/fs/cgroup", "memory.max", "max", "memory.current", GB)
+    assert available_memory(tmp_path) == meminfo
+    (tmp_path / "proc/self/cgroup").write_text("4:memory:/gone/elsewhere\n")  # a path this /sys lacks
+    assert available_memory(tmp_path) == meminfo
+
+
 def test_decide_and_open_codes_follow_the_mode(dataset):
     embeddings = dataset.path / "embeddings.npy"
     size = embeddings.stat().st_size

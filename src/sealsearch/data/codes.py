@@ -175,17 +175,44 @@ def choose_codes(file_bytes: int, available_bytes: int) -> str:
 
 def available_memory(root: Path = Path("/")) -> int:
     """Bytes this process may still take: `MemAvailable` of /proc/meminfo, lowered to the room
-    left under a cgroup memory limit (v2 `memory.max` - `memory.current`, or v1
+    left under every cgroup memory limit that holds it (v2 `memory.max` - `memory.current`, or v1
     `memory.limit_in_bytes` - `memory.usage_in_bytes`), since a cgroup charges page cache too.
-    `root` lets tests point it at a fake /proc and /sys."""
+    The limits read are those of the process's own cgroup (/proc/self/cgroup: the v1 `memory`
+    line, the v2 `0::` line) and of each of its ancestors, whose limits hold as well, down to
+    the hierarchy's root (all a namespaced container sees of its own limit). `root` lets tests
+    point it at a fake /proc and /sys."""
     available = _meminfo_available(root / "proc/meminfo")
-    v1 = ("memory.limit_in_bytes", "memory.usage_in_bytes")
-    for limit_name, usage_name in (("memory.max", "memory.current"), v1):
-        for folder in (root / "sys/fs/cgroup", root / "sys/fs/cgroup/memory"):
-            limit, usage = _read_int(folder / limit_name), _read_int(folder / usage_name)
-            if limit is not None and usage is not None and limit < 2**60:  # v1 "no limit" is ~2^63
-                available = min(available, max(limit - usage, 0))
+    for folder, (limit_name, usage_name) in _cgroup_folders(root):
+        limit, usage = _read_int(folder / limit_name), _read_int(folder / usage_name)
+        if limit is not None and usage is not None and limit < 2**60:  # v1 "no limit" is ~2^63
+            available = min(available, max(limit - usage, 0))
     return available
+
+
+_V2_FILES = ("memory.max", "memory.current")
+_V1_FILES = ("memory.limit_in_bytes", "memory.usage_in_bytes")
+
+
+def _cgroup_folders(root: Path) -> list[tuple[Path, tuple[str, str]]]:
+    """(folder, (limit file, usage file)) of the process's memory cgroups and their ancestors, v2
+    under sys/fs/cgroup and v1 under sys/fs/cgroup/memory, each hierarchy's root always included."""
+    hierarchies = {"v2": (root / "sys/fs/cgroup", _V2_FILES), "v1": (root / "sys/fs/cgroup/memory", _V1_FILES)}
+    own = {"v2": "/", "v1": "/"}
+    try:
+        lines = (root / "proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        hierarchy, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if hierarchy == "0" and not controllers:
+            own["v2"] = path
+        elif "memory" in controllers.split(","):
+            own["v1"] = path
+    folders = []
+    for name, (base, files) in hierarchies.items():
+        parts = [part for part in own[name].split("/") if part and part not in (".", "..")]
+        folders += [(base.joinpath(*parts[:depth]), files) for depth in range(len(parts), -1, -1)]
+    return folders
 
 
 def _meminfo_available(path: Path) -> int:
