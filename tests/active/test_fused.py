@@ -210,3 +210,25 @@ def test_the_fused_form_is_the_strategys_declaration_not_its_function():
         Strategy("k", kcenter_greedy, kind="selector", fused="entropy")
     with pytest.raises(InvalidParameterError, match="fused must be None"):
         Strategy("x", maxent, fused="nonsense")
+
+
+def test_proba_function_is_positive_proba_for_every_learner():
+    """The pool scan's block scorer: the linear shortcut where a model has one (labels 1/0 in either
+    class order, float16 blocks too), sklearn's own predict_proba for the rest."""
+    from sealsearch.active.learner import proba_function
+
+    rng = np.random.default_rng(2)
+    X = unit(rng, 300, 16)
+    y = (X[:, 0] + 0.3 * X[:, 1] > 0).astype(int)
+    models = [
+        LogisticRegression().fit(X, y),
+        LogisticRegression().fit(X, 1 - y),
+        SGDClassifier(loss="log_loss", random_state=0).fit(X, y),
+        SGDClassifier(loss="modified_huber", random_state=0).fit(X, y),
+        SimilarityModel().fit(X[y == 1], np.ones(int(y.sum()), dtype=int)),
+        RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y),
+    ]
+    for model in models:
+        for block in (X, X.astype(np.float16)):
+            got = proba_function(model)(block)
+            np.testing.assert_allclose(got, positive_proba(model, block), rtol=1e-5, atol=1e-6, err_msg=repr(model))

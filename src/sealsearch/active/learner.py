@@ -71,6 +71,22 @@ def positive_proba(model: BaseEstimator, X: np.ndarray) -> np.ndarray:
         return model.predict_proba(X)[:, column]
 
 
+def proba_function(model: BaseEstimator) -> Callable[[np.ndarray], np.ndarray]:
+    """`positive_proba(model, block)` as a function of a block of rows, through `linear_form` when
+    the model has one: one float32 product per block instead of sklearn's validation, float64
+    copy and two-column output, which dominate a scan of a whole pool (the recall estimate, "what
+    the model finds"). The values agree with `positive_proba` to float32 precision."""
+    form = linear_form(model)
+    if form is None:
+        return lambda X: positive_proba(model, X)
+
+    def proba(X: np.ndarray) -> np.ndarray:
+        z = np.asarray(X, dtype=np.float32) @ form.weights
+        return form.link(z.astype(np.float64) + form.intercept)
+
+    return proba
+
+
 @dataclass(frozen=True)
 class LinearForm:
     """A model whose P(positive | x) is `link(x · weights + intercept)`: what fused scoring needs.

@@ -33,7 +33,7 @@ from sealsearch.active.hygiene import (
     rows_outside,
     sorted_unique,
 )
-from sealsearch.active.learner import default_learner, fit_learner, positive_proba
+from sealsearch.active.learner import default_learner, fit_learner, positive_proba, proba_function
 from sealsearch.active.members import capabilities_of
 from sealsearch.active.pools import CandidatePool
 from sealsearch.active.strategies import (
@@ -299,7 +299,7 @@ class ActiveLoop:
             raise InvalidParameterError(f"rows must lie in 0..{self.embeddings.n - 1}")
         model = self.fit() if model is None else model
         with single_threaded_blas():
-            return score_rows(self.embeddings, rows, lambda v: positive_proba(model, v))
+            return score_rows(self.embeddings, rows, proba_function(model))
 
     # -- selection -----------------------------------------------------------------------
     def ask(self, n: int | None = None) -> Batch:

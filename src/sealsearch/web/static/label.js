@@ -128,7 +128,7 @@ async function loadBatch(fresh = false) {
     const body = fresh ? { labeler: labeler(), new: true } : { labeler: labeler() };
     const [batch, history] = await Promise.all([
       api(conceptUrl(concept, "/batch"), { method: "POST", body }),
-      api(conceptUrl(concept, "/labels?n=1000")),
+      api(conceptUrl(concept, "/labels?n=15")),  // the recent-labels list (batch items come undecided)
     ]);
     state.batch = batch;
     const known = Object.fromEntries(history.labels.map((row) => [row.id, row.label]));
