@@ -152,3 +152,39 @@ def test_the_estimate_scans_the_pool_outside_the_lock_so_the_next_batch_never_wa
         reader.join(30)
         assert done_while_scanning  # the batch did not wait for the scan
         assert answers and answers[0]["estimate"]["positives"] == pytest.approx(expected["positives"])
+
+
+def test_a_large_pool_is_scored_for_the_estimate_in_the_background(tmp_path, dataset, monkeypatch):
+    """Above INLINE_SCAN_ROWS /stats never scans the pool itself: it starts one background scan and
+    answers at once, with no estimate (the first model) or the last model's (marked updating)."""
+    import time
+
+    import sealsearch.sessions.replay as replay
+
+    monkeypatch.setattr(replay, "INLINE_SCAN_ROWS", 0)  # every pool counts as large
+    rare = set(dataset.concept_rows("rare").tolist())
+    with Project.init(tmp_path / "proj", dataset.path) as project:
+        c, _ = _with_bobs_batch_open(project, dataset)
+        first = c.stats()
+        assert first["estimate"] is None and first["estimate_updating"]
+
+        def settled() -> dict:
+            for _ in range(300):
+                answer = c.stats()
+                if not answer["estimate_updating"]:
+                    return answer
+                time.sleep(0.05)
+            raise AssertionError("the background scan never ended")
+
+        ready = settled()
+        assert ready["estimate"] is not None and not ready["estimate"]["updating"]
+        batch = c.next_batch("alice")
+        c.label("alice", [(i["id"], "positive" if i["row"] in rare else "negative") for i in batch["items"]])
+        c.next_batch("alice")  # the round is learned: a new model
+        behind = c.stats()
+        if behind["estimate_updating"]:  # the scan may already have ended on a fast machine
+            assert behind["estimate"]["updating"] and "being scored" in behind["estimate"]["text"]
+        fresh = settled()["estimate"]
+        monkeypatch.setattr(replay, "INLINE_SCAN_ROWS", 10**12)  # the same model, scanned in the request
+        c._synced_model(record=False)._scored = None
+        assert c.stats()["estimate"]["positives"] == pytest.approx(fresh["positives"])

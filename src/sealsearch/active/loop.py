@@ -289,17 +289,20 @@ class ActiveLoop:
             raise InvalidParameterError("the model is not trained yet: call fit() (ask() and predict_proba() do)")
         return self._model
 
-    def predict_proba(self, rows: np.ndarray, model: BaseEstimator | None = None) -> np.ndarray:
+    def predict_proba(
+        self, rows: np.ndarray, model: BaseEstimator | None = None, *, workers: int | None = None
+    ) -> np.ndarray:
         """P(positive) for arbitrary rows, in blocks (sealsearch.data.scan) so huge row sets stay
         within memory. Trains first (`fit`) when the labels changed, unless `model` (a fitted
         learner this loop returned earlier) is given: later fits never change a fitted model, so
-        scoring with it is safe while the loop goes on learning in another thread."""
+        scoring with it is safe while the loop goes on learning in another thread. `workers`: scan
+        threads (default: one per core)."""
         rows = as_rows(rows)
         if rows.size and (rows.min() < 0 or rows.max() >= self.embeddings.n):
             raise InvalidParameterError(f"rows must lie in 0..{self.embeddings.n - 1}")
         model = self.fit() if model is None else model
         with single_threaded_blas():
-            return score_rows(self.embeddings, rows, proba_function(model))
+            return score_rows(self.embeddings, rows, proba_function(model), workers=workers)
 
     # -- selection -----------------------------------------------------------------------
     def ask(self, n: int | None = None) -> Batch:

@@ -13,6 +13,9 @@ afterwards hold the same loop and propose the same next batch, whatever the stra
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +47,9 @@ class ConceptSettings:
     created: float
 
 
+INLINE_SCAN_ROWS = 2_000_000  # pools this large are scored for the estimate in the background
+
+
 class ConceptModel:
     """The loop of one concept and the labels and skips it has been told."""
 
@@ -61,6 +67,9 @@ class ConceptModel:
         self.skipped: set[int] = set()
         self.rebuilds = 0
         self._scored: tuple[object, np.ndarray] | None = None
+        self._scan_lock = threading.Lock()
+        self._scanning: threading.Thread | None = None
+        self._scan_next: object | None = None
 
     def pool_scores(self) -> np.ndarray:
         """P(positive) of every pool row (in `split_rows("pool")` order) under the current model.
@@ -71,6 +80,35 @@ class ConceptModel:
         keyed on the model object itself (a new `fit` makes a new one), so it is never stale.
         """
         return self.score_pool(self.loop.fit())
+
+    def latest_pool_scores(self, fitted: object) -> tuple[np.ndarray | None, bool]:
+        """(scores, current) for the recall estimate: `fitted`'s pool scores when they exist, or
+        when the pool is small enough to scan now (below INLINE_SCAN_ROWS: ~0.3 s at 10^6).
+        Above it a scan takes seconds (10^7) to tens of seconds (10^8), so it runs in one
+        background thread, on one core at the lowest CPU priority, and until it ends the last
+        model's scores stand in (current=False; None before the first scan ends): labeling keeps
+        the machine, and the estimate follows a round behind."""
+        scored = self._scored
+        if scored is not None and scored[0] is fitted:
+            return scored[1], True
+        if self.dataset.split_rows("pool").size < INLINE_SCAN_ROWS:
+            return self.score_pool(fitted), True
+        with self._scan_lock:
+            if self._scanning is not None and self._scanning.is_alive():
+                self._scan_next = fitted  # scanned when the running scan ends (only the newest waits)
+            else:
+                self._scanning = threading.Thread(target=self._scan, args=(fitted,), daemon=True, name="seals-scan")
+                self._scanning.start()
+        return (scored[1] if scored is not None else None), False
+
+    def _scan(self, fitted: object) -> None:
+        with contextlib.suppress(AttributeError, OSError):  # Linux: a thread's own nice value (by its native id)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        while fitted is not None:
+            scores = self.loop.predict_proba(self.dataset.split_rows("pool"), model=fitted, workers=1)
+            with self._scan_lock:
+                self._scored = (fitted, scores)
+                fitted, self._scan_next = self._scan_next, None
 
     def score_pool(self, fitted: object) -> np.ndarray:
         """`pool_scores()` under `fitted` (a model `loop.fit()` returned), cached the same way.

@@ -50,19 +50,28 @@ class ConceptResults:
         # The estimate sums the model's scores over the whole pool: one scan per trained model
         # (cached), done outside the lock, so labels and the next batch never wait behind it
         # (at 10^6 it takes ~0.3 s, at 10^8 tens of seconds; the page asks for stats after labels).
+        # Pools above INLINE_SCAN_ROWS are scanned in the background: the estimate may then be the
+        # last model's ("updating"), or absent until the first scan ends.
         with self._lock:
             _, model = self._learned()
             fitted = model.loop.fit() if model is not None else None
-        scores = model.score_pool(fitted) if model is not None else None
+        scores, current = model.latest_pool_scores(fitted) if model is not None else (None, True)
         with self._lock:
             effective, model = self._learned()
             found = insight.stats(self.project.dataset, effective, model, self.rounds, self.wait_ms)
-            if model is not None and scores is None:  # the first model arrived meanwhile
-                scores = model.pool_scores()
-            estimate = estimating.estimate(self._audit_context(), effective, model, self._audit, scores)
+            if model is not None and scores is None and current:  # the first model arrived meanwhile
+                scores, current = model.latest_pool_scores(model.loop.fit())
+            estimate = None
+            if model is None or scores is not None:
+                estimate = estimating.estimate(self._audit_context(), effective, model, self._audit, scores)
+        if estimate is not None:
+            estimate["updating"] = not current
+            if not current:
+                estimate["text"] += " (from the last round's model: the newest is being scored)"
         queries = getattr(self.project, "query_vector", None)
         text_search = getattr(queries, "state", "cold")  # "loading" while the server loads the text model
-        return {**found, "estimate": estimate, "text_search": text_search}
+        updating = model is not None and not current
+        return {**found, "estimate": estimate, "text_search": text_search, "estimate_updating": updating}
 
     def estimate(self) -> dict[str, Any] | None:
         """Estimated positives in the pool and recall so far with a 95% interval (see

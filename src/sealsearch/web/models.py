@@ -172,6 +172,7 @@ class Estimate(BaseModel):
     unreached: int = Field(0, description="audit positives that lay outside the loop's candidate pool when drawn")
     certificate: str | None = Field(None, description="the price of certifying recall 0.8 with a uniform sample")
     certificate_labels: int | None = Field(None, description="labels that certificate would cost")
+    updating: bool = Field(False, description="from the last round's model while the newest one scores the pool")
 
 
 class Stats(BaseModel):
@@ -191,6 +192,11 @@ class Stats(BaseModel):
     )
     test_items: int | None = Field(default=None, description="items in the test split (0: no AP can be measured)")
     estimate: Estimate | None = Field(default=None, description="null until the model has learned a round")
+    estimate_updating: bool = Field(
+        default=False,
+        description="the newest model's scores of the pool are being computed (pools over 2·10^6 items, in the "
+        "background): the estimate is the last round's, or null until the first scan ends",
+    )
 
 
 class Choice(BaseModel):

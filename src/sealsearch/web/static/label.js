@@ -257,7 +257,7 @@ async function loadStats() {
     set("s-ap", s.ap_test === null || s.ap_test === undefined ? "– (no labeled test items)" : s.ap_test.toFixed(3));
     showTextSearch(s.text_search);
     drawChart(s.curve || []);
-    renderEstimate(s.estimate || null, s.rounds > 0);
+    renderEstimate(s.estimate || null, s.rounds > 0, s.estimate_updating);
   } catch (error) { showError(error); } finally {
     state.statsBusy = false;
     if (state.statsAgain) { state.statsAgain = false; loadStats(); }
@@ -289,7 +289,7 @@ const pct = (value) => `${(100 * value).toFixed(0)}%`;
 // "with 95% confidence at least X% of the positives are found" (an audit's bound, which holds at
 // every look) or the model's rough "≈ X%" with no guarantee; a bar for the interval, what the
 // bound promises, the flag for parts the loop had not reached, the audit and a certificate's price.
-function renderEstimate(e, canAudit) {
+function renderEstimate(e, canAudit, updating = false) {
   const set = (id, value) => { document.getElementById(id).textContent = value; };
   const bar = document.getElementById("est-bar");
   auditButton.disabled = !canAudit;  // an audit needs a learned round, not an estimate
@@ -302,7 +302,8 @@ function renderEstimate(e, canAudit) {
   }
   set("est-certificate", e && e.certificate ? `Certificate: ${e.certificate}.` : "");
   if (!e) {
-    set("est-text", "Estimated once the model has learned a positive and a negative, or after an audit.");
+    set("est-text", updating ? "Estimating: the model is scoring the pool (large pools take a while)."
+      : "Estimated once the model has learned a positive and a negative, or after an audit.");
     set("est-method", "");
     set("est-audit", "");
     bar.hidden = true;
