@@ -38,6 +38,15 @@ def open_concept(page, server, name: str) -> list[str]:
     return page.eval_on_selector_all("#grid .card", "cards => cards.map(c => c.dataset.id)")
 
 
+def label_the_batch(page, server, ids: list[str]) -> None:
+    """Label every card of the batch by keyboard (y for a dog, n otherwise), then wait for the
+    next batch, which comes by itself."""
+    page.focus("#grid .card")
+    for item_id in ids:
+        page.keyboard.press("y" if item_id in server.dogs else "n")
+    wait_until(page, "first => document.querySelector('#grid .card')?.dataset.id !== first", ids[0])
+
+
 def card(grid: str, item_id: str) -> str:
     return f'#{grid} .card[data-id="{item_id}"]'
 
@@ -89,11 +98,7 @@ def test_undo_after_the_batch_closed_says_what_it_undid(page, server):
     wait_until(page, "() => document.querySelector('#s-pool').textContent === '– (search mode)'")
     assert page.inner_text("#batch-status").startswith("Round 1 of this concept: 0 of ")
     assert page.is_visible("#s-ap")  # this dataset has a test split
-    page.focus("#grid .card")
-    for item_id in ids:
-        page.keyboard.press("y" if item_id in server.dogs else "n")
-    first_changed = "first => document.querySelector('#grid .card')?.dataset.id !== first"
-    wait_until(page, first_changed, ids[0])  # the next batch came by itself; the last label's card is gone
+    label_the_batch(page, server, ids)  # the next batch came by itself; the last label's card is gone
     wait_until(page, "n => document.querySelector('#s-labels').textContent === String(n)", len(ids))
     page.keyboard.press("u")
     wait_until(page, "() => document.querySelector('#notice').textContent.startsWith('Undone:')")
@@ -132,10 +137,7 @@ def test_a_label_that_fails_to_save_stays_marked_not_saved_with_a_retry(page, se
 
 def test_a_second_a_shows_the_pending_audit_instead_of_drawing_more(page, server):
     ids = open_concept(page, server, "dog-audit")
-    page.focus("#grid .card")
-    for item_id in ids:
-        page.keyboard.press("y" if item_id in server.dogs else "n")
-    wait_until(page, "first => document.querySelector('#grid .card')?.dataset.id !== first", ids[0])
+    label_the_batch(page, server, ids)
     wait_until(page, "() => !document.querySelector('#audit-btn').disabled")
     page.keyboard.press("a")
     page.wait_for_selector("#audit-grid .card")
@@ -156,10 +158,7 @@ def test_the_page_records_the_two_waits_a_labeler_feels(page, server):
     last label, or early by Enter), each from the key press to the answer on the screen."""
     durations = "name => performance.getEntriesByName(name).map(e => e.duration)"
     ids = open_concept(page, server, "dog-waits")
-    page.focus("#grid .card")
-    for item_id in ids:
-        page.keyboard.press("y" if item_id in server.dogs else "n")
-    wait_until(page, "first => document.querySelector('#grid .card')?.dataset.id !== first", ids[0])
+    label_the_batch(page, server, ids)
     wait_until(page, "() => performance.getEntriesByName('seals:next-batch').length === 1")
     acks = page.evaluate(durations, "seals:label-ack")
     assert len(acks) == len(ids) and all(ms > 0 for ms in acks), acks
