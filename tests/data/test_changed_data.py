@@ -150,7 +150,7 @@ def test_a_duplicated_item_id_is_refused_where_ids_are_read(good, tmp_path):
     ds = fresh(good, tmp_path)
     items(set_at("id", 9, "item4"))(ds)
     dataset = Dataset.open(ds)  # the footer is fine; ids are checked where they are read
-    for read in (dataset.item_ids, lambda: dataset.items):
+    for read in (dataset.item_ids, lambda: dataset.items, dataset.id_map):
         with pytest.raises(Exception, match=r"id 'item4' appears twice \(row 4 and row 9\)"):
             read()
 

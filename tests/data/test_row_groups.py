@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from sealsearch.data.row_groups import RowGroupReader
 
@@ -44,3 +45,11 @@ def test_the_cache_keeps_within_its_budget_and_reuses_groups(tmp_path):
     first_kept = next(iter(reader._cache))[0]
     reader.take(np.array([first_kept * 64 + 1]), ("id",))
     assert next(reversed(reader._cache.values())) is kept  # a hit: the decoded table itself, now newest
+
+
+def test_a_narrower_read_of_a_cached_group_reads_nothing(tmp_path, monkeypatch):
+    path, frame = _file(tmp_path)
+    reader = RowGroupReader(path)
+    reader.take(np.array([70, 5]), ("id", "text"))  # a batch's items: groups 0 and 1, both columns
+    monkeypatch.setattr(reader._parquet, "read_row_group", lambda *a, **k: pytest.fail("read a cached group again"))
+    assert reader.take(np.array([5, 70]), ("id",))["id"].tolist() == ["item5", "item70"]  # a label's id check

@@ -11,7 +11,7 @@ from rich import box
 from rich.table import Table
 
 from sealsearch.cli import options as opt
-from sealsearch.cli.output import out, user_errors
+from sealsearch.cli.output import out, progress_bar, user_errors
 from sealsearch.cli.paths import Output, check_outputs
 
 project_app = opt.Typer(help="Labeling projects: one SQLite file of label events over a dataset.", no_args_is_help=True)
@@ -58,10 +58,11 @@ def project_init(
     factory = opt.index_factory(factory, index_type, backend)
     # an existing directory is Project.init's rule (refused when it holds a project); a file is refused here
     check_outputs(Output("PROJECT", project_dir, is_dir=True, exists_ok=True), reads=[dataset])
-    project = Project.init(
-        project_dir, dataset=dataset, knn=opt.knn(knn), factory=factory, backend=backend, uri=uri,
-        codes=opt.codes(codes),
-    )  # fmt: skip
+    with progress_bar("item ids") as progress:
+        project = Project.init(
+            project_dir, dataset=dataset, knn=opt.knn(knn), factory=factory, backend=backend, uri=uri,
+            codes=opt.codes(codes), progress=progress,
+        )  # fmt: skip
     project.close()
     out.print(
         f"created project {project_dir} on {dataset}. Next: label in a browser with `seals serve {project_dir}`, "

@@ -1,7 +1,7 @@
 """`seals doctor`'s dataset checks: the checks a dataset passes when it is opened, plus the full scans.
 
 Each check calls the same function the open path calls (`read_info`, `Dataset.open`,
-`check_embedding_matrix`, `Dataset.item_ids`, `Dataset.split_rows`, `Dataset.concept_names`,
+`check_embedding_matrix`, `Dataset.id_map`, `Dataset.split_rows`, `Dataset.concept_names`,
 `codes_fresh`), so the doctor and the commands cannot disagree; a failure is the same one-line
 message a command would print, shown as a `Finding`. The checks a command skips on open because
 they read every value (the value scan once its result is cached, duplicate ids, media files) are
@@ -36,7 +36,7 @@ def dataset_findings(path: Path, progress: Progress | None = None) -> tuple[list
     dataset = opened[0]
     findings += [
         finding("embedding values", lambda: _scan(dataset, progress)),
-        finding("item ids", lambda: f"{len(dataset.item_ids()):,} ids, each once"),
+        finding("item ids", lambda: _describe_ids(dataset, progress)),
         finding("splits", lambda: _describe_splits(dataset)),
         finding("concepts", lambda: _describe_concepts(dataset)),
         finding("media", lambda: _check_media(dataset, progress)),
@@ -53,6 +53,15 @@ def _describe_info(path: Path) -> str:
 def _open(path: Path, opened: list[Dataset]) -> str:
     opened.append(Dataset.open(path, verify=False))  # the values are scanned in full next
     return "embeddings.npy fits dataset.json; items.parquet readable, with id and split"
+
+
+def _describe_ids(dataset: Dataset, progress: Progress | None) -> str:
+    """Duplicated ids are found where the id map is built (then saved, tied to items.parquet's
+    size and mtime, so an edited table is checked again)."""
+    id_map = dataset.id_map(progress, save=False)  # the doctor writes nothing
+    if id_map is None:
+        return f"{dataset.info.n:,} ids (row numbers: no items.parquet)"
+    return f"{len(id_map):,} ids, each once"
 
 
 def _scan(dataset: Dataset, progress: Progress | None) -> str:

@@ -6,13 +6,15 @@ creates one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from sealsearch._util import did_you_mean
+from sealsearch._util import Progress, did_you_mean
 from sealsearch.data.embeddings import EmbeddingStore, normalise_rows, verify_values
+from sealsearch.data.id_map import IdMap
 from sealsearch.data.info import FORMAT_VERSION, DatasetInfo, read_info  # noqa: F401 - FORMAT_VERSION re-exported
 from sealsearch.data.projection import PROJECTION_FILE, Projection
 from sealsearch.data.row_groups import RowGroupReader
@@ -35,6 +37,7 @@ class Dataset:
         self._concept_rows: dict[str, np.ndarray] | None = None
         self._split_codes: np.ndarray | None = None
         self._split_rows: dict[str, np.ndarray] = {}
+        self._id_map: IdMap | None = None
 
     @classmethod
     def open(cls, path: str | Path, verify: bool = True) -> Dataset:
@@ -143,6 +146,27 @@ class Dataset:
         ids = pd.Index(pd.read_parquet(file, columns=["id"])["id"].astype(str))
         check_unique_ids(ids, file)
         return ids
+
+    def id_map(self, progress: Progress | None = None, save: bool = True) -> IdMap | None:
+        """The id -> row map of items.parquet (`sealsearch.data.id_map`), opened or built (and
+        saved unless `save` is False) once; None when the dataset has no items.parquet (its ids
+        are the row numbers)."""
+        file = self.path / "items.parquet"
+        if self._id_map is None and file.is_file():
+            ids_at = lambda rows: self.items_at(rows, ("id",))["id"].astype(str).to_numpy()  # noqa: E731
+            self._id_map = IdMap.open(file, ids_at, progress, save)
+        return self._id_map
+
+    def rows_of(self, ids: Sequence[str]) -> np.ndarray:
+        """The row of each item id (int64), -1 where no item has that id; at any dataset size,
+        without the ids in memory (`sealsearch.data.id_map`)."""
+        id_map = self.id_map()
+        if id_map is not None:
+            return id_map.rows_of(ids)
+        asked = [str(i) for i in ids]  # no items.parquet: the id of row r is str(r)
+        rows = np.array([int(i) if i.isdecimal() and str(int(i)) == i else -1 for i in asked], dtype=np.int64)
+        rows[rows >= self.info.n] = -1
+        return rows
 
     def items_at(self, rows: np.ndarray, columns: tuple[str, ...] = ("id", "text")) -> pd.DataFrame:
         """The given columns (those present) of some items, in the order of `rows`.

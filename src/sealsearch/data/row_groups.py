@@ -44,6 +44,9 @@ class RowGroupReader:
             if table is not None:
                 self._cache.move_to_end(key)
                 return table
+            for (cached_group, cached_columns), cached in self._cache.items():  # ~10 entries
+                if cached_group == group and set(columns) <= set(cached_columns):
+                    return cached.select(list(columns))  # a label's id check reuses its batch's read
         table = self._parquet.read_row_group(group, columns=list(columns))
         with self._lock:
             if key not in self._cache and table.nbytes <= self.cache_bytes:

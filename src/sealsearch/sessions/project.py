@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sealsearch._util import check_name, did_you_mean, positive_int
+from sealsearch._util import Progress, check_name, did_you_mean, positive_int
 from sealsearch.active.knn import check_knn, open_codes, open_or_build_index, resolve_knn
 from sealsearch.active.pools import POOLS, pools_using_k
 from sealsearch.active.strategies import DEFAULT_STRATEGY, STRATEGIES
@@ -117,7 +117,7 @@ class Project:
         self._codes: list[Sq8Codes | None] = []  # empty until opened (they may be None)
         self._index: KnnIndex | None = None
         self._graphs: dict[int, KnnGraph | None] = {}
-        self._ids: pd.Index | None = None
+        self._id_lock = threading.Lock()  # one build of the id map, however many threads ask
         self._setup_lock = threading.Lock()
         self._item_cache: dict[bytes, pd.DataFrame] = {}
         self.query_vector = QueryVectors(dataset)
@@ -142,6 +142,7 @@ class Project:
     def init(
         cls, path: str | Path, dataset: str | Path, knn: str = "auto", factory: str = "auto", *,
         lease_s: float = DEFAULT_LEASE_S, backend: str = DEFAULT_BACKEND, uri: str | None = None, codes: str = "auto",
+        progress: Progress | None = None,
     ) -> Project:  # fmt: skip
         """Create a project directory over a dataset; the dataset's fingerprint is recorded.
 
@@ -150,7 +151,9 @@ class Project:
         default k. `backend` is the index backend every concept's kNN search uses ("faiss", or
         "milvus" at `uri`). `codes` ("auto", "sq8", "none": `sealsearch.data.codes.CODES_MODES`) is
         recorded and says whether seals pools score on SQ8 codes; "auto" is decided when the
-        project is opened, on that machine's memory (`choose_codes`)."""
+        project is opened, on that machine's memory (`choose_codes`). The dataset's id -> row map
+        is built here (`progress` reports it), so a duplicated item id is refused before anything
+        is written and no label of a new project waits for the map."""
         path = Path(path)
         check_knn(knn)
         check_codes_mode(codes)
@@ -161,6 +164,7 @@ class Project:
         if factory == "auto":
             factory = auto_factory(len(data.split_rows("pool")), data.info.dim)
         resolve_knn(data, factory, DEFAULT_K, knn)
+        data.id_map(progress)
         created = not path.exists()
         path.mkdir(parents=True, exist_ok=True)
         store = None
@@ -290,26 +294,29 @@ class Project:
 
     def _read_items(self) -> None:
         """Hold a small dataset's item table in memory (background, at open): handing out a batch
-        then reads no parquet row group (~10-50 ms each on a busy disk)."""
+        then reads no parquet row group (~10-50 ms each on a busy disk). Then open the id map."""
         file = self.dataset.path / "items.parquet"
         if file.is_file() and file.stat().st_size <= ITEMS_IN_MEMORY_BYTES:
             self.dataset.items  # noqa: B018 - loads and keeps the table; items_at uses it from now on
+        self.id_map()
 
-    def _id_index(self) -> pd.Index:
-        with self._setup_lock:
-            if self._ids is None:
-                self._ids = self.dataset.item_ids()  # a duplicated id is refused here, naming it
-            return self._ids
+    def id_map(self, progress: Progress | None = None) -> None:
+        """Open (or build, once: ~40 s at 10^8 items) the dataset's id -> row map; `init` and the
+        open's background worker call it so that no label waits for it. A duplicated id is
+        refused here, naming it."""
+        with self._id_lock:
+            self.dataset.id_map(progress)
 
     def rows_of(self, ids: list[str]) -> np.ndarray:
         """Dataset rows of item ids; an unknown id is an UnknownNameError naming it."""
         if not ids:
             return np.empty(0, dtype=np.int64)
-        rows = self._id_index().get_indexer([str(i) for i in ids])
+        self.id_map()
+        rows = self.dataset.rows_of(ids)
         if (rows < 0).any():
             missing = ids[int(np.flatnonzero(rows < 0)[0])]
             raise UnknownNameError(f"unknown item id {missing!r}: not an item of this project's dataset; check the id")
-        return rows.astype(np.int64)
+        return rows
 
     def ids_of(self, rows: np.ndarray) -> list[str]:
         rows = np.asarray(rows, dtype=np.int64)
