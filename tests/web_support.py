@@ -9,7 +9,9 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,12 +82,19 @@ class Server:
             self.kill()
             raise RuntimeError(f"seals serve did not start: {line!r} {self.process.stderr.read()}")
         self.url = match.group(1).rstrip("/").replace("//0.0.0.0:", "//127.0.0.1:")
+        self.stdout_tail: deque[str] = deque(maxlen=200)  # drained, so a chatty server never fills a pipe
+        self._readers = [
+            threading.Thread(target=self.stdout_tail.extend, args=(stream,), daemon=True)
+            for stream in (self.process.stdout, self.process.stderr)
+        ]
+        for reader in self._readers:
+            reader.start()
         token = extra[extra.index("--token") + 1] if "--token" in extra else None
         headers = {"authorization": f"Bearer {token}"} if token else {}
         deadline = time.monotonic() + timeout
         while True:  # the socket is bound before the line is printed; poll until the app answers
             if self.process.poll() is not None:
-                raise RuntimeError(f"seals serve exited with {self.process.returncode}: {self.process.stderr.read()}")
+                raise RuntimeError(f"seals serve exited with {self.process.returncode}: {self.output()}")
             try:
                 if httpx.get(f"{self.url}/api/concepts", headers=headers, timeout=2).status_code == 200:
                     break
@@ -96,10 +105,22 @@ class Server:
                 raise RuntimeError("seals serve did not answer within the timeout")
             time.sleep(0.05)
 
+    def output(self) -> str:
+        """What the server printed after its first line (the last 200 lines), once it exited."""
+        for reader in self._readers:
+            reader.join(timeout=10)
+        return "".join(self.stdout_tail)
+
     def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send `sig`; a server still running 30 s later (its requests in flight are let finish
+        first) is killed."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        self.process.wait(timeout=30)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
 
     def __enter__(self) -> Server:
         return self

@@ -47,6 +47,20 @@ def assert_one_line_error(response, status: int, *words: str) -> str:
     return message
 
 
+def test_the_label_history_reads_only_the_items_it_shows(client, project, text_dataset, monkeypatch):
+    client.post("/api/concepts", json={"name": "dog", "query": "dog", "batch_size": 8})
+    batch = client.post("/api/concepts/dog/batch", json={"labeler": LABELER}).json()
+    labels = answer(batch["items"], dog_ids(text_dataset))
+    client.post("/api/concepts/dog/labels", json={"labeler": LABELER, "labels": labels, "batch": batch["batch"]})
+    read = []
+    item_table = project.item_table
+    monkeypatch.setattr(project, "item_table", lambda rows: read.append(len(rows)) or item_table(rows))
+    history = client.get("/api/concepts/dog/labels", params={"n": 3}).json()
+    assert [label["id"] for label in history["labels"]] == [label["id"] for label in labels[::-1][:3]]
+    assert history["total"] == 8 and read == [3]  # at 10^8 each labeled item's text may be a row group away
+    assert {label["text"] for label in history["labels"]} == {i["text"] for i in batch["items"][-3:]}
+
+
 def test_create_list_label_undo_and_next_batch(client, text_dataset):
     created = client.post("/api/concepts", json={"name": "dog", "query": "dog", "batch_size": 8})
     assert created.status_code == 201, created.text

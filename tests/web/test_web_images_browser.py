@@ -80,5 +80,5 @@ def test_label_the_image_demo_by_keyboard(page, server):
     assert page.locator("#search-grid.images .card img").count() > 0
 
     server.kill()  # what the server printed while loading the text model and serving
-    log = server.process.stderr.read() + server.process.stdout.read()
+    log = server.output()
     assert "Loading weights" not in log and "%|" not in log, log

@@ -85,11 +85,16 @@ def top_rows(
 
 
 def labels_frame(
-    concept: str, effective: dict[int, Event], item_table: Callable[[np.ndarray], pd.DataFrame]
-) -> pd.DataFrame:
+    concept: str, effective: dict[int, Event], item_table: Callable[[np.ndarray], pd.DataFrame],
+    newest: int | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """One row per item with an effective label (skips included), in labeling order; `item_table`
-    gives the items' text and uri (`Project.item_table`)."""
+    gives the items' text and uri (`Project.item_table`). With `newest`, only the last `newest`
+    labels: the page's history shows 15, and reading every labeled item's text for it cost a
+    parquet row group per scattered label at 10^8 (seconds a batch)."""
     events = list(effective.values())
+    if newest is not None:
+        events = events[len(events) - min(max(int(newest), 0), len(events)) :]
     rows = np.array([e.row for e in events], dtype=np.int64)
     info = item_table(rows)
     frame = pd.DataFrame({

@@ -117,9 +117,10 @@ class ConceptResults:
             vectors = self.project.dataset.embeddings.take(np.asarray(rows, dtype=np.int64))
             return np.asarray(positive_proba(model.loop.model, vectors), dtype=np.float64)
 
-    def labels_frame(self) -> pd.DataFrame:
-        """Final label per item: id, text, uri, concept, label, labeler, time (ISO 8601, UTC)."""
-        return insight.labels_frame(self.name, self.effective(), self.project.item_table)
+    def labels_frame(self, newest: int | None = None) -> pd.DataFrame:
+        """Final label per item: id, text, uri, concept, label, labeler, time (ISO 8601, UTC), in
+        labeling order; only the `newest` last ones when given (their items alone are read)."""
+        return insight.labels_frame(self.name, self.effective(), self.project.item_table, newest)
 
     def model_bytes(self) -> bytes:
         """The trained classifier, joblib-dumped (load with joblib.load(io.BytesIO(...)))."""

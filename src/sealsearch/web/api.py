@@ -131,11 +131,12 @@ def undo(c: str, body: models.UndoIn, project: ProjectDep):
 @router.get("/concepts/{c}/labels", response_model=models.Labels, tags=["labeling"])
 def list_labels(c: str, project: ProjectDep, n: Annotated[int, Query(gt=0, le=100_000)] = 50):
     """The final label of each labeled item, newest first (the labeling history)."""
-    frame = _session(project, c).labels_frame()  # in labeling order
+    session = _session(project, c)
+    frame = session.labels_frame(newest=n)  # labeling order; only these n items' texts are read
     columns = [col for col in ("id", "label", "labeler", "text", "uri", "time") if col in frame.columns]
-    newest = frame[columns].iloc[::-1].head(n).astype(object)
+    newest = frame[columns].iloc[::-1].astype(object)
     records = newest.where(newest.notna(), None).to_dict("records")
-    return {"labels": plain(records), "total": len(frame)}
+    return {"labels": plain(records), "total": len(session.effective())}
 
 
 @router.get("/concepts/{c}/search", response_model=models.Items, tags=["explore"])
