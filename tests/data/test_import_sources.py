@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from sealsearch.cli import app
 from sealsearch.data import sources
 from sealsearch.data.dataset import Dataset
+from sealsearch.data.id_map import first_duplicate
 from sealsearch.data.importing import import_from
-from sealsearch.data.tables import first_duplicate
 
 N, DIM = 50, 6
 
@@ -224,6 +224,8 @@ def test_hash_collisions_are_not_duplicates():
     ids = np.array(["a", "b", "c", "b"], dtype=object)
     assert first_duplicate(np.array([1, 1, 2, 3], dtype=np.uint64), lambda rows: ids[rows]) is None
     assert first_duplicate(np.array([1, 5, 2, 5], dtype=np.uint64), lambda rows: ids[rows]) == (1, 3)
+    ids = np.array(["a", "b", "a", "c"], dtype=object)  # all four collide: the two a's are not neighbours
+    assert first_duplicate(np.zeros(4, dtype=np.uint64), lambda rows: ids[rows]) == (0, 2)
 
 
 def test_shard_files_that_disagree_are_named(tmp_path):

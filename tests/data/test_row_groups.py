@@ -53,3 +53,17 @@ def test_a_narrower_read_of_a_cached_group_reads_nothing(tmp_path, monkeypatch):
     reader.take(np.array([70, 5]), ("id", "text"))  # a batch's items: groups 0 and 1, both columns
     monkeypatch.setattr(reader._parquet, "read_row_group", lambda *a, **k: pytest.fail("read a cached group again"))
     assert reader.take(np.array([5, 70]), ("id",))["id"].tolist() == ["item5", "item70"]  # a label's id check
+
+
+def test_datasets_are_written_in_small_row_groups(tmp_path):
+    """A batch's scattered items each cost the decode of a row group: the writer keeps them small."""
+    from sealsearch.data.row_groups import ITEM_GROUP_ROWS
+    from sealsearch.data.writer import write_dataset
+
+    n = ITEM_GROUP_ROWS + 100
+    vectors = np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32)
+    items = pd.DataFrame({"id": [f"i{r}" for r in range(n)], "split": "pool"})
+    dataset = write_dataset(tmp_path / "ds", vectors, name="groups", embedder="test", items=items)
+    sizes = [g.num_rows for g in map(pq.ParquetFile(dataset.path / "items.parquet").metadata.row_group, range(2))]
+    assert sizes == [ITEM_GROUP_ROWS, 100]
+    assert dataset.items_at(np.array([n - 1, 3]), ("id",))["id"].tolist() == [f"i{n - 1}", "i3"]

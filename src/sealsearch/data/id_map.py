@@ -38,12 +38,6 @@ PROBE = "sealsearch id map probe"
 BLOCK_ROWS = 1 << 20
 
 
-def hash_ids(ids: np.ndarray) -> np.ndarray:
-    """uint64 hashes of string ids (object array), the same in every process and version that
-    gives PROBE the same hash (checked on open)."""
-    return pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
-
-
 def map_paths(items_file: Path) -> tuple[Path, Path, Path]:
     """(hashes, rows, meta json) beside an items.parquet."""
     stem = Path(items_file).with_suffix("")
@@ -53,6 +47,40 @@ def map_paths(items_file: Path) -> tuple[Path, Path, Path]:
 def _source(items_file: Path) -> dict:
     stat = items_file.stat()
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "format": FORMAT, "probe": str(hash_ids([PROBE])[0])}
+
+
+def hash_ids(ids: pd.Series | np.ndarray) -> np.ndarray:
+    """64-bit hashes of string ids: 8 bytes per item, so 10^7 ids are checked for duplicates in 80 MB."""
+    return pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
+
+
+def first_duplicate(hashes: np.ndarray, ids_of: Callable[[np.ndarray], np.ndarray]) -> tuple[int, int] | None:
+    """The first pair of rows (by the later row) whose ids are equal, or None.
+
+    Equal hashes are only candidates: `ids_of(rows)` fetches their ids to compare, so a hash
+    collision never refuses good data.
+    """
+    order = np.argsort(hashes, kind="stable")
+    return first_duplicate_sorted(hashes[order], order, ids_of)
+
+
+def first_duplicate_sorted(
+    ordered: np.ndarray, order: np.ndarray, ids_of: Callable[[np.ndarray], np.ndarray]
+) -> tuple[int, int] | None:
+    """`first_duplicate` of hashes already sorted (`ordered`, with `order` their rows). Every row
+    of a run of equal hashes is compared with every other (not only its neighbour in the run:
+    ids a, b, a sharing one hash would hide the pair of a's)."""
+    same = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if not same.size:
+        return None
+    suspects = np.unique(np.asarray(order[np.union1d(same, same + 1)], dtype=np.int64))  # rows, sorted
+    ids = pd.Series(np.asarray(ids_of(suspects), dtype=object))
+    repeats = np.flatnonzero(ids.duplicated(keep="first").to_numpy())
+    if not repeats.size:
+        return None
+    second = int(repeats[0])  # the earliest row repeating an earlier id, and that id's first row
+    first = int(np.flatnonzero((ids == ids.iloc[second]).to_numpy())[0])
+    return int(suspects[first]), int(suspects[second])
 
 
 class IdMap:
@@ -137,18 +165,10 @@ def _build(items_file: Path, ids_at: IdsAt, progress: Progress | None) -> tuple[
 
 
 def _refuse_duplicates(items_file: Path, hashes: np.ndarray, rows: np.ndarray, ids_at: IdsAt) -> None:
-    """Equal ids have equal hashes, so only rows in a run of equal hashes can share an id: their
-    ids (a handful at 10^8, whatever collides) are read and compared, all of a run at once."""
-    tied = np.flatnonzero(hashes[1:] == hashes[:-1])
-    if tied.size == 0:
-        return
-    suspects = np.unique(np.asarray(rows[np.union1d(tied, tied + 1)], dtype=np.int64))  # sorted rows
-    ids = pd.Series(np.asarray(ids_at(suspects), dtype=object))
-    twice = np.flatnonzero(ids.duplicated(keep=False).to_numpy())
-    if twice.size:
-        first = twice[0]
-        second = twice[ids.iloc[twice].to_numpy() == ids.iloc[first]][1]
+    pair = first_duplicate_sorted(hashes, rows, ids_at)
+    if pair is not None:
+        a, b = pair
         raise InvalidDataError(
-            f"{items_file}: id {ids.iloc[first]!r} appears twice (row {suspects[first]} and row {suspects[second]}); "
-            "ids must be unique: fix the table, or re-import the dataset"
+            f"{items_file}: id {ids_at(np.array([a]))[0]!r} appears twice (row {a} and row {b}); ids must be unique: "
+            "fix the table, or re-import the dataset"
         )

@@ -20,6 +20,12 @@ import pandas as pd
 CACHE_BYTES = 256 * 2**20
 """Decoded row groups kept per items file (pyarrow's `nbytes`): ~10 groups of a million short ids."""
 
+ITEM_GROUP_ROWS = 65_536
+"""Rows per row group of the items.parquet `DatasetWriter` writes. A batch's items are scattered
+rows, each costing the decode of its whole group: 23 ms for a group of 2^20 ids, 2.5 ms for 2^16
+(warm file, 6·10^6 ids), for a file 39% larger. At 10^8 items with 2^20-row groups, reading the
+next batch's ten items took ~250 ms of every round (bench/RESULTS.md, "10^8 labeler waits")."""
+
 
 class RowGroupReader:
     """Rows of one parquet file by row number, through a byte-bounded cache of decoded groups."""

@@ -3,12 +3,11 @@ ids unique (hashed, so 10^8 ids need no set of strings), splits pool or test, co
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pandas as pd
 
 from sealsearch.data.dataset import SPLITS
+from sealsearch.data.id_map import first_duplicate, hash_ids
 from sealsearch.errors import InvalidDataError
 
 
@@ -38,33 +37,6 @@ def check_item_chunk(chunk: pd.DataFrame, first_row: int, label: str) -> pd.Data
     else:
         out["split"] = "pool"
     return out
-
-
-def hash_ids(ids: pd.Series | np.ndarray) -> np.ndarray:
-    """64-bit hashes of string ids: 8 bytes per item, so 10^7 ids are checked for duplicates in 80 MB."""
-    return pd.util.hash_array(np.asarray(ids, dtype=object), categorize=False)
-
-
-def first_duplicate(hashes: np.ndarray, ids_of: Callable[[np.ndarray], np.ndarray]) -> tuple[int, int] | None:
-    """The first pair of rows (by the later row) whose ids are equal, or None.
-
-    Equal hashes are only candidates: `ids_of(rows)` fetches their ids to compare, so a hash
-    collision never refuses good data.
-    """
-    order = np.argsort(hashes, kind="stable")
-    ordered = hashes[order]
-    same = np.flatnonzero(ordered[1:] == ordered[:-1])
-    if not same.size:
-        return None
-    first, second = order[same], order[same + 1]
-    rows = np.unique(np.concatenate([first, second]))
-    ids = dict(zip(rows.tolist(), ids_of(rows).tolist(), strict=True))
-    equal = np.fromiter((ids[a] == ids[b] for a, b in zip(first, second, strict=True)), bool, count=first.size)
-    if not equal.any():
-        return None
-    pairs = np.sort(np.stack([first[equal], second[equal]], axis=1), axis=1)
-    pick = int(np.argmin(pairs[:, 1]))
-    return int(pairs[pick, 0]), int(pairs[pick, 1])
 
 
 def duplicate_error(label: str, item_id: str, where: tuple[str, str]) -> InvalidDataError:

@@ -20,15 +20,10 @@ import pandas as pd
 from sealsearch._util import Progress, fsync_directory, fsync_tree, write_text_atomic
 from sealsearch.data.dataset import Dataset, DatasetInfo
 from sealsearch.data.embeddings import CHUNK_ROWS, SCANS, check_matrix_shape, normalise_rows, record_check
+from sealsearch.data.id_map import first_duplicate, hash_ids
 from sealsearch.data.projection import PROJECTION_FILE, Projection
-from sealsearch.data.tables import (
-    check_item_chunk,
-    duplicate_error,
-    first_duplicate,
-    hash_ids,
-    validate_concepts,
-    validate_items,
-)
+from sealsearch.data.row_groups import ITEM_GROUP_ROWS
+from sealsearch.data.tables import check_item_chunk, duplicate_error, validate_concepts, validate_items
 from sealsearch.errors import InvalidDataError, InvalidParameterError
 
 RESUME_FILE = "progress.json"
@@ -191,7 +186,7 @@ class DatasetWriter:
                 f"{label}: item columns {table.schema.names} differ from the first shard's "
                 f"{self._items_sink.schema.names}"
             )
-        self._items_sink.write_table(table.cast(self._items_sink.schema))
+        self._items_sink.write_table(table.cast(self._items_sink.schema), row_group_size=ITEM_GROUP_ROWS)
         self._id_hashes.append(hash_ids(table.column("id").to_numpy(zero_copy_only=False)))
         self._items_written += len(table)
 
@@ -259,7 +254,7 @@ class DatasetWriter:
         self._file.close()
         record_check(self.tmp / "embeddings.npy", (*SCANS, "unit"))  # every row was checked while normalising
         if self.items is not None:
-            self.items.to_parquet(self.tmp / "items.parquet", index=False)
+            self.items.to_parquet(self.tmp / "items.parquet", index=False, row_group_size=ITEM_GROUP_ROWS)
         if self.concepts is not None:
             self.concepts.to_parquet(self.tmp / "concepts.parquet", index=False)
         for table_name, table in self.tables.items():
