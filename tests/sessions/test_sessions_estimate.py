@@ -188,3 +188,32 @@ def test_a_large_pool_is_scored_for_the_estimate_in_the_background(tmp_path, dat
         monkeypatch.setattr(replay, "INLINE_SCAN_ROWS", 10**12)  # the same model, scanned in the request
         c._synced_model(record=False)._scored = None
         assert c.stats()["estimate"]["positives"] == pytest.approx(fresh["positives"])
+
+
+def test_the_estimate_under_the_lock_reads_only_the_labeled_rows_scores(tmp_path, dataset):
+    """At 10^8 a masked copy of the pool's scores per /stats held the session's lock ~1 s: the
+    sums are taken once per scan, outside it, and each look subtracts the labeled rows' part.
+    The estimate is the same as from the whole masked pool."""
+    import numpy as np
+
+    from sealsearch.active.estimate import ScoreSums, model_estimate
+    from sealsearch.sessions import estimate as estimating
+
+    class Watched(np.ndarray):
+        largest = 0
+
+        def __getitem__(self, key):
+            Watched.largest = max(Watched.largest, np.size(np.arange(self.size)[key]))
+            return np.asarray(self)[key]
+
+    with Project.init(tmp_path / "proj", dataset.path) as project:
+        c, _ = _with_bobs_batch_open(project, dataset)
+        model = c._synced_model(record=False)
+        scores = model.pool_scores()
+        ctx, effective = c._audit_context(), c.effective()
+        got = estimating.estimate(ctx, effective, model, c._audit, scores.view(Watched), ScoreSums.of(scores))
+        labeled = len([r for r, e in effective.items() if e.label != "skip" and r in set(ctx.pool.tolist())])
+        assert 0 < Watched.largest <= labeled < scores.size
+        mask = estimating._unlabeled_mask(ctx, effective)
+        whole = model_estimate(got["found"], scores[mask])
+        assert got["positives"] == pytest.approx(whole.positives) and got["positives_hi"] == pytest.approx(whole.positives_hi)

@@ -32,7 +32,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from sealsearch.active.certify import certificate_plan
-from sealsearch.active.estimate import AuditDraws, AuditLog, audit_distribution, audit_estimate, model_estimate
+from sealsearch.active.estimate import (
+    AuditDraws,
+    AuditLog,
+    ScoreSums,
+    audit_distribution,
+    audit_estimate,
+    model_estimate,
+)
 from sealsearch.sessions.labelstore import Event, LabelStore
 from sealsearch.sessions.replay import ConceptModel
 
@@ -92,12 +99,15 @@ def _in_pool(ctx: AuditContext, rows: np.ndarray) -> np.ndarray:
 
 def _unlabeled_mask(ctx: AuditContext, effective: dict[int, Event]) -> np.ndarray:
     """Over `ctx.pool`: True where the row has no positive/negative label."""
-    decided = np.array([r for r in effective if _decided(effective, r)], dtype=np.int64)
     mask = np.ones(ctx.pool.size, dtype=bool)
-    if decided.size:
-        decided = decided[_in_pool(ctx, decided)]
-        mask[np.searchsorted(ctx.pool, decided)] = False
+    mask[_decided_positions(ctx, effective)] = False
     return mask
+
+
+def _decided_positions(ctx: AuditContext, effective: dict[int, Event]) -> np.ndarray:
+    """Positions in `ctx.pool` of the pool rows labeled positive or negative (each once)."""
+    decided = np.array([r for r in effective if _decided(effective, r)], dtype=np.int64)
+    return np.searchsorted(ctx.pool, decided[_in_pool(ctx, decided)]) if decided.size else decided
 
 
 def draw(
@@ -175,11 +185,12 @@ def pending_items(session: _PendingAudit) -> list[dict[str, Any]]:
 
 def estimate(
     ctx: AuditContext, effective: dict[int, Event], model: ConceptModel | None, audit: SessionAudit,
-    pool_scores: np.ndarray | None = None,
+    pool_scores: np.ndarray | None = None, pool_sums: ScoreSums | None = None,
 ) -> dict[str, Any] | None:  # fmt: skip
     """The estimate dict documented in docs/labeling.md ("Recall estimate"); None before any model.
-    `pool_scores` (P(positive) over `ctx.pool`, default `model.pool_scores()`) lets the caller scan
-    the pool outside the session's lock."""
+    `pool_scores` (P(positive) over `ctx.pool`, default `model.pool_scores()`) and their
+    `pool_sums` (default `model.sums_of(pool_scores)`) let the caller scan and sum the pool
+    outside the session's lock: here only the labeled rows' scores are read, O(labels)."""
     if model is None:
         return None
     audit.refresh(ctx)
@@ -187,8 +198,8 @@ def estimate(
     rows = np.array(list(effective), dtype=np.int64)
     rows = rows[_in_pool(ctx, rows)]
     found = sum(effective[int(r)].label == "positive" for r in rows.tolist())
-    mask = _unlabeled_mask(ctx, effective)
-    unlabeled_count = int(mask.sum())
+    decided = _decided_positions(ctx, effective)
+    unlabeled_count = int(ctx.pool.size - decided.size)
     log = _log(ctx, effective, audit)
     if not log.n_draws and np.unique(model.loop.labels).size < 2:
         # One class learned: the cold-start similarity score is no probability, and summing it over
@@ -201,11 +212,12 @@ def estimate(
             "audit_pending": pending, "text": "label the audit items to estimate how many positives are left",
             "guarantee": "none yet", "unreached": 0, "certificate": None,
         }  # fmt: skip
-    proba = (model.pool_scores() if pool_scores is None else pool_scores)[mask]
+    scores = model.pool_scores() if pool_scores is None else pool_scores
+    sums = (model.sums_of(scores) if pool_sums is None else pool_sums) - ScoreSums.of(scores[decided])
     if log.n_draws:
-        result = audit_estimate(log, found, unlabeled_count, model_positives=found + float(proba.sum()))
+        result = audit_estimate(log, found, unlabeled_count, model_positives=found + sums.p)
     else:
-        result = model_estimate(found, proba)
+        result = model_estimate(found, sums)
     plan = certificate_plan(CERTIFY_TARGET, 0.95, result.positives, ctx.pool.size, unlabeled_count)
     return {**result.as_dict(), "audit_pending": pending, "certificate": plan.text,
             "certificate_labels": plan.labels}  # fmt: skip

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sealsearch.active.estimate import ScoreSums
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import make_pool, pools_using_k
 from sealsearch.data.codes import Sq8Codes
@@ -67,6 +68,7 @@ class ConceptModel:
         self.skipped: set[int] = set()
         self.rebuilds = 0
         self._scored: tuple[object, np.ndarray] | None = None
+        self._sums: tuple[np.ndarray, ScoreSums] | None = None  # the last scanned scores' sums
         self._scan_lock = threading.Lock()
         self._scanning: threading.Thread | None = None
         self._scan_next: object | None = None
@@ -106,9 +108,21 @@ class ConceptModel:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         while fitted is not None:
             scores = self.loop.predict_proba(self.dataset.split_rows("pool"), model=fitted, workers=1)
+            self.sums_of(scores)  # in this thread too: the estimate then subtracts labeled rows only
             with self._scan_lock:
                 self._scored = (fitted, scores)
                 fitted, self._scan_next = self._scan_next, None
+
+    def sums_of(self, scores: np.ndarray) -> ScoreSums:
+        """`ScoreSums` of pool scores this model scanned, kept with the last scores summed: the
+        estimate needs the unlabeled pool's sums at every look, and summing 9·10^7 scores under
+        the session's lock made the next batch wait ~1 s at 10^8."""
+        cached = self._sums
+        if cached is not None and cached[0] is scores:
+            return cached[1]
+        sums = ScoreSums.of(scores)
+        self._sums = (scores, sums)
+        return sums
 
     def score_pool(self, fitted: object) -> np.ndarray:
         """`pool_scores()` under `fitted` (a model `loop.fit()` returned), cached the same way.

@@ -56,14 +56,16 @@ class ConceptResults:
             _, model = self._learned()
             fitted = model.loop.fit() if model is not None else None
         scores, current = model.latest_pool_scores(fitted) if model is not None else (None, True)
+        sums = model.sums_of(scores) if scores is not None else None  # outside the lock: a pass over the pool
         with self._lock:
             effective, model = self._learned()
             found = insight.stats(self.project.dataset, effective, model, self.rounds, self.wait_ms)
             if model is not None and scores is None and current:  # the first model arrived meanwhile
                 scores, current = model.latest_pool_scores(model.loop.fit())
+                sums = model.sums_of(scores) if scores is not None else None
             estimate = None
             if model is None or scores is not None:
-                estimate = estimating.estimate(self._audit_context(), effective, model, self._audit, scores)
+                estimate = estimating.estimate(self._audit_context(), effective, model, self._audit, scores, sums)
         if estimate is not None:
             estimate["updating"] = not current
             if not current:
