@@ -216,4 +216,5 @@ def test_the_estimate_under_the_lock_reads_only_the_labeled_rows_scores(tmp_path
         assert 0 < Watched.largest <= labeled < scores.size
         mask = estimating._unlabeled_mask(ctx, effective)
         whole = model_estimate(got["found"], scores[mask])
-        assert got["positives"] == pytest.approx(whole.positives) and got["positives_hi"] == pytest.approx(whole.positives_hi)
+        assert got["positives"] == pytest.approx(whole.positives)
+        assert got["positives_hi"] == pytest.approx(whole.positives_hi)
