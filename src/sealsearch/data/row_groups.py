@@ -64,13 +64,23 @@ class RowGroupReader:
         return table
 
     def take(self, rows: np.ndarray, columns: tuple[str, ...]) -> pd.DataFrame:
-        """`columns` (those the file has) of `rows`, in the order of `rows`."""
+        """`columns` (those the file has) of `rows`, in the order of `rows` (object columns).
+        One Arrow take per group, then one conversion to pandas: converting group by group cost
+        ~2 ms a group, as much as decoding it."""
+        import pyarrow as pa
+
         present = tuple(c for c in columns if c in self.names)
         rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            return pd.DataFrame({c: pd.Series([], dtype=object) for c in present})
         group_of = np.searchsorted(self._starts, rows, side="right") - 1
-        out = pd.DataFrame(index=np.arange(rows.size), columns=list(present), dtype=object)
-        for group in np.unique(group_of):
-            where = np.flatnonzero(group_of == group)
-            part = self._group(int(group), present).take(rows[where] - self._starts[group])
-            out.loc[where, list(present)] = part.to_pandas()[list(present)].to_numpy()
-        return out
+        order = np.argsort(group_of, kind="stable")  # positions of `rows`, grouped
+        groups, first = np.unique(group_of[order], return_index=True)
+        parts = [
+            self._group(int(group), present).take(pa.array(rows[where] - self._starts[group]))
+            for group, where in zip(groups, np.split(order, first[1:]), strict=True)
+        ]
+        frame = pa.concat_tables(parts).to_pandas()[list(present)].astype(object)
+        back = np.empty(rows.size, dtype=np.int64)
+        back[order] = np.arange(rows.size)  # where each asked row landed in the grouped frame
+        return frame.iloc[back].reset_index(drop=True)
