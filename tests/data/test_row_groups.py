@@ -67,3 +67,20 @@ def test_datasets_are_written_in_small_row_groups(tmp_path):
     sizes = [g.num_rows for g in map(pq.ParquetFile(dataset.path / "items.parquet").metadata.row_group, range(2))]
     assert sizes == [ITEM_GROUP_ROWS, 100]
     assert dataset.items_at(np.array([n - 1, 3]), ("id",))["id"].tolist() == [f"i{n - 1}", "i3"]
+
+
+def test_bench_regroup_items_rewrites_a_dataset_in_small_groups_with_the_same_rows(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sealsearch.data.row_groups import ITEM_GROUP_ROWS
+
+    path, frame = _file(tmp_path, n=ITEM_GROUP_ROWS + 10, group=ITEM_GROUP_ROWS * 2)  # one big group
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "bench" / "regroup_items.py"), str(tmp_path)],
+        capture_output=True, text=True, env={"PYTHONPATH": str(root / "src")}, check=True,
+    )  # fmt: skip
+    assert "1 row groups -> 2" in done.stdout
+    pd.testing.assert_frame_equal(pd.read_parquet(path), frame)

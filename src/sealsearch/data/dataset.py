@@ -235,10 +235,11 @@ class Dataset:
                     params=["labels"],
                 )
             table = _read_concepts(file, self.info.n)
-            self._concept_rows = {
+            rows = {
                 str(name): np.sort(group.to_numpy(dtype=np.int64))
-                for name, group in table.groupby("concept", sort=True, observed=True)["row"]
+                for name, group in table.groupby("concept", sort=False, observed=True)["row"]
             }
+            self._concept_rows = dict(sorted(rows.items()))  # by name (categories keep file order)
         return self._concept_rows
 
     def concept_names(self) -> list[str]:
