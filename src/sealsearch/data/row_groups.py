@@ -23,8 +23,9 @@ CACHE_BYTES = 256 * 2**20
 ITEM_GROUP_ROWS = 65_536
 """Rows per row group of the items.parquet `DatasetWriter` writes. A batch's items are scattered
 rows, each costing the decode of its whole group: 23 ms for a group of 2^20 ids, 2.5 ms for 2^16
-(warm file, 6·10^6 ids), for a file 39% larger. At 10^8 items with 2^20-row groups, reading the
-next batch's ten items took ~250 ms of every round (bench/RESULTS.md, "10^8 labeler waits")."""
+(warm file, 6·10^6 ids), for a file 39% larger. At 10^8 items a labeling round's background
+work (train, kNN, select, read the ten items) took 210–270 ms with 2^20-row groups on a quiet box,
+72–139 ms with 2^16 beside a test suite (bench/RESULTS.md, "10^8: the labeler's waits, measured")."""
 
 
 class RowGroupReader:
