@@ -301,7 +301,7 @@ class Project:
         self.id_map()
 
     def id_map(self, progress: Progress | None = None) -> None:
-        """Open (or build, once: ~40 s at 10^8 items) the dataset's id -> row map; `init` and the
+        """Open (or build, once: ~50 s at 10^8 items) the dataset's id -> row map; `init` and the
         open's background worker call it so that no label waits for it. A duplicated id is
         refused here, naming it."""
         with self._id_lock:
