@@ -55,6 +55,7 @@ READ_ONLY = {
     "export project_dir", "doctor path", "predict --project",
     "import --weights", "embed --weights", "dataset digits --weights",  # a model checkpoint directory, loaded
     "demo --data-dir",  # where demo datasets are cached (built once under it, then reused)
+    "dataset regroup dataset",  # rewrites the dataset's own items.parquet, atomically, as `index build` adds to it
 }  # fmt: skip
 """Path flags a command only reads (or, for a project, labels through its own store)."""
 OWN_NAMES = {name.rsplit(" ", 1)[0] + " " + name.rsplit(" ", 1)[1].lower(): name for name in DIR_OUTPUTS}

@@ -69,18 +69,31 @@ def test_datasets_are_written_in_small_row_groups(tmp_path):
     assert dataset.items_at(np.array([n - 1, 3]), ("id",))["id"].tolist() == [f"i{n - 1}", "i3"]
 
 
-def test_bench_regroup_items_rewrites_a_dataset_in_small_groups_with_the_same_rows(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
+def test_seals_dataset_regroup_rewrites_big_groups_and_the_doctor_asks_for_it(tmp_path):
+    from typer.testing import CliRunner
 
-    from sealsearch.data.row_groups import ITEM_GROUP_ROWS
+    from sealsearch.cli import app
+    from sealsearch.data.checks import dataset_findings
+    from sealsearch.data.dataset import Dataset
+    from sealsearch.data.row_groups import ITEM_GROUP_ROWS, largest_group
+    from sealsearch.data.writer import write_dataset
 
-    path, frame = _file(tmp_path, n=ITEM_GROUP_ROWS + 10, group=ITEM_GROUP_ROWS * 2)  # one big group
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, str(root / "bench" / "regroup_items.py"), str(tmp_path)],
-        capture_output=True, text=True, env={"PYTHONPATH": str(root / "src")}, check=True,
-    )  # fmt: skip
-    assert "1 row groups -> 2" in done.stdout
-    pd.testing.assert_frame_equal(pd.read_parquet(path), frame)
+    n = ITEM_GROUP_ROWS + 10
+    vectors = np.random.default_rng(0).normal(size=(n, 2)).astype(np.float32)
+    items = pd.DataFrame({"id": [f"i{r}" for r in range(n)], "split": "pool"})
+    path = write_dataset(tmp_path / "ds", vectors, name="old", embedder="test", items=items).path
+    file = path / "items.parquet"
+    old = pd.read_parquet(file)
+    pq.write_table(pa.Table.from_pandas(old, preserve_index=False), file, row_group_size=n)  # an older layout
+    Dataset.open(path).rows_of(["i5"])  # its id map, built on the old file
+
+    def warned() -> bool:
+        findings, _ = dataset_findings(path)
+        return any(f.status == "warn" and "seals dataset regroup" in f.fix for f in findings)
+
+    assert warned()
+    result = CliRunner().invoke(app, ["dataset", "regroup", str(path)])
+    assert result.exit_code == 0 and "1 row groups -> 2" in result.stdout, result.output
+    assert largest_group(file) == ITEM_GROUP_ROWS and not warned()
+    pd.testing.assert_frame_equal(pd.read_parquet(file), old)
+    assert Dataset.open(path).rows_of(["i5", f"i{n - 1}"]).tolist() == [5, n - 1]  # the map follows the file

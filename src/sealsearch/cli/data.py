@@ -1,4 +1,4 @@
-"""Datasets: `seals dataset wordnet|synthetic|digits`, `seals concepts` (`seals import` is in importing.py)."""
+"""Datasets: `seals dataset wordnet|synthetic|digits|regroup`, `seals concepts` (`seals import` is in importing.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from sealsearch.cli.output import out, progress_bar, user_errors
 from sealsearch.cli.paths import Output, check_outputs
 
 app = opt.Typer()
-dataset_app = opt.Typer(help="Build the embedded demo datasets.", no_args_is_help=True)
+dataset_app = opt.Typer(
+    help="Build the embedded demo datasets; rewrite a dataset's item table (regroup).", no_args_is_help=True
+)
 
 
 def check_new_dataset(out_dir: Path, *reads: Path | str | None) -> None:
@@ -49,6 +51,23 @@ def dataset_wordnet(
             out_dir, wordnet_dir=wordnet_dir, embedder=embedder, progress=progress, executor=executor, address=address
         )
     out.print(f"wrote {dataset.path}: {dataset.info.n} items, {len(dataset.concept_names())} concepts")
+
+
+@dataset_app.command("regroup")
+@user_errors
+def dataset_regroup(dataset: DatasetArg) -> None:
+    """Rewrite items.parquet in row groups of 65,536 rows (same rows), the layout datasets are
+    written in since 2026-12-06: each item a labeler is shown decodes one group."""
+    from sealsearch.data.dataset import Dataset
+    from sealsearch.data.row_groups import regroup
+
+    file = Dataset.open(dataset, verify=False).path / "items.parquet"
+    if not file.is_file():
+        out.print(f"{dataset}: no items.parquet (ids are row numbers); nothing to rewrite")
+        return
+    with progress_bar("rewriting items.parquet") as progress:
+        before, after = regroup(file, progress)
+    out.print(f"{file}: {before:,} row groups -> {after:,}", highlight=False)
 
 
 @dataset_app.command("synthetic")

@@ -22,6 +22,7 @@ from sealsearch.data.dataset import Dataset
 from sealsearch.data.embeddings import SCANS, check_embedding_matrix, record_check
 from sealsearch.data.findings import SKIP, WARN, Finding, finding
 from sealsearch.data.info import read_info
+from sealsearch.data.row_groups import ITEM_GROUP_ROWS, largest_group
 from sealsearch.errors import MissingFileError, SealsearchError
 
 
@@ -37,6 +38,7 @@ def dataset_findings(path: Path, progress: Progress | None = None) -> tuple[list
     findings += [
         finding("embedding values", lambda: _scan(dataset, progress)),
         finding("item ids", lambda: _describe_ids(dataset, progress)),
+        finding("item row groups", lambda: _check_row_groups(dataset)),
         finding("splits", lambda: _describe_splits(dataset)),
         finding("concepts", lambda: _describe_concepts(dataset)),
         finding("media", lambda: _check_media(dataset, progress)),
@@ -62,6 +64,21 @@ def _describe_ids(dataset: Dataset, progress: Progress | None) -> str:
     if id_map is None:
         return f"{dataset.info.n:,} ids (row numbers: no items.parquet)"
     return f"{len(id_map):,} ids, each once"
+
+
+def _check_row_groups(dataset: Dataset) -> str | Finding:
+    """Row groups larger than the writer's (datasets written before 2026-12-06): each item of a
+    labeling batch then decodes its whole group (23 ms for 2^20 rows, 2.5 ms for 2^16)."""
+    file = dataset.path / "items.parquet"
+    if not file.is_file():
+        return Finding("item row groups", SKIP, "no items.parquet")
+    largest = largest_group(file)
+    if largest > ITEM_GROUP_ROWS:
+        return Finding(
+            "item row groups", WARN, f"{file}: row groups of up to {largest:,} rows: each item a labeler is shown "
+            f"decodes a whole group", f"seals dataset regroup {dataset.path} (groups of {ITEM_GROUP_ROWS:,} rows)",
+        )  # fmt: skip
+    return f"at most {largest:,} rows a group"
 
 
 def _scan(dataset: Dataset, progress: Progress | None) -> str:

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sealsearch._util import Progress, atomic_write
+
 CACHE_BYTES = 256 * 2**20
 """Decoded row groups kept per items file (pyarrow's `nbytes`): ~10 groups of a million short ids."""
 
@@ -85,3 +87,29 @@ class RowGroupReader:
         back = np.empty(rows.size, dtype=np.int64)
         back[order] = np.arange(rows.size)  # where each asked row landed in the grouped frame
         return frame.iloc[back].reset_index(drop=True)
+
+
+def largest_group(items_file: Path) -> int:
+    """Rows in the largest row group of a parquet file (its footer only)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(items_file).metadata
+    return max((meta.row_group(g).num_rows for g in range(meta.num_row_groups)), default=0)
+
+
+def regroup(items_file: Path, progress: Progress | None = None) -> tuple[int, int]:
+    """Rewrite `items_file` in ITEM_GROUP_ROWS-row groups (same rows, values and schema), for a
+    dataset written before `DatasetWriter` wrote that layout; atomic, so a reader sees the old
+    file or the new one. Returns (row groups before, after). Its id map is rebuilt on next use
+    (the file's size and mtime change)."""
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(items_file)
+    before, n, done = source.metadata.num_row_groups, source.metadata.num_rows, 0
+    with atomic_write(items_file) as tmp, pq.ParquetWriter(tmp, source.schema_arrow) as out:
+        for batch in source.iter_batches(batch_size=ITEM_GROUP_ROWS):
+            out.write_batch(batch, row_group_size=ITEM_GROUP_ROWS)
+            done += batch.num_rows
+            if progress:
+                progress(done, n)
+    return before, pq.ParquetFile(items_file).metadata.num_row_groups
