@@ -102,7 +102,6 @@ def shared_executor() -> ThreadPoolExecutor:
         return _executor
 
 
-# 62 lines: the worker closure shares the lock and counters with it; split, they would become a class.
 def map_blocks(
     n: int,
     block: int,
@@ -117,9 +116,10 @@ def map_blocks(
     out = np.empty(n, dtype=np.float64)
     starts = range(0, n, max(1, int(block)))
 
-    def run(start: int) -> None:
+    def run(start: int) -> int:
         stop = min(start + block, n)
         out[start:stop] = score_block(start, stop)
+        return stop - start
 
     workers = min(workers or default_workers(), len(starts))
     if workers <= 1:
@@ -128,10 +128,19 @@ def map_blocks(
             if progress:
                 progress(min(start + block, n), n)
         return out
-    # At most `workers` blocks in flight: each worker takes the next start from one iterator, so
-    # a 10^7-row scan is `workers` tasks, not 2,441 futures. This thread is one of the workers: a
-    # small scan (a SEALS buffer, ~1 ms) then never waits for a pool thread to be scheduled on a
-    # busy machine, and a helper that has not started when the blocks run out is cancelled.
+    _run_on_threads(starts, run, workers, n, progress)
+    if progress:
+        progress(n, n)
+    return out
+
+
+def _run_on_threads(starts: range, run: Callable[[int], int], workers: int, n: int, progress: Progress | None) -> None:
+    """`run(start)` (returning the rows it did) for every start on `workers` threads.
+
+    At most `workers` blocks in flight: each worker takes the next start from one iterator, so
+    a 10^7-row scan is `workers` tasks, not 2,441 futures. This thread is one of the workers: a
+    small scan (a SEALS buffer, ~1 ms) then never waits for a pool thread to be scheduled on a
+    busy machine, and a helper that has not started when the blocks run out is cancelled."""
     todo = iter(starts)
     lock = threading.Lock()
     finished = [0]
@@ -145,12 +154,12 @@ def map_blocks(
             if start is None:
                 return
             try:
-                run(start)
+                done = run(start)
             except BaseException:
                 failed[0] = True
                 raise
             with lock:
-                finished[0] += min(start + block, n) - start
+                finished[0] += done
             if report and time.monotonic() - last > 0.5:  # a progress bar, not a callback per block
                 last = time.monotonic()
                 report(finished[0], n)
@@ -162,9 +171,6 @@ def map_blocks(
         for helper in helpers:
             if not helper.cancel():
                 helper.result()
-    if progress:
-        progress(n, n)
-    return out
 
 
 def score_matrix(
