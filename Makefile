@@ -78,7 +78,7 @@ demo: $(STAMP) wordnet
 test: $(SCALE_STAMP) milvus-server wordnet chromium
 	$(BIN)/python -m pytest -m "slow or not slow or crash"
 
-test-fast: $(STAMP)
+test-fast: $(TEXT_STAMP)  # MiniLM tests need the text extra (torch is a CPU wheel on disk here)
 	$(BIN)/python -m pytest -m "not slow and not crash and not milvus_server"
 
 lint: $(STAMP)
