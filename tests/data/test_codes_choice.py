@@ -183,13 +183,13 @@ def test_project_records_codes_and_its_sessions_score_on_them(dataset, tmp_path)
     assert not (tmp_path / "bad").exists()
     Project.init(tmp_path / "p", dataset.path, factory="Flat", codes="sq8").close()
     with Project.open(tmp_path / "p") as project:
-        assert project.codes == "sq8" and isinstance(project.sq8_codes, Sq8Codes)
+        assert project.codes == "sq8" and isinstance(project.pool_codes, Sq8Codes)
         rare = project.ids_of(np.intersect1d(dataset.concept_rows("rare"), dataset.split_rows("pool"))[:3])
         project.create_concept("rare", positives=rare, k=10, batch_size=10)
         session = project.concept("rare")
         assert session.next_batch("me")["items"]
         with session._lock:  # the model the batch came from: its seals pool holds the project's codes
-            assert session._synced_model(record=False).loop.pool.codes is project.sq8_codes
+            assert session._synced_model(record=False).loop.pool.codes is project.pool_codes
     Project.init(tmp_path / "q", dataset.path, factory="Flat").close()
     with Project.open(tmp_path / "q") as project:
-        assert project.codes == "auto" and project.sq8_codes is None  # a small file stays cached
+        assert project.codes == "auto" and project.pool_codes is None  # a small file stays cached

@@ -16,13 +16,14 @@ from pathlib import Path
 import sealsearch.index as index_layer
 import sealsearch.index.graph as graphs
 from sealsearch._util import Progress, check_name
-from sealsearch.data.codes import Sq8Codes, resolve_codes
+from sealsearch.data.codes import PoolCodes, Sq8Codes, decide_codes
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.embeddings import CHUNK_ROWS
 from sealsearch.errors import InvalidDataError, InvalidParameterError
 from sealsearch.index import DEFAULT_BACKEND, RECALL_K, RECALL_QUERIES, KnnIndex
 from sealsearch.index.graph import KnnGraph
 from sealsearch.index.ivf_graph import DEFAULT_PROBE
+from sealsearch.index.shared_codes import IndexCodes, has_precise_codes
 
 KNN_SOURCES = ("auto", "graph", "index")
 """How a run finds neighbours: "graph" (a stored kNN graph, refused when none fits), "index"
@@ -157,7 +158,24 @@ def open_knn(
     return knn_index, graph, source
 
 
-def open_codes(dataset: Dataset, codes: str = "auto", *, available_bytes: int | None = None) -> Sq8Codes | None:
-    """The SQ8 codes a seals pool over `dataset` scores on, by `codes` ("auto", "sq8", "none";
-    `sealsearch.data.codes.choose_codes` is auto's rule), or None for the exact buffer."""
-    return resolve_codes(codes, dataset.embeddings, dataset.path / "embeddings.npy", available_bytes=available_bytes)
+def open_codes(
+    dataset: Dataset,
+    codes: str = "auto",
+    *,
+    knn_index: KnnIndex | None = None,
+    available_bytes: int | None = None,
+) -> PoolCodes | None:
+    """The codes a seals pool over `dataset` scores on, by `codes`: "index" shares the codes of
+    `knn_index` (`IndexCodes`: no second copy), "sq8" opens the dataset's SQ8 codes (built first
+    if missing or stale: one pass over the file), "none" gives None (the exact buffer), and
+    "auto" is `sealsearch.data.codes.choose_codes` on the file, the memory and whether
+    `knn_index` has precise codes to share."""
+    path = dataset.path / "embeddings.npy"
+    mode = decide_codes(codes, path, available_bytes=available_bytes, index_codes=has_precise_codes(knn_index))
+    if mode == "none":
+        return None
+    if mode == "index":
+        if knn_index is None:
+            raise InvalidParameterError('codes "index" needs the kNN index; open it first', params=["codes"])
+        return IndexCodes(knn_index, dataset.embeddings.n)
+    return Sq8Codes.open_or_build(dataset.embeddings, path)

@@ -33,7 +33,7 @@ from sealsearch._util import check_name, positive_int, register
 from sealsearch.active.all_pool import AllPool
 from sealsearch.active.hygiene import check_index_rows, mean_of, needs_renormalising, unit_sum
 from sealsearch.active.members import ALL_CAPABILITIES, LABELED, CandidatePool, MemberBuffer, rescore_top
-from sealsearch.data.codes import Sq8Codes
+from sealsearch.data.codes import PoolCodes
 from sealsearch.data.embeddings import EmbeddingStore
 from sealsearch.data.scan import RowFunction, prune_to, score_matrix
 from sealsearch.data.shards import Scanner
@@ -52,13 +52,13 @@ class SealsPool:
     searched. With `eligible_rows` (the pool split) the index is checked to hold only those rows.
     Candidates are listed in the order they joined (see sealsearch.active.members).
 
-    With `codes` (a RAM-resident `Sq8Codes` of the store) joining rows are never read from the
-    embeddings file: the pool keeps their decoded codes (as float32 unit rows: decoding once when
-    a row joins, not every round, made the codes' selection as cheap as the exact buffer's, at
-    4 bytes a dimension for the members only), scores candidates on them, and
-    `score_candidates(score, n=...)` recomputes the top `rerank`·n approximate scores from exact
-    vectors, so the n best are (to the codes' precision) the exact path's. The running sum, and
-    so the pool mean, is then the mean of the decoded members.
+    With `codes` (the store's `Sq8Codes` in RAM, or the index's own codes: `PoolCodes`) joining
+    rows are never read from the embeddings file: the pool keeps their decoded codes (as float32
+    unit rows: decoding once when a row joins, not every round, made the codes' selection as
+    cheap as the exact buffer's, at 4 bytes a dimension for the members only), scores
+    candidates on them, and `score_candidates(score, n=...)` recomputes the top `rerank`·n
+    approximate scores from exact vectors, so the n best are (to the codes' precision) the
+    exact path's. The running sum, and so the pool mean, is then the mean of the decoded members.
     """
 
     name = "seals"
@@ -72,7 +72,7 @@ class SealsPool:
         graph: KnnGraph | None = None,
         *,
         eligible_rows: np.ndarray | None = None,
-        codes: Sq8Codes | None = None,
+        codes: PoolCodes | None = None,
         rerank: int = DEFAULT_RERANK,
     ):
         self.k = positive_int(k, "k")  # neighbours per labeled item
@@ -243,7 +243,7 @@ class PoolOptions:
     k: int = 100
     fraction: float = 0.1
     rng: np.random.Generator | None = None
-    codes: Sq8Codes | None = None
+    codes: PoolCodes | None = None
     scanner: Scanner | None = None
 
     def need_index(self, name: str) -> KnnIndex:
@@ -344,13 +344,14 @@ def make_pool(
     k: int = 100,
     fraction: float = 0.1,
     rng: np.random.Generator | None = None,
-    codes: Sq8Codes | None = None,
+    codes: PoolCodes | None = None,
     scanner: Scanner | None = None,
 ) -> CandidatePool:
     """Build a pool by its CLI name; `eligible_rows` are the rows of the pool split (an index
     holding other rows is refused); `graph` (the index's kNN graph, see sealsearch.index.graph)
-    lets the seals pool look neighbours up; `codes` (the store's `Sq8Codes`, in RAM) let it score
-    candidates without reading their vectors from disk (see `SealsPool`); `scanner` runs the All
+    lets the seals pool look neighbours up; `codes` (`PoolCodes`: SQ8 codes in RAM, or the
+    index's own) let it score candidates without reading their vectors from disk (see
+    `SealsPool`); `scanner` runs the All
     and randpool scans (default: this machine's threads; `Scanner("ray")`: Ray tasks)."""
     build = POOLS[check_pool(name)].build
     return build(embeddings, eligible_rows, PoolOptions(index, graph, k, fraction, rng, codes, scanner))

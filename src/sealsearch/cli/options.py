@@ -287,10 +287,12 @@ Knn = Annotated[
 Codes = Annotated[
     str,
     typer.Option(
-        help="SQ8 codes for seals pools: {codes_modes}. sq8 = score candidates on 1-byte-per-dimension codes held in "
-        "RAM (built beside embeddings.npy on first use) and re-rank the best exactly; none = the exact float32 "
-        "buffer; auto = sq8 when embeddings.npy exceeds half the memory available (cgroup limit included) and its "
-        "codes (a quarter of it) fit in that half, else none (docs/scale.md)."
+        help="Codes for seals pools: {codes_modes}. sq8 = score candidates on 1-byte-per-dimension codes held in "
+        "RAM (built beside embeddings.npy on first use) and re-rank the best exactly; index = the same on the kNN "
+        "index's own codes (an IVF index such as IVF4096,SQ8; no second copy); none = the exact float32 buffer; "
+        "auto = when embeddings.npy exceeds half the memory available (cgroup limit included): index if the index "
+        "holds codes of a byte or more per dimension, else sq8 if its codes (a quarter of it) fit in that half, "
+        "else none (docs/scale.md)."
     ),
 ]
 Batch = Annotated[int, typer.Option(min=1, max=COUNT_MAX, help="Labels per round.")]

@@ -115,7 +115,7 @@ def _report_run(result, config, out_path: Path | None, plot: Path | None) -> Non
     """`run`'s table, its stop reason, and the files it was asked to write."""
     name = f"{config.strategy}-{config.pool}"
     out.print(frame_table(result.rounds, f"{name} on {config.concept!r} (times in seconds)"))
-    out.print(f"kNN source: {_knn_used(result.rounds)}; SQ8 codes: {result.config.codes}")
+    out.print(f"kNN source: {_knn_used(result.rounds)}; codes: {result.config.codes}")
     if config.stop is not None:
         out.print(f"stopped: {result.stop_reason}" if result.stop_reason else f"--stop {config.stop} never fired")
     if out_path is not None:

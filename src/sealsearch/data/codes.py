@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -26,6 +27,22 @@ from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
 from sealsearch.errors import InvalidDataError, MissingFileError
 
 LEVELS = 256
+
+
+class PoolCodes(Protocol):
+    """What a seals pool needs of compressed rows: `Sq8Codes` here, or the kNN index's own codes
+    (`sealsearch.index.shared_codes.IndexCodes`). `mode` is the `codes` value that names them."""
+
+    mode: str
+    n: int
+    dim: int
+
+    @property
+    def nbytes(self) -> int: ...
+
+    def take(self, rows: np.ndarray) -> np.ndarray: ...
+
+    def decode_unit(self, codes: np.ndarray) -> np.ndarray: ...
 
 
 def source_path(embeddings_path: Path) -> Path:
@@ -42,6 +59,8 @@ def codes_paths(embeddings_path: Path) -> tuple[Path, Path]:
 
 class Sq8Codes:
     """N × d uint8 codes of a store's rows and the per-dimension (low, step) that decode them."""
+
+    mode = "sq8"
 
     def __init__(self, codes: np.ndarray, low: np.ndarray, step: np.ndarray):
         if codes.dtype != np.uint8 or codes.ndim != 2 or low.shape != step.shape != (codes.shape[1],):
@@ -146,31 +165,38 @@ def encode(block: np.ndarray, low: np.ndarray, step: np.ndarray) -> np.ndarray:
 
 
 # -- when to use codes: `codes="auto"|"sq8"|"none"` of `run`, `experiment` and projects ------------
-CODES_MODES = ("auto", "sq8", "none")
-"""What a run, an experiment or a project may ask of SQ8 codes: "sq8" always, "none" never, and
-"auto" what `choose_codes` says for this file on this machine."""
+CODES_MODES = ("auto", "sq8", "index", "none")
+"""What a run, an experiment or a project may ask of codes: "sq8" its own SQ8 codes always,
+"index" the kNN index's codes (no second copy; sealsearch.index.shared_codes), "none" never, and
+"auto" what `choose_codes` says for this file, index and machine."""
 CACHE_SHARE = 0.5
 """The share of the memory a process may still take that the embeddings file may fill and still
 count as staying in the page cache: the index, the kNN graph, the pool's buffers and other
 programs take the rest (at 10^7 × 256 the index and graph alone were 6 GB beside a 10 GB file)."""
 
 
-def choose_codes(file_bytes: int, available_bytes: int) -> str:
-    """ "sq8" when the embeddings file will not stay in the page cache but its codes fit in RAM,
-    else "none" (the rule of `codes="auto"`).
+def choose_codes(file_bytes: int, available_bytes: int, *, index_codes: bool = False) -> str:
+    """The rule of `codes="auto"`: "none" while the embeddings file stays in the page cache;
+    beyond that "index" when the kNN index holds precise codes a pool can share (`index_codes`:
+    `sealsearch.index.shared_codes.has_precise_codes`), else "sq8" when the codes fit in RAM,
+    else "none".
 
     The file counts as staying cached while it fills at most CACHE_SHARE of `available_bytes`
     (`available_memory()`: what this process may still take). Beyond that a SEALS round reads
-    its joining rows from disk (~200 ms a round at 10^7, bench/RESULTS.md) and codes, a quarter
-    of the file held in anonymous memory, remove those reads, as long as they themselves fit in
-    the same share; when even the codes do not (10^8 × 256 on a 24 GB box: 26 GB), "none": the
-    codes would be paged out or kill the process, and the exact buffer at least reads only the
-    rows a round needs. An explicit "sq8" is obeyed whatever this says.
+    its joining rows from disk (~200 ms a round at 10^7, bench/RESULTS.md). The index's codes
+    remove those reads at no memory cost (the index holds them anyway); `Sq8Codes`, a quarter of
+    the file held in anonymous memory, remove them as long as they fit in the same share. When
+    even those do not (10^8 × 256 on a 24 GB box: 26 GB), "none": the codes would be paged out or
+    kill the process, and the exact buffer at least reads only the rows a round needs. An
+    explicit "sq8" or "index" is obeyed whatever this says.
     """
     share = CACHE_SHARE * max(int(available_bytes), 0)
-    fits = int(file_bytes) <= share
+    if int(file_bytes) <= share:
+        return "none"
+    if index_codes:
+        return "index"
     codes_fit = -(-int(file_bytes) // 4) <= share  # one byte per float32 dimension, rounded up
-    return "sq8" if not fits and codes_fit else "none"
+    return "sq8" if codes_fit else "none"
 
 
 def available_memory(root: Path = Path("/")) -> int:
@@ -237,21 +263,13 @@ def check_codes_mode(mode: str) -> str:
     return check_name(mode, CODES_MODES, "codes mode (codes)", param="codes")
 
 
-def decide_codes(mode: str, embeddings_path: Path, *, available_bytes: int | None = None) -> str:
-    """ "sq8" or "none": `mode` itself, or for "auto" `choose_codes` on the file's size and the
-    memory available now (`available_memory()` unless `available_bytes` is given)."""
+def decide_codes(
+    mode: str, embeddings_path: Path, *, available_bytes: int | None = None, index_codes: bool = False
+) -> str:
+    """ "sq8", "index" or "none": `mode` itself, or for "auto" `choose_codes` on the file's size,
+    whether the index has precise codes to share, and the memory available now
+    (`available_memory()` unless `available_bytes` is given)."""
     if check_codes_mode(mode) != "auto":
         return mode
     available = available_memory() if available_bytes is None else available_bytes
-    return choose_codes(Path(embeddings_path).stat().st_size, available)
-
-
-def resolve_codes(
-    mode: str, store: EmbeddingStore, embeddings_path: Path, *, available_bytes: int | None = None
-) -> Sq8Codes | None:
-    """The codes a run, experiment or project with `codes=mode` scores on (`decide_codes`): None
-    for "none", else the saved codes, built first if missing or stale (`Sq8Codes.open_or_build`:
-    one pass over the file)."""
-    if decide_codes(mode, embeddings_path, available_bytes=available_bytes) == "none":
-        return None
-    return Sq8Codes.open_or_build(store, embeddings_path)
+    return choose_codes(Path(embeddings_path).stat().st_size, available, index_codes=index_codes)

@@ -35,7 +35,7 @@ from sealsearch.active.knn import check_knn, open_codes, open_or_build_index, re
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
 from sealsearch.active.pools import check_pool, pools_using_k
 from sealsearch.active.strategies import check_strategy
-from sealsearch.data.codes import Sq8Codes, check_codes_mode, decide_codes
+from sealsearch.data.codes import PoolCodes, check_codes_mode, decide_codes
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidDataError, InvalidParameterError
 from sealsearch.experiments.executors import Executor, InlineExecutor, LocalProcessExecutor
@@ -50,6 +50,7 @@ from sealsearch.experiments.simulate import (
 )
 from sealsearch.index import KnnIndex
 from sealsearch.index.milvus import is_local
+from sealsearch.index.shared_codes import has_precise_codes
 
 RUN_KEYS = ["concept", "strategy", "pool", "k", "seed_pos", "dedup", "repeat"]
 """Columns that identify a cell; `k` is 0 for pools without neighbours, `dedup` NaN when off."""
@@ -80,8 +81,9 @@ class ExperimentGrid:
     stop: str | None = None
     """Recall estimate, audit labels per round and stopping rule of every cell (`RunConfig`)."""
     codes: str = "auto"
-    """SQ8 codes for seals pools (`RunConfig.codes`); "auto" is resolved once per experiment by
-    `data.codes.choose_codes`, and "sq8" (given or chosen) is recorded in experiment.json."""
+    """Codes for seals pools (`RunConfig.codes`); "auto" is resolved once per experiment by
+    `data.codes.choose_codes`, and "sq8" or "index" (given or chosen) is recorded in
+    experiment.json."""
     backend: str = "faiss"
     """Index backend ("faiss", or "milvus" at `uri`); recorded in experiment.json unless Faiss."""
     uri: str | None = None
@@ -106,8 +108,10 @@ class ExperimentGrid:
         for config in self.configs():
             config.validate()
 
-    def settings(self, dataset: Dataset) -> dict:
-        """What every cell shares: a rerun into the same RESULTS/ must agree on these."""
+    def settings(self, dataset: Dataset, index: KnnIndex | None = None) -> dict:
+        """What every cell shares: a rerun into the same RESULTS/ must agree on these. `index`
+        (the experiment's kNN index) tells "auto" codes whether the index's own can be shared."""
+        codes = self.codes_mode(dataset, index)
         return {
             "dataset": str(dataset.path.resolve()),
             "dataset_name": dataset.info.name,
@@ -120,13 +124,14 @@ class ExperimentGrid:
             # only when set, so experiments written before these existed still resume
             **{k: v for k, v in (("estimate", self.estimate), ("audit", self.audit), ("stop", self.stop)) if v},
             **({"backend": self.backend} if self.backend != "faiss" else {}),
-            **({"codes": "sq8"} if self.codes_mode(dataset) == "sq8" else {}),
+            **({"codes": codes} if codes != "none" else {}),
         }
 
-    def codes_mode(self, dataset: Dataset) -> str:
-        """ "sq8" or "none": what the seals cells score on ("none" when no pool uses k)."""
-        uses_k = pools_using_k().intersection(self.pools)
-        return decide_codes(self.codes, dataset.path / "embeddings.npy") if uses_k else "none"
+    def codes_mode(self, dataset: Dataset, index: KnnIndex | None = None) -> str:
+        """ "sq8", "index" or "none": what the seals cells score on ("none" when no pool uses k)."""
+        if not pools_using_k().intersection(self.pools):
+            return "none"
+        return decide_codes(self.codes, dataset.path / "embeddings.npy", index_codes=has_precise_codes(index))
 
     def configs(self) -> Iterator[RunConfig]:
         """One RunConfig per cell; k collapses to 0 for pools that ignore it."""
@@ -270,7 +275,8 @@ def run_experiment(
         dataset.concept_rows(concept)  # an unknown concept fails before any work
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings = grid.settings(dataset)
+    index = _index_for_codes(dataset, grid, index)
+    settings = grid.settings(dataset, index)
     check_settings(out_dir, settings)
 
     runs = with_knn_column(_read_existing(out_dir / RUNS_FILE, RUN_KEYS + NUMERIC_ROUND_COLUMNS))
@@ -285,27 +291,40 @@ def run_experiment(
     needs_index = any(config.pool in pools_using_k() for config in todo)
     if needs_index:
         index = _resolve_knn_sources(dataset, grid, todo, index, out_dir, runs)
-        _resolve_codes(dataset, settings.get("codes", "none"), todo)
+        _resolve_codes(dataset, settings.get("codes", "none"), todo, index)
     tasks = [("full", c) for c in full_todo] + [("run", c) for c in todo]
     total = len(tasks)
     run_parts = [runs] if len(runs) else []
     full_parts = [full] if len(full) else []
 
     init = (str(dataset.path), grid.factory if needs_index else None, True, grid.backend, grid.uri)
-    if executor == "ray":
-        from sealsearch._ray import RayExecutor
-
-        runner: Executor = RayExecutor(address, jobs if address is None else None, _init_worker, init)
-    elif jobs == 1 or total <= 1:
-        _init_worker_in_process(dataset, index)
-        runner = InlineExecutor()
-    else:
-        runner = LocalProcessExecutor(jobs, _init_worker, init)
+    runner = _make_runner(executor, address, jobs if total > 1 else 1, init, dataset, index)
     if needs_index and not isinstance(runner, InlineExecutor):
         refuse_embedded_milvus(index)
     _collect(runner, tasks, out_dir, run_parts, full_parts, progress)
     all_runs = pd.concat(run_parts, ignore_index=True) if run_parts else pd.DataFrame(columns=RUN_KEYS + ROUND_COLUMNS)
     return GridRun(out_dir, len(configs), len(configs) - len(todo), all_runs)
+
+
+def _index_for_codes(dataset: Dataset, grid: ExperimentGrid, index: KnnIndex | None) -> KnnIndex | None:
+    """The index, opened before the settings are compared when the codes must ask what it holds."""
+    if index is None and grid.codes in ("auto", "index") and pools_using_k().intersection(grid.pools):
+        index = open_or_build_index(dataset, grid.factory, backend=grid.backend, uri=grid.uri)
+    return index
+
+
+def _make_runner(
+    executor: str, address: str | None, jobs: int, init: tuple, dataset: Dataset, index: KnnIndex | None
+) -> Executor:
+    """Ray tasks, this process (one job, or one task), or `jobs` worker processes."""
+    if executor == "ray":
+        from sealsearch._ray import RayExecutor
+
+        return RayExecutor(address, jobs if address is None else None, _init_worker, init)
+    if jobs == 1:
+        _init_worker_in_process(dataset, index)
+        return InlineExecutor()
+    return LocalProcessExecutor(jobs, _init_worker, init)
 
 
 def _resolve_knn_sources(
@@ -325,9 +344,12 @@ def _resolve_knn_sources(
     return index
 
 
-def _resolve_codes(dataset: Dataset, mode: str, todo: list[RunConfig]) -> None:
-    """Every cell's codes as the experiment resolved them (`codes_mode`); built here when used."""
-    _ = open_codes(dataset, mode)  # workers then only read the file
+def _resolve_codes(dataset: Dataset, mode: str, todo: list[RunConfig], index: KnnIndex) -> None:
+    """Every cell's codes as the experiment resolved them (`codes_mode`), opened here once: SQ8
+    codes are built when missing (workers then only read the file), and an index without codes
+    to share fails before any cell runs."""
+    if mode != "none":
+        _ = open_codes(dataset, mode, knn_index=index)
     for config in todo:
         config.codes = mode
 
@@ -368,8 +390,11 @@ def _init_worker_in_process(dataset: Dataset, index: KnnIndex | None) -> None:
     _worker["index"] = index
 
 
-def _cell_codes(config: RunConfig) -> Sq8Codes | None:
-    """The worker's SQ8 codes for a seals cell that scores on them, read once per process."""
-    if config.codes == "sq8" and config.pool in pools_using_k() and "codes" not in _worker:
-        _worker["codes"] = open_codes(_worker["dataset"], "sq8")
-    return _worker.get("codes") if config.codes == "sq8" else None
+def _cell_codes(config: RunConfig) -> PoolCodes | None:
+    """The worker's codes for a seals cell that scores on them ("sq8" or "index", one per
+    experiment), opened once per process."""
+    if config.codes not in ("sq8", "index") or config.pool not in pools_using_k():
+        return None
+    if "codes" not in _worker:
+        _worker["codes"] = open_codes(_worker["dataset"], config.codes, knn_index=_worker.get("index"))
+    return _worker["codes"]

@@ -25,7 +25,7 @@ from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import make_pool, pools_using_k
 from sealsearch.active.stopping import StoppingRule, parse_rule
 from sealsearch.active.strategies import DEFAULT_STRATEGY, check_strategy
-from sealsearch.data.codes import Sq8Codes, check_codes_mode
+from sealsearch.data.codes import PoolCodes, check_codes_mode
 from sealsearch.data.dataset import Dataset
 from sealsearch.data.shards import Scanner
 from sealsearch.errors import InvalidParameterError
@@ -129,9 +129,11 @@ class RunConfig:
     stop: str | None = None
     """A stopping rule (`active.stopping.parse_rule`); the run ends at the first round it fires."""
     codes: str = "auto"
-    """SQ8 codes for the seals pool (`data.codes.CODES_MODES`): "sq8" scores candidates on codes
-    held in RAM and re-ranks the best exactly, "none" keeps the exact float32 buffer, "auto" takes
-    codes when the embeddings file will not stay in the page cache (`data.codes.choose_codes`)."""
+    """Codes for the seals pool (`data.codes.CODES_MODES`): "sq8" scores candidates on SQ8 codes
+    held in RAM and re-ranks the best exactly, "index" does the same on the kNN index's own codes
+    (no second copy), "none" keeps the exact float32 buffer, "auto" takes the index's codes (when
+    precise) or SQ8 codes when the embeddings file will not stay in the page cache
+    (`data.codes.choose_codes`)."""
 
     def validate(self) -> None:
         check_strategy(self.strategy)
@@ -214,7 +216,7 @@ def run(
     oracle: Oracle | None = None,
     on_round: RoundCallback | None = None,
     scanner: Scanner | None = None,
-    codes: Sq8Codes | None = None,
+    codes: PoolCodes | None = None,
 ) -> RunResult:
     """Simulate one concept: seed set, then rounds of {train, score, pick b, label, grow pool}
     until `config.budget` labels. The oracle defaults to the dataset's ground truth. `scanner`
@@ -232,10 +234,10 @@ def run(
     graph, source = None, "none"
     if config.pool in pools_using_k():
         index, graph, source = open_knn(dataset, config.factory, config.k, config.knn, knn_index=index)
-        codes = open_codes(dataset, config.codes) if codes is None else codes
+        codes = open_codes(dataset, config.codes, knn_index=index) if codes is None else codes
     else:
         codes = None  # only a seals pool scores on codes
-    config = replace(config, codes="none" if codes is None else "sq8")  # the result says which were used
+    config = replace(config, codes="none" if codes is None else codes.mode)  # the result says which were used
     pool = make_pool(
         config.pool, dataset.embeddings, pool_rows, index=index, graph=graph, k=config.k,
         fraction=config.randpool_fraction, rng=rng, scanner=scanner, codes=codes,

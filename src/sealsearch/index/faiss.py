@@ -129,6 +129,11 @@ class FaissIndex:
         return int(self._index.ntotal)
 
     @property
+    def faiss_index(self) -> faiss.Index:
+        """The Faiss index itself (read-only use: its positions are `rows`' indices)."""
+        return self._index
+
+    @property
     def dim(self) -> int:
         return int(self._index.d)
 

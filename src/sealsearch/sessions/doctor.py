@@ -18,8 +18,8 @@ from sealsearch.data.dataset import Dataset
 from sealsearch.data.findings import OK, SKIP, WARN, Finding, finding
 from sealsearch.errors import InvalidDataError, MissingFileError, SealsearchError
 from sealsearch.index.checks import index_findings
+from sealsearch.sessions.fingerprint import PROJECT_FILE, check_dataset_matches, check_project_meta
 from sealsearch.sessions.labelstore import check_ours
-from sealsearch.sessions.project import PROJECT_FILE, check_dataset_matches, check_project_meta
 from sealsearch.sessions.schema import MIGRATIONS, check_version, storage_error
 
 

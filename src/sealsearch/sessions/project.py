@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import threading
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -23,82 +24,29 @@ from sealsearch._util import Progress, check_name, did_you_mean, positive_int
 from sealsearch.active.knn import check_knn, open_codes, open_or_build_index, resolve_knn
 from sealsearch.active.pools import POOLS, pools_using_k
 from sealsearch.active.strategies import DEFAULT_STRATEGY, STRATEGIES
-from sealsearch.data.codes import Sq8Codes, check_codes_mode
+from sealsearch.data.codes import PoolCodes, check_codes_mode
 from sealsearch.data.dataset import Dataset
-from sealsearch.data.embeddings import fingerprint_rows, sampled_digest
 from sealsearch.errors import (
     ConceptExistsError,
-    InvalidDataError,
     InvalidParameterError,
     MissingFileError,
     UnknownNameError,
 )
 from sealsearch.index import DEFAULT_BACKEND, KnnIndex, auto_factory, backend_at
 from sealsearch.index.graph import KnnGraph
+from sealsearch.sessions.fingerprint import PROJECT_FILE, check_dataset_matches, check_project_meta, fingerprint
 from sealsearch.sessions.labelstore import LabelStore, concept_exists
 from sealsearch.sessions.names import check_concept_name
 from sealsearch.sessions.replay import ConceptSettings
 from sealsearch.sessions.seeding import QueryVectors
 from sealsearch.sessions.session import ConceptSession
 
-PROJECT_FILE = "project.sqlite"
 DEFAULT_K = 20
 DEFAULT_BATCH_SIZE = 10  # a person reads ten items at a time, not the simulations' 100
 DEFAULT_LEASE_S = 600.0
 ITEM_CACHE_ROWS, ITEM_CACHE_ENTRIES = 1000, 64  # batch-sized item tables kept: a parquet read costs ~10 ms
 ITEMS_IN_MEMORY_BYTES = 64 << 20  # an items.parquet up to this size is read whole, once: rows then cost nothing
 log = logging.getLogger(__name__)
-
-
-def fingerprint(dataset: Dataset) -> dict[str, Any]:
-    """n, dim and a sha256 over a seeded sample of vector rows and their ids: cheap at 10^7 rows,
-    and any re-embedding, re-ordering or re-import changes it."""
-    digest = sampled_digest(dataset.embeddings)  # the rows' vectors ...
-    ids = dataset.items_at(fingerprint_rows(dataset.info.n), ("id",))["id"]
-    digest.update("\n".join(map(str, ids)).encode())  # ... and their ids
-    return {"n": dataset.info.n, "dim": dataset.info.dim, "sha256": digest.hexdigest()}
-
-
-def parse_fingerprint(text: str, file: Path) -> dict[str, Any]:
-    """The dataset fingerprint a project's meta records, refused with one line when malformed."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        value = None
-    valid = (
-        isinstance(value, dict)
-        and set(value) == {"n", "dim", "sha256"}
-        and all(isinstance(value[key], int) and not isinstance(value[key], bool) for key in ("n", "dim"))
-        and isinstance(value["sha256"], str)
-        and len(value["sha256"]) == 64
-    )
-    if not valid:
-        raise InvalidDataError(
-            f"{file}: meta 'fingerprint' is malformed ({str(text)[:40]!r}; expected JSON with n, dim and a sha256); "
-            "restore the project from a backup"
-        )
-    return value
-
-
-def check_project_meta(meta: dict[str, str], file: Path) -> None:
-    """Refuse a project whose meta lacks a key `init` writes, or records a malformed fingerprint."""
-    if not {"dataset", "fingerprint", "knn", "factory"} <= meta.keys():
-        raise InvalidDataError(
-            f"{file}: records no dataset (an interrupted `seals project init`?); remove it and run "
-            "`seals project init` again"
-        )
-    parse_fingerprint(meta["fingerprint"], file)
-
-
-def check_dataset_matches(meta: dict[str, str], dataset: Dataset, path: Path) -> None:
-    """Refuse a dataset whose fingerprint differs from the one project `path` recorded in `meta`."""
-    recorded, current = parse_fingerprint(meta["fingerprint"], path / PROJECT_FILE), fingerprint(dataset)
-    if recorded != current:
-        raise InvalidDataError(
-            f"{meta['dataset']}: this dataset does not match project {path} (recorded n={recorded['n']}, "
-            f"dim={recorded['dim']}, sha256 {recorded['sha256'][:12]}; now n={current['n']}, dim={current['dim']}, "
-            f"sha256 {current['sha256'][:12]}); open the project with the dataset it was created on"
-        )
 
 
 class Project:
@@ -114,7 +62,7 @@ class Project:
         self.factory, self.knn = meta["factory"], meta["knn"]
         self.backend, self.uri = meta.get("backend", DEFAULT_BACKEND), meta.get("uri") or None
         self.codes = meta.get("codes") or "auto"  # projects made before codes were recorded: "auto"
-        self._codes: list[Sq8Codes | None] = []  # empty until opened (they may be None)
+        self._codes: list[PoolCodes | None] = []  # empty until opened (they may be None)
         self._index: KnnIndex | None = None
         self._graphs: dict[int, KnnGraph | None] = {}
         self._id_lock = threading.Lock()  # one build of the id map, however many threads ask
@@ -149,9 +97,9 @@ class Project:
         `knn` is the kNN source of every concept (`sealsearch.active.knn.KNN_SOURCES`): "graph"
         is refused here, before anything is written, when the dataset has no kNN graph for the
         default k. `backend` is the index backend every concept's kNN search uses ("faiss", or
-        "milvus" at `uri`). `codes` ("auto", "sq8", "none": `sealsearch.data.codes.CODES_MODES`) is
-        recorded and says whether seals pools score on SQ8 codes; "auto" is decided when the
-        project is opened, on that machine's memory (`choose_codes`). The dataset's id -> row map
+        "milvus" at `uri`). `codes` ("auto", "sq8", "index", "none": `sealsearch.data.codes.CODES_MODES`)
+        is recorded and says what seals pools score on; "auto" is decided when the project is
+        opened, on that machine's memory and the index's codes (`choose_codes`). The dataset's id -> row map
         is built here (`progress` reports it), so a duplicated item id is refused before anything
         is written and no label of a new project waits for the map."""
         path = Path(path)
@@ -275,13 +223,21 @@ class Project:
             return self._index
 
     @property
-    def sq8_codes(self) -> Sq8Codes | None:
-        """The SQ8 codes every seals pool of the project scores on, by its recorded `codes`
-        (opened, or built, once and shared by all concepts), or None for the exact buffer."""
+    def pool_codes(self) -> PoolCodes | None:
+        """The codes every seals pool of the project scores on, by its recorded `codes` (opened,
+        or built, once and shared by all concepts): the index's own codes, the dataset's SQ8
+        codes, or None for the exact buffer (`sealsearch.active.knn.open_codes`)."""
+        index = self.index if self.codes in ("auto", "index") else None  # "auto" asks what the index holds
         with self._setup_lock:
             if not self._codes:
-                self._codes.append(open_codes(self.dataset, self.codes))
+                self._codes.append(open_codes(self.dataset, self.codes, knn_index=index))
             return self._codes[0]
+
+    @property
+    def sq8_codes(self) -> PoolCodes | None:
+        """`pool_codes`' name before the index's codes could be shared (kept for a release)."""
+        warnings.warn("Project.sq8_codes is deprecated; use Project.pool_codes", DeprecationWarning, stacklevel=2)
+        return self.pool_codes
 
     def graph(self, k: int) -> KnnGraph | None:
         """The kNN graph a pool with k neighbours looks up, by the project's `knn` source

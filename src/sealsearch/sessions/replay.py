@@ -24,7 +24,7 @@ import pandas as pd
 from sealsearch.active.estimate import ScoreSums
 from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import make_pool, pools_using_k
-from sealsearch.data.codes import Sq8Codes
+from sealsearch.data.codes import PoolCodes
 from sealsearch.data.dataset import Dataset
 from sealsearch.index import KnnIndex
 from sealsearch.index.graph import KnnGraph
@@ -56,13 +56,13 @@ class ConceptModel:
 
     def __init__(
         self, dataset: Dataset, settings: ConceptSettings, index: KnnIndex | None, graph: KnnGraph | None,
-        codes: Sq8Codes | None = None,
+        codes: PoolCodes | None = None,
     ):  # fmt: skip
         self.dataset = dataset
         self.settings = settings
         self.index = index
         self.graph = graph
-        self.codes = codes  # the project's SQ8 codes, for a seals pool (None: the exact buffer)
+        self.codes = codes  # the project's codes, for a seals pool (None: the exact buffer)
         self.loop = self._replayed({}, set())
         self.told: TrainingLabels = {}
         self.skipped: set[int] = set()

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from sealsearch.active.pools import pools_using_k
-from sealsearch.data.codes import Sq8Codes
+from sealsearch.data.codes import PoolCodes
 from sealsearch.data.dataset import Dataset
 from sealsearch.errors import InvalidParameterError, LabelConflictError, StorageError, UnknownNameError
 from sealsearch.index import KnnIndex
@@ -65,7 +65,7 @@ class ProjectParts(Protocol):
     def graph(self, k: int) -> KnnGraph | None: ...
 
     @property
-    def sq8_codes(self) -> Sq8Codes | None: ...
+    def pool_codes(self) -> PoolCodes | None: ...
 
     def query_vector(self, query: str) -> np.ndarray: ...
 
@@ -175,7 +175,7 @@ class ConceptSession(ConceptResults):
             s = self.settings
             uses_k = s.pool in pools_using_k()
             index, graph = (self.project.index, self.project.graph(s.k)) if uses_k else (None, None)
-            codes = self.project.sq8_codes if uses_k else None
+            codes = self.project.pool_codes if uses_k else None
             self._model = ConceptModel(self.project.dataset, s, index, graph, codes)
         labels = self._training_labels(effective)
         skipped = {row for row, e in self._pool_events(effective).items() if e.label == "skip" and e.id in self._closed}
