@@ -135,7 +135,7 @@ def one_run(dataset: Dataset, limit: str, args: list[str], out: Path) -> dict:
         failure = f"  FAILED: exit {code}{killed}; its last lines:\n" + "\n".join(text.splitlines()[-4:])
     rounds = pd.read_parquet(out) if code == 0 else pd.DataFrame(columns=["recall", *STEPS])
     return {
-        "seconds": seconds, "exit": code, "codes": found(r"SQ8 codes: (\w+)", text),
+        "seconds": seconds, "exit": code, "codes": found(r"codes: (\w+)", text),
         "knn": found(r"kNN source: ([\w, ]+);", text),
         "recall": float(rounds["recall"].iloc[-1]) if len(rounds) else float("nan"),
         **{step: float(rounds[step].sum()) if len(rounds) else float("nan") for step in STEPS},

@@ -169,3 +169,22 @@ def test_a_project_on_index_codes_scores_its_sessions_on_them(dataset, tmp_path)
         assert session.next_batch("me")["items"]
         with session._lock:
             assert session._synced_model(record=False).loop.pool.codes is project.pool_codes
+
+
+def test_a_pool_on_codes_searches_a_reranking_index_on_its_codes_alone(dataset, pool_rows):
+    """The exact re-rank of `,Rerank2` reads 2·k vectors a labeled row from the file: a pool on
+    codes takes the k nearest by the codes instead, and the exact pool keeps the re-rank."""
+    store = dataset.embeddings
+    index = build_index(store, pool_rows, "IVF16,SQ8,Rerank2")
+    rows = pool_rows[:300]
+    vectors = store.take(rows)
+
+    def union(found: np.ndarray) -> set[int]:
+        return set(found[found >= 0].tolist()) - set(rows.tolist())
+
+    reranked, by_codes = union(index.search(vectors, 10, rows)[0]), union(index.base.search(vectors, 10, rows)[0])
+    assert reranked != by_codes  # else this test could not tell the two apart
+    for codes, expected in ((None, reranked), (IndexCodes(index, store.n), by_codes)):
+        pool = make_pool("seals", store, pool_rows, index=index, k=10, codes=codes)
+        pool.update(rows)
+        assert set(pool.candidates().tolist()) == expected

@@ -59,6 +59,8 @@ class SealsPool:
     candidates on them, and `score_candidates(score, n=...)` recomputes the top `rerank`·n
     approximate scores from exact vectors, so the n best are (to the codes' precision) the
     exact path's. The running sum, and so the pool mean, is then the mean of the decoded members.
+    A re-ranking index (`,Rerank<f>`) is searched on its codes alone then (`NeighbourSource`):
+    its exact re-rank would read f·k vectors per labeled row from the file.
     """
 
     name = "seals"
@@ -88,7 +90,7 @@ class SealsPool:
         self.embeddings = embeddings
         self.index = index
         self.codes = codes
-        self.source = NeighbourSource(index, graph)
+        self.source = NeighbourSource(index, graph, rerank=codes is None)  # on codes: no file reads for kNN
         self._sum = np.zeros(embeddings.dim, dtype=np.float64)
         self._renormalise = codes is not None or needs_renormalising(embeddings)
         self._members = MemberBuffer(embeddings.n, embeddings.dim, np.float32)

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score
 
 from sealsearch._ray import check_executor
 from sealsearch._util import Progress, atomic_write, single_threaded_blas
 from sealsearch.active.knn import check_knn, open_codes, open_or_build_index, resolve_knn
 from sealsearch.active.learner import default_learner, fit_learner, positive_proba
+from sealsearch.active.metrics import average_precision
 from sealsearch.active.pools import check_pool, pools_using_k
 from sealsearch.active.strategies import check_strategy
 from sealsearch.data.codes import PoolCodes, check_codes_mode, decide_codes
@@ -211,7 +211,7 @@ def full_supervision_ap(dataset: Dataset, concept: str) -> float:
     with single_threaded_blas():
         model = fit_learner(learner, dataset.embeddings.take(pool_rows), np.isin(pool_rows, positives).astype(np.int8))
         truth = np.isin(test_rows, positives)
-        return float(average_precision_score(truth, positive_proba(model, dataset.embeddings.take(test_rows))))
+        return average_precision(truth, positive_proba(model, dataset.embeddings.take(test_rows)))
 
 
 def _full_cell(concept: str) -> pd.DataFrame:

@@ -15,13 +15,13 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.metrics import average_precision_score
 
 from sealsearch._util import atomic_write, single_threaded_blas
 from sealsearch.active.estimate import check_method
 from sealsearch.active.knn import check_knn, open_codes, open_knn
 from sealsearch.active.learner import positive_proba
 from sealsearch.active.loop import ActiveLoop
+from sealsearch.active.metrics import average_precision
 from sealsearch.active.pools import make_pool, pools_using_k
 from sealsearch.active.stopping import StoppingRule, parse_rule
 from sealsearch.active.strategies import DEFAULT_STRATEGY, check_strategy
@@ -201,7 +201,7 @@ class HeldOutScorer:
             return float("nan")
         model = loop.fit()
         with single_threaded_blas():
-            return float(average_precision_score(self.truth, positive_proba(model, self.vectors)))
+            return average_precision(self.truth, positive_proba(model, self.vectors))
 
 
 RoundCallback = Callable[[dict], None]

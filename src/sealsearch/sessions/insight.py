@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sealsearch.active.metrics import average_precision
 from sealsearch.data.dataset import Dataset
 from sealsearch.sessions.labelstore import Event
 from sealsearch.sessions.replay import ConceptModel, ConceptSettings
@@ -58,9 +59,7 @@ def _ap_test(dataset: Dataset, effective: dict[int, Event], model: ConceptModel 
     y = np.array([effective[row].label == "positive" for row in test.tolist()], dtype=np.int8)
     if np.unique(y).size < 2:
         return None
-    from sklearn.metrics import average_precision_score
-
-    return float(average_precision_score(y, model.loop.predict_proba(test)))
+    return average_precision(y, model.loop.predict_proba(test))
 
 
 def top_rows(
