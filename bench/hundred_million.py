@@ -11,7 +11,10 @@ one continues where its own checkpoints allow):
 - index: `build_resumable_index` (IVF with an HNSW coarse quantizer and SQ8 codes by default):
   trained on a sample, added in shards of --shard-rows that are saved one by one, then merged
   into the dataset's ordinary index directory, where `open_or_build_index` finds it;
-- codes: `Sq8Codes.open_or_build` (the RAM copy the SEALS pool scores on);
+- codes: what a SEALS pool scores on. `--codes index` (the default, what `--codes auto` picks
+  at 10^8 beside an SQ8 index): `IndexCodes` over the index's own lists, timed, with the
+  memory it adds and the cosine of 10,000 decoded rows to their exact vectors; `--codes sq8`:
+  `Sq8Codes.open_or_build`, a second, row-ordered copy (6.4 GB at 10^8);
 - rounds: SEALS (index mode: no kNN graph at 10^8) vs All, b = 100, T = --budget, MaxEnt, on
   --concepts concepts × --seeds seeds, warm and (with --cold) with the embeddings evicted from
   the page cache before each round.
@@ -48,6 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train-per-list", type=int, default=32, help="k-means training rows per IVF list")
     parser.add_argument("--niter", type=int, default=10, help="k-means iterations")
     parser.add_argument("--shard-rows", type=int, default=10_000_000, help="rows added per saved shard")
+    parser.add_argument("--codes", default="index", choices=["index", "sq8"], help="the codes stage's codes")
     parser.add_argument("--concepts", type=int, default=3)
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--budget", type=int, default=1000)
@@ -141,11 +145,27 @@ def stage_index(args: argparse.Namespace) -> dict:
 
 
 def stage_codes(args: argparse.Namespace) -> dict:
+    import numpy as np
+
     from sealsearch.data.codes import Sq8Codes
+    from sealsearch.index import open_or_build_rows_index
+    from sealsearch.index.shared_codes import IndexCodes
 
     dataset = _dataset(args)
-    codes = Sq8Codes.open_or_build(dataset.embeddings, dataset.path / "embeddings.npy")
-    return {"codes_gb": round(codes.nbytes / 2**30, 2)}
+    if args.codes == "sq8":
+        codes = Sq8Codes.open_or_build(dataset.embeddings, dataset.path / "embeddings.npy")
+        return {"codes": "sq8", "codes_gb": round(codes.nbytes / 2**30, 2)}
+    start = time.perf_counter()
+    pool = dataset.split_rows("pool")
+    index = open_or_build_rows_index(dataset.embeddings, pool, dataset.index_dir, args.factory)
+    opened = time.perf_counter()
+    codes = IndexCodes(index, dataset.embeddings.n)
+    shared = time.perf_counter()
+    rows = np.sort(np.random.default_rng(0).choice(pool, min(10_000, len(pool)), replace=False))
+    cosine = np.einsum("ij,ij->i", codes.decode_unit(codes.take(rows)), dataset.embeddings.take(rows))
+    return {"codes": "index", "index_open_s": round(opened - start, 1), "share_s": round(shared - opened, 1),
+            "added_gb": round(codes.nbytes / 2**30, 2), "decoded_cosine_min": round(float(cosine.min()), 4),
+            "decoded_cosine_median": round(float(np.median(cosine)), 4)}  # fmt: skip
 
 
 def stage_rounds(args: argparse.Namespace) -> dict:

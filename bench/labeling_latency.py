@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -100,6 +101,32 @@ def percentiles(values: list[float]) -> str:
     ordered = sorted(values)
     middle, high = statistics.median(ordered), p95(ordered)
     return f"p50 {middle:7.1f}  p95 {high:7.1f}  max {ordered[-1]:7.1f} ms  (n={len(ordered)})"
+
+
+class MemorySampler(threading.Thread):
+    """Peak RssAnon (memory the process owns: the index, codes, caches; not the mapped file's pages)
+    and peak VmRSS of process `pid`, read from /proc every 0.5 s while the labeler works."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak_anon_kb, self.peak_rss_kb = pid, 0, 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.5):
+            try:
+                status = Path(f"/proc/{self.pid}/status").read_text().splitlines()
+            except OSError:
+                return
+            fields = {line.split(":")[0]: line.split()[1] for line in status if line.startswith(("RssAnon", "VmRSS"))}
+            self.peak_anon_kb = max(self.peak_anon_kb, int(fields.get("RssAnon", 0)))
+            self.peak_rss_kb = max(self.peak_rss_kb, int(fields.get("VmRSS", 0)))
+
+    def stop(self) -> str:
+        self._done.set()
+        self.join(timeout=5)
+        anon, rss = self.peak_anon_kb / 2**20, self.peak_rss_kb / 2**20
+        return f"server memory peak: anonymous {anon:.2f} GB, resident {rss:.2f} GB"
 
 
 def drive_http(url: str, api: httpx.Client, concept: str, positives: set[str], args: argparse.Namespace):
@@ -173,7 +200,7 @@ def main() -> None:
         "--browser", action="store_true",
         help="label in headless chromium by keyboard; report the waits the page records (one POST per label)",
     )  # fmt: skip
-    parser.add_argument("--codes", default="auto", help="the project's --codes (auto, sq8, none)")
+    parser.add_argument("--codes", default="auto", help="the project's --codes (auto, sq8, index, none)")
     parser.add_argument(
         "--negatives", type=int, default=0,
         help="label this many random items (GET /random) first, as a person seeds negatives; without them a "
@@ -192,6 +219,8 @@ def main() -> None:
         knn = args.knn or ("graph" if args.n else "auto")
         Project.init(project_dir, dataset=data_path, knn=knn, factory=args.factory, codes=args.codes).close()
         with Server(project_dir, timeout=600) as server:
+            memory = MemorySampler(server.process.pid)
+            memory.start()
             api = httpx.Client(base_url=server.url, timeout=600)
             seed = {"query": concept.split(".")[0].replace("_", " ")} if has_text and not args.n else {}
             if not seed:
@@ -213,6 +242,7 @@ def main() -> None:
             drive = drive_browser if args.browser else drive_http
             batch_ms, ack_ms, modes, found = drive(server.url, api, concept, positives, args)
             stats = api.get(f"/api/concepts/{concept}/stats").json()
+            memory_line = memory.stop()
 
     where = "in chromium, by keyboard: the page's own measures" if args.browser else "over HTTP (httpx)"
     print(
@@ -245,6 +275,7 @@ def main() -> None:
             "one POST per label" if args.per_item or args.browser else "per batch POST",
         )
     )
+    print(memory_line + " (sampled each 0.5 s from the server's first answer to its last batch)")
     print(f"load average (1, 5, 15 min): before {fmt_load(load_before)}, after {fmt_load(os.getloadavg())}")
     print(f"modes: {modes.count('search')} search + {modes.count('active')} active batches; "
           f"{found} positives in {len(modes) * args.batch_size} labels; pool {stats.get('pool_size')}; "
