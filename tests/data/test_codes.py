@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sealsearch.active.loop import ActiveLoop
-from sealsearch.active.pools import make_pool
+from codes_support import assert_codes_select_as_exact
 from sealsearch.data.codes import Sq8Codes
-from sealsearch.experiments.simulate import GroundTruthOracle, seed_set
 from sealsearch.index import build_index
 
 
@@ -34,22 +32,4 @@ def test_seals_on_codes_selects_what_the_exact_pool_selects(small_dataset, codes
     store = small_dataset.embeddings
     pool_rows = small_dataset.split_rows("pool")
     index = build_index(store, pool_rows, "Flat")
-    positives = small_dataset.concept_rows("rare")
-    oracle = GroundTruthOracle(positives)
-
-    def run(with_codes: bool) -> list[np.ndarray]:
-        seed = seed_set(np.intersect1d(positives, pool_rows), pool_rows, 3, 9, np.random.default_rng(1))
-        pool = make_pool("seals", store, pool_rows, index=index, k=10, codes=codes if with_codes else None)
-        loop = ActiveLoop(store, pool, strategy=strategy, batch_size=10, seed=0)
-        loop.tell(seed, oracle.label(seed))
-        asked = []
-        for _ in range(8):
-            batch = loop.ask()
-            asked.append(batch.rows)
-            loop.tell(batch, oracle.label(batch.rows))
-        return asked
-
-    exact, approximate = run(False), run(True)
-    # The pools grow from the labels, so once one batch differs the runs diverge: compare round by round.
-    overlap = [np.intersect1d(a, b).size / a.size for a, b in zip(exact, approximate, strict=True)]
-    assert min(overlap) >= 0.9 and np.mean(overlap) >= 0.99, overlap
+    assert_codes_select_as_exact(store, pool_rows, index, small_dataset.concept_rows("rare"), strategy, codes)

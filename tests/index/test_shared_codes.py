@@ -11,14 +11,14 @@ import faiss
 import numpy as np
 import pytest
 
+from codes_support import assert_codes_select_as_exact
 from conftest import make_dataset
 from sealsearch.active.knn import open_codes
-from sealsearch.active.loop import ActiveLoop
 from sealsearch.active.pools import make_pool
 from sealsearch.data.codes import Sq8Codes, choose_codes
 from sealsearch.errors import InvalidParameterError
 from sealsearch.experiments.grid import ExperimentGrid, run_experiment
-from sealsearch.experiments.simulate import GroundTruthOracle, RunConfig, run, seed_set
+from sealsearch.experiments.simulate import RunConfig, run
 from sealsearch.index import build_index
 from sealsearch.index.shared_codes import IndexCodes, has_precise_codes, has_shared_codes
 from sealsearch.sessions import Project
@@ -92,25 +92,7 @@ def test_seals_on_the_index_codes_selects_what_the_exact_pool_selects(dataset, p
     store = dataset.embeddings
     index = build_index(store, pool_rows, "IVF16,SQ8")
     shared = IndexCodes(index, store.n)
-    positives = dataset.concept_rows("rare")
-    oracle = GroundTruthOracle(positives)
-
-    def batches(codes) -> list[np.ndarray]:
-        seed = seed_set(np.intersect1d(positives, pool_rows), pool_rows, 3, 9, np.random.default_rng(1))
-        pool = make_pool("seals", store, pool_rows, index=index, k=10, codes=codes)
-        loop = ActiveLoop(store, pool, strategy=strategy, batch_size=10, seed=0)
-        loop.tell(seed, oracle.label(seed))
-        asked = []
-        for _ in range(8):
-            batch = loop.ask()
-            asked.append(batch.rows)
-            loop.tell(batch, oracle.label(batch.rows))
-        return asked
-
-    exact, approximate = batches(None), batches(shared)
-    # the tolerance of test_codes.py's SQ8 test: once one batch differs the runs diverge
-    overlap = [np.intersect1d(a, b).size / a.size for a, b in zip(exact, approximate, strict=True)]
-    assert min(overlap) >= 0.9 and np.mean(overlap) >= 0.99, overlap
+    assert_codes_select_as_exact(store, pool_rows, index, dataset.concept_rows("rare"), strategy, shared)
 
 
 def test_auto_prefers_precise_index_codes_once_the_file_leaves_the_cache(dataset, pool_rows):
