@@ -128,6 +128,19 @@ def test_decide_and_open_codes_follow_the_mode(dataset):
         decide_codes("sq4", embeddings)
 
 
+def test_resolve_codes_still_works_for_a_release_and_says_what_replaces_it(dataset):
+    from sealsearch.data.codes import resolve_codes
+
+    embeddings = dataset.path / "embeddings.npy"
+    size = embeddings.stat().st_size
+    with pytest.warns(DeprecationWarning, match="open_codes"):
+        assert resolve_codes("auto", dataset.embeddings, embeddings, available_bytes=100 * size) is None
+    with pytest.warns(DeprecationWarning):
+        assert isinstance(resolve_codes("sq8", dataset.embeddings, embeddings), Sq8Codes)
+    with pytest.warns(DeprecationWarning), pytest.raises(InvalidParameterError, match="open_codes"):
+        resolve_codes("index", dataset.embeddings, embeddings)
+
+
 def test_bad_codes_mode_names_the_parameter(dataset):
     with pytest.raises(InvalidParameterError) as caught:
         RunConfig(concept="rare", codes="SQ8").validate()

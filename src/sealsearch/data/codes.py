@@ -17,6 +17,7 @@ embeddings file from the page cache leaves them in RAM.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -24,7 +25,7 @@ import numpy as np
 
 from sealsearch._util import Progress, check_name, write_text_atomic
 from sealsearch.data.embeddings import CHUNK_ROWS, EmbeddingStore
-from sealsearch.errors import InvalidDataError, MissingFileError
+from sealsearch.errors import InvalidDataError, InvalidParameterError, MissingFileError
 
 LEVELS = 256
 
@@ -273,3 +274,21 @@ def decide_codes(
         return mode
     available = available_memory() if available_bytes is None else available_bytes
     return choose_codes(Path(embeddings_path).stat().st_size, available, index_codes=index_codes)
+
+
+def resolve_codes(
+    mode: str, store: EmbeddingStore, embeddings_path: Path, *, available_bytes: int | None = None
+) -> Sq8Codes | None:
+    """Deprecated (kept for a release): use `sealsearch.active.knn.open_codes(dataset, mode,
+    knn_index=...)`, which can also share the kNN index's codes. This one knows only "sq8" and
+    "none" (an "auto" that would pick the index's codes picks SQ8 here, as it did)."""
+    warnings.warn(
+        "resolve_codes is deprecated and goes in the next release; use sealsearch.active.knn.open_codes",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    if check_codes_mode(mode) == "index":
+        raise InvalidParameterError('resolve_codes cannot open codes "index"; use sealsearch.active.knn.open_codes')
+    if decide_codes(mode, embeddings_path, available_bytes=available_bytes) == "none":
+        return None
+    return Sq8Codes.open_or_build(store, embeddings_path)
