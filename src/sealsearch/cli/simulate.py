@@ -29,9 +29,23 @@ def _index_if_needed(dataset, pools: list[str], factory: str, backend: str = "fa
         return open_or_build_index(dataset, factory, backend=backend, uri=uri, progress=progress)
 
 
+NO_TEST_POSITIVES = (
+    "has no positives in the test split, so AP is undefined (the ap column stays empty); recall is still measured"
+)
+RandpoolFraction = Annotated[float, typer.Option(min=0, max=1, help="Pool share kept by randpool.")]
+Dedup = Annotated[
+    float | None,
+    typer.Option(min=0, max=1, help="Skip a candidate whose cosine to one already in the batch exceeds this."),
+]
+RoundsOut = Annotated[
+    Path | None, typer.Option("--out", help="Write rounds here (.parquet) and <stem>.labels.parquet beside it.")
+]
+RunPlot = Annotated[Path | None, typer.Option(help="Also draw the run's curves (AP, recall, pool %) to this PNG.")]
+
+
 @app.command("run")
 @user_errors
-def run_command(  # over 60 lines: the signature declares its 27 flags, the body is 35
+def run_command(
     dataset_dir: opt.DatasetArg,
     concept: opt.Concept,
     strategy: opt.Strategy = DEFAULT_STRATEGY,
@@ -48,21 +62,10 @@ def run_command(  # over 60 lines: the signature declares its 27 flags, the body
     backend: opt.Backend = "faiss",
     uri: opt.Uri = None,
     index_type: opt.IndexType = None,
-    randpool_fraction: Annotated[float, typer.Option(min=0, max=1, help="Pool share kept by randpool.")] = 0.1,
-    dedup: Annotated[
-        float | None,
-        typer.Option(
-            min=0,
-            max=1,
-            help="Skip a candidate whose cosine to one already in the batch exceeds this.",
-        ),
-    ] = None,
-    out_path: Annotated[
-        Path | None, typer.Option("--out", help="Write rounds here (.parquet) and <stem>.labels.parquet beside it.")
-    ] = None,
-    plot: Annotated[
-        Path | None, typer.Option(help="Also draw the run's curves (AP, recall, pool %) to this PNG.")
-    ] = None,
+    randpool_fraction: RandpoolFraction = 0.1,
+    dedup: Dedup = None,
+    out_path: RoundsOut = None,
+    plot: RunPlot = None,
     estimate: opt.Estimate = None,
     audit: opt.Audit = None,
     stop: opt.Stop = None,
@@ -82,16 +85,11 @@ def run_command(  # over 60 lines: the signature declares its 27 flags, the body
     config = RunConfig(
         concept=concept, strategy=strategy, pool=pool, k=k, budget=budget, batch_size=batch, seed_pos=seed_pos,
         neg_ratio=neg_ratio, seed=seed, factory=factory, randpool_fraction=randpool_fraction, dedup=dedup,
-        knn=opt.knn(knn), codes=opt.codes(codes),
-        estimate=estimate, audit=audit, stop=stop,
+        knn=opt.knn(knn), codes=opt.codes(codes), estimate=estimate, audit=audit, stop=stop,
     )  # fmt: skip
     config.validate()
     scanner = Scanner(executor, address)
-    labels_path = None if out_path is None else out_path.with_name(f"{out_path.stem}.labels.parquet")
-    check_outputs(
-        Output("--out", out_path, suffixes=(".parquet",)), Output("--out", labels_path),
-        Output("--plot", plot, suffixes=(".png",)), reads=[dataset_dir], force=force,
-    )  # fmt: skip
+    _check_run_outputs(dataset_dir, out_path, plot, force)
     dataset = Dataset.open(dataset_dir)
     positives = dataset.concept_rows(concept)  # unknown concept fails before any index is built
     index = _index_if_needed(dataset, [pool], factory, backend, uri)
@@ -103,12 +101,17 @@ def run_command(  # over 60 lines: the signature declares its 27 flags, the body
             on_round=lambda row: progress(row["round"] + 1, rounds_per_run(config)),
         )  # fmt: skip
     if not dataset.rows_in_split(positives, "test").size:
-        typer.echo(
-            f"note: concept {concept!r} has no positives in the test split, so AP is undefined (the ap column "
-            "stays empty); recall is still measured",
-            err=True,
-        )
+        typer.echo(f"note: concept {concept!r} {NO_TEST_POSITIVES}", err=True)
     _report_run(result, config, out_path, plot)
+
+
+def _check_run_outputs(dataset_dir: Path, out_path: Path | None, plot: Path | None, force: bool) -> None:
+    """Refuse, before any work, outputs that would overwrite an input or an existing file."""
+    labels_path = None if out_path is None else out_path.with_name(f"{out_path.stem}.labels.parquet")
+    check_outputs(
+        Output("--out", out_path, suffixes=(".parquet",)), Output("--out", labels_path),
+        Output("--plot", plot, suffixes=(".png",)), reads=[dataset_dir], force=force,
+    )  # fmt: skip
 
 
 def _report_run(result, config, out_path: Path | None, plot: Path | None) -> None:
