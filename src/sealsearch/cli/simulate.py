@@ -256,9 +256,17 @@ def demo_command(
     out.print(f"wrote {result.save(out_dir)} and {plot}")
 
 
+Repeats = Annotated[int, typer.Option(min=1, max=opt.COUNT_MAX, help="Runs per cell with different random seeds.")]
+DedupList = Annotated[
+    list[str] | None, typer.Option(help="Near-duplicate cosine thresholds, repeated or comma-separated; none = off.")
+]
+BaseSeed = Annotated[int, typer.Option(min=0, max=opt.SEED_MAX, help="Base random seed (repeat r uses seed + r).")]
+ExperimentOut = Annotated[Path, typer.Option("--out", help="RESULTS directory; rerunning resumes it.")]
+
+
 @app.command("experiment")
 @user_errors
-def experiment_command(  # over 60 lines: the signature declares its 24 flags, the body is 20
+def experiment_command(
     dataset_dir: opt.DatasetArg,
     strategy: opt.Strategies = None,
     pool: opt.Pools = None,
@@ -266,16 +274,11 @@ def experiment_command(  # over 60 lines: the signature declares its 24 flags, t
     seed_pos: opt.SeedPosList = None,
     neg_ratio: opt.NegRatio = 19,
     budget: opt.Budget = 2000,
-    repeats: Annotated[
-        int, typer.Option(min=1, max=opt.COUNT_MAX, help="Runs per cell with different random seeds.")
-    ] = 3,
+    repeats: Repeats = 3,
     concepts: opt.Concepts = "10",
     concept: opt.ConceptNames = None,
-    dedup: Annotated[
-        list[str] | None,
-        typer.Option(help="Near-duplicate cosine thresholds, repeated or comma-separated; none = off."),
-    ] = None,
-    seed: Annotated[int, typer.Option(min=0, max=opt.SEED_MAX, help="Base random seed (repeat r uses seed + r).")] = 0,
+    dedup: DedupList = None,
+    seed: BaseSeed = 0,
     factory: opt.Factory = "auto",
     knn: opt.Knn = "auto",
     codes: opt.Codes = "auto",
@@ -283,9 +286,7 @@ def experiment_command(  # over 60 lines: the signature declares its 24 flags, t
     audit: opt.Audit = None,
     stop: opt.Stop = None,
     jobs: opt.Jobs = 1,
-    out_dir: Annotated[Path, typer.Option("--out", help="RESULTS directory; rerunning resumes it.")] = Path(
-        "experiment-out"
-    ),
+    out_dir: ExperimentOut = Path("experiment-out"),
     backend: opt.Backend = "faiss",
     uri: opt.Uri = None,
     index_type: opt.IndexType = None,
