@@ -42,42 +42,49 @@ def index_build(
     out.print(f"recall@{RECALL_K} vs exact search on {min(RECALL_QUERIES, index.ntotal)} pool rows: {recall:.3f}")
 
 
+GraphK = Annotated[
+    int,
+    typer.Option(
+        min=1, max=opt.COUNT_MAX, help="Neighbours stored per pool row; runs with k up to this use the graph."
+    ),
+]
+GraphChunk = Annotated[
+    int,
+    typer.Option(
+        min=1, max=opt.COUNT_MAX, help="Pool rows per chunk of the search method; progress is saved after each."
+    ),
+]
+GraphMethod = Annotated[
+    str,
+    typer.Option(
+        help='"ivf-lists" (IVF only), "search", "hnsw" (an HNSW index of the pool rows searched for every row: '
+        'cost per row grows with log N), "torch" (exact, on --device; needs the text extra), or "auto": '
+        "ivf-lists when it can, hnsw when the probe it needs makes each row cost over 1.2e7 multiply-adds "
+        "(probe x rows per list x dim)."
+    ),
+]
+GraphProbe = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        max=opt.COUNT_MAX,
+        help="ivf-lists: neighbours come from this many lists nearest each row's; 0 (default) picks the "
+        "smallest whose recall, predicted from exact neighbours of a sample of the pool, reaches 0.95.",
+    ),
+]
+GraphDevice = Annotated[str, typer.Option(help='--method torch: the torch device, e.g. "cuda" or "cpu".')]
+
+
 @index_app.command("graph")
 @user_errors
-def index_graph(  # over 60 lines: the signature declares its flags with their help
+def index_graph(
     dataset_dir: DatasetArg,
-    k: Annotated[
-        int,
-        typer.Option(
-            min=1, max=opt.COUNT_MAX, help="Neighbours stored per pool row; runs with k up to this use the graph."
-        ),
-    ] = 100,
+    k: GraphK = 100,
     factory: Factory = "auto",
-    chunk: Annotated[
-        int,
-        typer.Option(
-            min=1, max=opt.COUNT_MAX, help="Pool rows per chunk of the search method; progress is saved after each."
-        ),
-    ] = 65536,
-    method: Annotated[
-        str,
-        typer.Option(
-            help='"ivf-lists" (IVF only), "search", "hnsw" (an HNSW index of the pool rows searched for every row: '
-            'cost per row grows with log N), "torch" (exact, on --device; needs the text extra), or "auto": '
-            "ivf-lists when it can, hnsw when the probe it needs makes each row cost over 1.2e7 multiply-adds "
-            "(probe x rows per list x dim)."
-        ),
-    ] = "auto",
-    probe: Annotated[
-        int,
-        typer.Option(
-            min=0,
-            max=opt.COUNT_MAX,
-            help="ivf-lists: neighbours come from this many lists nearest each row's; 0 (default) picks the "
-            "smallest whose recall, predicted from exact neighbours of a sample of the pool, reaches 0.95.",
-        ),
-    ] = 0,
-    device: Annotated[str, typer.Option(help='--method torch: the torch device, e.g. "cuda" or "cpu".')] = "cuda",
+    chunk: GraphChunk = 65536,
+    method: GraphMethod = "auto",
+    probe: GraphProbe = 0,
+    device: GraphDevice = "cuda",
 ) -> None:
     """Find every pool row's k neighbours once (resumable), so SEALS rounds look them up instead."""
     from sealsearch.active.knn import build_knn_graph, graph_recall, open_or_build_index
