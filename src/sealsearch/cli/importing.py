@@ -32,58 +32,62 @@ Weights = Annotated[
 ]
 
 
-# 84 lines, 50 of them its typer signature (one Annotated option per flag): the body is two library calls.
+FromSource = Annotated[
+    str | None,
+    typer.Option(
+        "--from",
+        help="A Parquet table (id, text, vector, ...), a folder or glob of Parquet shards, a clip-retrieval "
+        "output folder, or .npy shards (with --metadata).",
+    ),
+]
+EmbeddingsFile = Annotated[
+    Path | None, typer.Option(help="Or an N×d matrix: .npy, or .parquet with one vector column.")
+]
+ShardMetadata = Annotated[
+    str | None, typer.Option(help="With .npy shards: their metadata Parquet (file, folder or glob), in row order.")
+]
+Modality = Annotated[str | None, typer.Option(help="clip-retrieval folder holding both: image or text embeddings.")]
+LabelColumn = Annotated[
+    str | None, typer.Option(help="A concept name or a list of them per item, written to concepts.parquet.")
+]
+MediaRoot = Annotated[Path | None, typer.Option(help="Directory the items' uris are relative to (local image files).")]
+ImportDtype = Annotated[
+    str | None, typer.Option(help="float32 or float16 on disk (default: keep float16, else float32).")
+]
+PcaDims = Annotated[
+    int | None, typer.Option(min=1, max=opt.DIM_MAX, help="Reduce to this many PCA dimensions before normalising.")
+]
+PcaSample = Annotated[
+    int | None,
+    typer.Option(min=2, max=opt.COUNT_MAX, help="Rows (seeded random sample) the PCA is fitted on (default 100,000)."),
+]
+
+
 @app.command("import")
 @user_errors
-def import_command(  # over 60 lines: the signature declares its 24 flags
+def import_command(
     out_dir: Annotated[Path, typer.Argument(help="Dataset directory to create (must not exist).")],
-    source: Annotated[
-        str | None,
-        typer.Option(
-            "--from",
-            help="A Parquet table (id, text, vector, ...), a folder or glob of Parquet shards, a clip-retrieval "
-            "output folder, or .npy shards (with --metadata).",
-        ),
-    ] = None,
-    embeddings: Annotated[
-        Path | None, typer.Option(help="Or an N×d matrix: .npy, or .parquet with one vector column.")
-    ] = None,
+    source: FromSource = None,
+    embeddings: EmbeddingsFile = None,
     items: Annotated[Path | None, typer.Option(help="items.parquet: id, text, uri, split ('pool'|'test').")] = None,
     labels: Annotated[Path | None, typer.Option(help="concepts.parquet: row, concept (long format).")] = None,
-    metadata: Annotated[
-        str | None, typer.Option(help="With .npy shards: their metadata Parquet (file, folder or glob), in row order.")
-    ] = None,
-    modality: Annotated[
-        str | None, typer.Option(help="clip-retrieval folder holding both: image or text embeddings.")
-    ] = None,
+    metadata: ShardMetadata = None,
+    modality: Modality = None,
     id_column: Column = None,
     vector_column: Annotated[str | None, typer.Option(help="List or fixed-size-list column of the vectors.")] = None,
     text_column: Column = None,
     uri_column: Column = None,
     split_column: Column = None,
-    label_column: Annotated[
-        str | None, typer.Option(help="A concept name or a list of them per item, written to concepts.parquet.")
-    ] = None,
+    label_column: LabelColumn = None,
     row_ids: Annotated[bool, typer.Option(help="No id column: number the items 0..N-1.")] = False,
-    media_root: Annotated[
-        Path | None, typer.Option(help="Directory the items' uris are relative to (local image files).")
-    ] = None,
+    media_root: MediaRoot = None,
     name: Annotated[str | None, typer.Option(help="Dataset name (default: the directory name).")] = None,
     embedder: ImportEmbedder = None,
     weights: Weights = None,
-    dtype: Annotated[
-        str | None, typer.Option(help="float32 or float16 on disk (default: keep float16, else float32).")
-    ] = None,
-    pca: Annotated[
-        int | None, typer.Option(min=1, max=opt.DIM_MAX, help="Reduce to this many PCA dimensions before normalising.")
-    ] = None,
+    dtype: ImportDtype = None,
+    pca: PcaDims = None,
     whiten: Annotated[bool, typer.Option(help="With --pca: scale every kept component to unit variance.")] = False,
-    pca_sample: Annotated[
-        int | None,
-        typer.Option(
-            min=2, max=opt.COUNT_MAX, help="Rows (seeded random sample) the PCA is fitted on (default 100,000)."
-        ),
-    ] = None,
+    pca_sample: PcaSample = None,
     pca_seed: Annotated[int, typer.Option(min=0, max=opt.SEED_MAX, help="Seed of that sample.")] = 0,
 ) -> None:
     """Validate your embeddings, L2-normalise them in chunks and write a dataset directory."""
@@ -119,12 +123,16 @@ def import_command(  # over 60 lines: the signature declares its 24 flags
         )  # fmt: skip
     out.print(f"wrote {dataset.path}: {dataset.info.n} × {dataset.info.dim} {dataset.info.dtype}")
     if dataset.projection is not None:
-        p = dataset.projection
-        how = "whitened PCA" if p.whiten else "PCA"
-        out.print(
-            f"{how} {p.source_dim} → {p.dim} fitted on {p.sample_rows:,} sampled rows: "
-            f"{p.variance_kept:.1%} of the variance kept"
-        )
+        _print_projection(dataset.projection)
+
+
+def _print_projection(p) -> None:
+    """The PCA an import fitted, and the share of the variance it kept."""
+    how = "whitened PCA" if p.whiten else "PCA"
+    out.print(
+        f"{how} {p.source_dim} → {p.dim} fitted on {p.sample_rows:,} sampled rows: "
+        f"{p.variance_kept:.1%} of the variance kept"
+    )
 
 
 @app.command("embed")
