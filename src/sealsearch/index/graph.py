@@ -229,7 +229,6 @@ def stale_graph(
     return None
 
 
-# Over 60 lines by its signature and docstring (30 lines: five build methods); the body is 43, one sequence of steps.
 def build_knn_graph(
     store: EmbeddingStore,
     rows: np.ndarray,
@@ -244,21 +243,16 @@ def build_knn_graph(
     device: str = "cuda",
     threads: int = 0,
 ) -> KnnGraph:
-    """Find the k neighbours of every pool row and store them; resumes an interrupted build of
-    the same graph (same method and probe) and returns a finished one, however it was built,
-    without computing anything.
+    """Find the k neighbours of every pool row (each without itself, as `SealsPool` searches) and
+    store them beside `index` (which holds exactly the pool `rows`) under `directory`; resumes an
+    interrupted build of the same graph and returns a finished one without computing anything.
 
-    `index` must hold exactly the pool `rows` of `store` (as `open_or_build_index` returns it) and
-    the graph is stored beside it under `directory`; each row's
-    own row is excluded, exactly as `SealsPool` searches. method "search" asks `index` for every
-    row (chunk_rows at a time), so lookups equal searches; "ivf-lists" computes exact
-    neighbours among the rows of the `probe` inverted lists nearest each row's list (IVF indexes
-    only; probe `AUTO_PROBE`, the default, is chosen by `choose_probe` from a sample of the pool
-    and recorded, with the sampled recall of each probe tried, in the description file);
-    "hnsw" searches an HNSW index of the pool rows (hnsw_graph.py; saved as graph_k{k}.hnsw);
-    "auto" takes "ivf-lists" when the index has inverted lists, unless the probe chosen makes
-    "hnsw" cheaper (`hnsw_graph.choose_method`); "torch": exact, on `device` (torch_graph.py).
-    "ivf-lists" works on `threads` lists at once (0: every core the process may use).
+    method "search" asks `index` for every row (chunk_rows at a time), so lookups equal searches;
+    "ivf-lists" (IVF only) takes exact neighbours among the rows of the `probe` lists nearest each
+    row's, on `threads` lists at once (0: every core), probe `AUTO_PROBE` chosen by `choose_probe`
+    from a sample and recorded with its sampled recalls; "hnsw" searches an HNSW index of the pool
+    (hnsw_graph.py); "auto" is ivf-lists unless its probe makes hnsw cheaper; "torch" is exact on
+    `device` (torch_graph.py).
     """
     k = positive_int(k, "k")
     chunk_rows = positive_int(chunk_rows, "chunk_rows")
@@ -271,23 +265,15 @@ def build_knn_graph(
     expected = _description(pool, index.factory, k, store)
     meta = _read_meta(meta_path, expected)
     probe, sampled = _probe(store, lists, probe, meta, pool.size, k)
-    build = {"method": "search"} if lists is None else {"method": "ivf-lists", "probe": probe}
-    if method == "hnsw" or (method == "auto" and _prefers_hnsw(meta, lists, probe, pool.size, store.dim)):
-        build = {"method": "hnsw", "M": hnsw_graph.M, "ef_search": hnsw_graph.ef_search(k)}
-    if method == "torch":
-        build = {"method": "torch", "precision": "bf16+fp32", "margin": torch_graph.MARGIN}
+    build = _build_plan(method, meta, lists, probe, pool.size, store.dim, k)
     if meta is not None and meta["rows_done"] == pool.size:
         if progress:
             progress(pool.size, pool.size)
         return KnnGraph.open(directory, pool, index.factory, k, store=store)
     ids = _resumable_ids(path, meta, build, (pool.size, k))
     if ids is None:
-        meta_path.unlink(missing_ok=True)  # a stale description must never vouch for the new file
-        path.with_suffix(".hnsw").unlink(missing_ok=True)  # nor an HNSW index of other rows
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ids = np.lib.format.open_memmap(path, mode="w+", dtype=GRAPH_ID_DTYPE, shape=(pool.size, k))
         meta = {**expected, **build, **sampled, "rows_done": 0} | ({"lists_done": 0} if lists is not None else {})
-        _write_meta(meta_path, meta)
+        ids = _new_graph_file(path, meta_path, meta, (pool.size, k))
     if progress:
         progress(meta["rows_done"], pool.size)
     if method == "torch":
@@ -303,6 +289,25 @@ def build_knn_graph(
         _fill_from_lists(store, pool, lists, probe, ids, meta, meta_path, progress, threads)
     del ids
     return KnnGraph.open(directory, pool, index.factory, k, store=store)
+
+
+def _build_plan(method: str, meta: dict | None, lists, probe: int, n: int, dim: int, k: int) -> dict:
+    """The build `method` asks for, as recorded in the graph's description (what a resume must match)."""
+    if method == "torch":
+        return {"method": "torch", "precision": "bf16+fp32", "margin": torch_graph.MARGIN}
+    if method == "hnsw" or (method == "auto" and _prefers_hnsw(meta, lists, probe, n, dim)):
+        return {"method": "hnsw", "M": hnsw_graph.M, "ef_search": hnsw_graph.ef_search(k)}
+    return {"method": "search"} if lists is None else {"method": "ivf-lists", "probe": probe}
+
+
+def _new_graph_file(path: Path, meta_path: Path, meta: dict, shape: tuple[int, int]) -> np.ndarray:
+    """A fresh ids file and its description; whatever stood there before is removed first."""
+    meta_path.unlink(missing_ok=True)  # a stale description must never vouch for the new file
+    path.with_suffix(".hnsw").unlink(missing_ok=True)  # nor an HNSW index of other rows
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ids = np.lib.format.open_memmap(path, mode="w+", dtype=GRAPH_ID_DTYPE, shape=shape)
+    _write_meta(meta_path, meta)
+    return ids
 
 
 def _fill_from_lists(
